@@ -1,0 +1,22 @@
+# `make demo` and `make test` do all set-up themselves (see scripts/setup.sh); both are safe to re-run.
+VENV := .venv
+ERGOEDGE := $(VENV)/bin/ergoedge
+DEMO_OUT := build/demo
+
+.PHONY: setup demo test bench clean
+
+setup:
+	@bash scripts/setup.sh
+
+demo: setup
+	$(ERGOEDGE) assess examples/worksheets.json
+	$(ERGOEDGE) score build/examples/lift_blazepose33.npz --load-kg 10 --body-mass 75 --out $(DEMO_OUT)
+
+test: setup
+	$(VENV)/bin/python -m pytest
+
+bench: setup
+	$(VENV)/bin/python benchmarks/bench_score.py
+
+clean:
+	rm -rf build .pytest_cache

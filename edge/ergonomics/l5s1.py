@@ -1,0 +1,435 @@
+"""Net load at the L5/S1 joint by top-down inverse dynamics (Mehrizi et al.; see notes/ergonomics.md).
+
+The body above L5/S1 (head+neck, upper and middle trunk, the upper part of the lower trunk, both arms and hands) is
+modelled from 3D joint centres with de Leva's (1996) body-segment parameters. Newton-Euler for that free body gives
+the force and moment the lower body exerts on the upper body at L5/S1::
+
+    F_L5S1 = -F_r - sum_i m_i g + sum_i m_i a_i
+    M_L5S1 = -(r_r - r_L5) x F_r - sum_i (r_i - r_L5) x m_i g + sum_i (r_i - r_L5) x m_i a_i + sum_i I_i alpha_i
+
+with g = -9.81 * up and F_r = m_load * (g - a_hand), the force the hand load exerts on the hands (split between the
+two hand centres of mass by `L5S1Config.left_hand_share`).
+
+Body frame (per frame, from the hips, so it follows the pelvis and not the trunk):
+
+- ``left``    = left_hip - right_hip, projected onto the horizontal plane and normalised;
+- ``forward`` = left x up;
+- ``right``   = forward x up (= -left).
+
+For a person facing +y with z up: forward = +y, right = +x. Moment components, all acting on the upper body:
+
+- ``moment_extension`` = M . right: positive is an extensor moment, the one that holds a forward-flexed trunk
+  against gravity (a rotation about +right lifts the forward side up);
+- ``moment_lateral``   = M . forward: positive would bend the upper body towards the right, as needed to hold a load
+  in the left hand;
+- ``moment_twist``     = M . up: positive would turn the upper body to the left (counter-clockwise seen from above).
+
+Single public entry point: `l5s1_load`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edge.errors import InputError
+from edge.reference import tables
+from edge.signals import butterworth_lowpass
+
+__all__ = ["BodyParams", "L5S1Config", "L5S1Result", "l5s1_load"]
+
+G = 9.81
+
+# de Leva's (1996) reference statures (mm), used to scale his segment lengths to a subject.
+_STATURE_MM = {"male": 1741.0, "female": 1735.0}
+
+_REQUIRED = (
+    "pelvis", "neck", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
+    "left_wrist", "right_wrist", "left_hip", "right_hip",
+)
+_OPTIONAL = ("head", "left_hand", "right_hand")
+
+
+@dataclass(frozen=True)
+class BodyParams:
+    """The subject: body mass (kg, 20..300), stature (m, 1.0..2.5, optional) and sex (`male` | `female`).
+
+    Sex selects de Leva's male or female segment table. Stature only scales segment lengths that cannot be measured
+    from the keypoints (hand without a hand point, head+neck for its inertia); when it is None it is estimated from
+    the measured pelvis->neck length (see `l5s1_load`).
+    """
+
+    mass_kg: float = 75.0
+    height_m: float | None = None
+    sex: str = "male"
+
+    def __post_init__(self) -> None:
+        for name in ("mass_kg", "height_m"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float, np.number))):
+                raise InputError(f"body {name}={value!r} must be a number")
+        if not (np.isfinite(self.mass_kg) and 20.0 <= self.mass_kg <= 300.0):
+            raise InputError(f"body mass_kg={self.mass_kg!r} is outside 20..300 kg")
+        if self.height_m is not None and not (np.isfinite(self.height_m) and 1.0 <= self.height_m <= 2.5):
+            raise InputError(f"body height_m={self.height_m!r} is outside 1.0..2.5 m")
+        if self.sex not in ("male", "female"):
+            raise InputError(f"body sex={self.sex!r}: use 'male' or 'female'")
+
+
+@dataclass(frozen=True)
+class L5S1Config:
+    """Model settings. Defaults follow the reference study and notes/ergonomics.md.
+
+    - ``cutoff_hz`` (8.0) and ``filter_order`` (4): zero-phase low-pass with the gain of a forward-backward
+      Butterworth filter (`edge.signals.butterworth_lowpass`) applied to the point trajectories before they are
+      differentiated. If fps <= 2 * cutoff_hz the cutoff is lowered to 0.4 * fps (below Nyquist). A run of valid
+      frames shorter than 16 frames is left unfiltered (plain finite differences). ``None`` disables filtering.
+      As with any zero-phase filter, accelerations in the first and last ~1/cutoff seconds of a run are less
+      reliable (edge transients).
+    - ``l5s1_height_fraction`` (50/531.9): L5/S1 lies on the pelvis->neck line this fraction of its length above the
+      pelvis, i.e. the notes' "5 cm above mid-hip" for de Leva's 531.9 mm male trunk, scaled to the measured trunk.
+    - ``lower_trunk_mass_fraction`` (0.5): share of de Leva's lower trunk (omphalion->mid-hip) above L5/S1; with it
+      the mass above L5/S1 is the notes' 54.7% of body mass for a male.
+    - ``extensor_moment_arm_m`` (0.05): moment arm of the single equivalent extensor muscle used for compression.
+    - ``left_hand_share`` (0.5): share of the hand load carried by the left hand; the rest goes to the right hand.
+    """
+
+    cutoff_hz: float | None = 8.0
+    filter_order: int = 4
+    l5s1_height_fraction: float = 50.0 / 531.9
+    lower_trunk_mass_fraction: float = 0.5
+    extensor_moment_arm_m: float = 0.05
+    left_hand_share: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.cutoff_hz is not None and not (np.isfinite(self.cutoff_hz) and self.cutoff_hz > 0):
+            raise InputError(f"cutoff_hz={self.cutoff_hz!r} must be positive (or None for no filtering)")
+        if int(self.filter_order) != self.filter_order or not 1 <= self.filter_order <= 10:
+            raise InputError(f"filter_order={self.filter_order!r} must be an integer in 1..10")
+        if not 0.0 <= self.l5s1_height_fraction < 0.5:
+            raise InputError(f"l5s1_height_fraction={self.l5s1_height_fraction!r} must be in [0, 0.5)")
+        if not 0.0 <= self.lower_trunk_mass_fraction <= 1.0:
+            raise InputError(f"lower_trunk_mass_fraction={self.lower_trunk_mass_fraction!r} must be in [0, 1]")
+        if not (np.isfinite(self.extensor_moment_arm_m) and self.extensor_moment_arm_m > 0):
+            raise InputError(f"extensor_moment_arm_m={self.extensor_moment_arm_m!r} must be positive")
+        if not 0.0 <= self.left_hand_share <= 1.0:
+            raise InputError(f"left_hand_share={self.left_hand_share!r} must be in [0, 1]")
+
+
+@dataclass(frozen=True)
+class L5S1Result:
+    """Per-frame L5/S1 load; frames with a missing point are NaN.
+
+    - ``moment`` (T, 3): net moment the lower body exerts on the upper body at L5/S1, world frame, N·m.
+    - ``force`` (T, 3): net force the lower body exerts on the upper body at L5/S1, world frame, N.
+    - ``moment_extension``, ``moment_lateral``, ``moment_twist`` (T,): ``moment`` along the body's right, forward
+      and up axes (signs in the module docstring; extension positive).
+    - ``moment_magnitude`` (T,): |moment|.
+    - ``compression_n`` (T,): estimated disc compression from a single-equivalent-muscle model: the axial component
+      of ``force`` along the trunk axis (pelvis->neck; positive pushes the upper body away from the pelvis, i.e.
+      compresses) plus |moment about the trunk's lateral axis| / ``extensor_moment_arm_m``, the force of one
+      extensor (or flexor) muscle parallel to the trunk that balances that moment alone. Antagonist co-contraction,
+      ligaments and abdominal pressure are ignored, so it is an estimate, not a validated disc load.
+    - ``l5s1_position`` (T, 3): the estimated L5/S1 joint centre, world frame, m.
+    - ``segment_masses``: name -> kg of every segment above L5/S1 (the hand load excluded).
+    """
+
+    moment: np.ndarray
+    force: np.ndarray
+    moment_extension: np.ndarray
+    moment_lateral: np.ndarray
+    moment_twist: np.ndarray
+    moment_magnitude: np.ndarray
+    compression_n: np.ndarray
+    l5s1_position: np.ndarray
+    segment_masses: dict[str, float] = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# helpers
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    """Normalise along the last axis; zero-length vectors become NaN (direction unknown)."""
+    n = np.sqrt(np.einsum("...k,...k->...", v, v))[..., None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        u = v / n
+    u[np.broadcast_to(~(n > 1e-12), u.shape)] = np.nan
+    return u
+
+
+def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cross product along the last axis (np.cross is several times slower on (S, T, 3) arrays)."""
+    a, b = np.broadcast_arrays(a, b)
+    out = np.empty(a.shape)
+    out[..., 0] = a[..., 1] * b[..., 2] - a[..., 2] * b[..., 1]
+    out[..., 1] = a[..., 2] * b[..., 0] - a[..., 0] * b[..., 2]
+    out[..., 2] = a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]
+    return out
+
+
+def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.einsum("...k,...k->...", a, b)
+
+
+def _runs(valid: np.ndarray) -> list[tuple[int, int]]:
+    """[start, stop) of each run of consecutive True frames."""
+    edges = np.diff(np.concatenate(([0], valid.astype(np.int8), [0])))
+    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
+
+
+# Runs shorter than this are left unfiltered: there is too little signal to tell motion from noise.
+_MIN_FILTER_FRAMES = 16
+
+
+def _filter(block: np.ndarray, valid: np.ndarray, fps: float, config: L5S1Config) -> np.ndarray:
+    """Zero-phase Butterworth low-pass of (T, K) `block` along time, each run of valid frames on its own."""
+    if config.cutoff_hz is None:
+        return block
+    cutoff = config.cutoff_hz if fps > 2.0 * config.cutoff_hz else 0.4 * fps
+    out = block.copy()
+    for start, stop in _runs(valid):
+        if stop - start >= _MIN_FILTER_FRAMES:
+            out[start:stop] = butterworth_lowpass(block[start:stop], fps, cutoff, int(config.filter_order))
+    return out
+
+
+def _derivative(x: np.ndarray, valid: np.ndarray, dt: float) -> np.ndarray:
+    """d/dt of (..., T, 3) along time, like np.gradient (central inside, one-sided at the ends) but per run of
+    valid frames, so a missing frame never leaks into its neighbours. An isolated valid frame gets 0 (quasi-static);
+    invalid frames get NaN."""
+    d = np.zeros_like(x)
+    if x.shape[-2] > 1:
+        d[..., 1:-1, :] = (x[..., 2:, :] - x[..., :-2, :]) / (2.0 * dt)
+        prev_ok = np.zeros_like(valid)
+        next_ok = np.zeros_like(valid)
+        prev_ok[1:] = valid[1:] & valid[:-1]
+        next_ok[:-1] = valid[:-1] & valid[1:]
+        # Only frames at the ends of runs (few) need one-sided differences.
+        edge = valid & ~(prev_ok & next_ok)
+        for frames, ok, lo, hi in (
+            (np.flatnonzero(edge & next_ok), True, 0, 1),
+            (np.flatnonzero(edge & prev_ok & ~next_ok), True, -1, 0),
+            (np.flatnonzero(edge & ~prev_ok & ~next_ok), False, 0, 0),
+        ):
+            d[..., frames, :] = (x[..., frames + hi, :] - x[..., frames + lo, :]) / dt if ok else 0.0
+    d[..., ~valid, :] = np.nan
+    return d
+
+
+def _median_length(v: np.ndarray, valid: np.ndarray) -> float:
+    return float(np.median(np.linalg.norm(v[valid], axis=-1))) if valid.any() else float("nan")
+
+
+def _as_points(points: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], int]:
+    missing = [name for name in _REQUIRED if name not in points]
+    if missing:
+        raise InputError(f"L5/S1 load needs the points: {', '.join(missing)} (missing)")
+    out: dict[str, np.ndarray] = {}
+    frames = None
+    for name in _REQUIRED + _OPTIONAL:
+        if name not in points:
+            continue
+        arr = np.asarray(points[name], dtype=np.float64)
+        if arr.ndim != 2 or arr.shape[1] != 3:
+            raise InputError(f"point {name!r} must have shape (T, 3), got {arr.shape}")
+        if frames is None:
+            frames = arr.shape[0]
+        elif arr.shape[0] != frames:
+            raise InputError(f"point {name!r} has {arr.shape[0]} frames, expected {frames}")
+        out[name] = arr
+    if not frames:
+        raise InputError("L5/S1 load needs at least one frame")
+    return out, frames
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# public entry point
+
+
+def l5s1_load(
+    points: dict[str, np.ndarray],
+    up: np.ndarray,
+    fps: float,
+    body: BodyParams = BodyParams(),
+    load_kg: float | np.ndarray = 0.0,
+    config: L5S1Config = L5S1Config(),
+) -> L5S1Result:
+    """Net force, moment and estimated compression at L5/S1 for every frame.
+
+    `points`: canonical point -> (T, 3) positions in metres, world frame; NaN marks a point not seen in a frame.
+    Required: pelvis, neck, both shoulders, elbows, wrists and hips (InputError names the missing ones). Optional:
+    ``head`` (head centre; without it the head+neck CoM is put on the pelvis->neck line, beyond the neck by de Leva's
+    CoM-to-C7 distance) and ``left_hand``/``right_hand`` (knuckles, taken as de Leva's MET3; without them the hand is
+    extrapolated along the forearm by de Leva's hand length).
+    `up`: unit vector against gravity (normalised here). `fps`: frame rate. `load_kg`: mass held in the hands, a
+    scalar or one value per frame (T,).
+
+    Segments above L5/S1 (de Leva 1996, ``segment_parameters_de_leva_1996``, mass = mass_pct * body mass):
+
+    - head+neck (``head_neck_vertex_to_c7``): CoM at the canonical ``head`` point;
+    - trunk: the neck->pelvis line is cut into upper, middle and lower trunk in the proportions of de Leva's
+      suprasternale-based lengths (sex-specific); each CoM lies at its ``com_pct_from_origin`` from its upper end.
+      Only ``lower_trunk_mass_fraction`` of the lower trunk is above L5/S1; its CoM is midway between the
+      omphalion (its upper end) and L5/S1;
+    - upper arms (shoulder->elbow), forearms (elbow->wrist) and hands (wrist->hand point, CoM at 79.0% male /
+      74.74% female), CoM at ``com_pct_from_origin`` from the proximal joint.
+
+    Lengths that cannot be measured (hand without a hand point, head+neck for its inertia) are de Leva's scaled by
+    stature / de Leva's stature (1.741 m male, 1.735 m female). Without `body.height_m` the stature is estimated as
+    the median measured pelvis->neck length divided by de Leva's trunk/stature ratio (531.9/1741 male,
+    529.3/1735 female): the neck point is treated as the suprasternale.
+
+    Dynamics: positions are low-pass filtered (`L5S1Config`), CoM accelerations are second time derivatives
+    (central differences). Each segment's angular acceleration comes from its longitudinal axis u: omega = u x du/dt,
+    alpha = d omega/dt; its moment of inertia perpendicular to the axis is m (r * L)^2 with r the mean of de Leva's
+    sagittal and transverse radii of gyration and L the segment length (median over valid frames, so I is constant).
+    Spin about the long axis is unobservable from keypoints and is ignored; so is the gyroscopic term, which vanishes
+    for a segment symmetric about its long axis that does not spin.
+    """
+    pts, frames = _as_points(points)
+    up = np.asarray(up, dtype=np.float64).reshape(-1)
+    if up.shape != (3,) or not np.all(np.isfinite(up)) or np.linalg.norm(up) < 1e-9:
+        raise InputError(f"bad up vector {up!r}: need 3 finite components, not all zero")
+    up = up / np.linalg.norm(up)
+    if not (np.isfinite(fps) and fps > 0):
+        raise InputError(f"fps={fps!r} must be positive")
+    load = np.asarray(load_kg, dtype=np.float64)
+    if load.shape not in ((), (frames,)):
+        raise InputError(f"load_kg must be a scalar or have shape ({frames},), got {load.shape}")
+    if np.any(load < 0):
+        raise InputError("load_kg must not be negative")
+    load = np.broadcast_to(load, (frames,))
+
+    table = tables()["segment_parameters_de_leva_1996"]
+    cols = table["_columns"]
+    seg = {name: dict(zip(cols, row)) for name, row in table[body.sex].items()}
+
+    # Filter all points together; a frame is valid only when every point used is finite.
+    names = list(pts)
+    block = np.concatenate([pts[n] for n in names], axis=1)
+    valid = np.all(np.isfinite(block), axis=1)
+    block = _filter(block, valid, float(fps), config)
+    block[~valid] = np.nan
+    p = {n: block[:, 3 * i:3 * i + 3] for i, n in enumerate(names)}
+
+    pelvis, neck = p["pelvis"], p["neck"]
+    trunk_vec = neck - pelvis
+    trunk_len = _median_length(trunk_vec, valid)
+    trunk_mm = {k: seg[k]["length_mm"] for k in ("upper_trunk", "middle_trunk", "lower_trunk")}
+    trunk_total_mm = sum(trunk_mm.values())
+    stature_ref = _STATURE_MM[body.sex]
+    if body.height_m is not None:
+        scale = body.height_m / (stature_ref / 1000.0)
+    else:
+        scale = trunk_len / (trunk_total_mm / 1000.0)  # = estimated stature / de Leva's stature
+
+    # Points on the pelvis->neck line at a fraction of its length measured down from the neck.
+    def from_neck(frac: float) -> np.ndarray:
+        return neck - frac * trunk_vec
+
+    l5 = pelvis + config.l5s1_height_fraction * trunk_vec
+    trunk_axis = _unit(trunk_vec)
+    mass = body.mass_kg
+
+    com_list: list[np.ndarray] = []
+    axis_list: list[np.ndarray] = []
+    masses: dict[str, float] = {}
+    inertia: list[float] = []
+
+    def add(name: str, row: str, com: np.ndarray, axis: np.ndarray, length: float, mass_share: float = 1.0) -> None:
+        s = seg[row]
+        m = mass * s["mass_pct"] / 100.0 * mass_share
+        radius = 0.5 * (s["r_sagittal_pct"] + s["r_transverse_pct"]) / 100.0 * length
+        masses[name] = m
+        com_list.append(com)
+        axis_list.append(axis)
+        inertia.append(m * radius ** 2)
+
+    # Head+neck: CoM at the head centre; without it, on the trunk line beyond the neck.
+    hn = seg["head_neck_vertex_to_c7"]
+    head_len = hn["length_mm"] / 1000.0 * scale
+    if "head" in p:
+        add("head_neck", "head_neck_vertex_to_c7", p["head"], _unit(p["head"] - neck), head_len)
+    else:
+        head_com = neck + trunk_axis * head_len * (1.0 - hn["com_pct_from_origin"] / 100.0)
+        add("head_neck", "head_neck_vertex_to_c7", head_com, trunk_axis, head_len)
+
+    # Trunk: the neck->pelvis line cut in de Leva's proportions (suprasternale -> xiphoid -> omphalion -> mid-hip).
+    top = 0.0
+    for part in ("upper_trunk", "middle_trunk"):
+        frac = trunk_mm[part] / trunk_total_mm
+        com_frac = top + frac * seg[part]["com_pct_from_origin"] / 100.0
+        add(part, part, from_neck(com_frac), trunk_axis, frac * trunk_len)
+        top += frac
+    omphalion = from_neck(top)
+    add(
+        "lower_trunk_above_l5s1", "lower_trunk", 0.5 * (omphalion + l5), trunk_axis,
+        trunk_mm["lower_trunk"] / trunk_total_mm * trunk_len, config.lower_trunk_mass_fraction,
+    )
+
+    hand_coms = {}
+    for side in ("left", "right"):
+        sh, el, wr = p[f"{side}_shoulder"], p[f"{side}_elbow"], p[f"{side}_wrist"]
+        for name, row, a, b in (("upper_arm", "upper_arm", sh, el), ("forearm", "forearm", el, wr)):
+            v = b - a
+            add(f"{side}_{name}", row, a + seg[row]["com_pct_from_origin"] / 100.0 * v, _unit(v),
+                _median_length(v, valid))
+        hand_com_frac = seg["hand"]["com_pct_from_origin"] / 100.0
+        if f"{side}_hand" in p:
+            v = p[f"{side}_hand"] - wr
+            com, axis, length = wr + hand_com_frac * v, _unit(v), _median_length(v, valid)
+        else:
+            axis = _unit(wr - el)
+            length = seg["hand"]["length_mm"] / 1000.0 * scale
+            com = wr + hand_com_frac * length * axis
+        add(f"{side}_hand", "hand", com, axis, length)
+        hand_coms[side] = len(com_list) - 1
+
+    com = np.stack(com_list)  # (S, T, 3)
+    axes = np.stack(axis_list)
+    m = np.asarray(list(masses.values()))[:, None, None]
+    inertia_arr = np.asarray(inertia)[:, None, None]
+
+    dt = 1.0 / float(fps)
+    acc = _derivative(_derivative(com, valid, dt), valid, dt)
+    omega = _cross(axes, _derivative(axes, valid, dt))
+    alpha = _derivative(omega, valid, dt)
+
+    g = -G * up
+    seg_force = m * (acc - g)  # force needed to move each segment as observed
+    arm = com - l5
+    moment = _cross(arm, seg_force).sum(axis=0) + (inertia_arr * alpha).sum(axis=0)
+    force = seg_force.sum(axis=0)
+
+    # Hand load: F_r = m_load (g - a_hand), shared between the hand CoMs; its reaction adds to L5/S1.
+    for side, share in (("left", config.left_hand_share), ("right", 1.0 - config.left_hand_share)):
+        i = hand_coms[side]
+        f_r = (share * load)[:, None] * (g - acc[i])
+        force = force - f_r
+        moment = moment - _cross(arm[i], f_r)
+
+    # Body frame from the hips, horizontal.
+    left = p["left_hip"] - p["right_hip"]
+    left = _unit(left - _dot(left, up)[:, None] * up)
+    forward = _cross(left, up)
+    right = _cross(forward, up)
+
+    moment[~valid] = np.nan
+    force[~valid] = np.nan
+
+    # Compression: axial force plus the single-muscle force that balances the moment about the trunk's lateral axis.
+    lateral_axis = _unit(right - _dot(right, trunk_axis)[:, None] * trunk_axis)
+    compression = _dot(force, trunk_axis) + np.abs(_dot(moment, lateral_axis)) / config.extensor_moment_arm_m
+    return L5S1Result(
+        moment=moment,
+        force=force,
+        moment_extension=_dot(moment, right),
+        moment_lateral=_dot(moment, forward),
+        moment_twist=_dot(moment, up),
+        moment_magnitude=np.linalg.norm(moment, axis=-1),
+        compression_n=compression,
+        l5s1_position=l5,
+        segment_masses=masses,
+    )

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a fresh Debian/Ubuntu machine: system packages, the .venv virtual environment with the
+# ergoedge console script, and the example data the demo reads. Takes seconds when everything is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON="${PYTHON:-python3}"
+VENV=.venv
+BUILD=build
+# Debian packages the project needs at run or test time (none yet beyond Python itself).
+SYSTEM_PACKAGES=()
+
+say() { printf '[setup] %s\n' "$*"; }
+die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@";
+  else die "need root or sudo to run: $*"; fi
+}
+
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  command -v apt-get >/dev/null || die "apt-get not found; install these packages by hand: ${missing[*]}"
+  say "installing system packages: ${missing[*]}"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+command -v "$PYTHON" >/dev/null || die "$PYTHON not found; install Python >= 3.10"
+"$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))' || die "Python >= 3.10 needed, found $("$PYTHON" -V)"
+# Debian's own python3 needs python3-venv for `-m venv` (pip inside the venv comes from ensurepip).
+if ! "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1; then
+  SYSTEM_PACKAGES+=("python3-venv")
+fi
+if [ ${#SYSTEM_PACKAGES[@]} -gt 0 ]; then apt_install "${SYSTEM_PACKAGES[@]}"; fi
+
+# The venv is rebuilt only when the packaging inputs change (their hash is kept in a stamp file).
+stamp="$VENV/.setup-stamp"
+want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
+if [ ! -x "$VENV/bin/ergoedge" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  [ -x "$VENV/bin/python" ] || { say "creating $VENV"; "$PYTHON" -m venv "$VENV"; }
+  say "installing ergo-edge into $VENV"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[test]'
+  echo "$want" > "$stamp"
+fi
+
+# Example pose sequence for `make demo` (generated, never committed).
+example="$BUILD/examples/lift_blazepose33.npz"
+if [ ! -f "$example" ]; then
+  mkdir -p "$BUILD/examples"
+  "$VENV/bin/ergoedge" example-poses "$example" --seconds 60 --fps 30 --layout blazepose33 --up z >/dev/null
+  say "generated $example"
+fi
+say "ready: $VENV/bin/ergoedge"

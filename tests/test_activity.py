@@ -1,0 +1,112 @@
+"""Activity terms from time series, and the numpy signal helpers under them."""
+
+import numpy as np
+import pytest
+
+from edge.ergonomics.activity import ActivityConfig, activity_flags
+from edge.signals import butterworth_lowpass, cycle_frames, trailing_range
+
+FPS = 10.0
+
+
+def _angles(n, **signals):
+    base = {name: np.zeros(n) for name in (
+        "trunk_flexion_deg", "neck_flexion_deg", "left_upper_arm_flexion_deg", "left_elbow_flexion_deg",
+        "right_upper_arm_flexion_deg", "right_elbow_flexion_deg")}
+    # Some drift everywhere so nothing is static unless a test makes it so.
+    drift = 30.0 * np.sin(2 * np.pi * np.arange(n) / (FPS * 45.0))
+    for name in base:
+        base[name] = base[name] + drift
+    base.update(signals)
+    return base
+
+
+def test_static_only_after_a_full_minute_within_the_band():
+    n = int(90 * FPS)
+    trunk = np.full(n, 40.0) + 3.0 * np.sin(np.arange(n) / 7.0)  # 6 deg band, held
+    flags = activity_flags(_angles(n, trunk_flexion_deg=trunk), FPS)
+    first = int(np.argmax(flags["static_body"]))
+    # The first frame whose trailing 60 s window lies wholly inside the sequence is frame 599.
+    assert first == int(60 * FPS) - 1
+    assert flags["static_body"][first:].all()
+    assert not flags["static_arm"].any()
+
+
+def test_static_broken_by_movement_and_by_unseen_frames():
+    n = int(140 * FPS)
+    trunk = np.full(n, 20.0)
+    trunk[int(70 * FPS)] = 45.0  # one big excursion
+    trunk_nan = np.full(n, 20.0)
+    trunk_nan[int(30 * FPS)] = np.nan
+    moved = activity_flags(_angles(n, trunk_flexion_deg=trunk), FPS)["static_body"]
+    unseen = activity_flags(_angles(n, trunk_flexion_deg=trunk_nan), FPS)["static_body"]
+    excursion = int(70 * FPS)
+    assert moved[excursion - 1] and not moved[excursion] and not moved[excursion + int(59 * FPS)]
+    assert moved[excursion + int(60 * FPS)]
+    assert not unseen[int(30 * FPS): int(90 * FPS)].any() and unseen[int(90 * FPS)]
+
+
+@pytest.mark.parametrize("per_min, expected", [(4.0, False), (6.0, True)])
+def test_repetition_rate_threshold(per_min, expected):
+    n = int(120 * FPS)
+    t = np.arange(n) / FPS
+    arm = 40.0 + 30.0 * np.sin(2 * np.pi * per_min / 60.0 * t)
+    flags = activity_flags(_angles(n, left_upper_arm_flexion_deg=arm), FPS)
+    assert flags["repeated_arm"][-1] == expected
+    assert not flags["repeated_body"].any()
+
+
+def test_small_jitter_is_not_repetition():
+    n = int(120 * FPS)
+    rng = np.random.default_rng(0)
+    arm = 40.0 + 5.0 * rng.standard_normal(n)  # typical keypoint jitter
+    assert not activity_flags(_angles(n, left_upper_arm_flexion_deg=arm), FPS)["repeated_arm"].any()
+
+
+def test_rapid_change_needs_range_within_window():
+    n = int(20 * FPS)
+    fast = np.zeros(n)
+    fast[100:] = 60.0  # a 60 deg step
+    slow = np.linspace(0.0, 60.0, n)  # 60 deg over 20 s
+    rapid = activity_flags(_angles(n, trunk_flexion_deg=fast), FPS, ActivityConfig())["rapid_change"]
+    assert rapid[100:109].all() and not rapid[109]  # the 1 s window (10 frames) ending at 109 starts at 100
+    slow_flags = activity_flags({"trunk_flexion_deg": slow}, FPS)
+    assert not slow_flags["rapid_change"].any()
+
+
+def test_trailing_range_matches_brute_force():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(300)
+    x[[17, 150]] = np.nan
+    for window in (1, 2, 5, 16, 61, 400):
+        expected = []
+        for i in range(x.size):
+            seg = x[max(0, i - window + 1): i + 1]
+            expected.append(np.inf if np.isnan(seg).any() else seg.max() - seg.min())
+        np.testing.assert_array_equal(trailing_range(x, window), expected)
+
+
+def test_cycle_frames_counts_full_cycles_causally():
+    t = np.arange(0, 30, 0.1)
+    x = 25.0 * np.sin(2 * np.pi * t / 5.0)  # 6 cycles
+    frames = cycle_frames(x, 20.0)
+    assert len(frames) == 6
+    assert len(cycle_frames(x, 60.0)) == 0
+    # Confirmed on the way down, after the peak (peaks at t = 1.25 + 5k).
+    assert np.all(t[frames] > 1.25 + 5.0 * np.arange(6))
+
+
+def test_butterworth_gain_and_zero_phase():
+    fps, cutoff = 100.0, 8.0
+    t = np.arange(0, 10, 1 / fps)
+    low = np.sin(2 * np.pi * 1.0 * t)
+    high = np.sin(2 * np.pi * 30.0 * t)
+    y = butterworth_lowpass(np.c_[low + high, 2 * low], fps, cutoff, order=4)
+    inner = slice(100, -100)
+    # 1 Hz passes (gain 1/(1+(1/8)^8) ~ 1) with no delay; 30 Hz is attenuated by 1/(1+(30/8)^8) ~ 2.6e-5.
+    np.testing.assert_allclose(y[inner, 0], low[inner], atol=2e-3)
+    np.testing.assert_allclose(y[inner, 1], 2 * low[inner], atol=2e-3)
+    at_cutoff = butterworth_lowpass(np.sin(2 * np.pi * cutoff * t), fps, cutoff)
+    assert np.std(at_cutoff[inner]) == pytest.approx(0.5 / np.sqrt(2), rel=0.02)  # gain 1/2 at fc
+    line = butterworth_lowpass(3.0 + 2.0 * t, fps, cutoff)  # odd padding keeps a ramp exact at the ends
+    np.testing.assert_allclose(line, 3.0 + 2.0 * t, atol=1e-6)
