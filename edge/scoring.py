@@ -30,7 +30,7 @@ from edge.ergonomics.l5s1 import BodyParams, L5S1Config, l5s1_load
 from edge.ergonomics.reba import COUPLING, RebaInput, reba_scores
 from edge.ergonomics.rula import RulaInput, rula_scores
 from edge.errors import InputError
-from edge.kinematics import ANGLE_NAMES, joint_angles
+from edge.kinematics import joint_angles
 from edge.skeletons import Layout, neck_is_derived, to_canonical
 
 REBA_RISK = ("negligible", "low", "medium", "high", "very high")
@@ -257,21 +257,22 @@ def _summary(c: dict[str, np.ndarray], fps: float, layout: Layout, cfg: ScoreCon
     rula_time = {str(level): seconds(c["rula_action_level"] == level) for level in (1, 2, 3, 4)}
     rula_time["unscored"] = seconds(np.isnan(rula))
 
-    episodes = []
-    for kind, mask in (
-        ("reba_high", _fill(reba) >= cfg.high_risk_reba),
-        ("l5s1_compression", _fill(comp) > COMPRESSION_LIMIT_N),
+    episodes = {}
+    for kind, values, mask in (
+        ("reba_high", reba, _fill(reba) >= cfg.high_risk_reba),
+        ("l5s1_compression_over_limit", comp, _fill(comp) > COMPRESSION_LIMIT_N),
     ):
+        found = []
         for s, e in _episodes(mask, fps):
-            values = reba[s:e] if kind == "reba_high" else comp[s:e]
-            peak = float(np.nanmax(values))
-            episodes.append({
-                "kind": kind, "start_s": round(float(t[s]), 3), "end_s": round(float(t[e - 1] + dt), 3),
-                "duration_s": round((e - s) * dt, 3), "peak": round(peak, 1),
-                "peak_time_s": round(float(t[s + int(np.nanargmax(values))]), 3),
+            part = values[s:e]
+            found.append({
+                "start_s": round(float(t[s]), 3), "end_s": round(float(t[e - 1] + dt), 3),
+                "duration_s": round((e - s) * dt, 3), "peak": round(float(np.nanmax(part)), 1),
+                "peak_time_s": round(float(t[s + int(np.nanargmax(part))]), 3),
             })
-    # Riskiest first: longer and higher episodes of each kind outrank short spikes.
-    episodes.sort(key=lambda ep: ep["duration_s"] * ep["peak"], reverse=True)
+        # Riskiest first: a long episode near its peak outranks a short spike of the same height.
+        found.sort(key=lambda ep: (ep["peak"], ep["duration_s"]), reverse=True)
+        episodes[kind] = found[:5]
 
     unobserved = {}
     for item, angle in _OBSERVED_BY.items():
@@ -304,7 +305,7 @@ def _summary(c: dict[str, np.ndarray], fps: float, layout: Layout, cfg: ScoreCon
             "time_s_over_limit": seconds(_fill(comp) > COMPRESSION_LIMIT_N),
         },
         "peak_trunk_flexion_deg": _peak(c["trunk_flexion_deg"], t),
-        "riskiest_episodes": episodes[:10],
+        "riskiest_episodes": episodes,
         "unobserved_fraction": unobserved,
         "notes": notes,
         "config": dataclasses.asdict(cfg),

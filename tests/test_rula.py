@@ -379,16 +379,6 @@ def test_vectorised_matches_per_row_calls_and_reference():
             s["score_c"][i], s["score_d"][i], s["grand"][i])
 
 
-def test_vectorised_10k_is_fast():
-    import time
-
-    inp = RulaInput(**_random_inputs(10_000, seed=2))
-    rula_scores(inp)
-    t0 = time.perf_counter()
-    rula_scores(inp)
-    assert time.perf_counter() - t0 < 0.05  # a few ms in practice; generous for loaded CI machines
-
-
 # ---------------------------------------------------------------------------------------------- validation
 @pytest.mark.parametrize(
     "kw,field",
