@@ -9,6 +9,16 @@ def dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.einsum("...i,...i->...", a, b)
 
 
+def cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cross product along the last axis, broadcasting (several times faster than np.cross on (S, T, 3) arrays)."""
+    a, b = np.broadcast_arrays(a, b)
+    out = np.empty(a.shape)
+    out[..., 0] = a[..., 1] * b[..., 2] - a[..., 2] * b[..., 1]
+    out[..., 1] = a[..., 2] * b[..., 0] - a[..., 0] * b[..., 2]
+    out[..., 2] = a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]
+    return out
+
+
 def unit(v: np.ndarray) -> np.ndarray:
     """Unit vectors; a zero-length vector becomes NaN so that it reads as unknown downstream, never as zero."""
     n = np.linalg.norm(v, axis=-1, keepdims=True)
@@ -23,14 +33,14 @@ def reject(v: np.ndarray, axis: np.ndarray) -> np.ndarray:
 
 def angle_between_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Unsigned angle between vectors, degrees, robust near 0 and 180 (atan2 of |a x b| and a.b)."""
-    return np.degrees(np.arctan2(np.linalg.norm(np.cross(a, b), axis=-1), dot(a, b)))
+    return np.degrees(np.arctan2(np.linalg.norm(cross(a, b), axis=-1), dot(a, b)))
 
 
 def signed_angle_deg(a: np.ndarray, b: np.ndarray, axis: np.ndarray) -> np.ndarray:
     """Angle from `a` to `b` about the unit `axis` (right-hand rule), degrees, after projecting both onto the plane."""
     a_p = reject(a, axis)
     b_p = reject(b, axis)
-    return np.degrees(np.arctan2(dot(axis, np.cross(a_p, b_p)), dot(a_p, b_p)))
+    return np.degrees(np.arctan2(dot(axis, cross(a_p, b_p)), dot(a_p, b_p)))
 
 
 def asin_deg(x: np.ndarray) -> np.ndarray:

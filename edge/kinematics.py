@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge.geometry import angle_between_deg, asin_deg, dot, reject, signed_angle_deg, unit
+from edge.geometry import angle_between_deg, asin_deg, cross, dot, reject, signed_angle_deg, unit
 from edge.skeletons import Layout, to_canonical
 
 SIDES = ("left", "right")
@@ -64,7 +64,7 @@ def angles_from_points(p: dict[str, np.ndarray], up: np.ndarray) -> dict[str, np
     out: dict[str, np.ndarray] = {}
 
     left = unit(reject(p["left_hip"] - p["right_hip"], up))
-    forward = np.cross(left, up)
+    forward = cross(left, up)
     trunk = p["neck"] - p["pelvis"]
     u = unit(trunk)
     out["trunk_flexion_deg"] = np.degrees(np.arctan2(dot(trunk, forward), dot(trunk, up)))
@@ -73,7 +73,7 @@ def angles_from_points(p: dict[str, np.ndarray], up: np.ndarray) -> dict[str, np
     out["trunk_twist_deg"] = signed_angle_deg(p["left_hip"] - p["right_hip"], shoulder_line, u)
 
     left_t = unit(reject(shoulder_line, u))
-    forward_t = np.cross(left_t, u)
+    forward_t = cross(left_t, u)
     if "head" in p:
         neck = p["head"] - p["neck"]
         out["neck_flexion_deg"] = np.degrees(np.arctan2(dot(neck, forward_t), dot(neck, u)))
@@ -94,7 +94,7 @@ def angles_from_points(p: dict[str, np.ndarray], up: np.ndarray) -> dict[str, np
         below = -dot(arm, u)
         ahead = dot(arm, forward_t)
         out_of_plane = dot(arm, outward)
-        elevation = np.degrees(np.arctan2(np.linalg.norm(np.cross(arm, -u), axis=-1), below))
+        elevation = np.degrees(np.arctan2(np.linalg.norm(cross(arm, -u), axis=-1), below))
         extension = (ahead < 0) & (below > 0) & (-ahead > out_of_plane)
         out[f"{side}_upper_arm_flexion_deg"] = np.where(extension, -elevation, elevation)
         out[f"{side}_upper_arm_abduction_deg"] = asin_deg(out_of_plane)
@@ -122,7 +122,7 @@ def _wrist(p: dict[str, np.ndarray], side: str, forearm: np.ndarray, num_frames:
         return angle_between_deg(forearm, hand), _nan(num_frames)
     h = unit(hand)
     across = unit(reject(index - pinky, h))
-    normal = np.cross(h, across)
+    normal = cross(h, across)
     f = unit(forearm)
     flexion = np.abs(np.degrees(np.arctan2(dot(f, normal), dot(f, h))))
     deviation = np.abs(asin_deg(dot(f, across)))

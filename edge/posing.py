@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from edge.geometry import frame_from_up, reject, rotation_about, unit
+from edge.geometry import cross, frame_from_up, reject, rotation_about, unit
 from edge.skeletons import Layout
 
 # Heights and lengths as fractions of stature.
@@ -108,7 +108,7 @@ def posed_landmarks(
     )
     u = np.einsum("tij,tj->ti", r_trunk, z)
     left_t = np.einsum("tij,tj->ti", r_trunk, left)
-    fwd_t = np.cross(left_t, u)
+    fwd_t = cross(left_t, u)
     trunk_len = (_SHOULDER_H - _HIP_H) * H
     neck = pelvis + trunk_len * u
     lm["neck"] = neck
@@ -122,7 +122,7 @@ def posed_landmarks(
     )
     u_h = np.einsum("tij,tj->ti", r_neck, u)
     left_h = np.einsum("tij,tj->ti", r_neck, left_t)
-    fwd_h = np.cross(left_h, u_h)
+    fwd_h = cross(left_h, u_h)
     head = neck + (_HEAD_H - _SHOULDER_H) * H * u_h
     lm["head"] = head
     lm["upper_neck"] = neck + 0.35 * (head - neck)
@@ -154,7 +154,7 @@ def posed_landmarks(
         # Hand frame: the palm faces the way the forearm bends (the bend direction turned with the forearm);
         # `across` runs from pinky to index.
         palm = np.cos(e)[:, None] * bend - np.sin(e)[:, None] * arm
-        across = np.cross(forearm, palm)
+        across = cross(forearm, palm)
         w = ang(f"{side}_wrist_flexion")
         hand_dir = np.cos(w)[:, None] * forearm + np.sin(w)[:, None] * palm
         d = ang(f"{side}_wrist_deviation")

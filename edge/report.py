@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.scoring import COMPRESSION_LIMIT_N, REBA_BANDS, REBA_RISK, ScoreResult
+from edge.scoring import COMPRESSION_LIMIT_N, ScoreResult, reba_risk_bands
 
 _INTEGER_PREFIXES = ("reba_", "rula_")
 
@@ -80,7 +80,7 @@ def plot_timeline(result: ScoreResult, path: Path) -> None:
     FigureCanvasAgg(fig)
     axes = fig.subplots(3, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2, 2]})
     ax = axes[0]
-    for (lo, hi), name, colour in zip(REBA_BANDS, REBA_RISK, _RISK_COLOURS):
+    for (name, lo, hi), colour in zip(reba_risk_bands(), _RISK_COLOURS):
         ax.axhspan(lo - 0.5, hi + 0.5, color=colour, alpha=0.18, lw=0)
         ax.text(1.005, (lo + hi) / 2, name, transform=ax.get_yaxis_transform(), va="center", fontsize=8)
     ax.step(t, c["reba_total"], where="post", color="black", lw=1.2, label="REBA (worse side)")

@@ -27,15 +27,20 @@ import numpy as np
 
 from edge.ergonomics.activity import ActivityConfig, activity_flags
 from edge.ergonomics.l5s1 import BodyParams, L5S1Config, l5s1_load
-from edge.ergonomics.reba import COUPLING, RebaInput, reba_scores
-from edge.ergonomics.rula import RulaInput, rula_scores
+from edge.ergonomics.reba import COUPLING, RebaInput, reba_risk, reba_scores
+from edge.ergonomics.rula import RulaInput, rula_action_level, rula_scores
 from edge.errors import InputError
 from edge.kinematics import joint_angles
+from edge.reference import tables
+from edge.signals import true_runs
 from edge.skeletons import Layout, neck_is_derived, to_canonical
 
-REBA_RISK = ("negligible", "low", "medium", "high", "very high")
-REBA_BANDS = ((1, 1), (2, 3), (4, 7), (8, 10), (11, 15))
 COMPRESSION_LIMIT_N = 3400.0  # NIOSH action limit for L5/S1 disc compression
+
+
+def reba_risk_bands() -> list[tuple[str, int, int]]:
+    """(risk name, lowest total, highest total) for each REBA risk level, from the published table."""
+    return [(level["risk"], level["min"], level["max"]) for level in tables()["reba"]["risk_levels"]]
 
 
 @dataclass(frozen=True)
@@ -155,23 +160,12 @@ def score_sequence(
         reba_side[side] = {k: np.where(side_nan, np.nan, v) for k, v in reba.items()}
         rula_side[side] = {k: np.where(side_nan, np.nan, v) for k, v in rula.items()}
 
-    left, right = reba_side["left"], reba_side["right"]
-    for key in ("neck", "trunk", "legs", "table_a", "score_a"):
-        columns[f"reba_{key}"] = np.where(core_nan, np.nan, np.fmax(left[key], right[key]))
-    for key in ("upper_arm", "lower_arm", "wrist", "table_b", "score_b", "table_c", "total"):
-        for side in ("left", "right"):
-            columns[f"reba_{key}_{side}"] = reba_side[side][key]
-    columns["reba_total"] = np.fmax(left["total"], right["total"])
-    columns["reba_action_level"] = _reba_action_level(columns["reba_total"])
-
-    left, right = rula_side["left"], rula_side["right"]
-    for key in ("neck", "trunk", "legs", "table_b", "score_d"):
-        columns[f"rula_{key}"] = np.where(core_nan, np.nan, np.fmax(left[key], right[key]))
-    for key in ("upper_arm", "lower_arm", "wrist", "wrist_twist", "table_a", "score_c", "grand"):
-        for side in ("left", "right"):
-            columns[f"rula_{key}_{side}"] = rula_side[side][key]
-    columns["rula_grand"] = np.fmax(left["grand"], right["grand"])
-    columns["rula_action_level"] = _rula_action_level(columns["rula_grand"])
+    _combine_sides(columns, "reba", reba_side, core_nan, ("neck", "trunk", "legs", "table_a", "score_a"),
+                   ("upper_arm", "lower_arm", "wrist", "table_b", "score_b", "table_c", "total"), "total")
+    columns["reba_action_level"] = _levels(columns["reba_total"], lambda t: reba_risk(t)[0])
+    _combine_sides(columns, "rula", rula_side, core_nan, ("neck", "trunk", "legs", "table_b", "score_d"),
+                   ("upper_arm", "lower_arm", "wrist", "wrist_twist", "table_a", "score_c", "grand"), "grand")
+    columns["rula_action_level"] = _levels(columns["rula_grand"], rula_action_level)
 
     load = l5s1_load(to_canonical(joints, layout), up, fps, cfg.body, cfg.load_kg, cfg.l5s1)
     columns["l5s1_moment_nm"] = load.moment_magnitude
@@ -185,16 +179,23 @@ def score_sequence(
     return ScoreResult(columns=columns, summary=summary)
 
 
-def _reba_action_level(total: np.ndarray) -> np.ndarray:
-    level = np.full(total.shape, np.nan)
-    for i, (lo, hi) in enumerate(REBA_BANDS):
-        level[(total >= lo) & (total <= hi)] = i
-    return level
+def _combine_sides(columns, method, by_side, core_nan, shared, per_side, total) -> None:
+    """Columns for one method: items shared by both sides once, arm items per side, and the worse side's total."""
+    left, right = by_side["left"], by_side["right"]
+    for key in shared:
+        columns[f"{method}_{key}"] = np.where(core_nan, np.nan, np.fmax(left[key], right[key]))
+    for key in per_side:
+        for side in ("left", "right"):
+            columns[f"{method}_{key}_{side}"] = by_side[side][key]
+    columns[f"{method}_{total}"] = np.fmax(left[total], right[total])
 
 
-def _rula_action_level(grand: np.ndarray) -> np.ndarray:
-    # 1-2 -> 1, 3-4 -> 2, 5-6 -> 3, 7 -> 4
-    return np.where(np.isnan(grand), np.nan, np.minimum((np.nan_to_num(grand) + 1) // 2, 4))
+def _levels(scores: np.ndarray, to_level) -> np.ndarray:
+    """The engine's action level for each known score; NaN where the score is unknown."""
+    known = np.isfinite(scores)
+    out = np.full(scores.shape, np.nan)
+    out[known] = to_level(scores[known].astype(np.int64))
+    return out
 
 
 # Which angle, when unknown, makes which worksheet item unobserved.
@@ -226,15 +227,13 @@ def _unobserved(angles: dict[str, np.ndarray], num_frames: int) -> np.ndarray:
 
 def _episodes(mask: np.ndarray, fps: float, merge_gap_s: float = 1.0) -> list[tuple[int, int]]:
     """Runs of True as (start, end_exclusive), merging runs separated by less than `merge_gap_s`."""
-    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
     runs: list[list[int]] = []
-    for s, e in zip(starts, ends):
+    for s, e in true_runs(mask):
         if runs and (s - runs[-1][1]) < merge_gap_s * fps:
             runs[-1][1] = e
         else:
             runs.append([s, e])
-    return [(int(s), int(e)) for s, e in runs]
+    return [(s, e) for s, e in runs]
 
 
 def _peak(values: np.ndarray, time_s: np.ndarray) -> dict | None:
@@ -252,7 +251,7 @@ def _summary(c: dict[str, np.ndarray], fps: float, layout: Layout, cfg: ScoreCon
     def seconds(mask) -> float:
         return round(float(np.count_nonzero(mask)) * dt, 3)
 
-    reba_time = {name: seconds((reba >= lo) & (reba <= hi)) for name, (lo, hi) in zip(REBA_RISK, REBA_BANDS)}
+    reba_time = {name: seconds((reba >= lo) & (reba <= hi)) for name, lo, hi in reba_risk_bands()}
     reba_time["unscored"] = seconds(np.isnan(reba))
     rula_time = {str(level): seconds(c["rula_action_level"] == level) for level in (1, 2, 3, 4)}
     rula_time["unscored"] = seconds(np.isnan(rula))

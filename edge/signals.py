@@ -36,6 +36,12 @@ def butterworth_lowpass(x: np.ndarray, fps: float, cutoff_hz: float, order: int 
     return (np.fft.irfft(spectrum, n=m, axis=0) + line)[pad:pad + n]
 
 
+def true_runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[start, stop) of each run of consecutive True values."""
+    edges = np.diff(np.concatenate(([0], np.asarray(mask).astype(np.int8), [0])))
+    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
+
+
 def _trailing_extreme(x: np.ndarray, window: int, op: np.ufunc) -> np.ndarray:
     """Running `op` (np.maximum or np.minimum) over frames [t - window + 1, t], in O(n) with block prefix and suffix
     scans (van Herk / Gil-Werman). Early frames see only the frames that exist."""

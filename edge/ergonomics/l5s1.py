@@ -34,8 +34,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edge.errors import InputError
+from edge.geometry import cross, dot, unit
 from edge.reference import tables
-from edge.signals import butterworth_lowpass
+from edge.signals import butterworth_lowpass, true_runs
 
 __all__ = ["BodyParams", "L5S1Config", "L5S1Result", "l5s1_load"]
 
@@ -150,35 +151,6 @@ class L5S1Result:
 # helpers
 
 
-def _unit(v: np.ndarray) -> np.ndarray:
-    """Normalise along the last axis; zero-length vectors become NaN (direction unknown)."""
-    n = np.sqrt(np.einsum("...k,...k->...", v, v))[..., None]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        u = v / n
-    u[np.broadcast_to(~(n > 1e-12), u.shape)] = np.nan
-    return u
-
-
-def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Cross product along the last axis (np.cross is several times slower on (S, T, 3) arrays)."""
-    a, b = np.broadcast_arrays(a, b)
-    out = np.empty(a.shape)
-    out[..., 0] = a[..., 1] * b[..., 2] - a[..., 2] * b[..., 1]
-    out[..., 1] = a[..., 2] * b[..., 0] - a[..., 0] * b[..., 2]
-    out[..., 2] = a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]
-    return out
-
-
-def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.einsum("...k,...k->...", a, b)
-
-
-def _runs(valid: np.ndarray) -> list[tuple[int, int]]:
-    """[start, stop) of each run of consecutive True frames."""
-    edges = np.diff(np.concatenate(([0], valid.astype(np.int8), [0])))
-    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
-
-
 # Runs shorter than this are left unfiltered: there is too little signal to tell motion from noise.
 _MIN_FILTER_FRAMES = 16
 
@@ -189,7 +161,7 @@ def _filter(block: np.ndarray, valid: np.ndarray, fps: float, config: L5S1Config
         return block
     cutoff = config.cutoff_hz if fps > 2.0 * config.cutoff_hz else 0.4 * fps
     out = block.copy()
-    for start, stop in _runs(valid):
+    for start, stop in true_runs(valid):
         if stop - start >= _MIN_FILTER_FRAMES:
             out[start:stop] = butterworth_lowpass(block[start:stop], fps, cutoff, int(config.filter_order))
     return out
@@ -330,7 +302,7 @@ def l5s1_load(
         return neck - frac * trunk_vec
 
     l5 = pelvis + config.l5s1_height_fraction * trunk_vec
-    trunk_axis = _unit(trunk_vec)
+    trunk_axis = unit(trunk_vec)
     mass = body.mass_kg
 
     com_list: list[np.ndarray] = []
@@ -351,7 +323,7 @@ def l5s1_load(
     hn = seg["head_neck_vertex_to_c7"]
     head_len = hn["length_mm"] / 1000.0 * scale
     if "head" in p:
-        add("head_neck", "head_neck_vertex_to_c7", p["head"], _unit(p["head"] - neck), head_len)
+        add("head_neck", "head_neck_vertex_to_c7", p["head"], unit(p["head"] - neck), head_len)
     else:
         head_com = neck + trunk_axis * head_len * (1.0 - hn["com_pct_from_origin"] / 100.0)
         add("head_neck", "head_neck_vertex_to_c7", head_com, trunk_axis, head_len)
@@ -374,14 +346,14 @@ def l5s1_load(
         sh, el, wr = p[f"{side}_shoulder"], p[f"{side}_elbow"], p[f"{side}_wrist"]
         for name, row, a, b in (("upper_arm", "upper_arm", sh, el), ("forearm", "forearm", el, wr)):
             v = b - a
-            add(f"{side}_{name}", row, a + seg[row]["com_pct_from_origin"] / 100.0 * v, _unit(v),
+            add(f"{side}_{name}", row, a + seg[row]["com_pct_from_origin"] / 100.0 * v, unit(v),
                 _median_length(v, valid))
         hand_com_frac = seg["hand"]["com_pct_from_origin"] / 100.0
         if f"{side}_hand" in p:
             v = p[f"{side}_hand"] - wr
-            com, axis, length = wr + hand_com_frac * v, _unit(v), _median_length(v, valid)
+            com, axis, length = wr + hand_com_frac * v, unit(v), _median_length(v, valid)
         else:
-            axis = _unit(wr - el)
+            axis = unit(wr - el)
             length = seg["hand"]["length_mm"] / 1000.0 * scale
             com = wr + hand_com_frac * length * axis
         add(f"{side}_hand", "hand", com, axis, length)
@@ -394,13 +366,13 @@ def l5s1_load(
 
     dt = 1.0 / float(fps)
     acc = _derivative(_derivative(com, valid, dt), valid, dt)
-    omega = _cross(axes, _derivative(axes, valid, dt))
+    omega = cross(axes, _derivative(axes, valid, dt))
     alpha = _derivative(omega, valid, dt)
 
     g = -G * up
     seg_force = m * (acc - g)  # force needed to move each segment as observed
     arm = com - l5
-    moment = _cross(arm, seg_force).sum(axis=0) + (inertia_arr * alpha).sum(axis=0)
+    moment = cross(arm, seg_force).sum(axis=0) + (inertia_arr * alpha).sum(axis=0)
     force = seg_force.sum(axis=0)
 
     # Hand load: F_r = m_load (g - a_hand), shared between the hand CoMs; its reaction adds to L5/S1.
@@ -408,26 +380,26 @@ def l5s1_load(
         i = hand_coms[side]
         f_r = (share * load)[:, None] * (g - acc[i])
         force = force - f_r
-        moment = moment - _cross(arm[i], f_r)
+        moment = moment - cross(arm[i], f_r)
 
     # Body frame from the hips, horizontal.
     left = p["left_hip"] - p["right_hip"]
-    left = _unit(left - _dot(left, up)[:, None] * up)
-    forward = _cross(left, up)
-    right = _cross(forward, up)
+    left = unit(left - dot(left, up)[:, None] * up)
+    forward = cross(left, up)
+    right = cross(forward, up)
 
     moment[~valid] = np.nan
     force[~valid] = np.nan
 
     # Compression: axial force plus the single-muscle force that balances the moment about the trunk's lateral axis.
-    lateral_axis = _unit(right - _dot(right, trunk_axis)[:, None] * trunk_axis)
-    compression = _dot(force, trunk_axis) + np.abs(_dot(moment, lateral_axis)) / config.extensor_moment_arm_m
+    lateral_axis = unit(right - dot(right, trunk_axis)[:, None] * trunk_axis)
+    compression = dot(force, trunk_axis) + np.abs(dot(moment, lateral_axis)) / config.extensor_moment_arm_m
     return L5S1Result(
         moment=moment,
         force=force,
-        moment_extension=_dot(moment, right),
-        moment_lateral=_dot(moment, forward),
-        moment_twist=_dot(moment, up),
+        moment_extension=dot(moment, right),
+        moment_lateral=dot(moment, forward),
+        moment_twist=dot(moment, up),
         moment_magnitude=np.linalg.norm(moment, axis=-1),
         compression_n=compression,
         l5s1_position=l5,
