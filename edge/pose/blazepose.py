@@ -1,0 +1,433 @@
+"""BlazePose (GHUM "full") on any inference backend: person detector + landmark model, multi-person, tracked.
+
+The pipeline follows MediaPipe's published graph for the same model files, re-implemented in numpy/OpenCV:
+
+1. Detector (only when a track is missing, and every `redetect_every` frames while there is room for more people):
+   the frame is letterboxed into a 224x224 square (black bars), scaled to [-1, 1]; 2254 SSD anchors
+   (strides 8, 16, 32, 32, 32; two per cell, fixed size) decode boxes and four keypoints; sigmoid scores above
+   `detection_threshold`; weighted non-maximum suppression (IoU `nms_iou`).
+2. Region of interest per person: centre = detector keypoint 0 (hip centre); side = 2 x |kp1 - kp0| x 1.25;
+   rotated so that kp0 -> kp1 points up.
+3. Landmark model on the ROI warped to 256x256 (RGB in [0, 1], border replicated): 39 landmarks (33 body points +
+   2 auxiliary + 4 unused), pose presence, 64x64 heatmaps, world landmarks. Each landmark is refined by the
+   sigmoid-weighted centroid of a 7x7 heatmap window when that window's peak is at least 0.5. Landmarks go back to
+   the frame through the inverse warp; world landmarks are rotated back by the ROI rotation.
+4. Tracking: the next frame's ROI comes from auxiliary landmarks 33 (centre) and 34 (scale and rotation) the same
+   way, so the detector is skipped while the presence score stays above `presence_threshold`.
+
+World landmarks are metres, origin between the hips, in a camera-aligned frame (x right, y down, z away from the
+camera as the model reports them): gravity is not known here (see scene calibration).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from edge.errors import InputError
+from edge.pose.types import InferenceBackend, Person
+
+NUM_LANDMARKS = 33
+_ALL_LANDMARKS = 39
+_DETECTOR_SIZE = 224
+_LANDMARK_SIZE = 256
+_HEATMAP_KERNEL = 7
+_HEATMAP_MIN_CONFIDENCE = 0.5
+_ROI_SCALE = 1.25
+
+
+@dataclass(frozen=True)
+class BlazePoseConfig:
+    max_people: int = 1
+    detection_threshold: float = 0.5
+    nms_iou: float = 0.3
+    presence_threshold: float = 0.5
+    # Frames between detector runs that look for more people while fewer than max_people are tracked.
+    redetect_every: int = 15
+    # Which people to keep when more are seen than max_people: "largest" ROI first, or nearest the "center".
+    priority: str = "largest"
+    # A new detection whose ROI overlaps a tracked one by more than this IoU is the same person.
+    track_iou: float = 0.3
+    heatmap_refinement: bool = True
+    # One Euro smoothing of the tracking points before they set the next crop, with MediaPipe's parameters.
+    # Off by default: against MediaPipe's own video-mode output it moved limb keypoints by a further ~1 px median
+    # on the pose2sim clips; the keypoint filter downstream removes jitter instead.
+    smooth_tracking_roi: bool = False
+
+    def __post_init__(self):
+        if self.max_people < 1:
+            raise InputError(f"max_people must be at least 1, got {self.max_people}")
+        if self.priority not in ("largest", "center"):
+            raise InputError(f"priority must be 'largest' or 'center', got {self.priority!r}")
+
+
+@dataclass(frozen=True)
+class Roi:
+    """A rotated square in frame pixels: centre, side length, rotation (radians, clockwise on screen)."""
+
+    cx: float
+    cy: float
+    size: float
+    rotation: float
+
+    def corners(self) -> np.ndarray:
+        """Top-left, top-right, bottom-left corners of the crop in frame pixels (the crop's own axes)."""
+        c, s = math.cos(self.rotation), math.sin(self.rotation)
+        u = np.array([c, s]) * self.size / 2  # crop x axis in the frame
+        v = np.array([-s, c]) * self.size / 2  # crop y axis (down)
+        centre = np.array([self.cx, self.cy])
+        return np.stack([centre - u - v, centre + u - v, centre - u + v])
+
+    def bounds(self) -> np.ndarray:
+        """Axis-aligned box (x1, y1, x2, y2) around the rotated square."""
+        pts = self.corners()
+        pts = np.vstack([pts, pts[1] + pts[2] - pts[0]])
+        return np.concatenate([pts.min(axis=0), pts.max(axis=0)])
+
+
+def _normalize_radians(angle: float) -> float:
+    return angle - 2 * math.pi * math.floor((angle + math.pi) / (2 * math.pi))
+
+
+def roi_from_points(centre: np.ndarray, scale_point: np.ndarray, scale: float = _ROI_SCALE) -> Roi:
+    """ROI from an alignment pair: centre, and a point whose distance sets the size and direction the rotation."""
+    dx, dy = float(scale_point[0] - centre[0]), float(scale_point[1] - centre[1])
+    rotation = _normalize_radians(math.pi / 2 - math.atan2(-dy, dx))
+    side = 2.0 * math.hypot(dx, dy) * scale
+    return Roi(float(centre[0]), float(centre[1]), side, rotation)
+
+
+@functools.lru_cache(maxsize=1)
+def ssd_anchors() -> np.ndarray:
+    """The detector's 2254 anchor centres, normalised to the 224x224 input, in output order."""
+    strides = (8, 16, 32, 32, 32)
+    centres = []
+    i = 0
+    while i < len(strides):
+        # Layers that share a stride share one feature map: their anchors interleave per cell.
+        same = 1
+        while i + same < len(strides) and strides[i + same] == strides[i]:
+            same += 1
+        cells = math.ceil(_DETECTOR_SIZE / strides[i])
+        ys, xs = np.meshgrid(np.arange(cells), np.arange(cells), indexing="ij")
+        grid = np.stack([(xs + 0.5) / cells, (ys + 0.5) / cells], axis=-1).reshape(-1, 1, 2)
+        centres.append(np.repeat(grid, 2 * same, axis=1).reshape(-1, 2))  # 2 anchors (scale + interpolated)
+        i += same
+    return np.concatenate(centres).astype(np.float32)
+
+
+def decode_detections(raw_boxes: np.ndarray, raw_scores: np.ndarray, threshold: float):
+    """Boxes (N, 4: cx, cy, w, h), keypoints (N, 4, 2) and scores (N,), normalised to the detector input."""
+    anchors = ssd_anchors()
+    raw_boxes = raw_boxes.reshape(-1, 12)
+    scores = _sigmoid(np.clip(raw_scores.reshape(-1), -100.0, 100.0))
+    keep = scores >= threshold
+    raw, anc = raw_boxes[keep] / _DETECTOR_SIZE, anchors[keep]
+    boxes = np.concatenate([raw[:, :2] + anc, raw[:, 2:4]], axis=1)
+    keypoints = raw[:, 4:].reshape(-1, 4, 2) + anc[:, None, :]
+    return boxes, keypoints, scores[keep]
+
+
+def _iou_cxcywh(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    a1, a2 = box[:2] - box[2:] / 2, box[:2] + box[2:] / 2
+    b1, b2 = boxes[:, :2] - boxes[:, 2:] / 2, boxes[:, :2] + boxes[:, 2:] / 2
+    inter = np.clip(np.minimum(a2, b2) - np.maximum(a1, b1), 0, None).prod(axis=1)
+    union = box[2:].prod() + boxes[:, 2:].prod(axis=1) - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+
+
+def weighted_nms(boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, iou: float):
+    """Weighted non-maximum suppression: each kept detection is the score-weighted mean of its overlapping group,
+    with the group's best score."""
+    order = np.argsort(-scores, kind="stable")
+    boxes, keypoints, scores = boxes[order], keypoints[order], scores[order]
+    remaining = np.ones(len(scores), dtype=bool)
+    out_boxes, out_kps, out_scores = [], [], []
+    for i in range(len(scores)):
+        if not remaining[i]:
+            continue
+        group = remaining & (_iou_cxcywh(boxes[i], boxes) > iou)
+        group[i] = True
+        w = scores[group][:, None]
+        out_boxes.append((boxes[group] * w).sum(axis=0) / w.sum())
+        out_kps.append((keypoints[group] * w[:, :, None]).sum(axis=0) / w.sum())
+        out_scores.append(scores[i])
+        remaining &= ~group
+    if not out_scores:
+        return np.zeros((0, 4)), np.zeros((0, 4, 2)), np.zeros(0)
+    return np.array(out_boxes), np.array(out_kps), np.array(out_scores)
+
+
+def crop_roi(frame_rgb: np.ndarray, roi: Roi, size: int, replicate_border: bool = True):
+    """Warp the ROI to a size x size image (border replicated, or black); also returns the 2x3 crop->frame
+    affine."""
+    import cv2
+
+    src = roi.corners().astype(np.float32)
+    dst = np.array([[0, 0], [size, 0], [0, size]], dtype=np.float32)
+    to_crop = cv2.getAffineTransform(src, dst)
+    border = cv2.BORDER_REPLICATE if replicate_border else cv2.BORDER_CONSTANT
+    crop = cv2.warpAffine(frame_rgb, to_crop, (size, size), flags=cv2.INTER_LINEAR, borderMode=border,
+                          borderValue=0)
+    to_frame = cv2.invertAffineTransform(to_crop)
+    return crop, to_frame
+
+
+def refine_with_heatmap(xy_norm: np.ndarray, heatmap: np.ndarray, kernel: int = _HEATMAP_KERNEL,
+                        min_confidence: float = _HEATMAP_MIN_CONFIDENCE) -> np.ndarray:
+    """Replace each landmark (normalised crop coords) by the sigmoid-weighted centroid of its heatmap window when
+    the window's peak confidence reaches `min_confidence`. heatmap: (H, W, K) logits."""
+    h, w, k = heatmap.shape
+    cols = np.floor(xy_norm[:, 0] * w).astype(int)
+    rows = np.floor(xy_norm[:, 1] * h).astype(int)
+    inside = (cols >= 0) & (cols < w) & (rows >= 0) & (rows < h)
+    half = (kernel - 1) // 2
+    offsets = np.arange(-half, half + 1)
+    rr = rows[:, None] + offsets[None, :]  # (K, kernel)
+    cc = cols[:, None] + offsets[None, :]
+    row_ok = (rr >= 0) & (rr < h)
+    col_ok = (cc >= 0) & (cc < w)
+    idx = np.arange(k)[:, None, None]
+    values = heatmap[np.clip(rr, 0, h - 1)[:, :, None], np.clip(cc, 0, w - 1)[:, None, :], idx]
+    conf = 1.0 / (1.0 + np.exp(-values.astype(np.float64)))
+    conf = conf * (row_ok[:, :, None] & col_ok[:, None, :])  # the window shrinks at the heatmap's edge
+    total = conf.sum(axis=(1, 2))
+    peak = conf.max(axis=(1, 2))
+    refine = inside & (peak >= min_confidence) & (total > 0)
+    out = xy_norm.astype(np.float64).copy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        x = (conf * cc[:, None, :]).sum(axis=(1, 2)) / total / w
+        y = (conf * rr[:, :, None]).sum(axis=(1, 2)) / total / h
+    out[refine, 0] = x[refine]
+    out[refine, 1] = y[refine]
+    return out
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -80.0, 80.0)))
+
+
+class _AlignmentSmoother:
+    """One Euro smoothing of the two tracking points (33, 34) before they become the next ROI, as in MediaPipe's
+    graph (min_cutoff 0.01 Hz, beta 1.0, derivative cutoff 1.0 Hz; speed measured in object sizes per second,
+    per coordinate): a still person gets a nearly fixed crop, a moving one a crop that follows."""
+
+    def __init__(self, min_cutoff: float = 0.01, beta: float = 1.0, d_cutoff: float = 1.0):
+        self.min_cutoff, self.beta, self.d_cutoff = min_cutoff, beta, d_cutoff
+        self._raw = self._smooth = self._speed = None
+        self._time = None
+
+    @staticmethod
+    def _alpha(cutoff, dt):
+        return 1.0 / (1.0 + 1.0 / (2.0 * math.pi * cutoff * dt))
+
+    def __call__(self, points: np.ndarray, time_s: float) -> np.ndarray:
+        scale = float(np.ptp(points[:, 0]) + np.ptp(points[:, 1])) / 2.0
+        if self._time is None or time_s <= self._time or scale < 1e-6:
+            self._raw, self._smooth, self._speed, self._time = points, points, np.zeros_like(points), time_s
+            return points
+        dt = time_s - self._time
+        speed = (points - self._raw) / scale / dt
+        self._speed = self._speed + self._alpha(self.d_cutoff, dt) * (speed - self._speed)
+        cutoff = self.min_cutoff + self.beta * np.abs(self._speed)
+        self._smooth = self._smooth + self._alpha(cutoff, dt) * (points - self._smooth)
+        self._raw, self._time = points, time_s
+        return self._smooth
+
+
+@dataclass
+class _Track:
+    track_id: int
+    roi: Roi
+    age: int = 0
+    smoother: _AlignmentSmoother | None = None
+
+
+@dataclass
+class BlazePoseStats:
+    frames: int = 0
+    detector_runs: int = 0
+    landmark_runs: int = 0
+
+
+class BlazePose:
+    """Frames (BGR uint8) -> people. Keeps tracks between calls; `reset()` forgets them."""
+
+    DETECTOR_INPUT = (1, _DETECTOR_SIZE, _DETECTOR_SIZE, 3)
+    LANDMARK_INPUT = (1, _LANDMARK_SIZE, _LANDMARK_SIZE, 3)
+
+    def __init__(self, detector: InferenceBackend, landmarks: InferenceBackend,
+                 config: BlazePoseConfig = BlazePoseConfig()):
+        self.detector = detector
+        self.landmarks = landmarks
+        self.config = config
+        self._det_input = _single_input(detector, self.DETECTOR_INPUT, "detector")
+        self._lm_input = _single_input(landmarks, self.LANDMARK_INPUT, "landmark model")
+        self._det_outputs = _outputs_by_shape(detector, {(2254, 12): "boxes", (2254, 1): "scores"}, "detector")
+        self._lm_outputs = _outputs_by_shape(
+            landmarks, {(195,): "landmarks", (1,): "presence", (117,): "world", (64, 64, 39): "heatmap"},
+            "landmark model")
+        self.stats = BlazePoseStats()
+        self.reset()
+
+    def reset(self) -> None:
+        self._tracks: list[_Track] = []
+        self._next_id = 0
+        self._since_detection = 0
+
+    # -- detector -------------------------------------------------------------------------------------------
+    def detect(self, frame_rgb: np.ndarray) -> list[tuple[Roi, float]]:
+        """Person ROIs and scores from the detector, best first."""
+        h, w = frame_rgb.shape[:2]
+        side = float(max(h, w))
+        # The frame fitted into a square with black bars: the detector was trained on letterboxed frames (with
+        # replicated borders instead, keypoints moved by 2-3 px against MediaPipe's own output).
+        square = Roi(w / 2.0, h / 2.0, side, 0.0)
+        crop, _ = crop_roi(frame_rgb, square, _DETECTOR_SIZE, replicate_border=False)
+        tensor = (crop.astype(np.float32) * (2.0 / 255.0) - 1.0)[None]
+        out = self.detector.infer({self._det_input: tensor})
+        boxes, kps, scores = decode_detections(out[self._det_outputs["boxes"]], out[self._det_outputs["scores"]],
+                                               self.config.detection_threshold)
+        boxes, kps, scores = weighted_nms(boxes, kps, scores, self.config.nms_iou)
+        self.stats.detector_runs += 1
+        # Detector coordinates are normalised to the square: back to frame pixels.
+        to_px = lambda p: (p - 0.5) * side + np.array([w / 2.0, h / 2.0])  # noqa: E731
+        return [(roi_from_points(to_px(k[0]), to_px(k[1])), float(s)) for k, s in zip(kps, scores)]
+
+    # -- landmarks ------------------------------------------------------------------------------------------
+    def landmarks_in(self, frame_rgb: np.ndarray, roi: Roi) -> dict | None:
+        """Run the landmark model on one ROI; None when the presence score is below the threshold."""
+        crop, to_frame = crop_roi(frame_rgb, roi, _LANDMARK_SIZE)
+        out = self.landmarks.infer({self._lm_input: (crop.astype(np.float32) / 255.0)[None]})
+        self.stats.landmark_runs += 1
+        presence = float(np.asarray(out[self._lm_outputs["presence"]]).reshape(-1)[0])
+        if presence < self.config.presence_threshold:
+            return None
+        raw = np.asarray(out[self._lm_outputs["landmarks"]], dtype=np.float32).reshape(_ALL_LANDMARKS, 5)
+        xy = raw[:, :2] / _LANDMARK_SIZE
+        if self.config.heatmap_refinement:
+            heatmap = np.asarray(out[self._lm_outputs["heatmap"]]).reshape(64, 64, _ALL_LANDMARKS)
+            xy = refine_with_heatmap(xy, heatmap)
+        pixels = xy * _LANDMARK_SIZE @ to_frame[:, :2].T + to_frame[:, 2]
+        world = np.asarray(out[self._lm_outputs["world"]], dtype=np.float64).reshape(_ALL_LANDMARKS, 3)
+        c, s = math.cos(roi.rotation), math.sin(roi.rotation)
+        world_xy = world[:, :2] @ np.array([[c, s], [-s, c]])
+        world = np.concatenate([world_xy, world[:, 2:]], axis=1)
+        return {
+            "pixels": pixels,
+            "visibility": _sigmoid(raw[:, 3]),
+            "presence_per_point": _sigmoid(raw[:, 4]),
+            "world": world,
+            "presence": presence,
+            "alignment": pixels[33:35],
+        }
+
+    # -- the frame loop -------------------------------------------------------------------------------------
+    def __call__(self, frame_bgr: np.ndarray, time_s: float | None = None) -> list[Person]:
+        """People in one frame. `time_s` (seconds, increasing) paces the tracking-ROI smoothing; frames are taken
+        as 1/30 s apart when it is not given."""
+        frame_bgr = _check_frame(frame_bgr)
+        if time_s is None:
+            time_s = self.stats.frames / 30.0
+        import cv2
+
+        rgb = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
+        self.stats.frames += 1
+        cfg = self.config
+        self._since_detection += 1
+        room = len(self._tracks) < cfg.max_people
+        if not self._tracks or (room and self._since_detection >= cfg.redetect_every):
+            self._since_detection = 0
+            for roi, _score in self._prioritise(self.detect(rgb), rgb.shape):
+                if len(self._tracks) >= cfg.max_people:
+                    break
+                if all(_box_iou(roi.bounds(), t.roi.bounds()) <= cfg.track_iou for t in self._tracks):
+                    self._tracks.append(_Track(self._next_id, roi))
+                    self._next_id += 1
+
+        people: list[Person] = []
+        kept: list[_Track] = []
+        for track in self._tracks:
+            result = self.landmarks_in(rgb, track.roi)
+            if result is None:
+                continue  # lost: the detector looks again next frame
+            box = _keypoint_box(result["pixels"][:NUM_LANDMARKS], result["visibility"][:NUM_LANDMARKS])
+            if any(_box_iou(box, p.box) > 0.5 for p in people):
+                continue  # two tracks converged on one person: keep the older one
+            if self.config.smooth_tracking_roi:
+                track.smoother = track.smoother or _AlignmentSmoother()
+                alignment = track.smoother(result["alignment"], time_s)
+            else:
+                alignment = result["alignment"]
+            track.roi = roi_from_points(alignment[0], alignment[1])
+            track.age += 1
+            kept.append(track)
+            people.append(Person(
+                keypoints=result["pixels"][:NUM_LANDMARKS].astype(np.float32),
+                scores=result["visibility"][:NUM_LANDMARKS].astype(np.float32),
+                layout="blazepose33",
+                box=box.astype(np.float32),
+                score=result["presence"],
+                world=result["world"][:NUM_LANDMARKS].astype(np.float32),
+                track_id=track.track_id,
+            ))
+        self._tracks = kept
+        return people
+
+    def _prioritise(self, found: list[tuple[Roi, float]], shape) -> list[tuple[Roi, float]]:
+        if self.config.priority == "largest":
+            return sorted(found, key=lambda rs: -rs[0].size)
+        h, w = shape[:2]
+        return sorted(found, key=lambda rs: math.hypot(rs[0].cx - w / 2, rs[0].cy - h / 2))
+
+
+def _keypoint_box(pixels: np.ndarray, visibility: np.ndarray) -> np.ndarray:
+    pts = pixels[visibility >= 0.5] if (visibility >= 0.5).sum() >= 2 else pixels
+    return np.concatenate([pts.min(axis=0), pts.max(axis=0)])
+
+
+def _box_iou(a: np.ndarray, b: np.ndarray) -> float:
+    inter = np.clip(np.minimum(a[2:], b[2:]) - np.maximum(a[:2], b[:2]), 0, None).prod()
+    union = (a[2:] - a[:2]).prod() + (b[2:] - b[:2]).prod() - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def _check_frame(frame: np.ndarray) -> np.ndarray:
+    if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3:
+        shape = getattr(frame, "shape", None)
+        raise InputError(f"expected a colour frame of shape (height, width, 3), got {shape}")
+    if frame.shape[0] < 2 or frame.shape[1] < 2:
+        raise InputError(f"frame is empty or too small: {frame.shape[1]}x{frame.shape[0]}")
+    if frame.dtype != np.uint8:
+        raise InputError(f"expected an 8-bit frame, got dtype {frame.dtype}")
+    return frame
+
+
+def _single_input(backend: InferenceBackend, shape: tuple, what: str) -> str:
+    specs = backend.input_specs
+    if len(specs) != 1:
+        raise InputError(f"the BlazePose {what} must have one input, this model has {len(specs)}")
+    name, (got, _dtype) = next(iter(specs.items()))
+    if tuple(d if isinstance(d, int) else -1 for d in got)[1:] != shape[1:]:
+        raise InputError(f"the BlazePose {what} expects input shape {list(shape)}, this model has {list(got)}")
+    return name
+
+
+def _outputs_by_shape(backend: InferenceBackend, roles: dict[tuple, str], what: str) -> dict[str, str]:
+    """Map output roles by their shape without the batch dimension (names differ between converters)."""
+    found: dict[str, str] = {}
+    for name, (shape, _dtype) in backend.output_specs.items():
+        role = roles.get(tuple(shape[1:]))
+        if role and role not in found:
+            found[role] = name
+    missing = [role for role in roles.values() if role not in found]
+    if missing:
+        raise InputError(f"the {what} is not a BlazePose model: no output for {', '.join(missing)}")
+    return found
+
+
+__all__ = ["BlazePose", "BlazePoseConfig", "Roi", "decode_detections", "weighted_nms", "ssd_anchors",
+           "refine_with_heatmap", "roi_from_points", "crop_roi", "NUM_LANDMARKS"]

@@ -1,0 +1,241 @@
+"""`ergoedge pose`: run a pose estimator over an image or a video and write what it sees.
+
+`open_estimator` builds the estimator (the offline BlazePose default, or a user's ONNX model through an adapter);
+`estimate_file` runs it and writes, into the output directory:
+- `keypoints.json`: every frame's people (track id, score, box, keypoints with scores, world keypoints);
+- `keypoints.npz`: the same as arrays per track (NaN where a track is absent), plus `joints`/`fps`/`layout`/`up`
+  for the most-seen person, so the file can be scored directly with `ergoedge score`;
+- `annotated.jpg` or `annotated.mp4`: the frame(s) with skeletons drawn.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edge.errors import InputError
+from edge.pose.types import Person
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+ADAPTERS = ("yolo-pose", "rtmpose", "rtmo")
+
+
+@dataclass(frozen=True)
+class EstimatorSpec:
+    """Which estimator to build. `model` None means the offline BlazePose default from the models directory."""
+
+    model: str | None = None
+    adapter: str | None = None  # for a user model: yolo-pose, rtmpose or rtmo
+    backend: str = "auto"  # auto, onnxruntime or tensorrt
+    models_dir: str | None = None
+    max_people: int = 1
+    smoothing: bool = True
+
+
+class Estimator:
+    """frame (BGR uint8) -> people, with optional keypoint smoothing per track."""
+
+    def __init__(self, detect, layout: str, smoothing: bool):
+        self._detect = detect
+        self.layout = layout
+        self.smoothing = smoothing
+        self._filters: dict[int, object] = {}
+
+    def reset(self) -> None:
+        if hasattr(self._detect, "reset"):
+            self._detect.reset()
+        self._filters.clear()
+
+    def __call__(self, frame_bgr: np.ndarray, time_s: float) -> list[Person]:
+        people = self._detect(frame_bgr)
+        if not self.smoothing:
+            return people
+        from edge.pose.filters import KeypointFilter
+
+        smoothed = []
+        for person in people:
+            filt = self._filters.setdefault(person.track_id, KeypointFilter())
+            smoothed.append(filt(person, time_s))
+        seen = {p.track_id for p in people}
+        for track_id in list(self._filters):
+            if track_id not in seen:
+                del self._filters[track_id]
+        return smoothed
+
+
+def open_estimator(spec: EstimatorSpec = EstimatorSpec()) -> Estimator:
+    from edge.pose.backends import open_backend
+
+    if spec.model is None:
+        from edge.models import model_path
+        from edge.pose.blazepose import BlazePose, BlazePoseConfig
+
+        detector = open_backend(model_path("pose_detection", spec.models_dir), spec.backend)
+        landmarks = open_backend(model_path("pose_landmark_full", spec.models_dir), spec.backend)
+        pose = BlazePose(detector, landmarks, BlazePoseConfig(max_people=spec.max_people))
+        return Estimator(pose, "blazepose33", spec.smoothing)
+    if spec.adapter not in ADAPTERS:
+        raise InputError(f"a model file needs --adapter, one of: {', '.join(ADAPTERS)}")
+    from edge.pose import adapters
+    from edge.pose.tracking import IouTracker
+
+    backend = open_backend(spec.model, spec.backend)
+    build = {
+        "yolo-pose": lambda: adapters.YoloPoseAdapter(backend, adapters.YoloPoseConfig(max_people=spec.max_people)),
+        "rtmpose": lambda: adapters.RTMPoseAdapter(backend, adapters.RTMPoseConfig()),
+        "rtmo": lambda: adapters.RTMOAdapter(backend, adapters.RTMOConfig(max_people=spec.max_people)),
+    }[spec.adapter]
+    adapter, tracker = build(), IouTracker()
+
+    def detect(frame):
+        return tracker(adapter(frame))
+
+    detect.reset = tracker.reset
+    return Estimator(detect, "coco17", spec.smoothing)
+
+
+def _read_image(path: Path) -> np.ndarray:
+    import cv2
+
+    frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if frame is None or frame.size == 0:
+        raise InputError(f"{path}: not a readable image")
+    return frame
+
+
+def _frames(path: Path):
+    """(index, time_s, frame, fps) for every frame of a video; raises InputError when nothing can be read."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if not cap.isOpened():
+            raise InputError(f"{path}: not a readable video or image")
+        fps = cap.get(cv2.CAP_PROP_FPS)
+        fps = float(fps) if fps and np.isfinite(fps) and fps > 0 else 30.0
+        index = 0
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            yield index, index / fps, frame, fps
+            index += 1
+        if index == 0:
+            raise InputError(f"{path}: the video has no readable frames")
+    finally:
+        cap.release()
+
+
+def estimate_file(source: str | os.PathLike, out_dir: str | os.PathLike, estimator: Estimator,
+                  up: np.ndarray | None = None, draw: bool = True, max_frames: int | None = None) -> dict:
+    """Run `estimator` on an image or video file; write keypoints and an annotated copy. Returns a summary."""
+    from edge.pose.draw import draw_people
+
+    path = Path(source)
+    if not path.exists():
+        raise InputError(f"no such file: {path}")
+    if path.is_dir():
+        raise InputError(f"{path} is a directory, expected an image or a video")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    is_image = path.suffix.lower() in IMAGE_SUFFIXES
+    estimator.reset()
+    records: list[list[Person]] = []
+    fps = 0.0
+    writer = None
+    annotated = out / ("annotated.jpg" if is_image else "annotated.mp4")
+    try:
+        if is_image:
+            frame = _read_image(path)
+            people = estimator(frame, 0.0)
+            records.append(people)
+            size = frame.shape[1], frame.shape[0]
+            if draw:
+                import cv2
+
+                cv2.imwrite(str(annotated), draw_people(frame.copy(), people))
+        else:
+            for index, time_s, frame, fps in _frames(path):
+                if max_frames is not None and index >= max_frames:
+                    break
+                people = estimator(frame, time_s)
+                records.append(people)
+                size = frame.shape[1], frame.shape[0]
+                if draw:
+                    writer = writer or _video_writer(annotated, fps, size)
+                    writer.write(draw_people(frame.copy(), people))
+    finally:
+        if writer is not None:
+            writer.release()
+    summary = _write_keypoints(out, path, records, fps, estimator.layout, size, up)
+    summary["annotated"] = str(annotated) if draw else None
+    return summary
+
+
+def _video_writer(path: Path, fps: float, size: tuple[int, int]):
+    import cv2
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    if not writer.isOpened():
+        raise InputError(f"{path}: cannot open a video writer (mp4v)")
+    return writer
+
+
+def _write_keypoints(out: Path, source: Path, records: list[list[Person]], fps: float, layout: str,
+                     size: tuple[int, int], up: np.ndarray | None) -> dict:
+    from edge.skeletons import get_layout
+
+    num_joints = get_layout(layout).num_joints
+    track_ids = sorted({p.track_id for people in records for p in people})
+    col = {t: i for i, t in enumerate(track_ids)}
+    frames, tracks = len(records), len(track_ids)
+    keypoints = np.full((frames, tracks, num_joints, 2), np.nan, dtype=np.float32)
+    scores = np.zeros((frames, tracks, num_joints), dtype=np.float32)
+    world = np.full((frames, tracks, num_joints, 3), np.nan, dtype=np.float32)
+    has_world = any(p.world is not None for people in records for p in people)
+    frame_json = []
+    for f, people in enumerate(records):
+        entries = []
+        for p in people:
+            c = col[p.track_id]
+            keypoints[f, c], scores[f, c] = p.keypoints, p.scores
+            if p.world is not None:
+                world[f, c] = p.world
+            entries.append({
+                "track_id": int(p.track_id), "score": round(float(p.score), 4),
+                "box": [round(float(v), 1) for v in p.box],
+                "keypoints": [[round(float(x), 2), round(float(y), 2), round(float(s), 4)]
+                              for (x, y), s in zip(p.keypoints, p.scores)],
+                "world": None if p.world is None else [[round(float(v), 4) for v in xyz] for xyz in p.world],
+            })
+        frame_json.append({"index": f, "time_s": round(f / fps, 4) if fps else 0.0, "people": entries})
+    up_vec = None if up is None else [float(v) for v in np.asarray(up)]
+    doc = {
+        "source": str(source), "layout": layout, "fps": fps, "width": size[0], "height": size[1],
+        "keypoints_3d": has_world, "up": up_vec,
+        # Without world keypoints, angles come from image coordinates: approximate except in the image plane.
+        "approximated_2d": [] if has_world else ["all angles (image-plane projection)", "l5s1 (no metric 3D)"],
+        "frames": frame_json,
+    }
+    tmp = out / "keypoints.json.tmp"
+    tmp.write_text(json.dumps(doc) + "\n", encoding="utf-8")
+    os.replace(tmp, out / "keypoints.json")
+
+    arrays = dict(track_ids=np.asarray(track_ids, dtype=np.int64), keypoints=keypoints, scores=scores,
+                  fps=np.float64(fps or 0.0), layout=layout, image_size=np.asarray(size, dtype=np.int64))
+    if has_world:
+        arrays["world"] = world
+        if tracks:
+            main = int(np.argmax(np.isfinite(world[:, :, 0, 0]).sum(axis=0)))
+            arrays["joints"] = world[:, main]
+            arrays["main_track"] = np.int64(track_ids[main])
+        if up_vec is not None:
+            arrays["up"] = ",".join(f"{v:.6f}" for v in up_vec)
+    np.savez_compressed(out / "keypoints.npz", **arrays)
+    seen = [len(people) for people in records]
+    return {"frames": frames, "tracks": tracks, "frames_with_people": int(sum(1 for n in seen if n)),
+            "keypoints_json": str(out / "keypoints.json"), "keypoints_npz": str(out / "keypoints.npz")}

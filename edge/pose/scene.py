@@ -1,0 +1,153 @@
+"""Scene calibration: the direction of gravity in a camera's 3D keypoint frame, saved per camera.
+
+BlazePose world keypoints are camera-aligned (x right, y down, z away from the camera), so a tilted camera tilts
+every trunk and neck angle. Two ways to know "up" in that frame:
+- from a few seconds of a person standing upright: the mean direction from mid-ankle to mid-shoulder over the
+  frames where the body is straightest (trunk in line with the legs, knees straight), or
+- from the camera's pitch (tilted down positive) and roll (rotated clockwise, as seen from behind the camera,
+  positive): up = (-sin(roll) cos(pitch), -cos(roll) cos(pitch), -sin(pitch)).
+A level camera, the default when nothing is calibrated, has up = (0, -1, 0).
+
+Calibrations are JSON files `<scene dir>/<camera>.json`; the scene dir is `--scene-dir`, else `$ERGOEDGE_SCENES`,
+else `${XDG_CONFIG_HOME:-~/.config}/ergo-edge/scenes`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from edge.errors import InputError
+from edge.geometry import angle_between_deg
+from edge.skeletons import get_layout
+
+LEVEL_UP = (0.0, -1.0, 0.0)
+
+
+@dataclass(frozen=True)
+class SceneCalibration:
+    camera: str
+    up: tuple[float, float, float]
+    method: str  # "standing", "pitch_roll" or "default"
+    pitch_deg: float
+    roll_deg: float
+    frames_used: int = 0
+    spread_deg: float = 0.0  # median angle between per-frame estimates and the result
+    created: str = ""
+
+
+def up_from_pitch_roll(pitch_deg: float, roll_deg: float) -> np.ndarray:
+    p, r = math.radians(pitch_deg), math.radians(roll_deg)
+    return np.array([-math.sin(r) * math.cos(p), -math.cos(r) * math.cos(p), -math.sin(p)])
+
+
+def pitch_roll_from_up(up: np.ndarray) -> tuple[float, float]:
+    up = np.asarray(up, dtype=np.float64) / np.linalg.norm(up)
+    pitch = math.degrees(math.asin(float(np.clip(-up[2], -1.0, 1.0))))
+    roll = math.degrees(math.atan2(-up[0], -up[1]))
+    return pitch, roll
+
+
+def up_from_standing(world: np.ndarray, scores: np.ndarray | None = None, layout: str = "blazepose33",
+                     min_score: float = 0.5, straightest: float = 0.3) -> tuple[np.ndarray, int, float]:
+    """Up from world keypoints (T, J, 3) of a person standing upright: (unit up, frames used, spread in degrees).
+
+    Only the `straightest` share of the frames counts (at least 3): those where the trunk is most in line with
+    the legs and the knees are straightest, measured within the body so no up vector is needed. A person who
+    bends or leans during part of the recording therefore does not tilt the result."""
+    lay = get_layout(layout)
+    world = np.asarray(world, dtype=np.float64)
+    if world.ndim != 3 or world.shape[1:] != (lay.num_joints, 3):
+        raise InputError(f"expected world keypoints of shape (frames, {lay.num_joints}, 3), got {world.shape}")
+    names = ("left_shoulder", "right_shoulder", "left_hip", "right_hip", "left_knee", "right_knee",
+             "left_ankle", "right_ankle")
+    idx = [lay.index(n) for n in names]
+    ok = np.isfinite(world[:, idx]).all(axis=(1, 2))
+    if scores is not None:
+        ok &= (np.asarray(scores)[:, idx] >= min_score).all(axis=1)
+    p = {n: world[:, i] for n, i in zip(names, idx)}
+    shoulders = 0.5 * (p["left_shoulder"] + p["right_shoulder"])
+    hips = 0.5 * (p["left_hip"] + p["right_hip"])
+    ankles = 0.5 * (p["left_ankle"] + p["right_ankle"])
+    with np.errstate(invalid="ignore"):
+        bend = angle_between_deg(shoulders - hips, hips - ankles)
+        knees = np.fmax(angle_between_deg(p["left_knee"] - p["left_hip"], p["left_ankle"] - p["left_knee"]),
+                        angle_between_deg(p["right_knee"] - p["right_hip"], p["right_ankle"] - p["right_knee"]))
+    if ok.sum() < 3:
+        raise InputError(f"need at least 3 frames with shoulders, hips, knees and ankles clearly seen; "
+                         f"found {int(ok.sum())}")
+    crookedness = np.where(ok, bend + 0.5 * knees, np.inf)
+    keep = max(3, int(round(straightest * ok.sum())))
+    straight = np.zeros(len(world), dtype=bool)
+    straight[np.argsort(crookedness, kind="stable")[:keep]] = True
+    axis = shoulders[straight] - ankles[straight]
+    axis /= np.linalg.norm(axis, axis=1, keepdims=True)
+    # A robust mean direction: start from the per-component median, then average the inliers.
+    up = np.median(axis, axis=0)
+    up /= np.linalg.norm(up)
+    angles = np.degrees(np.arccos(np.clip(axis @ up, -1.0, 1.0)))
+    inliers = angles <= max(5.0, 3.0 * float(np.median(angles)))
+    up = axis[inliers].mean(axis=0)
+    up /= np.linalg.norm(up)
+    spread = float(np.median(np.degrees(np.arccos(np.clip(axis @ up, -1.0, 1.0)))))
+    return up, int(straight.sum()), spread
+
+
+def scene_dir(override: str | os.PathLike | None = None) -> Path:
+    if override:
+        return Path(override)
+    if os.environ.get("ERGOEDGE_SCENES"):
+        return Path(os.environ["ERGOEDGE_SCENES"])
+    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return base / "ergo-edge" / "scenes"
+
+
+def _camera_file(camera: str, directory: str | os.PathLike | None) -> Path:
+    if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", camera or ""):
+        raise InputError(f"camera name {camera!r}: use 1-64 letters, digits, '.', '_' or '-'")
+    return scene_dir(directory) / f"{camera}.json"
+
+
+def make_calibration(camera: str, up: np.ndarray, method: str, frames_used: int = 0,
+                     spread_deg: float = 0.0) -> SceneCalibration:
+    up = np.asarray(up, dtype=np.float64)
+    up = up / np.linalg.norm(up)
+    pitch, roll = pitch_roll_from_up(up)
+    return SceneCalibration(camera=camera, up=tuple(round(float(v), 6) for v in up), method=method,
+                            pitch_deg=round(pitch, 3), roll_deg=round(roll, 3), frames_used=frames_used,
+                            spread_deg=round(spread_deg, 3),
+                            created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+
+def save_calibration(calibration: SceneCalibration, directory: str | os.PathLike | None = None) -> Path:
+    path = _camera_file(calibration.camera, directory)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(asdict(calibration), indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def load_calibration(camera: str, directory: str | os.PathLike | None = None) -> SceneCalibration:
+    """The saved calibration of `camera`, or the level-camera default when there is none."""
+    path = _camera_file(camera, directory)
+    if not path.exists():
+        return SceneCalibration(camera=camera, up=LEVEL_UP, method="default", pitch_deg=0.0, roll_deg=0.0)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        data["up"] = tuple(float(v) for v in data["up"])  # JSON has lists; the dataclass holds a tuple
+        calibration = SceneCalibration(**data)
+        up = np.asarray(calibration.up, dtype=np.float64)
+        if up.shape != (3,) or not np.isfinite(up).all() or np.linalg.norm(up) < 1e-6:
+            raise ValueError("bad up vector")
+    except (ValueError, TypeError, KeyError) as exc:
+        raise InputError(f"{path}: not a valid scene calibration ({exc}); run `ergoedge calibrate-scene` again") \
+            from None
+    return calibration

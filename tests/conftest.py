@@ -1,0 +1,36 @@
+"""Shared fixtures: the fetched pose models and the real footage that set-up brings (scripts/setup.sh)."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def footage() -> Path:
+    """Real footage from packages (pose2sim clips, opencv-doc photos), fetched by scripts/fetch_footage.sh."""
+    path = Path(os.environ.get("ERGOEDGE_FOOTAGE", REPO / "build" / "footage"))
+    if not (path / "MANIFEST.txt").exists():
+        pytest.fail(f"no footage in {path}: run `make test` (set-up fetches it) or scripts/fetch_footage.sh")
+    return path
+
+
+@pytest.fixture(scope="session")
+def blazepose_models():
+    """Paths of the converted BlazePose models (fetched by set-up; instant when present)."""
+    from edge.models import fetch_models, model_path
+
+    fetch_models(log=lambda _msg: None)
+    return model_path("pose_detection"), model_path("pose_landmark_full")
+
+
+@pytest.fixture
+def blazepose(blazepose_models):
+    """A fresh BlazePose estimator on ONNX Runtime (single person)."""
+    from edge.pose.backends import OrtBackend
+    from edge.pose.blazepose import BlazePose
+
+    detector, landmarks = blazepose_models
+    return BlazePose(OrtBackend(detector), OrtBackend(landmarks))

@@ -1,0 +1,116 @@
+"""`ergoedge pose`, `calibrate-scene` and `models` from the command line, on real footage."""
+
+import json
+
+import numpy as np
+import pytest
+
+from edge.cli import main
+
+
+def _run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _one_line_error(code, err, fragment):
+    assert code == 2 and "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ergoedge: error: ") and fragment in lines[0], err
+
+
+def test_pose_on_a_photo(footage, tmp_path, capsys, blazepose_models):
+    out = tmp_path / "photo"
+    code, stdout, err = _run(capsys, "pose", footage / "opencv" / "messi5.jpg", "--out", out)
+    assert code == 0, err
+    assert "1 frame(s), people in 1" in stdout
+    doc = json.loads((out / "keypoints.json").read_text())
+    assert doc["layout"] == "blazepose33" and doc["keypoints_3d"] and doc["approximated_2d"] == []
+    person = doc["frames"][0]["people"][0]
+    assert len(person["keypoints"]) == 33 and len(person["world"]) == 33
+    import cv2
+
+    annotated = cv2.imread(str(out / "annotated.jpg"))
+    original = cv2.imread(str(footage / "opencv" / "messi5.jpg"))
+    assert annotated.shape == original.shape
+    assert np.abs(annotated.astype(int) - original).sum() > 0  # a skeleton was drawn
+
+
+def test_pose_on_a_video_is_scoreable(footage, tmp_path, capsys, blazepose_models):
+    out = tmp_path / "video"
+    code, stdout, err = _run(capsys, "pose", footage / "pose2sim" / "cam02.mp4", "--out", out, "--max-frames", 20,
+                             "--scene-dir", tmp_path / "scenes")
+    assert code == 0, err
+    assert "20 frame(s), people in 20, 1 track(s)" in stdout
+    assert "no scene calibration" in err  # said once, on stderr, not an error
+    with np.load(out / "keypoints.npz") as data:
+        assert data["keypoints"].shape == (20, 1, 33, 2) and data["world"].shape == (20, 1, 33, 3)
+        assert data["joints"].shape == (20, 33, 3) and float(data["fps"]) == pytest.approx(60.0)
+    import cv2
+
+    cap = cv2.VideoCapture(str(out / "annotated.mp4"))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 20
+    cap.release()
+    # The world keypoints go straight into scoring.
+    code, stdout, err = _run(capsys, "score", out / "keypoints.npz", "--out", tmp_path / "scores")
+    assert code == 0, err
+    assert json.loads((tmp_path / "scores" / "summary.json").read_text())["frames"] == 20
+
+
+def test_pose_bad_input(footage, tmp_path, capsys, blazepose_models):
+    text = tmp_path / "not_an_image.jpg"
+    text.write_text("hello")
+    code, _, err = _run(capsys, "pose", text, "--out", tmp_path / "o")
+    _one_line_error(code, err, "not a readable image")
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00" * 100)
+    code, _, err = _run(capsys, "pose", broken, "--out", tmp_path / "o")
+    _one_line_error(code, err, "broken.mp4")
+    code, _, err = _run(capsys, "pose", tmp_path / "missing.mp4", "--out", tmp_path / "o")
+    _one_line_error(code, err, "no such file")
+    code, _, err = _run(capsys, "pose", footage / "opencv" / "messi5.jpg", "--out", tmp_path / "o",
+                        "--model", footage / "opencv" / "messi5.jpg", "--adapter", "yolo-pose")
+    _one_line_error(code, err, "messi5.jpg")
+    code, _, err = _run(capsys, "pose", footage / "opencv" / "messi5.jpg", "--out", tmp_path / "o",
+                        "--model", tmp_path / "model.onnx")
+    _one_line_error(code, err, "--adapter")
+
+
+def test_pose_finds_nobody_in_an_empty_scene(tmp_path, capsys, blazepose_models):
+    import cv2
+
+    empty = tmp_path / "wall.png"
+    cv2.imwrite(str(empty), np.full((480, 640, 3), 200, np.uint8))
+    code, stdout, err = _run(capsys, "pose", empty, "--out", tmp_path / "o", "--scene-dir", tmp_path)
+    assert code == 0, err
+    assert "people in 0" in stdout
+    assert json.loads((tmp_path / "o" / "keypoints.json").read_text())["frames"][0]["people"] == []
+
+
+def test_calibrate_scene_by_pitch_roll_and_errors(tmp_path, capsys, blazepose_models):
+    scenes = tmp_path / "scenes"
+    code, stdout, err = _run(capsys, "calibrate-scene", "--camera", "dock-2", "--pitch", 20, "--roll", -5,
+                             "--scene-dir", scenes)
+    assert code == 0, err
+    saved = json.loads((scenes / "dock-2.json").read_text())
+    assert saved["method"] == "pitch_roll" and saved["pitch_deg"] == pytest.approx(20.0)
+    code, _, err = _run(capsys, "calibrate-scene", "--camera", "x", "--pitch", 20, "--scene-dir", scenes)
+    _one_line_error(code, err, "--pitch and --roll")
+    code, _, err = _run(capsys, "calibrate-scene", "--scene-dir", scenes)
+    _one_line_error(code, err, "SOURCE")
+    wall = tmp_path / "wall.png"
+    import cv2
+
+    cv2.imwrite(str(wall), np.full((480, 640, 3), 90, np.uint8))
+    code, _, err = _run(capsys, "calibrate-scene", wall, "--scene-dir", scenes)
+    _one_line_error(code, err, "no person found")
+
+
+def test_models_show_lists_the_manifest(capsys, blazepose_models):
+    code, stdout, _ = _run(capsys, "models", "show")
+    assert code == 0
+    manifest = json.loads(stdout)
+    assert set(manifest["models"]) == {"pose_detection", "pose_landmark_full"}
+    code, stdout, _ = _run(capsys, "models", "fetch")
+    assert code == 0 and "models ready" in stdout
