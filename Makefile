@@ -11,12 +11,14 @@ setup:
 demo: setup
 	$(ERGOEDGE) assess examples/worksheets.json
 	$(ERGOEDGE) score build/examples/lift_blazepose33.npz --load-kg 10 --body-mass 75 --out $(DEMO_OUT)
+	$(ERGOEDGE) pose build/footage/pose2sim/cam01.mp4 --out $(DEMO_OUT)/pose
 
 test: setup
 	$(VENV)/bin/python -m pytest
 
 bench: setup
 	$(VENV)/bin/python benchmarks/bench_score.py
+	$(VENV)/bin/python benchmarks/bench_pose.py
 
 clean:
 	rm -rf build .pytest_cache
