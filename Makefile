@@ -11,7 +11,8 @@ setup:
 demo: setup
 	$(ERGOEDGE) assess examples/worksheets.json
 	$(ERGOEDGE) score build/examples/lift_blazepose33.npz --load-kg 10 --body-mass 75 --out $(DEMO_OUT)
-	$(ERGOEDGE) pose build/footage/pose2sim/cam01.mp4 --out $(DEMO_OUT)/pose
+	$(ERGOEDGE) calibrate-scene build/footage/pose2sim/cam01.mp4 --seconds 0.5 --scene-dir build/scenes
+	$(ERGOEDGE) pose build/footage/pose2sim/cam01.mp4 --out $(DEMO_OUT)/pose --scene-dir build/scenes
 
 test: setup
 	$(VENV)/bin/python -m pytest
