@@ -7,8 +7,13 @@ cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
 VENV=.venv
 BUILD=build
-# Debian packages the project needs at run or test time (none yet beyond Python itself).
-SYSTEM_PACKAGES=()
+# Debian packages the project needs at run or test time: GStreamer with its Python bindings (the camera
+# pipeline), the RTSP server library (RTSP output and the reconnect tests) and Mosquitto (MQTT tests).
+SYSTEM_PACKAGES=(
+  python3-gi python3-gst-1.0 gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 gir1.2-gst-rtsp-server-1.0
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
+  gstreamer1.0-libav gstreamer1.0-x gstreamer1.0-tools gstreamer1.0-rtsp mosquitto
+)
 
 say() { printf '[setup] %s\n' "$*"; }
 die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
@@ -44,6 +49,19 @@ if [ ! -x "$VENV/bin/ergoedge" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]
   say "installing ergo-edge into $VENV"
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[test]'
   echo "$want" > "$stamp"
+fi
+
+# GStreamer's Python bindings come from Debian (PyPI has no Linux wheels): link Debian's `gi` into the venv.
+# That needs the venv's Python minor version to equal Debian's python3.
+site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+if [ ! -e "$site/gi" ] && [ -d /usr/lib/python3/dist-packages/gi ]; then
+  venv_minor=$("$VENV/bin/python" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
+  deb_minor=$(/usr/bin/python3 -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")' 2>/dev/null || true)
+  if [ "$venv_minor" = "$deb_minor" ]; then
+    ln -s /usr/lib/python3/dist-packages/gi "$site/gi"
+  else
+    say "warning: venv Python $venv_minor differs from Debian's python3 $deb_minor; GStreamer features unavailable"
+  fi
 fi
 
 # Example pose sequence for `make demo` (generated, never committed).
