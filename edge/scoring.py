@@ -99,7 +99,25 @@ def score_sequence(
     num_frames = joints.shape[0]
     a = joint_angles(joints, layout, up)
     act = activity_flags(a, fps, config.activity)
+    columns: dict[str, np.ndarray] = {"time_s": np.arange(num_frames) / fps, **a}
+    columns.update(method_columns(a, act, config))
     cfg = config
+    load = l5s1_load(to_canonical(joints, layout), up, fps, cfg.body, cfg.load_kg, cfg.l5s1)
+    columns["l5s1_moment_nm"] = load.moment_magnitude
+    columns["l5s1_moment_extension_nm"] = load.moment_extension
+    columns["l5s1_moment_lateral_nm"] = load.moment_lateral
+    columns["l5s1_moment_twist_nm"] = load.moment_twist
+    columns["l5s1_compression_n"] = load.compression_n
+    columns["unobserved"] = _unobserved(a, num_frames)
+
+    summary = _summary(columns, fps, layout, cfg)
+    return ScoreResult(columns=columns, summary=summary)
+
+
+def method_columns(a: dict[str, np.ndarray], act: dict[str, np.ndarray], cfg: ScoreConfig) -> dict:
+    """REBA and RULA columns (every partial per side, worse-side totals, action levels) and the activity flags,
+    from angles and activity flags of any number of frames (arrays (T,)): whole sequences here, one frame at a
+    time in the live runtime."""
     tol = cfg.neutral_tolerance_deg
 
     trunk = _neutral(a["trunk_flexion_deg"], tol)
@@ -116,13 +134,7 @@ def score_sequence(
     repeated = act["repeated_body"] | act["repeated_arm"]
     load_mode = np.where(static | repeated, np.where(static, 1, 2), 0)
 
-    columns: dict[str, np.ndarray] = {
-        "time_s": np.arange(num_frames) / fps,
-        **a,
-        "static": static,
-        "repeated": repeated,
-        "rapid_change": act["rapid_change"],
-    }
+    columns: dict[str, np.ndarray] = {"static": static, "repeated": repeated, "rapid_change": act["rapid_change"]}
     core_nan = np.isnan(trunk) | np.isnan(neck) | np.isnan(knee)
     reba_side, rula_side = {}, {}
     for side in ("left", "right"):
@@ -166,17 +178,7 @@ def score_sequence(
     _combine_sides(columns, "rula", rula_side, core_nan, ("neck", "trunk", "legs", "table_b", "score_d"),
                    ("upper_arm", "lower_arm", "wrist", "wrist_twist", "table_a", "score_c", "grand"), "grand")
     columns["rula_action_level"] = _levels(columns["rula_grand"], rula_action_level)
-
-    load = l5s1_load(to_canonical(joints, layout), up, fps, cfg.body, cfg.load_kg, cfg.l5s1)
-    columns["l5s1_moment_nm"] = load.moment_magnitude
-    columns["l5s1_moment_extension_nm"] = load.moment_extension
-    columns["l5s1_moment_lateral_nm"] = load.moment_lateral
-    columns["l5s1_moment_twist_nm"] = load.moment_twist
-    columns["l5s1_compression_n"] = load.compression_n
-    columns["unobserved"] = _unobserved(a, num_frames)
-
-    summary = _summary(columns, fps, layout, cfg)
-    return ScoreResult(columns=columns, summary=summary)
+    return columns
 
 
 def _combine_sides(columns, method, by_side, core_nan, shared, per_side, total) -> None:
