@@ -1,0 +1,198 @@
+"""Scoring one frame at a time for the live runtime: per-person state, causal windows, the same mapping as the
+offline scorer (`edge.scoring.method_columns`), so live and offline scores agree.
+
+`PersonStream.update(time_s, joints)` returns the frame's metrics: every joint angle, the REBA/RULA columns,
+activity flags, `lifts_per_min`, and L5/S1 load. Windows are in seconds of stream time (frames may be dropped
+live, so frame counts would lie):
+- static: each body-part angle within `static_range_deg` over the last `static_hold_s` (all samples seen);
+- repeated: more than `repetitions_per_min` cycles of `repetition_amplitude_deg` in the last 60 s, on the angle
+  smoothed by a trailing mean of `repetition_smoothing_s`;
+- rapid: an angle range of `rapid_range_deg` within the last `rapid_window_s`;
+- lifts_per_min: trunk-flexion cycles of at least `lift_amplitude_deg` (bend and straighten) in the last 60 s;
+- L5/S1: inverse dynamics over the last `l5s1_window_s` of points (filtered, differentiated), reported for the
+  frame `l5s1_lag_s` back from the newest, where the zero-phase filter has data on both sides, at most
+  `l5s1_rate_hz` times a second. So L5/S1 in the metrics of frame t describes t - lag (about a quarter second);
+  every other metric describes t itself.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from edge.ergonomics.activity import ARM_SIGNALS, BODY_SIGNALS
+from edge.ergonomics.l5s1 import l5s1_load
+from edge.kinematics import angles_from_points
+from edge.scoring import ScoreConfig, method_columns
+from edge.skeletons import Layout, to_canonical
+
+_SIGNALS = BODY_SIGNALS + ARM_SIGNALS
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    lift_amplitude_deg: float = 30.0
+    l5s1_window_s: float = 1.0
+    l5s1_lag_s: float = 0.25
+    # Inverse dynamics over the window runs at most this often; frames in between repeat the last result.
+    l5s1_rate_hz: float = 10.0
+    # Frames kept per person: enough for the longest window at the highest frame rate expected.
+    max_rate_hz: float = 120.0
+
+
+class _CycleCounter:
+    """Causal cycle detection on one signal (rise by `amplitude` from a trough, then fall by as much): the same
+    rule as `edge.signals.cycle_frames`, fed one sample at a time."""
+
+    def __init__(self, amplitude: float):
+        self.amplitude = amplitude
+        self.low = self.high = None
+        self.rising_done = False
+
+    def feed(self, v: float) -> bool:
+        if v != v:  # NaN: skipped, as offline
+            return False
+        if self.low is None:
+            self.low = self.high = v
+            return False
+        if not self.rising_done:
+            self.low = min(self.low, v)
+            if v - self.low >= self.amplitude:
+                self.rising_done, self.high = True, v
+            return False
+        self.high = max(self.high, v)
+        if self.high - v >= self.amplitude:
+            self.rising_done, self.low = False, v
+            return True
+        return False
+
+
+class PersonStream:
+    """Live scores for one tracked person."""
+
+    def __init__(self, layout: Layout, up: np.ndarray, config: ScoreConfig = ScoreConfig(),
+                 stream: StreamConfig = StreamConfig()):
+        self.layout = layout
+        self.up = np.asarray(up, dtype=np.float64)
+        self.config = config
+        self.stream = stream
+        act = config.activity
+        horizon = max(act.static_hold_s, act.repetition_window_s, 60.0)
+        # A ring buffer of the angle signals: stream time and values, oldest overwritten.
+        capacity = int(horizon * stream.max_rate_hz) + 1
+        self._ring_t = np.full(capacity, -np.inf)
+        self._ring_v = np.full((capacity, len(_SIGNALS)), np.nan)
+        self._ring_i = 0
+        self._first_t: float | None = None
+        self._smooth: dict[str, deque] = {n: deque() for n in _SIGNALS}
+        self._smooth_sum = dict.fromkeys(_SIGNALS, 0.0)
+        self._cycles = {n: _CycleCounter(act.repetition_amplitude_deg) for n in _SIGNALS}
+        self._cycle_times = {n: deque() for n in _SIGNALS}
+        self._lifts = _CycleCounter(stream.lift_amplitude_deg)
+        self._lift_times: deque[float] = deque()
+        self._points_t: deque[float] = deque()
+        self._points: deque[dict] = deque()
+        self._l5s1_last: dict[str, float] | None = None
+        self._l5s1_time = -np.inf
+
+    def update(self, time_s: float, joints: np.ndarray) -> dict[str, float]:
+        """Metrics for one frame of joints (J, 3) in metres."""
+        points = to_canonical(np.asarray(joints, dtype=np.float64)[None], self.layout)
+        angles = angles_from_points(points, self.up)
+        act = self._activity(time_s, angles)
+        columns = method_columns(angles, {k: np.array([v]) for k, v in act.items()}, self.config)
+        metrics = {name: float(v[0]) for name, v in angles.items()}
+        metrics.update({name: float(np.asarray(v, dtype=np.float64)[0]) for name, v in columns.items()})
+        metrics["lifts_per_min"] = self._lifts_per_min(time_s, metrics["trunk_flexion_deg"])
+        metrics.update(self._l5s1(time_s, points))
+        return metrics
+
+    # -- activity ----------------------------------------------------------------------------------------
+    def _activity(self, t: float, angles: dict[str, np.ndarray]) -> dict[str, bool]:
+        cfg = self.config.activity
+        row = np.array([angles[n][0] for n in _SIGNALS])
+        slot = self._ring_i % len(self._ring_t)
+        self._ring_t[slot], self._ring_v[slot] = t, row
+        self._ring_i += 1
+        if self._first_t is None:
+            self._first_t = t
+        dt = self._frame_interval()
+
+        # Windows are (t - length, t]: the same frames as the offline rule's last round(length * fps) frames.
+        held = self._ring_t > t - cfg.static_hold_s + 0.5 * dt
+        window = self._ring_v[held]
+        with np.errstate(invalid="ignore"):
+            span = np.where(np.isnan(window).any(axis=0), np.inf, np.ptp(window, axis=0))
+        # Static only once a full hold window has been seen.
+        static = (t - self._first_t >= cfg.static_hold_s - 1.5 * dt) & (span <= cfg.static_range_deg)
+        recent = self._ring_v[self._ring_t > t - cfg.rapid_window_s + 0.5 * dt]
+        with np.errstate(invalid="ignore"):
+            rapid_span = np.nanmax(recent, axis=0) - np.nanmin(recent, axis=0)
+        rapid = np.nan_to_num(rapid_span, nan=0.0) >= cfg.rapid_range_deg
+        # Repetitions: cycles confirmed in the last minute, on a trailing mean like the offline rule.
+        repeated = np.zeros(len(_SIGNALS), dtype=bool)
+        for i, name in enumerate(_SIGNALS):
+            smooth = self._smooth[name]
+            smooth.append((t, row[i]))
+            self._smooth_sum[name] += row[i]
+            while smooth and smooth[0][0] <= t - cfg.repetition_smoothing_s + 0.5 * dt:
+                self._smooth_sum[name] -= smooth.popleft()[1]
+            mean = self._smooth_sum[name] / len(smooth)
+            if self._cycles[name].feed(mean):
+                self._cycle_times[name].append(t)
+            ct = self._cycle_times[name]
+            while ct and ct[0] <= t - cfg.repetition_window_s:
+                ct.popleft()
+            repeated[i] = len(ct) > cfg.repetitions_per_min * cfg.repetition_window_s / 60.0
+        body = slice(0, len(BODY_SIGNALS))
+        arm = slice(len(BODY_SIGNALS), None)
+        flags = {}
+        flags["static_body"] = bool(static[body].any())
+        flags["static_arm"] = bool(static[arm].any())
+        flags["repeated_body"] = bool(repeated[body].any())
+        flags["repeated_arm"] = bool(repeated[arm].any())
+        flags["rapid_change"] = bool(rapid.any())
+        return flags
+
+    def _frame_interval(self) -> float:
+        """Median spacing of the last few frames (seconds)."""
+        n = min(self._ring_i, 9, len(self._ring_t))
+        if n < 2:
+            return 1.0 / 30.0
+        idx = [(self._ring_i - 1 - k) % len(self._ring_t) for k in range(n)]
+        return float(np.median(-np.diff(self._ring_t[idx])))
+
+    def _lifts_per_min(self, t: float, trunk_flexion: float) -> float:
+        if self._lifts.feed(trunk_flexion):
+            self._lift_times.append(t)
+        while self._lift_times and self._lift_times[0] <= t - 60.0:
+            self._lift_times.popleft()
+        return float(len(self._lift_times))
+
+    # -- L5/S1 -------------------------------------------------------------------------------------------
+    def _l5s1(self, t: float, points: dict[str, np.ndarray]) -> dict[str, float]:
+        s = self.stream
+        self._points_t.append(t)
+        self._points.append({k: v[0] for k, v in points.items()})
+        while self._points_t and self._points_t[0] < t - s.l5s1_window_s:
+            self._points_t.popleft()
+            self._points.popleft()
+        if self._l5s1_last is not None and t - self._l5s1_time < 1.0 / s.l5s1_rate_hz:
+            return self._l5s1_last
+        times = np.fromiter(self._points_t, dtype=np.float64)
+        nan = {"l5s1_moment_nm": float("nan"), "l5s1_moment_extension_nm": float("nan"),
+               "l5s1_compression_n": float("nan")}
+        if len(times) < 3 or times[-1] - times[0] <= 0:
+            return nan
+        fps = (len(times) - 1) / (times[-1] - times[0])
+        window = {k: np.array([p[k] for p in self._points]) for k in self._points[0]}
+        result = l5s1_load(window, self.up, fps, self.config.body, self.config.load_kg, self.config.l5s1)
+        i = int(np.searchsorted(times, t - s.l5s1_lag_s))
+        i = min(max(i, 0), len(times) - 1)
+        self._l5s1_time = t
+        self._l5s1_last = {"l5s1_moment_nm": float(result.moment_magnitude[i]),
+                           "l5s1_moment_extension_nm": float(result.moment_extension[i]),
+                           "l5s1_compression_n": float(result.compression_n[i])}
+        return self._l5s1_last
