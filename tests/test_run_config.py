@@ -1,0 +1,84 @@
+"""The run configuration: TOML with changes only, unknown keys named, command line over file over defaults."""
+
+import pytest
+
+from edge.errors import InputError
+from runtime.config import RunConfig, load_config, with_overrides
+
+
+def _write(tmp_path, text):
+    path = tmp_path / "run.toml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_and_changes(tmp_path):
+    assert load_config(None) == RunConfig()
+    config = load_config(_write(tmp_path, """
+camera = "line3"
+max_seconds = 30
+[source]
+uri = "test://"
+fps = 15
+[pose]
+max_people = 2
+[scoring]
+load_kg = 8
+coupling = "fair"
+[scoring.body]
+mass_kg = 82.5
+sex = "female"
+[scoring.activity]
+static_hold_s = 45
+[[alerts.rules]]
+name = "trunk"
+metric = "trunk_flexion_deg"
+threshold = 45
+min_duration_s = 2
+severity = "warning"
+[sinks]
+sqlite = ""
+[sinks.mqtt]
+host = "127.0.0.1"
+port = 1884
+[output]
+face_blur = true
+"""))
+    assert config.camera == "line3" and config.max_seconds == 30.0
+    assert config.source.uri == "test://" and config.source.fps == 15.0 and config.source.width is None
+    assert config.pose.max_people == 2 and config.pose.smoothing is True
+    assert config.scoring.load_kg == 8.0 and config.scoring.coupling == "fair"
+    assert config.scoring.body.mass_kg == 82.5 and config.scoring.body.sex == "female"
+    assert config.scoring.activity.static_hold_s == 45.0 and config.scoring.activity.rapid_range_deg == 45.0
+    (rule,) = config.alerts.rules
+    assert rule.name == "trunk" and rule.threshold == 45.0 and rule.min_duration_s == 2.0
+    assert config.sinks.sqlite == "" and config.sinks.mqtt.port == 1884 and config.sinks.mqtt.qos == 1
+    assert config.output.face_blur and not config.output.show
+
+
+def test_command_line_beats_file(tmp_path):
+    config = load_config(_write(tmp_path, '[source]\nuri = "test://"\n[pose]\nmax_people = 3\n'))
+    changed = with_overrides(config, camera="cam9", **{"source.uri": "clip.mp4", "pose.max_people": None})
+    assert changed.source.uri == "clip.mp4" and changed.pose.max_people == 3 and changed.camera == "cam9"
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ('[source]\nuri = "x"\nurl = "y"\n', "unknown key 'url'"),
+    ('[scoring]\nload_kilos = 3\n', "unknown key 'load_kilos'"),
+    ('[scoring.body]\nmass_kg = "heavy"\n', "scoring.body.mass_kg: expected a number"),
+    ('[scoring.body]\nmass_kg = 5\n', "mass"),
+    ('[pose]\nmax_people = 1.5\n', "pose.max_people: expected a whole number"),
+    ('[output]\nface_blur = "yes"\n', "output.face_blur: expected true or false"),
+    ('[[alerts.rules]]\nname = "x"\nmetric = "reba_total"\nthreshold = 8\nsevrity = "info"\n', "sevrity"),
+    ('[source\nuri = 1', "not valid TOML"),
+    ('[scoring]\ncoupling = "great"\n', "coupling"),
+])
+def test_bad_configs_name_the_problem(tmp_path, text, fragment):
+    with pytest.raises(InputError, match=None) as info:
+        load_config(_write(tmp_path, text))
+    assert fragment in str(info.value) and "\n" not in str(info.value)
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(InputError, match="no such config file"):
+        load_config(tmp_path / "nope.toml")
