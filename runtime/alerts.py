@@ -1,0 +1,480 @@
+"""The alert engine: per-frame metrics -> `AlertEvent`s, a pure state machine driven by explicit stream time.
+
+Each (person, rule) pair moves through
+
+    idle --condition true--> pending --held min_duration_s (and cooldown over)--> active  => "raised"
+    active --release condition true--> releasing --held clear_after_s--> idle            => "cleared"
+    releasing --back in the hold zone--> active;  pending --condition false--> idle
+
+Conventions:
+- Directions: "above" (value > threshold), "at_least" (>=), "below" (<), "at_most" (<=). Integer scores such as
+  REBA use "at_least" so a rule reads like the published band ("REBA >= 8").
+- Hysteresis: an active alert clears only once the value is past `release` (strictly below it for "at_least",
+  at or below it for "above", mirrored for "below"/"at_most"); values between release and threshold keep it active.
+- Unknown values (metric missing, None, NaN or inf, e.g. the person was occluded): an unknown frame neither starts
+  nor continues a pending condition (the timer restarts from the next known frame that meets it), and it never
+  clears an active alert; it also interrupts a running release timer (clear_after_s restarts).
+- Reported value: "raised" carries the worst value seen while pending (the peak for above/at_least, the minimum
+  for below/at_most); "cleared" carries the value on the frame that cleared it (the last known value on forget()).
+- duration_s: at "raised", how long the condition had held; at "cleared", how long the alert was active.
+- Cooldown blocks raising, not observing: a condition may become pending during the cooldown, and raises on the
+  first frame at which it has held min_duration_s *and* the cooldown is over.
+- Comparisons of elapsed time use a 1 microsecond tolerance so that frame timestamps such as n/30 are frame-exact.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone, tzinfo
+from typing import Any
+
+from edge.errors import InputError
+from edge.reference import tables
+from runtime.alert_event import AlertEvent
+from runtime.events import parse_utc, utc_iso
+
+DIRECTIONS = ("above", "at_least", "below", "at_most")
+SEVERITIES = ("info", "warning", "critical")
+# Elapsed-time slack: timestamps like 97/30 - 7/30 land a few ulps short of 3.0.
+_EPS = 1e-6
+_MESSAGE_KEYS = {"person": 0, "value": 1.0, "threshold": 1.0, "duration": 1.0, "rule": "r", "metric": "m",
+                 "severity": "info"}
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _number(owner: str, field: str, value: Any, *, minimum: float | None = None) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
+        raise InputError(f"{owner}: {field} must be a number, got {value!r}")
+    out = float(value)
+    if not math.isfinite(out):
+        raise InputError(f"{owner}: {field} must be finite, got {value!r}")
+    if minimum is not None and out < minimum:
+        raise InputError(f"{owner}: {field} must be >= {minimum:g}, got {out:g}")
+    return out
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    """One alert rule on one per-frame metric.
+
+    release: the level at which a raised alert clears; None means threshold -/+ hysteresis (minus for
+    above/at_least, plus for below/at_most). Give release or hysteresis, not both. The effective level is
+    `release_level` (kept derived, so `dataclasses.replace(rule, threshold=...)` moves it along).
+    message: format string; fields {person}, {value}, {threshold}, {duration}, {rule}, {metric}, {severity}.
+    """
+
+    name: str
+    metric: str
+    threshold: float
+    direction: str = "above"
+    hysteresis: float = 0.0
+    release: float | None = None
+    min_duration_s: float = 0.0
+    clear_after_s: float = 0.0
+    cooldown_s: float = 0.0
+    severity: str = "warning"
+    message: str = "{rule}: {metric} {value:.4g} past {threshold:g} for {duration:.1f} s (person {person})"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise InputError(f"AlertRule: name must be a non-empty string, got {self.name!r}")
+        who = f"AlertRule {self.name!r}"
+        if not isinstance(self.metric, str) or not self.metric.strip():
+            raise InputError(f"{who}: metric must be a non-empty string, got {self.metric!r}")
+        if self.direction not in DIRECTIONS:
+            raise InputError(f"{who}: direction must be one of {', '.join(DIRECTIONS)}, got {self.direction!r}")
+        if self.severity not in SEVERITIES:
+            raise InputError(f"{who}: severity must be one of {', '.join(SEVERITIES)}, got {self.severity!r}")
+        # Normalise numbers (ints, numpy scalars) to float so equality and JSON are predictable.
+        for field in ("threshold", "hysteresis", "min_duration_s", "clear_after_s", "cooldown_s"):
+            minimum = None if field == "threshold" else 0.0
+            object.__setattr__(self, field, _number(who, field, getattr(self, field), minimum=minimum))
+        if self.release is not None:
+            if self.hysteresis:
+                raise InputError(f"{who}: give release or hysteresis, not both")
+            object.__setattr__(self, "release", _number(who, "release", self.release))
+            if self._upward and self.release > self.threshold:
+                raise InputError(f"{who}: release {self.release:g} must be <= threshold {self.threshold:g} "
+                                 f"for direction {self.direction!r}")
+            if not self._upward and self.release < self.threshold:
+                raise InputError(f"{who}: release {self.release:g} must be >= threshold {self.threshold:g} "
+                                 f"for direction {self.direction!r}")
+        if not isinstance(self.message, str):
+            raise InputError(f"{who}: message must be a string, got {self.message!r}")
+        try:
+            self.message.format(**_MESSAGE_KEYS)
+        except (KeyError, IndexError, ValueError, AttributeError) as exc:
+            raise InputError(f"{who}: message {self.message!r} is not a valid template "
+                             f"(fields: {', '.join('{' + k + '}' for k in _MESSAGE_KEYS)}): {exc}") from None
+
+    @property
+    def _upward(self) -> bool:
+        return self.direction in ("above", "at_least")
+
+    @property
+    def release_level(self) -> float:
+        if self.release is not None:
+            return self.release
+        return self.threshold - self.hysteresis if self._upward else self.threshold + self.hysteresis
+
+    def triggers(self, value: float) -> bool:
+        """The raise condition on one known value."""
+        t = self.threshold
+        return {"above": value > t, "at_least": value >= t, "below": value < t, "at_most": value <= t}[self.direction]
+
+    def releases(self, value: float) -> bool:
+        """The clear condition: the value is past the release level (the negation of the rule at that level)."""
+        r = self.release_level
+        return {"above": value <= r, "at_least": value < r, "below": value >= r, "at_most": value > r}[self.direction]
+
+    def worse(self, a: float, b: float) -> float:
+        return max(a, b) if self._upward else min(a, b)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AlertRule:
+        """From a config table; an unknown key is an error that names it."""
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - fields)
+        if unknown:
+            raise InputError(f"alert rule {data.get('name', '?')!r}: unknown key {unknown[0]!r} "
+                             f"(known: {', '.join(sorted(fields))})")
+        missing = [k for k in ("name", "metric", "threshold") if k not in data]
+        if missing:
+            raise InputError(f"alert rule {data.get('name', '?')!r}: missing key {missing[0]!r}")
+        return cls(**dict(data))
+
+
+# Defaults (all thresholds are configurable per site):
+DEFAULT_RULES: tuple[AlertRule, ...] = (
+    # REBA 8..10 is the "high risk, investigate and implement change soon" band. REBA is an integer, hence
+    # "at_least"; it clears as soon as the score is back in the medium band, debounced by 2 s.
+    AlertRule("reba_high", "reba_total", 8, direction="at_least", min_duration_s=3.0, clear_after_s=2.0,
+              cooldown_s=30.0, severity="warning",
+              message="Person {person}: REBA {value:.0f} (high risk, >= {threshold:.0f}) for {duration:.1f} s"),
+    # Trunk flexion beyond 60 deg is REBA's worst trunk band; sustained for 10 s it is a static posture.
+    # 5 deg hysteresis absorbs pose jitter around the line.
+    AlertRule("trunk_flexion", "trunk_flexion_deg", 60, direction="above", hysteresis=5.0, min_duration_s=10.0,
+              clear_after_s=1.0, cooldown_s=30.0, severity="warning",
+              message="Person {person}: trunk flexed {value:.0f} deg (> {threshold:.0f}) for {duration:.0f} s"),
+    # More than 4 lifts/min: in the NIOSH frequency table for a full shift the multiplier falls below 0.45 past
+    # 4 lifts/min. The metric is already a per-minute rate, so require it for a whole minute. "info": the risk
+    # also depends on load and duration, this is a prompt to rotate tasks.
+    AlertRule("lift_rate", "lifts_per_min", 4, direction="above", hysteresis=1.0, min_duration_s=60.0,
+              cooldown_s=300.0, severity="info",
+              message="Person {person}: {value:.1f} lifts/min (> {threshold:.0f}) for {duration:.0f} s"),
+    # 3400 N is the NIOSH action limit for L5/S1 compression; a lift's peak is short, so 0.5 s suffices.
+    AlertRule("l5s1_compression", "l5s1_compression_n", 3400, direction="above", hysteresis=200.0,
+              min_duration_s=0.5, cooldown_s=10.0, severity="critical",
+              message="Person {person}: L5/S1 compression {value:.0f} N (> {threshold:.0f} N action limit)"),
+)
+
+
+def _check_rules(rules: Iterable[AlertRule]) -> tuple[AlertRule, ...]:
+    out = tuple(rules)
+    seen: set[str] = set()
+    for rule in out:
+        if not isinstance(rule, AlertRule):
+            raise InputError(f"alert rules: expected AlertRule, got {type(rule).__name__}")
+        if rule.name in seen:
+            raise InputError(f"alert rules: duplicate rule name {rule.name!r}")
+        seen.add(rule.name)
+    return out
+
+
+def _check_time(time_s: Any) -> float:
+    return _number("alert update", "time_s", time_s)
+
+
+def _check_person(person: Any) -> int:
+    if isinstance(person, bool) or not hasattr(person, "__index__"):
+        raise InputError(f"alert update: person must be an integer track id, got {person!r}")
+    return int(person)
+
+
+def _metric_value(metrics: Mapping[str, Any], name: str) -> float | None:
+    """A known finite value, or None for unknown (missing, None, NaN, inf)."""
+    raw = metrics.get(name)
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not hasattr(raw, "__float__"):
+        raise InputError(f"metric {name!r}: expected a number, got {raw!r}")
+    value = float(raw)
+    return value if math.isfinite(value) else None
+
+
+@dataclass
+class _RuleState:
+    phase: str = "idle"  # idle | pending | active | releasing
+    since: float = 0.0  # pending: when the condition started to hold
+    peak: float = math.nan
+    raised_at: float = 0.0
+    release_since: float = 0.0
+    last_value: float = math.nan
+    cooldown_until: float = -math.inf
+
+
+class AlertEngine:
+    """Alert state per (person, rule); `update` once per frame per person with that frame's stream time."""
+
+    def __init__(self, rules: Iterable[AlertRule] = DEFAULT_RULES, camera: str = "",
+                 clock: Callable[[], datetime] = _utc_now):
+        self.rules = _check_rules(rules)
+        self.camera = str(camera)
+        self._clock = clock
+        self._states: dict[int, dict[str, _RuleState]] = {}
+        self._last_time: dict[int, float] = {}
+
+    def update(self, time_s: float, person: int, metrics: Mapping[str, Any]) -> list[AlertEvent]:
+        """Feed one frame's metrics for one person; returns the events this frame caused (usually none)."""
+        t = _check_time(time_s)
+        person = _check_person(person)
+        self._check_order(person, t)
+        # Read every value before touching state, so bad input leaves the engine as it was.
+        values = [_metric_value(metrics, rule.metric) for rule in self.rules]
+        self._last_time[person] = t
+        states = self._states.setdefault(person, {r.name: _RuleState() for r in self.rules})
+        events = []
+        for rule, value in zip(self.rules, values):
+            event = self._step(rule, states[rule.name], t, person, value)
+            if event is not None:
+                events.append(event)
+        return events
+
+    def forget(self, person: int, time_s: float) -> list[AlertEvent]:
+        """The person left (track ended): clear their active alerts and drop all their state, cooldowns included."""
+        t = _check_time(time_s)
+        person = _check_person(person)
+        self._check_order(person, t)
+        states = self._states.pop(person, {})
+        self._last_time.pop(person, None)
+        events = []
+        for rule in self.rules:
+            s = states.get(rule.name)
+            if s is not None and s.phase in ("active", "releasing"):
+                duration = t - s.raised_at
+                events.append(self._event(
+                    "cleared", rule, person, t, s.last_value, duration,
+                    f"{rule.name} cleared: person {person} left the view after {duration:.1f} s active"))
+        return events
+
+    def state(self, person: int, rule: str) -> str:
+        """"idle", "pending", "active" or "releasing" (idle for a person never seen)."""
+        s = self._states.get(person, {}).get(rule)
+        return s.phase if s is not None else "idle"
+
+    def active(self) -> list[tuple[int, str]]:
+        """(person, rule) pairs whose alert is raised and not yet cleared."""
+        return sorted((p, name) for p, rules in self._states.items()
+                      for name, s in rules.items() if s.phase in ("active", "releasing"))
+
+    def _check_order(self, person: int, t: float) -> None:
+        last = self._last_time.get(person)
+        if last is not None and t < last:
+            raise InputError(f"alert update: time went backwards for person {person}: {t:g} s after {last:g} s")
+
+    def _step(self, rule: AlertRule, s: _RuleState, t: float, person: int,
+              value: float | None) -> AlertEvent | None:
+        if value is None:
+            # Unknown breaks a running timer (pending or releasing) but never changes what is raised.
+            if s.phase == "pending":
+                s.phase = "idle"
+            elif s.phase == "releasing":
+                s.phase = "active"
+            return None
+
+        if s.phase in ("idle", "pending"):
+            if not rule.triggers(value):
+                s.phase = "idle"
+                return None
+            if s.phase == "idle":
+                s.phase, s.since, s.peak = "pending", t, value
+            else:
+                s.peak = rule.worse(s.peak, value)
+            held = t - s.since
+            if held + _EPS >= rule.min_duration_s and t + _EPS >= s.cooldown_until:
+                s.phase, s.raised_at, s.last_value = "active", t, value
+                text = rule.message.format(person=person, value=s.peak, threshold=rule.threshold, duration=held,
+                                           rule=rule.name, metric=rule.metric, severity=rule.severity)
+                return self._event("raised", rule, person, t, s.peak, held, text)
+            return None
+
+        s.last_value = value
+        if not rule.releases(value):
+            s.phase = "active"
+            return None
+        if s.phase == "active":
+            s.phase, s.release_since = "releasing", t
+        if t - s.release_since + _EPS >= rule.clear_after_s:
+            s.phase, s.cooldown_until = "idle", t + rule.cooldown_s
+            duration = t - s.raised_at
+            return self._event(
+                "cleared", rule, person, t, value, duration,
+                f"{rule.name} cleared for person {person}: {rule.metric} {value:.4g} after {duration:.1f} s active")
+        return None
+
+    def _event(self, kind: str, rule: AlertRule, person: int, t: float, value: float, duration: float,
+               message: str) -> AlertEvent:
+        return AlertEvent(kind=kind, rule=rule.name, person=person, severity=rule.severity, time_s=t,
+                          wall_time=utc_iso(self._clock()), value=float(value), threshold=rule.threshold,
+                          duration_s=float(duration), camera=self.camera, message=message)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Exposure totals
+
+
+def _reba_bands() -> list[tuple[int, int, str]]:
+    # The bands live once, in the package's ergonomics tables.
+    return [(b["min"], b["max"], b["risk"]) for b in tables()["reba"]["risk_levels"]]
+
+
+def _parse_shift_starts(starts: Iterable[str]) -> tuple[int, ...]:
+    minutes = []
+    for text in starts:
+        m = re.fullmatch(r"(\d{1,2}):(\d{2})", str(text).strip())
+        if not m or int(m.group(1)) > 23 or int(m.group(2)) > 59:
+            raise InputError(f"shift_starts: expected HH:MM times, got {text!r}")
+        minutes.append(int(m.group(1)) * 60 + int(m.group(2)))
+    if not minutes:
+        raise InputError("shift_starts: give at least one HH:MM shift start")
+    if len(set(minutes)) != len(minutes):
+        raise InputError(f"shift_starts: duplicate shift start in {list(starts)!r}")
+    return tuple(sorted(minutes))
+
+
+def _resolve_tz(tz: tzinfo | str | None) -> tzinfo | None:
+    if tz is None or isinstance(tz, tzinfo):
+        return tz
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return ZoneInfo(str(tz))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InputError(f"tz: unknown time zone {tz!r} (use an IANA name such as 'Europe/Berlin')") from None
+
+
+class ExposureTracker:
+    """Accumulated exposure per shift and person: seconds per REBA risk level, seconds past each rule's
+    threshold, alerts raised per rule.
+
+    Shift starts are local "HH:MM" times in `tz` (IANA name or tzinfo; None = the device's local zone); a shift
+    runs to the next start, so ("06:00", "14:00", "22:00") puts 02:00 on 2 May in shift "2024-05-01T22:00".
+    Frames whose REBA is unknown count as "unknown", so the level seconds always add up to `tracked_s`.
+    It is also a sink (`emit` = `record`) so it can sit in a SinkSet to count the engine's raised alerts.
+    """
+
+    name = "exposure"
+
+    def __init__(self, rules: Iterable[AlertRule] = DEFAULT_RULES,
+                 shift_starts: Iterable[str] = ("06:00", "14:00", "22:00"), tz: tzinfo | str | None = None,
+                 clock: Callable[[], datetime] = _utc_now, reba_metric: str = "reba_total"):
+        self.rules = _check_rules(rules)
+        self.shift_starts = tuple(str(s).strip() for s in shift_starts)
+        self._starts = _parse_shift_starts(self.shift_starts)
+        self._tz = _resolve_tz(tz)
+        self._clock = clock
+        self.reba_metric = reba_metric
+        self._bands = _reba_bands()
+        self._shifts: dict[str, dict[int, dict]] = {}
+        self._last_time: dict[int, float] = {}
+
+    def shift_key(self, when: datetime) -> str:
+        """The shift that `when` falls in, named by its local start, e.g. "2024-05-01T22:00"."""
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)  # naive wall times are UTC, like everywhere in the runtime
+        local = when.astimezone(self._tz) if self._tz is not None else when.astimezone()
+        minute = local.hour * 60 + local.minute
+        day = local.date()
+        earlier = [s for s in self._starts if s <= minute]
+        if earlier:
+            start = earlier[-1]
+        else:  # before the first start: still the previous day's last shift
+            start, day = self._starts[-1], day - timedelta(days=1)
+        return f"{day.isoformat()}T{start // 60:02d}:{start % 60:02d}"
+
+    def update(self, time_s: float, person: int, metrics: Mapping[str, Any], dt: float,
+               wall_time: datetime | None = None) -> None:
+        """Credit `dt` seconds of this frame's state to the person in the current shift (wall_time or clock)."""
+        t = _check_time(time_s)
+        person = _check_person(person)
+        dt = _number("exposure update", "dt", dt, minimum=0.0)
+        last = self._last_time.get(person)
+        if last is not None and t < last:
+            raise InputError(f"exposure update: time went backwards for person {person}: {t:g} s after {last:g} s")
+        level = self._reba_level(_metric_value(metrics, self.reba_metric))
+        over = [rule.name for rule in self.rules
+                if (v := _metric_value(metrics, rule.metric)) is not None and rule.triggers(v)]
+        self._last_time[person] = t
+        bucket = self._bucket(self.shift_key(wall_time or self._clock()), person)
+        bucket["tracked_s"] += dt
+        bucket["reba_s"][level] += dt
+        for name in over:
+            bucket["over_threshold_s"][name] += dt
+
+    def record(self, event: AlertEvent) -> None:
+        """Count a raised alert in the shift of its wall time (cleared events are ignored)."""
+        if event.kind != "raised":
+            return
+        bucket = self._bucket(self.shift_key(parse_utc(event.wall_time)), event.person)
+        alerts = bucket["alerts_raised"]
+        alerts[event.rule] = alerts.get(event.rule, 0) + 1
+
+    emit = record
+
+    def close(self) -> None:
+        pass
+
+    def totals(self) -> dict:
+        """JSON-ready: {"timezone", "shift_starts", "shifts": {key: {"persons": {"<id>": totals}, "all": totals}}}."""
+        shifts = {}
+        for key in sorted(self._shifts):
+            persons = self._shifts[key]
+            everyone = self._empty()
+            for bucket in persons.values():
+                _add_into(everyone, bucket)
+            shifts[key] = {"persons": {str(p): _copy(b) for p, b in sorted(persons.items())}, "all": everyone}
+        return {"timezone": str(self._tz) if self._tz is not None else "local", "shift_starts": list(self.shift_starts),
+                "shifts": shifts}
+
+    def _reba_level(self, value: float | None) -> str:
+        if value is None:
+            return "unknown"
+        score = math.floor(value + 0.5)  # a smoothed score counts in the band of its nearest integer
+        for low, high, name in self._bands:
+            if low <= score <= high:
+                return name
+        raise InputError(f"metric {self.reba_metric!r}: REBA must be 1..15, got {value:g}")
+
+    def _empty(self) -> dict:
+        return {"tracked_s": 0.0,
+                "reba_s": {**{name: 0.0 for _, _, name in self._bands}, "unknown": 0.0},
+                "over_threshold_s": {rule.name: 0.0 for rule in self.rules},
+                "alerts_raised": {rule.name: 0 for rule in self.rules}}
+
+    def _bucket(self, shift: str, person: int) -> dict:
+        persons = self._shifts.setdefault(shift, {})
+        if person not in persons:
+            persons[person] = self._empty()
+        return persons[person]
+
+
+def _add_into(total: dict, part: dict) -> None:
+    for key, value in part.items():
+        if isinstance(value, dict):
+            _add_into(total.setdefault(key, {}), value)
+        else:
+            total[key] = total.get(key, 0) + value
+
+
+def _copy(bucket: dict) -> dict:
+    return {k: dict(v) if isinstance(v, dict) else v for k, v in bucket.items()}
+
+
+__all__ = ["DEFAULT_RULES", "DIRECTIONS", "SEVERITIES", "AlertEngine", "AlertRule", "ExposureTracker"]

@@ -1,0 +1,204 @@
+"""The on-device alert event store (SQLite) and the table printed by `ergoedge events`.
+
+WAL journal: the runtime writes while `ergoedge events` reads, and readers never block the writer.
+synchronous=FULL: in WAL mode that is one fsync of the WAL per commit. Alerts arrive a few per minute, so the cost
+is nil, while NORMAL may lose the last committed alerts on a power cut (a Jetson on a factory floor gets unplugged).
+
+wall_time is stored normalised to UTC with microseconds ("2024-05-01T10:00:03.000000+00:00"), so that string
+order is time order and range queries and pruning can use the index.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import threading
+from collections.abc import Iterable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from edge.errors import InputError
+from runtime.alert_event import AlertEvent
+
+COLUMNS = ("event_id", "kind", "rule", "person", "severity", "time_s", "wall_time", "value", "threshold",
+           "duration_s", "camera", "message")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    event_id   TEXT PRIMARY KEY,
+    kind       TEXT NOT NULL,
+    rule       TEXT NOT NULL,
+    person     INTEGER NOT NULL,
+    severity   TEXT NOT NULL,
+    time_s     REAL NOT NULL,
+    wall_time  TEXT NOT NULL,
+    value      REAL,
+    threshold  REAL,
+    duration_s REAL,
+    camera     TEXT NOT NULL DEFAULT '',
+    message    TEXT NOT NULL DEFAULT ''
+)
+"""
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS events_wall_time ON events (wall_time);
+CREATE INDEX IF NOT EXISTS events_rule ON events (rule);
+"""
+
+
+def parse_utc(when: str | datetime) -> datetime:
+    """An aware UTC datetime from an ISO-8601 string or a datetime; naive values are taken as UTC."""
+    if isinstance(when, str):
+        try:
+            when = datetime.fromisoformat(when.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise InputError(f"not an ISO-8601 time: {when!r}") from None
+    elif not isinstance(when, datetime):
+        raise InputError(f"expected an ISO-8601 string or a datetime, got {when!r}")
+    if when.tzinfo is None:
+        return when.replace(tzinfo=timezone.utc)
+    return when.astimezone(timezone.utc)
+
+
+def utc_iso(when: str | datetime) -> str:
+    """The canonical stored form: UTC, microseconds, explicit offset."""
+    return parse_utc(when).isoformat(timespec="microseconds")
+
+
+class EventStore:
+    """Alert events in one SQLite file: `add` is idempotent on event_id; rows older than `retention_days`
+    (by wall time) are pruned on open and every `prune_every` adds. Safe to share between threads."""
+
+    def __init__(self, path: str | Path, retention_days: float | None = 90.0, prune_every: int = 1000):
+        self.path = Path(path)
+        if retention_days is not None and (
+                isinstance(retention_days, bool) or not isinstance(retention_days, (int, float))
+                or not math.isfinite(retention_days) or retention_days <= 0):
+            raise InputError(f"retention_days must be a positive number or None, got {retention_days!r}")
+        if isinstance(prune_every, bool) or not isinstance(prune_every, int) or prune_every < 1:
+            raise InputError(f"prune_every must be a positive integer, got {prune_every!r}")
+        self.retention_days = retention_days
+        self.prune_every = prune_every
+        self._adds_since_prune = 0
+        self._lock = threading.Lock()
+        if self.path.is_dir():
+            raise InputError(f"{self.path}: is a directory, not an event store file")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # One connection per store, serialised by our lock (sqlite3 objects are not safe for concurrent use).
+        self._conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=10.0)
+        self._conn.row_factory = sqlite3.Row
+        try:
+            self.journal_mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            self._conn.execute("PRAGMA synchronous=FULL")
+            with self._conn:
+                self._conn.execute(_SCHEMA)
+            found = tuple(row[1] for row in self._conn.execute("PRAGMA table_info(events)"))
+            if found == COLUMNS:
+                self._conn.executescript(_INDEXES)
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            raise InputError(f"{self.path}: not a usable SQLite event store ({exc})") from None
+        if found != COLUMNS:  # someone else's table of the same name: do not touch it
+            self._conn.close()
+            raise InputError(f"{self.path}: table 'events' has columns {', '.join(found)}, "
+                             f"expected {', '.join(COLUMNS)}")
+        self._closed = False
+        self.prune()
+
+    def add(self, event: AlertEvent) -> bool:
+        """Store one event; False if its event_id was already stored (redelivery is harmless)."""
+        row = event.to_dict()
+        row["wall_time"] = utc_iso(row["wall_time"])
+        sql = f"INSERT OR IGNORE INTO events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+        with self._lock:
+            with self._conn:
+                inserted = self._conn.execute(sql, [row[c] for c in COLUMNS]).rowcount == 1
+            self._adds_since_prune += 1
+            due = self._adds_since_prune >= self.prune_every
+        if due:
+            self.prune()
+        return inserted
+
+    def query(self, since: str | datetime | None = None, until: str | datetime | None = None,
+              rule: str | None = None, person: int | None = None, camera: str | None = None,
+              kind: str | None = None, limit: int | None = 1000) -> list[dict]:
+        """Events with since <= wall_time < until matching every given filter: the newest `limit`, oldest first.
+        Each row is a dict that `AlertEvent.from_dict` accepts."""
+        where, args = [], []
+        if since is not None:
+            where.append("wall_time >= ?")
+            args.append(utc_iso(since))
+        if until is not None:
+            where.append("wall_time < ?")
+            args.append(utc_iso(until))
+        for column, value in (("rule", rule), ("person", person), ("camera", camera), ("kind", kind)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            raise InputError(f"limit must be a positive integer or None, got {limit!r}")
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        sql = (f"SELECT * FROM (SELECT rowid AS _r, * FROM events {clause} "
+               f"ORDER BY wall_time DESC, rowid DESC LIMIT ?) ORDER BY wall_time, _r")
+        args.append(-1 if limit is None else limit)
+        with self._lock:
+            rows = self._conn.execute(sql, args).fetchall()
+        return [{c: row[c] for c in COLUMNS} for row in rows]
+
+    def prune(self, now: str | datetime | None = None) -> int:
+        """Delete events older than the retention period before `now` (default: the current time)."""
+        if self.retention_days is None:
+            return 0
+        now_utc = parse_utc(now) if now is not None else datetime.now(timezone.utc)
+        cutoff = utc_iso(now_utc - timedelta(days=self.retention_days))
+        with self._lock:
+            with self._conn:
+                deleted = self._conn.execute("DELETE FROM events WHERE wall_time < ?", (cutoff,)).rowcount
+            self._adds_since_prune = 0
+        return deleted
+
+    def count(self) -> int:
+        with self._lock:
+            return self._conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._conn.close()
+
+    def __enter__(self) -> EventStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _value_text(value: Any) -> str:
+    if value is None:
+        return ""
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+def format_events(rows: Iterable[dict], as_json: bool = False) -> str:
+    """`ergoedge events` output: an aligned table, or one JSON object per line."""
+    rows = list(rows)
+    if as_json:
+        return "\n".join(json.dumps(row, sort_keys=True) for row in rows)
+    if not rows:
+        return "no events"
+    header = ("wall time (UTC)", "camera", "person", "rule", "kind", "severity", "value")
+    body = [(row["wall_time"][:19].replace("T", " "), row.get("camera") or "-", str(row["person"]), row["rule"],
+             row["kind"], row["severity"], _value_text(row.get("value"))) for row in rows]
+    widths = [max(len(r[i]) for r in (header, *body)) for i in range(len(header))]
+    numeric = {2, 6}  # right-align numbers
+
+    def line(cells: tuple[str, ...]) -> str:
+        return "  ".join(c.rjust(w) if i in numeric else c.ljust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+    return "\n".join([line(header), *(line(r) for r in body)])
+
+
+__all__ = ["COLUMNS", "EventStore", "format_events", "parse_utc", "utc_iso"]
