@@ -174,6 +174,49 @@ def _add_estimator_args(p) -> None:
     p.add_argument("--no-smoothing", action="store_true", help="no One Euro keypoint filter")
 
 
+def _cmd_run(args) -> int:
+    from datetime import datetime
+
+    from runtime.config import default_data_dir, load_config, with_overrides
+    from runtime.pipeline import run
+
+    config = load_config(args.config)
+    config = with_overrides(
+        config, camera=args.camera, scene_dir=args.scene_dir, max_seconds=args.max_seconds,
+        **{"source.uri": args.source, "pose.max_people": args.max_people, "pose.models_dir": args.models_dir,
+           "output.record": args.record, "output.show": True if args.show else None,
+           "output.rtsp_port": args.rtsp_port, "output.face_blur": True if args.face_blur else None,
+           "sinks.sqlite": args.events_db})
+    out = Path(args.out) if args.out else (
+        default_data_dir() / "runs" / datetime.now().strftime("%Y%m%d-%H%M%S"))
+    report = run(config, out)
+    print(f"{report['frames']} frames in {report['wall_seconds']:.1f} s ({report['fps']:.1f} fps), "
+          f"{sum(1 for a in report['alerts'] if a['kind'] == 'raised')} alert(s) raised")
+    for key in ("html", "json", "png"):
+        print(f"  report: {report['files'][key]}")
+    print(f"  alert log: {out / 'alerts.jsonl'}" if config.sinks.jsonl else "")
+    if config.output.record:
+        print(f"  annotated video: {config.output.record}")
+    return 0
+
+
+def _cmd_events(args) -> int:
+    from runtime.config import default_data_dir
+    from runtime.events import EventStore, format_events
+
+    db = Path(args.db) if args.db else default_data_dir() / "events.db"
+    if not db.exists():
+        raise InputError(f"no event store at {db} (it is created by `ergoedge run`)")
+    store = EventStore(db)
+    try:
+        rows = store.query(since=args.since, until=args.until, rule=args.rule, person=args.person,
+                           camera=args.camera, limit=args.limit)
+    finally:
+        store.close()
+    print(format_events(rows, as_json=args.json))
+    return 0
+
+
 def _cmd_layouts(args) -> int:
     from edge.skeletons import LAYOUTS, canonical_sources
 
@@ -246,6 +289,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scene-dir", help="where scene calibrations live")
     _add_estimator_args(p)
     p.set_defaults(func=_cmd_calibrate_scene)
+
+    p = sub.add_parser("run", help="watch a camera or video: pose, risk and alerts, live")
+    p.add_argument("--source", help="csi://0, v4l2:///dev/video0, rtsp://..., file path, or test://")
+    p.add_argument("--config", help="TOML file with changes from the defaults (see runtime/config.py)")
+    p.add_argument("--out", help="directory for the report and the alert log (default: a new one under "
+                                 "~/.local/share/ergo-edge/runs)")
+    p.add_argument("--record", help="write the annotated video to this .mp4 (no frame is stored otherwise)")
+    p.add_argument("--show", action="store_true", help="show the annotated video on the device's display")
+    p.add_argument("--rtsp-port", type=int, help="serve the annotated video over RTSP on this port")
+    p.add_argument("--face-blur", action="store_true", help="blur faces in every output video")
+    p.add_argument("--camera", help="camera name (scene calibration, events); default from the source")
+    p.add_argument("--scene-dir", help="where scene calibrations live")
+    p.add_argument("--max-people", type=int)
+    p.add_argument("--models-dir")
+    p.add_argument("--max-seconds", type=float, help="stop after this much stream time")
+    p.add_argument("--events-db", help="SQLite event store (default ~/.local/share/ergo-edge/events.db)")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("events", help="list alert events from the device's event store")
+    p.add_argument("--db", help="default ~/.local/share/ergo-edge/events.db")
+    p.add_argument("--since", help="ISO time, e.g. 2026-11-22T06:00")
+    p.add_argument("--until")
+    p.add_argument("--rule")
+    p.add_argument("--person", type=int)
+    p.add_argument("--camera")
+    p.add_argument("--limit", type=int, default=1000)
+    p.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    p.set_defaults(func=_cmd_events)
 
     p = sub.add_parser("layouts", help="list the supported skeleton layouts")
     p.set_defaults(func=_cmd_layouts)

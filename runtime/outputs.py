@@ -1,0 +1,533 @@
+"""Video sinks for annotated frames: an MP4 recorder, an RTSP server and an on-screen display, all fed BGR numpy
+frames through GStreamer's appsrc.
+
+    with VideoRecorder("out.mp4", fps=30, width=640, height=480) as rec:
+        rec.write(frame)                      # (480, 640, 3) uint8 BGR; raises if the pipeline failed
+    server = RtspServer(port=8554, path="/ergo", fps=30, width=640, height=480)
+    server.write(frame)                       # dropped cheaply while no client watches; server.url to connect
+    server.close()
+
+Pipeline descriptions are pure functions of their settings (`recorder_description`, `rtsp_launch_description`,
+`display_description`, `select_encoder`), testable without GStreamer. GStreamer (gi) is imported only when a sink is
+constructed; a missing binding is an InputError that says what to install. Every pipeline construction and state
+change is checked; a failure is a one-line RuntimeError carrying GStreamer's own message, and teardown always ends
+in the NULL state.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable, Mapping
+
+import numpy as np
+
+from edge.errors import InputError
+
+__all__ = [
+    "VideoRecorder", "RtspServer", "DisplayOutput", "select_encoder", "encoder_description", "recorder_description",
+    "rtsp_launch_description", "display_description", "display_available", "is_jetson",
+]
+
+_X264, _NVENC = "x264enc", "nvv4l2h264enc"
+
+
+# ----------------------------------------------------------------------------------------------- pure functions
+
+def is_jetson() -> bool:
+    """True on an NVIDIA Jetson (L4T writes /etc/nv_tegra_release; the device tree names the board)."""
+    if Path("/etc/nv_tegra_release").exists():
+        return True
+    try:
+        return "jetson" in Path("/proc/device-tree/model").read_text(errors="ignore").lower()
+    except OSError:
+        return False
+
+
+def _framerate(fps: float) -> tuple[int, int]:
+    """fps as a GStreamer fraction (29.97 -> 30000/1001)."""
+    if not (isinstance(fps, (int, float)) and np.isfinite(fps) and fps > 0):
+        raise InputError(f"fps must be a positive number, got {fps!r}")
+    frac = Fraction(fps).limit_denominator(1001)
+    return frac.numerator, frac.denominator
+
+
+def _check_size(width: int, height: int) -> None:
+    for name, v in (("width", width), ("height", height)):
+        if not isinstance(v, (int, np.integer)) or v <= 0:
+            raise InputError(f"{name} must be a positive integer, got {v!r}")
+    # 4:2:0 encoders need even dimensions; failing here beats a caps negotiation error deep in the pipeline.
+    if width % 2 or height % 2:
+        raise InputError(f"frame size {width}x{height} must be even in both dimensions for H.264")
+
+
+def _bgr_caps(fps: float, width: int, height: int) -> str:
+    num, den = _framerate(fps)
+    return f"video/x-raw,format=BGR,width={int(width)},height={int(height)},framerate={num}/{den}"
+
+
+def select_encoder(jetson: bool, has_element: Callable[[str], bool]) -> str:
+    """The H.264 encoder element to use: the hardware encoder on a Jetson that has one, x264 otherwise.
+
+    Jetson Orin Nano has no NVENC block (no nvv4l2h264enc), so "is a Jetson" alone is not enough.
+    """
+    if jetson and has_element(_NVENC):
+        return _NVENC
+    return _X264
+
+
+def encoder_description(encoder: str, bitrate_kbps: int, fps: float) -> str:
+    """Pipeline fragment from raw BGR frames to an H.264 byte stream, key frame every second.
+
+    A key frame each second bounds how long a new RTSP viewer waits for a picture and how much a cut file loses.
+    4:2:0 is forced: from BGR, videoconvert would otherwise hand x264 Y444, giving High 4:4:4 streams that most
+    players and browsers cannot decode and that RTP's baseline payloader rejects.
+    """
+    if not isinstance(bitrate_kbps, (int, np.integer)) or bitrate_kbps <= 0:
+        raise InputError(f"bitrate_kbps must be a positive integer, got {bitrate_kbps!r}")
+    gop = max(1, int(round(fps)))
+    if encoder == _X264:
+        return (f"videoconvert ! video/x-raw,format=I420 ! x264enc speed-preset=ultrafast tune=zerolatency bitrate={int(bitrate_kbps)} "
+                f"key-int-max={gop}")
+    if encoder == _NVENC:
+        # nvvidconv takes BGRx (not BGR) from system memory and hands NVMM NV12 to the hardware encoder.
+        return (f"videoconvert ! video/x-raw,format=BGRx ! nvvidconv ! video/x-raw(memory:NVMM),format=NV12 ! "
+                f"nvv4l2h264enc bitrate={int(bitrate_kbps) * 1000} iframeinterval={gop} idrinterval={gop} "
+                f"insert-sps-pps=true maxperf-enable=true")
+    raise InputError(f"unknown encoder {encoder!r}: use {_X264!r} or {_NVENC!r}")
+
+
+def recorder_description(fps: float, width: int, height: int, bitrate_kbps: int = 4000,
+                         encoder: str = _X264) -> str:
+    """appsrc (BGR, timestamps set per buffer) ! encoder ! h264parse ! mp4mux ! filesink named "sink".
+
+    The file location is set as a property on "sink", not written into the description, so no path needs quoting.
+    Not live and unthrottled: the recorder runs as fast as the encoder, and appsrc's queue is bounded by the writer.
+    """
+    _check_size(width, height)
+    return (f"appsrc name=src is-live=false format=time do-timestamp=false caps={_bgr_caps(fps, width, height)} ! "
+            f"{encoder_description(encoder, bitrate_kbps, fps)} ! h264parse ! mp4mux ! filesink name=sink")
+
+
+def rtsp_launch_description(fps: float, width: int, height: int, bitrate_kbps: int = 2000,
+                            encoder: str = _X264) -> str:
+    """The media factory's launch line: live appsrc ! encoder ! rtph264pay name=pay0.
+
+    The appsrc keeps at most two frames and drops the oldest (leaky downstream), so a slow link or encoder costs
+    frames, never latency. SPS/PPS go with every key frame (config-interval=-1) so viewers can join mid-stream.
+    """
+    _check_size(width, height)
+    return (f"( appsrc name=src is-live=true format=time do-timestamp=true max-buffers=2 leaky-type=downstream "
+            f"caps={_bgr_caps(fps, width, height)} ! {encoder_description(encoder, bitrate_kbps, fps)} ! "
+            f"h264parse ! rtph264pay name=pay0 pt=96 config-interval=-1 )")
+
+
+def display_description(fps: float, width: int, height: int, jetson: bool) -> str:
+    """Live appsrc ! converter ! video sink; the sink does not sync, so frames show as soon as they come."""
+    _check_size(width, height)
+    head = (f"appsrc name=src is-live=true format=time do-timestamp=true max-buffers=2 leaky-type=downstream "
+            f"caps={_bgr_caps(fps, width, height)}")
+    if jetson:
+        return (f"{head} ! videoconvert ! video/x-raw,format=BGRx ! nvvidconv ! video/x-raw(memory:NVMM) ! "
+                f"nveglglessink sync=false")
+    return f"{head} ! videoconvert ! autovideosink sync=false"
+
+
+def display_available(env: Mapping[str, str], jetson: bool) -> bool:
+    """A display exists when X or Wayland is set, or on a Jetson (EGL sink)."""
+    return bool(env.get("DISPLAY") or env.get("WAYLAND_DISPLAY") or jetson)
+
+
+# ------------------------------------------------------------------------------------------------ GStreamer helpers
+
+def _gst():
+    """Gst, initialised; InputError naming the packages when the bindings are absent."""
+    try:
+        import gi
+
+        gi.require_version("Gst", "1.0")
+        from gi.repository import Gst
+    except (ImportError, ValueError) as exc:
+        raise InputError(
+            f"GStreamer Python bindings not available ({exc}): install python3-gi, gir1.2-gstreamer-1.0 and "
+            f"gstreamer1.0-plugins-{{base,good,bad,ugly}} gstreamer1.0-libav (see README, GStreamer)") from None
+    if not Gst.is_initialized():
+        Gst.init(None)
+    return Gst
+
+
+def _has_element(name: str) -> bool:
+    return _gst().ElementFactory.find(name) is not None
+
+
+def _first_line(text: str) -> str:
+    lines = str(text).strip().splitlines()
+    return lines[0] if lines else "unknown error"
+
+
+def _error_text(msg) -> str:
+    err, debug = msg.parse_error()
+    src = msg.src.get_name() if msg.src is not None else "?"
+    return f"{src}: {_first_line(err.message)}"
+
+
+def _launch(Gst, description: str, what: str):
+    from gi.repository import GLib
+
+    try:
+        pipeline = Gst.parse_launch(description)
+    except GLib.Error as exc:
+        raise RuntimeError(f"{what}: cannot build pipeline: {_first_line(exc.message)}") from None
+    if pipeline is None:
+        raise RuntimeError(f"{what}: cannot build pipeline from {description!r}")
+    return pipeline
+
+
+def _element(pipeline, name: str, what: str):
+    el = pipeline.get_by_name(name)
+    if el is None:
+        raise RuntimeError(f"{what}: pipeline has no element named {name!r}")
+    return el
+
+
+def _frame_bytes(frame: np.ndarray, width: int, height: int, what: str) -> bytes:
+    if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.shape != (height, width, 3):
+        raise InputError(f"{what}: expected a BGR uint8 frame of shape ({height}, {width}, 3), got "
+                         f"{getattr(frame, 'shape', None)} {getattr(frame, 'dtype', type(frame).__name__)}")
+    return np.ascontiguousarray(frame).tobytes()
+
+
+class _AppSrcPipeline:
+    """A pipeline fed from an appsrc named "src", polled on its bus (no main loop needed)."""
+
+    def __init__(self, description: str, what: str, configure: Callable | None = None) -> None:
+        self._what = what
+        self._Gst = Gst = _gst()
+        self._pipeline = _launch(Gst, description, what)
+        try:
+            self._src = _element(self._pipeline, "src", what)
+            if configure is not None:
+                configure(self._pipeline)
+            self._bus = self._pipeline.get_bus()
+            if self._pipeline.set_state(Gst.State.PLAYING) == Gst.StateChangeReturn.FAILURE:
+                raise RuntimeError(f"{what}: cannot start: {self._pending_error() or 'state change failed'}")
+        except BaseException:
+            self._pipeline.set_state(Gst.State.NULL)
+            raise
+
+    def _pending_error(self) -> str | None:
+        """Drain the bus (so messages cannot pile up over a long run); the first error's text, if any."""
+        Gst = self._Gst
+        first = None
+        while True:
+            msg = self._bus.pop()
+            if msg is None:
+                return first
+            if msg.type == Gst.MessageType.ERROR and first is None:
+                first = _error_text(msg)
+
+    def _raise_if_failed(self) -> None:
+        error = self._pending_error()
+        if error:
+            raise RuntimeError(f"{self._what}: {error}")
+
+    def _push(self, data: bytes, pts: int | None = None, duration: int | None = None):
+        Gst = self._Gst
+        buf = Gst.Buffer.new_wrapped(data)
+        if pts is not None:
+            buf.pts = buf.dts = pts
+            buf.duration = duration
+        return self._src.emit("push-buffer", buf)
+
+    def _stop(self) -> None:
+        self._pipeline.set_state(self._Gst.State.NULL)
+
+
+# -------------------------------------------------------------------------------------------------------- recorder
+
+class VideoRecorder:
+    """Encode BGR frames to an H.264 MP4 file.
+
+    Frames are timestamped from their index (frame i at i/fps), so the file plays at `fps` however fast or unevenly
+    frames arrive. The file is written as `<path>.part` and renamed to `path` only once mp4mux has finalised it
+    (EOS reached the sink), so a file at `path` is always complete and playable:
+      - close() with no frames written: nothing is left at `path` or `<path>.part` (an MP4 without frames is not a
+        recording); `frames_written` is 0.
+      - a pipeline error or an EOS timeout: RuntimeError; the unfinished `<path>.part` is kept for inspection (MP4
+        without its index is generally unplayable), `path` is not created.
+    An existing file at `path` is replaced only on success.
+    """
+
+    def __init__(self, path: str | os.PathLike, fps: float, width: int, height: int, bitrate_kbps: int = 4000,
+                 encoder: str | None = None, eos_timeout_s: float = 10.0, queue_frames: int = 4) -> None:
+        self.path = Path(path)
+        self.part_path = self.path.with_name(self.path.name + ".part")
+        self.fps, self.width, self.height = fps, int(width), int(height)
+        self._num, self._den = _framerate(fps)
+        if not self.path.parent.is_dir():
+            raise InputError(f"cannot record to {self.path}: directory {self.path.parent} does not exist")
+        if not os.access(self.path.parent, os.W_OK):
+            raise InputError(f"cannot record to {self.path}: directory {self.path.parent} is not writable")
+        self.encoder = encoder or select_encoder(is_jetson(), _has_element)
+        self.description = recorder_description(fps, width, height, bitrate_kbps, self.encoder)
+        self._eos_timeout_s = float(eos_timeout_s)
+        self._max_bytes = max(1, int(queue_frames)) * self.width * self.height * 3
+        self.frames_written = 0
+        self._closed = False
+
+        def configure(pipeline):
+            _element(pipeline, "sink", "video recorder").set_property("location", str(self.part_path))
+            _element(pipeline, "src", "video recorder").set_property("max-bytes", self._max_bytes)
+
+        try:
+            self._p = _AppSrcPipeline(self.description, f"video recorder ({self.path.name})", configure)
+        except BaseException:
+            self.part_path.unlink(missing_ok=True)
+            raise
+
+    def _pts(self, index: int) -> int:
+        Gst = self._p._Gst
+        return Gst.util_uint64_scale(index, Gst.SECOND * self._den, self._num)
+
+    def write(self, frame: np.ndarray) -> None:
+        """Queue one frame for encoding; RuntimeError if the pipeline has failed."""
+        if self._closed:
+            raise RuntimeError(f"video recorder ({self.path.name}): write after close")
+        data = _frame_bytes(frame, self.width, self.height, "video recorder")
+        p, Gst = self._p, self._p._Gst
+        p._raise_if_failed()
+        pts = self._pts(self.frames_written)
+        ret = p._push(data, pts, self._pts(self.frames_written + 1) - pts)
+        if ret != Gst.FlowReturn.OK:
+            raise RuntimeError(f"{p._what}: push failed ({ret.value_nick})"
+                               f"{': ' + e if (e := p._pending_error()) else ''}")
+        self.frames_written += 1
+        # appsrc does not block (block=true could hang forever once the pipeline has stopped on an error), so bound
+        # its queue here: wait while more than queue_frames are pending, watching the bus for errors.
+        while p._src.get_property("current-level-bytes") > self._max_bytes:
+            msg = p._bus.timed_pop_filtered(2 * Gst.MSECOND, Gst.MessageType.ERROR)
+            if msg is not None:
+                raise RuntimeError(f"{p._what}: {_error_text(msg)}")
+
+    def close(self) -> None:
+        """Finish the file (EOS, wait for mp4mux to write its index), stop the pipeline, rename into place."""
+        if self._closed:
+            return
+        self._closed = True
+        p, Gst = self._p, self._p._Gst
+        finished = False
+        try:
+            if self.frames_written == 0:
+                return
+            p._src.emit("end-of-stream")
+            msg = p._bus.timed_pop_filtered(int(self._eos_timeout_s * Gst.SECOND),
+                                            Gst.MessageType.EOS | Gst.MessageType.ERROR)
+            if msg is None:
+                raise RuntimeError(f"{p._what}: not finalised within {self._eos_timeout_s:g} s; "
+                                   f"unfinished file left at {self.part_path}")
+            if msg.type == Gst.MessageType.ERROR:
+                raise RuntimeError(f"{p._what}: {_error_text(msg)}; unfinished file left at {self.part_path}")
+            finished = True
+        finally:
+            p._stop()
+            if finished:
+                os.replace(self.part_path, self.path)
+            elif self.frames_written == 0:
+                self.part_path.unlink(missing_ok=True)
+
+    def __enter__(self) -> "VideoRecorder":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+# ----------------------------------------------------------------------------------------------------- RTSP server
+
+class RtspServer:
+    """Serve annotated frames as H.264 over RTSP at rtsp://<host>:<port><path>.
+
+    One shared media for all viewers. Its appsrc exists only while a viewer is connected: `write` drops the frame
+    (returns False, before any copy) when nobody watches. The server's GLib main loop runs in a daemon thread.
+    port=0 picks a free port (see `port` / `url` after construction).
+    """
+
+    def __init__(self, port: int = 8554, path: str = "/ergo", fps: float = 30.0, width: int = 640,
+                 height: int = 480, bitrate_kbps: int = 2000, address: str = "0.0.0.0",
+                 encoder: str | None = None) -> None:
+        if not path.startswith("/") or len(path) < 2:
+            raise InputError(f"RTSP mount path must start with '/' and name the stream, got {path!r}")
+        if not isinstance(port, int) or not 0 <= port <= 65535:
+            raise InputError(f"RTSP port must be 0..65535, got {port!r}")
+        self.width, self.height, self.fps = int(width), int(height), fps
+        self.encoder = encoder or select_encoder(is_jetson(), _has_element)
+        self.description = rtsp_launch_description(fps, width, height, bitrate_kbps, self.encoder)
+        self.mount = path
+        self.frames_sent = 0
+        self.frames_dropped = 0
+        self._lock = threading.Lock()
+        self._appsrc = None
+        self._closed = False
+
+        Gst = self._Gst = _gst()
+        try:
+            import gi
+
+            gi.require_version("GstRtspServer", "1.0")
+            from gi.repository import GLib, GstRtspServer
+        except (ImportError, ValueError) as exc:
+            raise InputError(f"GStreamer RTSP server bindings not available ({exc}): install "
+                             f"gir1.2-gst-rtsp-server-1.0") from None
+        self._GLib = GLib
+        self._server = GstRtspServer.RTSPServer()
+        self._server.set_address(address)
+        self._server.set_service(str(port))
+        factory = GstRtspServer.RTSPMediaFactory()
+        factory.set_launch(self.description)
+        factory.set_shared(True)
+        factory.connect("media-configure", self._on_media_configure)
+        self._server.get_mount_points().add_factory(path, factory)
+
+        # A private context, so the server never depends on (or disturbs) a default main loop the app may run.
+        self._context = GLib.MainContext.new()
+        self._loop = GLib.MainLoop.new(self._context, False)
+        self._source_id = self._server.attach(self._context)
+        if self._source_id == 0:
+            raise RuntimeError(f"RTSP server: cannot listen on {address}:{port} (port in use or not allowed?)")
+        self.port = int(self._server.get_bound_port())
+        host = "127.0.0.1" if address in ("0.0.0.0", "::") else address
+        self.url = f"rtsp://{host}:{self.port}{path}"
+        self._thread = threading.Thread(target=self._loop.run, name="rtsp-server", daemon=True)
+        self._thread.start()
+
+    # Called from the server's thread when a viewer's DESCRIBE/SETUP builds the (shared) media.
+    def _on_media_configure(self, factory, media) -> None:
+        src = media.get_element().get_by_name("src")
+        media.connect("unprepared", self._on_unprepared)
+        with self._lock:
+            self._appsrc = src
+
+    def _on_unprepared(self, media) -> None:
+        with self._lock:
+            self._appsrc = None
+
+    @property
+    def has_viewer(self) -> bool:
+        with self._lock:
+            return self._appsrc is not None
+
+    def write(self, frame: np.ndarray) -> bool:
+        """Offer one frame to viewers; True if it was queued, False if dropped (no viewer, or media shutting down)."""
+        if self._closed:
+            raise RuntimeError("RTSP server: write after close")
+        with self._lock:
+            src = self._appsrc
+        if src is None:
+            self.frames_dropped += 1
+            return False
+        data = _frame_bytes(frame, self.width, self.height, "RTSP server")
+        ret = src.emit("push-buffer", self._Gst.Buffer.new_wrapped(data))
+        if ret != self._Gst.FlowReturn.OK:
+            # FLUSHING/EOS while a viewer disconnects: the media owns its errors; a lost frame is all it costs here.
+            self.frames_dropped += 1
+            return False
+        self.frames_sent += 1
+        return True
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Disconnect viewers, stop listening, stop the main loop thread."""
+        if self._closed:
+            return
+        self._closed = True
+        from gi.repository import GstRtspServer
+
+        done = threading.Event()
+
+        def shutdown():
+            # Removing the clients tears their sessions down, which unprepares the media (pipeline to NULL).
+            self._server.client_filter(lambda server, client, *_: GstRtspServer.RTSPFilterResult.REMOVE)
+            source = self._context.find_source_by_id(self._source_id)
+            if source is not None:
+                source.destroy()
+            done.set()
+            return False
+
+        try:
+            self._context.invoke_full(self._GLib.PRIORITY_DEFAULT, shutdown)
+            done.wait(timeout_s)
+            # Let the media finish unpreparing (it posts to this context) before the loop stops.
+            deadline = time.monotonic() + timeout_s
+            while self.has_viewer and time.monotonic() < deadline:
+                time.sleep(0.01)
+        finally:
+            self._loop.quit()
+            self._thread.join(timeout_s)
+            with self._lock:
+                self._appsrc = None
+
+    def __enter__(self) -> "RtspServer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def free_port(address: str = "127.0.0.1") -> int:
+    """A TCP port that was free a moment ago (for tests and `--rtsp-port 0` style use)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((address, 0))
+        return int(s.getsockname()[1])
+
+
+# --------------------------------------------------------------------------------------------------------- display
+
+class DisplayOutput:
+    """Show frames in a window (autovideosink; nveglglessink on a Jetson).
+
+    Whether a display exists is checked at construction (InputError "no display available for --show"); the
+    pipeline is built on the first frame, from that frame's size.
+    """
+
+    def __init__(self, fps: float = 30.0, jetson: bool | None = None, env: Mapping[str, str] | None = None) -> None:
+        self.jetson = is_jetson() if jetson is None else bool(jetson)
+        if not display_available(os.environ if env is None else env, self.jetson):
+            raise InputError("no display available for --show: $DISPLAY and $WAYLAND_DISPLAY are unset "
+                             "(use --record or --rtsp instead, or run inside a desktop session)")
+        _framerate(fps)
+        self.fps = fps
+        self._p: _AppSrcPipeline | None = None
+        self._size: tuple[int, int] | None = None
+        self._closed = False
+
+    def write(self, frame: np.ndarray) -> None:
+        if self._closed:
+            raise RuntimeError("display: write after close")
+        if self._p is None:
+            if not isinstance(frame, np.ndarray) or frame.ndim != 3:
+                raise InputError(f"display: expected a BGR frame (H, W, 3), got {getattr(frame, 'shape', None)}")
+            h, w = frame.shape[:2]
+            self._p = _AppSrcPipeline(display_description(self.fps, w, h, self.jetson), "display")
+            self._size = (w, h)
+        w, h = self._size
+        data = _frame_bytes(frame, w, h, "display")
+        self._p._raise_if_failed()  # e.g. the window was closed
+        ret = self._p._push(data)
+        if ret != self._p._Gst.FlowReturn.OK:
+            raise RuntimeError(f"display: push failed ({ret.value_nick})")
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._p is not None:
+            self._p._stop()
+
+    def __enter__(self) -> "DisplayOutput":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,108 @@
+"""The end-of-run report a supervisor can read: `report.json`, `report.png` (risk over time per person) and
+`report.html` (the picture, time in each risk level per person, and the alerts)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from edge.scoring import COMPRESSION_LIMIT_N, reba_risk_bands
+
+_COLOURS = ("#2e7d32", "#9ccc65", "#fdd835", "#fb8c00", "#c62828")
+
+
+def _atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _plot(rows: dict[int, dict[float, list[float]]], bin_s: float, path: Path) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    people = sorted(rows) or [None]
+    fig = Figure(figsize=(11, 1.2 + 2.2 * len(people)))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(people), 1, squeeze=False)[:, 0]
+    for ax, person in zip(axes, people):
+        for (name, lo, hi), colour in zip(reba_risk_bands(), _COLOURS):
+            ax.axhspan(lo - 0.5, hi + 0.5, color=colour, alpha=0.18, lw=0)
+        ax.set_ylim(0.5, 15.5)
+        ax.set_ylabel("REBA")
+        if person is None:
+            ax.set_title("nobody was seen", loc="left", fontsize=10)
+            continue
+        starts = np.array(sorted(rows[person]), dtype=float)
+        values = np.array([rows[person][s] for s in starts])
+        # Each bin holds its worst value until the bin ends.
+        ax.step(np.append(starts, starts[-1] + bin_s), np.append(values[:, 0], values[-1, 0]), where="post",
+                color="black", lw=1.2)
+        seconds = starts
+        over = values[:, 2] > COMPRESSION_LIMIT_N
+        if over.any():
+            ax.scatter(seconds[over], np.full(over.sum(), 15.0), marker="v", color="#c62828", s=12,
+                       label="L5/S1 over 3400 N")
+            ax.legend(loc="upper right", fontsize=8)
+        ax.set_title(f"person {person}: worst REBA per {bin_s:g} s", loc="left", fontsize=10)
+    axes[-1].set_xlabel("time [s]")
+    fig.tight_layout()
+    tmp = path.with_name(path.name + ".tmp.png")
+    fig.savefig(tmp, dpi=80)
+    os.replace(tmp, path)
+
+
+def write_report(report: dict, rows: dict[int, dict[float, list[float]]], bin_s: float, out: Path) -> dict:
+    """Write report.json/.png/.html into `out`; returns the report with the file paths added."""
+    report = dict(report)
+    report["files"] = {name: str(out / f"report.{name}") for name in ("json", "png", "html")}
+    report["timeline"] = {
+        "bin_s": bin_s,
+        "columns": ["start_s", "reba_max", "rula_max", "l5s1_compression_max_n", "trunk_flexion_max_deg"],
+        "people": {str(p): [[round(s, 3), *[None if v != v else round(v, 1) for v in rows[p][s]]]
+                            for s in sorted(rows[p])] for p in sorted(rows)},
+    }
+    _plot(rows, bin_s, out / "report.png")
+    _atomic(out / "report.json", (json.dumps(report, indent=1, default=str) + "\n").encode())
+    _atomic(out / "report.html", _html(report, out / "report.png").encode())
+    return report
+
+
+def _html(report: dict, png: Path) -> str:
+    picture = base64.b64encode(png.read_bytes()).decode()
+    esc = html.escape
+    rows = []
+    for shift, data in sorted(report.get("exposure", {}).get("shifts", {}).items()):
+        for person, totals in sorted(data.get("persons", {}).items(), key=lambda kv: int(kv[0])):
+            levels = totals.get("reba_s", {})
+            cells = "".join(f"<td>{levels.get(name, 0.0):.1f}</td>" for name, _, _ in reba_risk_bands())
+            raised = sum(totals.get("alerts_raised", {}).values())
+            rows.append(f"<tr><td>{esc(shift)}</td><td>{esc(person)}</td><td>{totals.get('tracked_s', 0.0):.1f}</td>"
+                        f"{cells}<td>{raised}</td></tr>")
+    head = "".join(f"<th>{esc(name)} [s]</th>" for name, _, _ in reba_risk_bands())
+    alerts = "".join(
+        f"<tr><td>{esc(a['wall_time'])}</td><td>{a['time_s']:.1f}</td><td>{a['person']}</td><td>{esc(a['rule'])}</td>"
+        f"<td>{esc(a['kind'])}</td><td>{esc(a['severity'])}</td><td>{esc(a.get('message', ''))}</td></tr>"
+        for a in report.get("alerts", []))
+    stats = report.get("source_stats", {})
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>ergo-edge report: {esc(report['camera'])}</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;
+padding:4px 8px}}</style></head><body>
+<h1>Ergonomic risk report: {esc(report['camera'])}</h1>
+<p>Source {esc(str(report['source']))}: {report['frames']} frames, {report['stream_seconds']:.0f} s of video,
+{report['fps']:.1f} frames/s processed; {stats.get('reconnects', 0)} reconnects,
+{stats.get('dropped', 0)} frames dropped.{' Keypoints were 2D only: angles are image-plane approximations.'
+if report.get('keypoints_2d_only') else ''}</p>
+<img alt="REBA over time per person" src="data:image/png;base64,{picture}">
+<h2>Time in each REBA risk level</h2>
+<table><tr><th>shift</th><th>person</th><th>seen [s]</th>{head}<th>alerts</th></tr>{''.join(rows)}</table>
+<h2>Alerts ({len(report.get('alerts', []))})</h2>
+<table><tr><th>wall time</th><th>stream s</th><th>person</th><th>rule</th><th>event</th><th>severity</th>
+<th>message</th></tr>{alerts}</table>
+</body></html>
+"""

@@ -1,0 +1,120 @@
+"""`ergoedge run` end to end: real GStreamer sources, the real pose model, real SQLite, a real Mosquitto."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge.cli import main
+from runtime.alert_event import AlertEvent
+from runtime.config import load_config, with_overrides
+from runtime.events import EventStore
+from runtime.pipeline import run
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO = REPO / "examples" / "demo-run.toml"
+
+
+def _config(footage, tmp_path, **changes):
+    config = load_config(DEMO)
+    return with_overrides(config, scene_dir=str(tmp_path / "scenes"), **{
+        "source.uri": str(footage / "pose2sim" / "cam01.mp4"), "sinks.sqlite": str(tmp_path / "events.db"),
+        "sinks.stdout": False, **changes})
+
+
+def test_clip_end_to_end(footage, tmp_path, blazepose_models):
+    report = run(_config(footage, tmp_path), tmp_path / "out", status=None)
+    assert report["frames"] == 100 and report["source_stats"]["dropped"] == 0
+    assert set(report["stages"]) == {"wait", "pose", "score", "alerts", "output"}
+    raised = [a for a in report["alerts"] if a["kind"] == "raised"]
+    assert raised and raised[0]["rule"] == "reba_high" and raised[0]["value"] >= 8
+    # Every alert reached the log and the event store, identical.
+    log = [AlertEvent.from_dict(json.loads(line)) for line in (tmp_path / "out" / "alerts.jsonl").read_text()
+           .splitlines()]
+    assert [e.to_dict() for e in log] == report["alerts"]
+    with EventStore(tmp_path / "events.db") as store:
+        assert sorted(r["event_id"] for r in store.query()) == sorted(e.event_id for e in log)
+    saved = json.loads((tmp_path / "out" / "report.json").read_text())
+    persons = next(iter(saved["exposure"]["shifts"].values()))["persons"]
+    assert persons["0"]["tracked_s"] == pytest.approx(99 / 60, abs=0.02)
+    assert saved["timeline"]["people"]["0"] and (tmp_path / "out" / "report.png").stat().st_size > 1000
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "reba_high" in html and "data:image/png;base64," in html
+
+
+def test_recording_with_overlay_and_face_blur(footage, tmp_path, blazepose_models):
+    import cv2
+
+    video = tmp_path / "annotated.mp4"
+    run(_config(footage, tmp_path, max_seconds=0.5, **{"output.record": str(video), "output.face_blur": True}),
+        tmp_path / "out", status=None)
+    cap = cv2.VideoCapture(str(video))
+    count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    ok, frame = cap.read()
+    cap.release()
+    assert ok and frame.shape == (1920, 1080, 3) and 28 <= count <= 31
+
+
+def test_live_test_source_with_nobody(tmp_path, blazepose_models):
+    config = with_overrides(load_config(None), max_seconds=1.0, scene_dir=str(tmp_path), **{
+        "source.uri": "test://?pattern=snow&width=320&height=240&fps=30", "sinks.sqlite": "",
+        "sinks.stdout": False})
+    report = run(config, tmp_path / "out", status=None)
+    assert 10 <= report["frames"] <= 32 and report["alerts"] == []
+    assert report["timeline"]["people"] == {}
+
+
+def test_alerts_reach_a_real_broker(footage, tmp_path, blazepose_models):
+    if not shutil.which("mosquitto") and not Path("/usr/sbin/mosquitto").exists():
+        pytest.fail("mosquitto is not installed: run `make test` (set-up installs it)")
+    from tests.mqtt_helpers import Broker, Subscriber
+
+    with Broker(tmp_path / "broker") as broker:
+        sub = Subscriber(broker.port)
+        assert sub.wait_subscribed(5)
+        config = _config(footage, tmp_path, **{"sinks.mqtt": None})
+        from runtime.config import MqttSection
+
+        config = with_overrides(config, **{"sinks.mqtt": MqttSection(port=broker.port,
+                                                                      outbox=str(tmp_path / "outbox.db"))})
+        report = run(config, tmp_path / "out", status=None)
+        ids = [a["event_id"] for a in report["alerts"]]
+        assert ids and sub.wait_for(ids, timeout=10)
+        sub.close()
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["run", "--source", "ftp://camera"], "scheme"),
+    (["run", "--source", "/no/such/video.mp4"], "no such"),
+    (["run"], "no source"),
+    (["run", "--source", "test://", "--config", "/no/such.toml"], "no such config file"),
+])
+def test_run_bad_input_is_one_line(tmp_path, capsys, argv, fragment):
+    code = main(argv + ["--out", str(tmp_path / "o"), "--events-db", str(tmp_path / "e.db")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1 and fragment in err, err
+
+
+def test_bad_config_and_missing_model(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[pose]\nmax_peeple = 2\n")
+    code = main(["run", "--source", "test://", "--config", str(bad), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and "max_peeple" in err and len(err.strip().splitlines()) == 1
+    code = main(["run", "--source", "test://", "--models-dir", str(tmp_path / "empty"), "--out",
+                 str(tmp_path / "o"), "--events-db", str(tmp_path / "e.db")])
+    err = capsys.readouterr().err
+    assert code == 2 and "models fetch" in err and len(err.strip().splitlines()) == 1
+
+
+def test_events_command_lists_what_run_stored(footage, tmp_path, capsys, blazepose_models):
+    run(_config(footage, tmp_path), tmp_path / "out", status=None)
+    code = main(["events", "--db", str(tmp_path / "events.db"), "--json"])
+    rows = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    assert code == 0 and rows and all(r["camera"] == "cam01" for r in rows)
+    code = main(["events", "--db", str(tmp_path / "nope.db")])
+    assert code == 2 and "no event store" in capsys.readouterr().err
+    assert np.isfinite([r["value"] for r in rows]).all()
