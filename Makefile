@@ -12,7 +12,9 @@ demo: setup
 	$(ERGOEDGE) assess examples/worksheets.json
 	$(ERGOEDGE) score build/examples/lift_blazepose33.npz --load-kg 10 --body-mass 75 --out $(DEMO_OUT)
 	$(ERGOEDGE) calibrate-scene build/footage/pose2sim/cam01.mp4 --seconds 0.5 --scene-dir build/scenes
-	$(ERGOEDGE) pose build/footage/pose2sim/cam01.mp4 --out $(DEMO_OUT)/pose --scene-dir build/scenes
+	$(ERGOEDGE) run --source build/footage/pose2sim/cam01.mp4 --config examples/demo-run.toml \
+		--scene-dir build/scenes --out $(DEMO_OUT)/run --record $(DEMO_OUT)/run/annotated.mp4 \
+		--events-db $(DEMO_OUT)/run/events.db
 
 test: setup
 	$(VENV)/bin/python -m pytest
