@@ -82,3 +82,13 @@ def test_bad_configs_name_the_problem(tmp_path, text, fragment):
 def test_missing_config_file(tmp_path):
     with pytest.raises(InputError, match="no such config file"):
         load_config(tmp_path / "nope.toml")
+
+
+def test_jetson_presets_load():
+    from pathlib import Path
+
+    presets = sorted((Path(__file__).resolve().parents[1] / "jetson" / "presets").glob("*.toml"))
+    assert [p.stem for p in presets] == ["agx-orin", "orin-nano", "orin-nx"]
+    for preset in presets:
+        config = load_config(preset)
+        assert config.source.uri == "csi://0" and config.sinks.mqtt is not None and config.output.face_blur
