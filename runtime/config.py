@@ -40,6 +40,7 @@ from pathlib import Path
 
 from edge.errors import InputError
 from edge.scoring import ScoreConfig
+from runtime.mqtt import MqttConfig
 
 
 def default_data_dir() -> Path:
@@ -79,20 +80,6 @@ class AlertsConfig:
 
 
 @dataclass(frozen=True)
-class MqttSection:
-    host: str = "127.0.0.1"
-    port: int = 1883
-    topic: str = "ergo-edge/{camera}/alerts"
-    qos: int = 1
-    username: str | None = None
-    password: str | None = None
-    ca_certs: str | None = None
-    certfile: str | None = None
-    keyfile: str | None = None
-    outbox: str | None = None  # default: <data dir>/mqtt-outbox.db
-
-
-@dataclass(frozen=True)
 class GpioSection:
     # severity -> header pin (BOARD numbering), e.g. {warning = 31, critical = 33}
     pins: dict = field(default_factory=dict)
@@ -105,7 +92,7 @@ class SinksConfig:
     stdout: bool = True
     sqlite: str | None = None  # default: <data dir>/events.db; "" to disable
     retention_days: float = 90.0
-    mqtt: MqttSection | None = None
+    mqtt: MqttConfig | None = None  # runtime.mqtt.MqttConfig: host, port, topic, qos, tls, outbox_path...
     gpio: GpioSection | None = None
 
 
@@ -250,5 +237,5 @@ def with_overrides(config: RunConfig, **changes) -> RunConfig:
     return dataclasses.replace(config, **top)
 
 
-__all__ = ["RunConfig", "SourceConfig", "PoseConfig", "AlertsConfig", "SinksConfig", "MqttSection", "GpioSection",
+__all__ = ["RunConfig", "SourceConfig", "PoseConfig", "AlertsConfig", "SinksConfig", "MqttConfig", "GpioSection",
            "OutputConfig", "load_config", "with_overrides", "from_mapping", "default_data_dir"]

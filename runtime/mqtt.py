@@ -149,7 +149,8 @@ class MqttConfig:
     outbox_path: str | None = None
     keepalive: int = 30
     reconnect_min_s: float = 0.5
-    reconnect_max_s: float = 30.0
+    # 5 s: a broker back after an outage gets the backlog within seconds, for a few connection attempts a minute.
+    reconnect_max_s: float = 5.0
     max_inflight: int = 20
     retain_acked_days: float = 7.0
 
@@ -223,7 +224,7 @@ class MqttSink:
         outbox_path: str | os.PathLike | None = None,
         keepalive: int = 30,
         reconnect_min_s: float = 0.5,
-        reconnect_max_s: float = 30.0,
+        reconnect_max_s: float = 5.0,
         max_inflight: int = 20,
         retain_acked_days: float = 7.0,
     ) -> None:

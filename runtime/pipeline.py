@@ -108,14 +108,9 @@ def _open_sinks(config: RunConfig, out: Path, camera: str, log):
     if s.stdout:
         sinks.append(StdoutSink())
     if s.mqtt is not None:
-        from runtime.mqtt import MqttSink, MqttTls
+        from runtime.mqtt import MqttSink
 
-        m = s.mqtt
-        tls = MqttTls(ca_certs=m.ca_certs, certfile=m.certfile, keyfile=m.keyfile) if m.ca_certs else None
-        outbox = Path(m.outbox) if m.outbox else default_data_dir() / f"mqtt-outbox-{camera}.db"
-        sinks.append(MqttSink(host=m.host, port=m.port, topic=m.topic, camera=camera, qos=m.qos,
-                              username=m.username, password=m.password, tls=tls, outbox_path=outbox,
-                              reconnect_max_s=5.0))  # a broker back after an outage gets the backlog within 5 s
+        sinks.append(MqttSink.from_config(s.mqtt, camera))
     if s.gpio is not None:
         from runtime.sinks import GpioSink
 

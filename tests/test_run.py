@@ -74,11 +74,10 @@ def test_alerts_reach_a_real_broker(footage, tmp_path, blazepose_models):
     with Broker(tmp_path / "broker") as broker:
         sub = Subscriber(broker.port)
         assert sub.wait_subscribed(5)
-        config = _config(footage, tmp_path, **{"sinks.mqtt": None})
-        from runtime.config import MqttSection
+        from runtime.mqtt import MqttConfig
 
-        config = with_overrides(config, **{"sinks.mqtt": MqttSection(port=broker.port,
-                                                                      outbox=str(tmp_path / "outbox.db"))})
+        config = _config(footage, tmp_path, **{"sinks.mqtt": MqttConfig(
+            port=broker.port, outbox_path=str(tmp_path / "outbox.db"))})
         report = run(config, tmp_path / "out", status=None)
         ids = [a["event_id"] for a in report["alerts"]]
         assert ids and sub.wait_for(ids, timeout=10)
