@@ -17,20 +17,27 @@ in the NULL state.
 from __future__ import annotations
 
 import os
-import socket
 import threading
 import time
+from collections.abc import Callable, Mapping
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Mapping
 
 import numpy as np
 
 from edge.errors import InputError
 
 __all__ = [
-    "VideoRecorder", "RtspServer", "DisplayOutput", "select_encoder", "encoder_description", "recorder_description",
-    "rtsp_launch_description", "display_description", "display_available", "is_jetson",
+    "DisplayOutput",
+    "RtspServer",
+    "VideoRecorder",
+    "display_available",
+    "display_description",
+    "encoder_description",
+    "is_jetson",
+    "recorder_description",
+    "rtsp_launch_description",
+    "select_encoder",
 ]
 
 _X264, _NVENC = "x264enc", "nvv4l2h264enc"
@@ -52,6 +59,10 @@ def _framerate(fps: float) -> tuple[int, int]:
     """fps as a GStreamer fraction (29.97 -> 30000/1001)."""
     if not (isinstance(fps, (int, float)) and np.isfinite(fps) and fps > 0):
         raise InputError(f"fps must be a positive number, got {fps!r}")
+    # Rounded NTSC rates (23.976, 29.97, 59.94) stand for n*1000/1001; 2997/100 would drift against the source.
+    for n in (24, 30, 48, 60, 120):
+        if abs(fps - n * 1000 / 1001) < 0.005:
+            return n * 1000, 1001
     frac = Fraction(fps).limit_denominator(1001)
     return frac.numerator, frac.denominator
 
@@ -89,7 +100,7 @@ def encoder_description(encoder: str, bitrate_kbps: int, fps: float) -> str:
     """
     if not isinstance(bitrate_kbps, (int, np.integer)) or bitrate_kbps <= 0:
         raise InputError(f"bitrate_kbps must be a positive integer, got {bitrate_kbps!r}")
-    gop = max(1, int(round(fps)))
+    gop = max(1, int(float(fps) + 0.5))
     if encoder == _X264:
         return (f"videoconvert ! video/x-raw,format=I420 ! x264enc speed-preset=ultrafast tune=zerolatency bitrate={int(bitrate_kbps)} "
                 f"key-int-max={gop}")
@@ -170,7 +181,7 @@ def _first_line(text: str) -> str:
 
 
 def _error_text(msg) -> str:
-    err, debug = msg.parse_error()
+    err, _debug = msg.parse_error()
     src = msg.src.get_name() if msg.src is not None else "?"
     return f"{src}: {_first_line(err.message)}"
 
@@ -257,8 +268,9 @@ class VideoRecorder:
     (EOS reached the sink), so a file at `path` is always complete and playable:
       - close() with no frames written: nothing is left at `path` or `<path>.part` (an MP4 without frames is not a
         recording); `frames_written` is 0.
-      - a pipeline error or an EOS timeout: RuntimeError; the unfinished `<path>.part` is kept for inspection (MP4
-        without its index is generally unplayable), `path` is not created.
+      - a pipeline error (raised by write() or close()) or an EOS timeout (close()): RuntimeError; the unfinished
+        `<path>.part` is kept for inspection (an MP4 without its index is generally unplayable), `path` is not
+        created. close() after a write() error only tears down; it does not raise the same error again.
     An existing file at `path` is replaced only on success.
     """
 
@@ -278,6 +290,7 @@ class VideoRecorder:
         self._max_bytes = max(1, int(queue_frames)) * self.width * self.height * 3
         self.frames_written = 0
         self._closed = False
+        self._failed: str | None = None  # the pipeline's error, once it has stopped on one
 
         def configure(pipeline):
             _element(pipeline, "sink", "video recorder").set_property("location", str(self.part_path))
@@ -297,21 +310,28 @@ class VideoRecorder:
         """Queue one frame for encoding; RuntimeError if the pipeline has failed."""
         if self._closed:
             raise RuntimeError(f"video recorder ({self.path.name}): write after close")
+        if self._failed:
+            raise RuntimeError(self._failed)
         data = _frame_bytes(frame, self.width, self.height, "video recorder")
         p, Gst = self._p, self._p._Gst
-        p._raise_if_failed()
-        pts = self._pts(self.frames_written)
-        ret = p._push(data, pts, self._pts(self.frames_written + 1) - pts)
-        if ret != Gst.FlowReturn.OK:
-            raise RuntimeError(f"{p._what}: push failed ({ret.value_nick})"
-                               f"{': ' + e if (e := p._pending_error()) else ''}")
-        self.frames_written += 1
+        error = p._pending_error()
+        if error is None:
+            pts = self._pts(self.frames_written)
+            ret = p._push(data, pts, self._pts(self.frames_written + 1) - pts)
+            if ret != Gst.FlowReturn.OK:
+                error = f"push failed ({ret.value_nick})" + (f": {e}" if (e := p._pending_error()) else "")
+            else:
+                self.frames_written += 1
         # appsrc does not block (block=true could hang forever once the pipeline has stopped on an error), so bound
         # its queue here: wait while more than queue_frames are pending, watching the bus for errors.
-        while p._src.get_property("current-level-bytes") > self._max_bytes:
+        while error is None and p._src.get_property("current-level-bytes") > self._max_bytes:
             msg = p._bus.timed_pop_filtered(2 * Gst.MSECOND, Gst.MessageType.ERROR)
             if msg is not None:
-                raise RuntimeError(f"{p._what}: {_error_text(msg)}")
+                error = _error_text(msg)
+        if error is not None:
+            # Remembered so that close() does not wait for an EOS a stopped pipeline will never deliver.
+            self._failed = f"{p._what}: {error}"
+            raise RuntimeError(self._failed)
 
     def close(self) -> None:
         """Finish the file (EOS, wait for mp4mux to write its index), stop the pipeline, rename into place."""
@@ -323,6 +343,8 @@ class VideoRecorder:
         try:
             if self.frames_written == 0:
                 return
+            if self._failed:
+                return  # already raised by write(); the unfinished .part stays for inspection
             p._src.emit("end-of-stream")
             msg = p._bus.timed_pop_filtered(int(self._eos_timeout_s * Gst.SECOND),
                                             Gst.MessageType.EOS | Gst.MessageType.ERROR)
@@ -339,7 +361,7 @@ class VideoRecorder:
             elif self.frames_written == 0:
                 self.part_path.unlink(missing_ok=True)
 
-    def __enter__(self) -> "VideoRecorder":
+    def __enter__(self) -> VideoRecorder:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -373,7 +395,7 @@ class RtspServer:
         self._appsrc = None
         self._closed = False
 
-        Gst = self._Gst = _gst()
+        self._Gst = _gst()
         try:
             import gi
 
@@ -469,18 +491,11 @@ class RtspServer:
             with self._lock:
                 self._appsrc = None
 
-    def __enter__(self) -> "RtspServer":
+    def __enter__(self) -> RtspServer:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def free_port(address: str = "127.0.0.1") -> int:
-    """A TCP port that was free a moment ago (for tests and `--rtsp-port 0` style use)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((address, 0))
-        return int(s.getsockname()[1])
 
 
 # --------------------------------------------------------------------------------------------------------- display
@@ -526,7 +541,7 @@ class DisplayOutput:
         if self._p is not None:
             self._p._stop()
 
-    def __enter__(self) -> "DisplayOutput":
+    def __enter__(self) -> DisplayOutput:
         return self
 
     def __exit__(self, *exc) -> None:

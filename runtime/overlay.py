@@ -17,7 +17,7 @@ from edge.pose.draw import draw_people
 from edge.pose.types import Person
 from edge.skeletons import get_layout
 
-__all__ = ["PersonStatus", "RISK_COLOURS", "draw_overlay", "blur_faces", "face_box"]
+__all__ = ["RISK_COLOURS", "PersonStatus", "blur_faces", "draw_overlay", "face_box"]
 
 
 @dataclass(frozen=True)
@@ -101,8 +101,8 @@ def _draw_label(cv2, frame: np.ndarray, box: np.ndarray, lines: list[str], colou
     top: first free row (below the banner), so a label never hides under it.
     """
     h, w = frame.shape[:2]
-    font_scale, thickness = 0.5 * s, max(1, int(round(s)))
-    pad = max(2, int(round(3 * s)))
+    font_scale, thickness = 0.5 * s, max(1, round(s))
+    pad = max(2, round(3 * s))
     sizes = [cv2.getTextSize(t, _FONT, font_scale, thickness) for t in lines]
     line_h = max(sz[0][1] + sz[1] for sz in sizes) + pad
     box_w = max(sz[0][0] for sz in sizes) + 2 * pad
@@ -135,14 +135,14 @@ def draw_overlay(frame: np.ndarray, people: list[Person], statuses: dict[int, Pe
     _check_frame(frame)
     h, w = frame.shape[:2]
     s = _text_scale(frame)
-    thickness = max(1, int(round(s)))
+    thickness = max(1, round(s))
     # draw_people's own label (track id and detection score) would sit where the REBA label goes.
     draw_people(frame, people, label=False)
     bar_h = 0
     if banner:
-        bold = max(1, int(round(2 * s)))
+        bold = max(1, round(2 * s))
         text, fs = _fit_text(cv2, banner, w - int(20 * s), 0.8 * s, bold)
-        (tw, th), base = cv2.getTextSize(text, _FONT, fs, bold)
+        (_tw, th), base = cv2.getTextSize(text, _FONT, fs, bold)
         bar_h = min(h, max(th + base + int(16 * s), int(0.08 * h)))
     for person in people:
         status = statuses.get(person.track_id)
@@ -155,7 +155,7 @@ def draw_overlay(frame: np.ndarray, people: list[Person], statuses: dict[int, Pe
         cv2.putText(frame, text, (int(10 * s), (bar_h + th) // 2), _FONT, fs, _WHITE, bold, cv2.LINE_AA)
     if status_line:
         text, fs = _fit_text(cv2, status_line, w - int(12 * s), 0.45 * s, thickness)
-        (tw, th), base = cv2.getTextSize(text, _FONT, fs, thickness)
+        (_tw, th), base = cv2.getTextSize(text, _FONT, fs, thickness)
         bar_h = min(h, th + base + int(8 * s))
         strip = frame[h - bar_h:]
         strip >>= 1  # darken in place (no temporary frame) so the white text reads on any background
@@ -242,7 +242,7 @@ def blur_faces(frame: np.ndarray, people: list[Person], strength: float = 0.5, m
             continue
         x0, y0, x1, y1 = region
         roi = frame[y0:y1, x0:x1]
-        size = max(1, int(round(min(roi.shape[:2]) * strength)))
+        size = max(1, int(min(roi.shape[:2]) * float(strength) + 0.5))
         if method == "gaussian":
             k = size | 1  # odd kernel; sigma from the kernel so the whole kernel is used
             roi[:] = cv2.GaussianBlur(roi, (k, k), 0, borderType=cv2.BORDER_REPLICATE)
