@@ -194,7 +194,8 @@ def _cmd_run(args) -> int:
           f"{sum(1 for a in report['alerts'] if a['kind'] == 'raised')} alert(s) raised")
     for key in ("html", "json", "png"):
         print(f"  report: {report['files'][key]}")
-    print(f"  alert log: {out / 'alerts.jsonl'}" if config.sinks.jsonl else "")
+    if config.sinks.jsonl:
+        print(f"  alert log: {out / 'alerts.jsonl'}")
     if config.output.record:
         print(f"  annotated video: {config.output.record}")
     return 0
