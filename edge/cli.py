@@ -228,6 +228,29 @@ def _cmd_layouts(args) -> int:
     return 0
 
 
+def _cmd_synth(args) -> int:
+    from edge.datasets.synth import SynthConfig, write_synth
+
+    config = SynthConfig(layouts=(args.layout,)) if args.layout else SynthConfig()
+    manifest = write_synth(args.out, args.minutes, args.seed, config)
+    counts = manifest["counts"]
+    print(f"wrote {counts['sequences']} sequence(s) of {', '.join(config.layouts)}: {counts['frames']} frames, "
+          f"{counts['duration_s'] / 60.0:.1f} min at {config.fps:g} fps, seed {args.seed}")
+    print(f"  manifest: {Path(args.out) / 'manifest.json'}")
+    return 0
+
+
+def _cmd_data_stats(args) -> int:
+    from edge.datasets.stats import data_stats, format_stats, write_stats_png
+
+    stats = data_stats(args.path)
+    print(format_stats(stats))
+    given = Path(args.path)
+    png = Path(args.png) if args.png else (given if given.is_dir() else given.parent) / "stats.png"
+    print(f"  figure: {write_stats_png(stats, png)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="ergoedge", description="On-device ergonomic risk assessment.")
     parser.add_argument("--version", action="version", version=f"ergo-edge {__version__}")
@@ -321,6 +344,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("layouts", help="list the supported skeleton layouts")
     p.set_defaults(func=_cmd_layouts)
+
+    p = sub.add_parser("synth", help="generate synthetic workplace motion with activity and REBA/RULA labels")
+    p.add_argument("--out", required=True, help="output directory (sequence .npz files and manifest.json)")
+    p.add_argument("--minutes", type=float, required=True, help="minutes of data to generate")
+    p.add_argument("--seed", type=int, required=True, help="random seed (same seed, same data)")
+    p.add_argument("--layout", help="skeleton layout to write (default blazepose33)")
+    p.set_defaults(func=_cmd_synth)
+
+    p = sub.add_parser("data", help="inspect data sets of sequence files")
+    data = p.add_subparsers(dest="data_command", metavar="ACTION", parser_class=_Parser)
+    data.required = True
+    q = data.add_parser("stats", help="counts, durations, class balance and REBA distribution of sequence files")
+    q.add_argument("path", metavar="DIR", help="directory of .npz sequence files (or one file)")
+    q.add_argument("--png", help="figure file (default DIR/stats.png)")
+    q.set_defaults(func=_cmd_data_stats)
     return parser
 
 

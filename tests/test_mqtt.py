@@ -202,7 +202,7 @@ def test_outbox_holds_events_of_a_process_killed_right_after_emit(tmp_path):
     assert all(r[6] is None for r in rows)
     assert [AlertEvent.from_dict(json.loads(r[3])).event_id for r in rows] == ids
 
-    with Broker(tmp_path / "broker", port=port) as broker:
+    with Broker(tmp_path / "broker", port=port):
         sub = Subscriber(port)
         try:
             assert sub.wait_subscribed(5)
