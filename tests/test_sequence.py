@@ -1,0 +1,78 @@
+"""The sequence format: exact save/load, resampling, windows, subject splits, validation."""
+
+import numpy as np
+import pytest
+
+from edge.datasets.sequence import Sequence, load_sequence, resample, save_sequence, split_by, windows
+from edge.errors import InputError
+from edge.examples import example_lift_sequence
+
+
+def _seq(frames=90, fps=30.0, subject="s1"):
+    joints = example_lift_sequence(seconds=frames / fps, fps=fps, layout="h36m17")
+    activity = (np.arange(frames) // 30 % 2).astype(np.int64)
+    kp2d = np.concatenate([joints[:, :, :2] * 100, np.ones((frames, 17, 1))], axis=2)
+    return Sequence(layout="h36m17", fps=fps, joints=joints, up=np.array([0.0, 0.0, 1.0]), keypoints2d=kp2d,
+                    activity=activity, activity_names=("stand", "lift"),
+                    targets={"reba_total": np.linspace(1, 9, frames), "rula_grand": np.full(frames, 3.0)},
+                    quality=0.75, metadata={"subject": subject, "video": "v01", "nested": {"k": [1, 2]}})
+
+
+def test_save_load_is_exact(tmp_path):
+    seq = _seq()
+    back = load_sequence(save_sequence(seq, tmp_path / "a" / "seq.npz"))
+    for name in ("joints", "up", "keypoints2d", "activity"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(seq, name))
+        assert getattr(back, name).dtype == getattr(seq, name).dtype
+    assert back.targets.keys() == seq.targets.keys()
+    for k in seq.targets:
+        np.testing.assert_array_equal(back.targets[k], seq.targets[k])
+    assert (back.layout, back.fps, back.activity_names, back.quality, back.metadata) == (
+        seq.layout, seq.fps, seq.activity_names, seq.quality, seq.metadata)
+    two_d = Sequence(layout="coco17", fps=10.0, keypoints2d=np.zeros((5, 17, 3)))
+    assert load_sequence(save_sequence(two_d, tmp_path / "b.npz")).joints is None
+
+
+def test_resample_and_windows():
+    seq = _seq(frames=90)
+    half = resample(seq, 15.0)
+    assert half.num_frames == 45 and half.fps == 15.0
+    np.testing.assert_allclose(half.joints, seq.joints[::2])
+    np.testing.assert_array_equal(half.activity, seq.activity[::2])
+    up = resample(seq, 60.0)
+    assert up.num_frames == 179
+    np.testing.assert_allclose(up.joints[1], 0.5 * (seq.joints[0] + seq.joints[1]))
+    np.testing.assert_allclose(up.targets["reba_total"][::2], seq.targets["reba_total"])
+    wins = windows(seq, length_s=1.0, stride_s=0.5)
+    assert len(wins) == 5 and all(w.num_frames == 30 for w in wins)
+    np.testing.assert_array_equal(wins[1].joints, seq.joints[15:45])
+    assert wins[2].metadata["window_start_frame"] == 30 and wins[2].metadata["subject"] == "s1"
+
+
+def test_split_by_subject_never_shares_a_subject():
+    seqs = [_seq(frames=30, subject=s) for s in ("a", "b", "c", "a")]
+    train, test = split_by(seqs, "subject", ["a"])
+    assert len(train) == 2 and len(test) == 2
+    assert {s.metadata["subject"] for s in train}.isdisjoint({s.metadata["subject"] for s in test})
+    with pytest.raises(InputError, match="no metadata key"):
+        split_by(seqs, "camera", ["x"])
+
+
+def test_validation(tmp_path):
+    joints = np.zeros((10, 17, 3))
+    with pytest.raises(InputError, match="shape"):
+        Sequence(layout="coco17", fps=30.0, joints=np.zeros((10, 15, 3)), up=np.array([0, 0, 1.0]))
+    with pytest.raises(InputError, match="up vector"):
+        Sequence(layout="coco17", fps=30.0, joints=joints)
+    with pytest.raises(InputError, match="differ in length"):
+        Sequence(layout="coco17", fps=30.0, joints=joints, up=np.array([0, 0, 1.0]), targets={"x": np.zeros(9)})
+    with pytest.raises(InputError, match="has no name"):
+        Sequence(layout="coco17", fps=30.0, joints=joints, up=np.array([0, 0, 1.0]),
+                 activity=np.full(10, 2), activity_names=("a",))
+    with pytest.raises(InputError, match="fps"):
+        Sequence(layout="coco17", fps=0.0, joints=joints, up=np.array([0, 0, 1.0]))
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(InputError, match="not a readable sequence"):
+        load_sequence(tmp_path / "junk.npz")
+    with pytest.raises(InputError, match="no such"):
+        load_sequence(tmp_path / "missing.npz")
