@@ -74,5 +74,8 @@ def test_validation(tmp_path):
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     with pytest.raises(InputError, match="not a readable sequence"):
         load_sequence(tmp_path / "junk.npz")
+    (tmp_path / "fake.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(InputError, match="not a readable sequence"):
+        load_sequence(tmp_path / "fake.npz")
     with pytest.raises(InputError, match="no such"):
         load_sequence(tmp_path / "missing.npz")

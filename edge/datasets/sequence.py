@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -110,7 +111,7 @@ def load_sequence(path: str | os.PathLike) -> Sequence:
                 targets={k[len("target/"):]: data[k] for k in sorted(files) if k.startswith("target/")},
                 quality=float(data["quality"]) if "quality" in files else None,
                 metadata=json.loads(str(data["metadata"])))
-    except (ValueError, OSError, KeyError) as exc:
+    except (ValueError, OSError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         raise InputError(f"{path}: not a readable sequence file ({exc})") from None
 
 
