@@ -62,10 +62,12 @@ IMAGE_COLUMNS = ["x_px", "y_px", "z", "visibility", "presence"]
 WORLD_COLUMNS = ["x_m", "y_m", "z_m"]
 
 # Every constructor argument of mp.solutions.pose.Pose, spelled out so the record does not depend on its defaults.
-STATIC_SETTINGS = dict(static_image_mode=True, model_complexity=1, smooth_landmarks=True, enable_segmentation=False,
-                       smooth_segmentation=True, min_detection_confidence=0.5, min_tracking_confidence=0.5)
-VIDEO_SETTINGS = dict(static_image_mode=False, model_complexity=1, smooth_landmarks=False, enable_segmentation=False,
-                      smooth_segmentation=True, min_detection_confidence=0.5, min_tracking_confidence=0.5)
+STATIC_SETTINGS = {"static_image_mode": True, "model_complexity": 1, "smooth_landmarks": True,
+                   "enable_segmentation": False, "smooth_segmentation": True, "min_detection_confidence": 0.5,
+                   "min_tracking_confidence": 0.5}
+VIDEO_SETTINGS = {"static_image_mode": False, "model_complexity": 1, "smooth_landmarks": False,
+                  "enable_segmentation": False, "smooth_segmentation": True, "min_detection_confidence": 0.5,
+                  "min_tracking_confidence": 0.5}
 
 PHOTOS = {"messi5": "opencv/messi5.jpg", "basketball1": "opencv/basketball1.png"}
 VIDEOS = {f"cam0{i}": f"pose2sim/cam0{i}.mp4" for i in range(1, 5)}
