@@ -406,7 +406,9 @@ def _gst() -> Any:
                 from gi.repository import GLib, Gst, GstApp, GstVideo
             except (ImportError, ValueError):
                 raise InputError(_GST_INSTALL) from None
-            ok, _argv = Gst.init_check(None)
+            # PyGObject returns (ok, argv) or just ok, depending on whether Gst's overrides wrapped init_check.
+            result = Gst.init_check(None)
+            ok = result[0] if isinstance(result, tuple) else bool(result)
             if not ok:
                 raise InputError("GStreamer failed to initialise (Gst.init_check returned false)")
 
