@@ -156,19 +156,10 @@ def display_available(env: Mapping[str, str], jetson: bool) -> bool:
 # ------------------------------------------------------------------------------------------------ GStreamer helpers
 
 def _gst():
-    """Gst, initialised; InputError naming the packages when the bindings are absent."""
-    try:
-        import gi
+    """Gst, initialised once for the process with the typelibs every module needs (runtime.gst)."""
+    from runtime.gst import gst
 
-        gi.require_version("Gst", "1.0")
-        from gi.repository import Gst
-    except (ImportError, ValueError) as exc:
-        raise InputError(
-            f"GStreamer Python bindings not available ({exc}): install python3-gi, gir1.2-gstreamer-1.0 and "
-            f"gstreamer1.0-plugins-{{base,good,bad,ugly}} gstreamer1.0-libav (see README, GStreamer)") from None
-    if not Gst.is_initialized():
-        Gst.init(None)
-    return Gst
+    return gst().Gst
 
 
 def _has_element(name: str) -> bool:

@@ -57,6 +57,30 @@ def _plot(rows: dict[int, dict[float, list[float]]], bin_s: float, path: Path) -
     os.replace(tmp, path)
 
 
+def _plot_in_child(report_json: Path, png: Path) -> None:
+    """Draw in a fresh interpreter. In a process that has run GStreamer pipelines (x264enc, the RTSP server's GLib
+    loop), importing matplotlib's text modules was seen to abort or segfault on Debian 12; a child process keeps
+    the report independent of whatever native libraries the run loaded."""
+    import subprocess
+    import sys
+
+    code = "import sys; from runtime.report import plot_report_file; plot_report_file(sys.argv[1], sys.argv[2])"
+    proc = subprocess.run([sys.executable, "-c", code, str(report_json), str(png)], capture_output=True, text=True,
+                          timeout=120)
+    if proc.returncode != 0:
+        lines = (proc.stderr or "").strip().splitlines()
+        raise RuntimeError(f"drawing the report failed: {lines[-1] if lines else proc.returncode}")
+
+
+def plot_report_file(report_json: str, png: str) -> None:
+    """Draw report.png from report.json (the timeline it holds)."""
+    report = json.loads(Path(report_json).read_text(encoding="utf-8"))
+    timeline = report["timeline"]
+    rows = {int(p): {r[0]: [np.nan if v is None else v for v in r[1:]] for r in values}
+            for p, values in timeline["people"].items()}
+    _plot(rows, float(timeline["bin_s"]), Path(png))
+
+
 def write_report(report: dict, rows: dict[int, dict[float, list[float]]], bin_s: float, out: Path) -> dict:
     """Write report.json/.png/.html into `out`; returns the report with the file paths added."""
     report = dict(report)
@@ -67,8 +91,8 @@ def write_report(report: dict, rows: dict[int, dict[float, list[float]]], bin_s:
         "people": {str(p): [[round(s, 3), *[None if v != v else round(v, 1) for v in rows[p][s]]]
                             for s in sorted(rows[p])] for p in sorted(rows)},
     }
-    _plot(rows, bin_s, out / "report.png")
     _atomic(out / "report.json", (json.dumps(report, indent=1, default=str) + "\n").encode())
+    _plot_in_child(out / "report.json", out / "report.png")
     _atomic(out / "report.html", _html(report, out / "report.png").encode())
     return report
 

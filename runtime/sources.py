@@ -35,13 +35,13 @@ import time
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import numpy as np
 
 from edge.errors import InputError
+from runtime.gst import gst as _gst
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +62,6 @@ V4L2_FORMATS = ("raw", "mjpeg")
 LIVE_SINK = "appsink name=sink drop=true max-buffers=1 sync=false emit-signals=false"
 FILE_SINK = "appsink name=sink sync=false max-buffers=4 drop=false"
 
-_GST_INSTALL = (
-    "GStreamer's Python bindings are not installed: apt-get install python3-gi python3-gst-1.0 "
-    "gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good "
-    "gstreamer1.0-plugins-bad gstreamer1.0-libav (on Jetson they come with JetPack); "
-    "in a virtual environment link Debian's gi package into site-packages (see README, GStreamer)"
-)
 
 
 class SourceError(InputError):
@@ -388,32 +382,6 @@ def pipeline_description(spec: SourceSpec, jetson: bool) -> str:
 # GStreamer, imported lazily
 
 
-_GST: Any = None
-_GST_LOCK = threading.Lock()
-
-
-def _gst() -> Any:
-    """Import and initialise GStreamer once; returns a namespace with Gst, GstApp, GstVideo, GLib."""
-    global _GST
-    with _GST_LOCK:
-        if _GST is None:
-            try:
-                import gi
-
-                gi.require_version("Gst", "1.0")
-                gi.require_version("GstApp", "1.0")
-                gi.require_version("GstVideo", "1.0")
-                from gi.repository import GLib, Gst, GstApp, GstVideo
-            except (ImportError, ValueError):
-                raise InputError(_GST_INSTALL) from None
-            # PyGObject returns (ok, argv) or just ok, depending on whether Gst's overrides wrapped init_check.
-            result = Gst.init_check(None)
-            ok = result[0] if isinstance(result, tuple) else bool(result)
-            if not ok:
-                raise InputError("GStreamer failed to initialise (Gst.init_check returned false)")
-
-            _GST = SimpleNamespace(Gst=Gst, GstApp=GstApp, GstVideo=GstVideo, GLib=GLib)
-        return _GST
 
 
 _JETSON: bool | None = None

@@ -244,15 +244,9 @@ def test_display_error_without_a_display():
 # ----------------------------------------------------------------------------------------------- GStreamer sinks
 
 def _gst():
-    try:
-        import gi
+    from runtime.gst import gst
 
-        gi.require_version("Gst", "1.0")
-        from gi.repository import Gst
-    except (ImportError, ValueError) as exc:
-        pytest.skip(f"GStreamer Python bindings not available: {exc}")
-    Gst.init(None)
-    return Gst
+    return gst().Gst  # the process-wide initialisation (its import order matters: runtime/gst.py)
 
 
 def moving_pattern(i: int, h: int = 480, w: int = 640) -> np.ndarray:

@@ -220,10 +220,12 @@ def test_import_does_not_load_gstreamer():
 def test_missing_gstreamer_is_a_clear_input_error(monkeypatch):
     from runtime import sources
 
-    monkeypatch.setattr(sources, "_GST", None)
+    from runtime import gst as gst_module
+
+    monkeypatch.setattr(gst_module, "_GST", None)
     monkeypatch.setitem(sys.modules, "gi", None)  # "import gi" now raises ImportError
     with pytest.raises(InputError, match="GStreamer's Python bindings are not installed: apt-get install python3-gi"):
-        sources._gst()
+        gst_module.gst()
     monkeypatch.setattr(sources, "_JETSON", None)
     assert sources.jetson_available() is False
 
