@@ -204,3 +204,20 @@ def test_wrong_models_are_refused(blazepose_models, tmp_path):
         BlazePose(OrtBackend(path), landmarks)
     with pytest.raises(InputError, match="max_people"):
         BlazePoseConfig(max_people=0)
+
+
+def test_landmark_model_is_cut_to_the_outputs_used(blazepose_models):
+    from edge.pose.backends import OrtBackend
+
+    full = OrtBackend(blazepose_models[1])
+    cut = OrtBackend(blazepose_models[1])
+    BlazePose(OrtBackend(blazepose_models[0]), cut)  # asks the backend for the four outputs it reads
+    assert len(cut.output_names) == 4 and len(full.output_names) == 5
+    assert "Identity_2" not in cut.output_names  # the segmentation head is gone
+    x = np.random.default_rng(0).random((1, 256, 256, 3), dtype=np.float32)
+    a, b = full.infer({"input_1": x}), cut.infer({"input_1": x})
+    assert set(b) == set(cut.output_names)
+    for name in b:
+        np.testing.assert_array_equal(a[name], b[name])
+    with pytest.raises(InputError, match="no output named"):
+        cut.use_outputs(["nope"])

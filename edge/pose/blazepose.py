@@ -270,6 +270,8 @@ class BlazePose:
         self._lm_outputs = _outputs_by_shape(
             landmarks, {(195,): "landmarks", (1,): "presence", (117,): "world", (64, 64, 39): "heatmap"},
             "landmark model")
+        if hasattr(landmarks, "use_outputs"):  # skip the segmentation head, which nothing here reads
+            landmarks.use_outputs(list(self._lm_outputs.values()))
         self.stats = BlazePoseStats()
         self.reset()
 
