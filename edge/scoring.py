@@ -21,6 +21,7 @@ upper or lower arm) is unknown, that side's total is NaN: a score is never made 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,9 +39,10 @@ from edge.skeletons import Layout, neck_is_derived, to_canonical
 COMPRESSION_LIMIT_N = 3400.0  # NIOSH action limit for L5/S1 disc compression
 
 
-def reba_risk_bands() -> list[tuple[str, int, int]]:
+@functools.lru_cache(maxsize=1)
+def reba_risk_bands() -> tuple[tuple[str, int, int], ...]:
     """(risk name, lowest total, highest total) for each REBA risk level, from the published table."""
-    return [(level["risk"], level["min"], level["max"]) for level in tables()["reba"]["risk_levels"]]
+    return tuple((level["risk"], level["min"], level["max"]) for level in tables()["reba"]["risk_levels"])
 
 
 @dataclass(frozen=True)

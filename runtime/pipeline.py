@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.errors import InputError
+from edge.scoring import reba_risk_bands
 from runtime.config import RunConfig, default_data_dir
 
 _STAGES = ("wait", "pose", "score", "alerts", "output")
@@ -138,8 +139,6 @@ def _open_outputs(config: RunConfig, size: tuple[int, int], fps: float):
 
 
 def _risk_name(reba: float | None) -> str | None:
-    from edge.scoring import reba_risk_bands
-
     if reba is None or reba != reba:
         return None
     return next((name for name, lo, hi in reba_risk_bands() if lo <= reba <= hi), None)
@@ -152,6 +151,7 @@ def run(config: RunConfig, out_dir: str | Path, status=sys.stderr) -> dict:
     from edge.skeletons import get_layout
     from edge.streaming import PersonStream
     from runtime.alerts import DEFAULT_RULES, AlertEngine, ExposureTracker
+    from runtime.overlay import PersonStatus, blur_faces, draw_overlay
     from runtime.report import write_report
     from runtime.sources import GstSource, ReconnectPolicy, parse_source
 
@@ -252,12 +252,8 @@ def run(config: RunConfig, out_dir: str | Path, status=sys.stderr) -> dict:
                     outputs = _open_outputs(config, (w, h), spec.fps or 30.0)
                 image = frame.image.copy()
                 if config.output.face_blur:
-                    from runtime.overlay import blur_faces
-
                     blur_faces(image, people)
                 if config.output.overlay:
-                    from runtime.overlay import PersonStatus, draw_overlay
-
                     for pid, m in metrics_by_person.items():
                         statuses[pid] = PersonStatus(
                             person=pid, reba=m.get("reba_total"), rula=m.get("rula_grand"),
