@@ -19,9 +19,15 @@ demo: setup
 test: setup
 	$(VENV)/bin/python -m pytest
 
+# Speed, memory and recovery measurements (minutes, not part of the test suite). The 30-minute memory check:
+#   $(VENV)/bin/python benchmarks/bench_run.py --seconds 1800 --memory
 bench: setup
 	$(VENV)/bin/python benchmarks/bench_score.py
 	$(VENV)/bin/python benchmarks/bench_pose.py
+	$(VENV)/bin/python benchmarks/bench_run.py --seconds 60
+	$(VENV)/bin/python benchmarks/bench_synth.py
+	$(VENV)/bin/python benchmarks/bench_mqtt_outage.py
+	$(VENV)/bin/python benchmarks/bench_rtsp_reconnect.py
 
 clean:
 	rm -rf build .pytest_cache
