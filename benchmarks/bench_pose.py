@@ -21,17 +21,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _frames(path: Path) -> list[np.ndarray]:
-    import cv2
+    from edge.pose.estimate import video_frames
 
-    cap = cv2.VideoCapture(str(path))
-    out = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        out.append(frame)
-    cap.release()
-    return out
+    return [frame for _, _, frame, _ in video_frames(path)]
 
 
 def main() -> int:

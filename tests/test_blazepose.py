@@ -126,17 +126,9 @@ def test_photos_match_mediapipe(blazepose, footage, name):
 
 
 def _video(footage, clip):
-    import cv2
+    from edge.pose.estimate import video_frames
 
-    cap = cv2.VideoCapture(str(footage / "pose2sim" / f"{clip}.mp4"))
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
-    return frames
+    return [frame for _, _, frame, _ in video_frames(footage / "pose2sim" / f"{clip}.mp4")]
 
 
 @pytest.mark.parametrize("clip", ["cam01", "cam03"])

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.errors import InputError
-from edge.pose.estimate import IMAGE_SUFFIXES, Estimator, _frames, _read_image
+from edge.pose.estimate import IMAGE_SUFFIXES, Estimator, read_image, video_frames
 from edge.pose.scene import SceneCalibration, make_calibration, up_from_standing
 
 
@@ -24,9 +24,9 @@ def calibrate_from_source(source: str, camera: str, estimator: Estimator, second
     estimator.reset()
     by_track: dict[int, tuple[list, list]] = {}
     if path.suffix.lower() in IMAGE_SUFFIXES:
-        frames = [(0, 0.0, _read_image(path), 0.0)]
+        frames = [(0, 0.0, read_image(path), 0.0)]
     else:
-        frames = _frames(path)
+        frames = video_frames(path)
     for _index, time_s, frame, _fps in frames:
         if time_s > seconds:
             break

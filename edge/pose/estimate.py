@@ -98,7 +98,7 @@ def open_estimator(spec: EstimatorSpec = EstimatorSpec()) -> Estimator:
     return Estimator(detect, "coco17", spec.smoothing)
 
 
-def _read_image(path: Path) -> np.ndarray:
+def read_image(path: Path) -> np.ndarray:
     import cv2
 
     frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -107,7 +107,7 @@ def _read_image(path: Path) -> np.ndarray:
     return frame
 
 
-def _frames(path: Path):
+def video_frames(path: Path):
     """(index, time_s, frame, fps) for every frame of a video; raises InputError when nothing can be read."""
     import cv2
 
@@ -150,7 +150,7 @@ def estimate_file(source: str | os.PathLike, out_dir: str | os.PathLike, estimat
     annotated = out / ("annotated.jpg" if is_image else "annotated.mp4")
     try:
         if is_image:
-            frame = _read_image(path)
+            frame = read_image(path)
             people = estimator(frame, 0.0)
             records.append(people)
             size = frame.shape[1], frame.shape[0]
@@ -159,7 +159,7 @@ def estimate_file(source: str | os.PathLike, out_dir: str | os.PathLike, estimat
 
                 cv2.imwrite(str(annotated), draw_people(frame.copy(), people))
         else:
-            for index, time_s, frame, fps in _frames(path):
+            for index, time_s, frame, fps in video_frames(path):
                 if max_frames is not None and index >= max_frames:
                     break
                 people = estimator(frame, time_s)
