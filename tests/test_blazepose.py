@@ -80,6 +80,23 @@ def test_roi_from_points_size_and_rotation():
     assert right.rotation == pytest.approx(math.pi / 2) and right.size == pytest.approx(100.0)
 
 
+def test_tracking_roi_smoother_follows_mediapipe_one_euro():
+    from edge.pose.blazepose import _AlignmentSmoother
+
+    smoother = _AlignmentSmoother()
+    still = np.array([[0.0, 0.0], [0.0, -100.0]])  # alignment square side 200 px
+    np.testing.assert_array_equal(smoother(still, 1 / 30), still)
+    np.testing.assert_array_equal(smoother(still, 2 / 30), still)
+    moved = still + np.array([[20.0, 0.0], [0.0, 0.0]])
+    out = smoother(moved, 3 / 30)
+    # By hand: the object size is that of the new points, 2 x |(-20, -100)| = 203.96 px; speed 20 / 203.96 * 30 Hz
+    # = 2.9418 /s; derivative alpha at 1 Hz = 0.17318 -> 0.50946 /s; cutoff 0.01 + 10 * 0.50946 = 5.1046 Hz ->
+    # alpha 0.51669 -> 10.334 px of the 20 px step.
+    assert out[0, 0] == pytest.approx(10.334, abs=1e-3)
+    np.testing.assert_array_equal(out[1], still[1])
+    assert smoother(moved, 3 / 30) is moved  # a repeated time cannot pace the filter: raw points pass through
+
+
 def test_crop_and_inverse_map_round_trip():
     frame = np.zeros((300, 400, 3), np.uint8)
     frame[120:124, 250:254] = 255  # a bright marker centred at (252, 122) in pixel-centre coordinates
@@ -138,7 +155,9 @@ def test_tracked_video_matches_mediapipe_video_mode(blazepose, footage, clip):
     ref = _reference(clip)
     pxs, worlds = [], []
     for i, frame in enumerate(frames):
-        people = blazepose(frame, i / 60.0)
+        # MediaPipe's Python API clocks every process() call 33.333 ms apart, whatever the video's rate; the
+        # tracking-ROI filter is paced by that clock, so the comparison uses the same one.
+        people = blazepose(frame, (i + 1) / 30.0)
         assert len(people) == 1 and people[0].track_id == 0
         j = np.flatnonzero(ref["frame_index"] == i)
         if j.size:
@@ -147,10 +166,11 @@ def test_tracked_video_matches_mediapipe_video_mode(blazepose, footage, clip):
             worlds.append(world)
     # The detector ran once; every other frame was tracked from the previous landmarks.
     assert blazepose.stats.detector_runs == 1 and blazepose.stats.landmark_runs == 100
-    # Tracked crops differ from MediaPipe's by a few pixels, and the model's output moves with its crop (MediaPipe
-    # static vs video mode on these frames: 5-9 px); measured here 4.1 (cam01) and 5.1 px (cam03) median.
-    assert np.median(np.concatenate(pxs)) <= 6.0
-    assert np.median(np.concatenate(worlds)) <= 0.03
+    # The model's output moves with its crop (MediaPipe's own static vs video mode differ by 5-9 px on these
+    # frames), so this holds only because the tracking crops follow MediaPipe's smoothed ROI. Measured on the
+    # fixture frames: 1.4 px / 0.6 cm (cam01), 2.0 px / 0.8 cm (cam03); the limits are 5 px and 3 cm.
+    assert np.median(np.concatenate(pxs)) <= 3.0
+    assert np.median(np.concatenate(worlds)) <= 0.015
 
 
 def test_no_person_and_bad_frames(blazepose):

@@ -52,10 +52,9 @@ class BlazePoseConfig:
     # A new detection whose ROI overlaps a tracked one by more than this IoU is the same person.
     track_iou: float = 0.3
     heatmap_refinement: bool = True
-    # One Euro smoothing of the tracking points before they set the next crop, with MediaPipe's parameters.
-    # Off by default: against MediaPipe's own video-mode output it moved limb keypoints by a further ~1 px median
-    # on the pose2sim clips; the keypoint filter downstream removes jitter instead.
-    smooth_tracking_roi: bool = False
+    # One Euro smoothing of the tracking points before they set the next crop, as MediaPipe's graph always does:
+    # a steady crop gives steady keypoints, and the crops then match MediaPipe's own to a fraction of a pixel.
+    smooth_tracking_roi: bool = True
 
     def __post_init__(self):
         if self.max_people < 1:
@@ -217,11 +216,12 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 class _AlignmentSmoother:
-    """One Euro smoothing of the two tracking points (33, 34) before they become the next ROI, as in MediaPipe's
-    graph (min_cutoff 0.01 Hz, beta 1.0, derivative cutoff 1.0 Hz; speed measured in object sizes per second,
-    per coordinate): a still person gets a nearly fixed crop, a moving one a crop that follows."""
+    """One Euro smoothing of the two tracking points (33, 34) before they become the next ROI, with the parameters
+    of the graph inside mediapipe 0.10.21 (min_cutoff 0.01 Hz, beta 10, derivative cutoff 1 Hz). Speed is measured
+    in object sizes per second, the object size being the side of the unscaled alignment square, 2 x |p1 - p0|.
+    A still person gets a nearly fixed crop, a moving one a crop that follows."""
 
-    def __init__(self, min_cutoff: float = 0.01, beta: float = 1.0, d_cutoff: float = 1.0):
+    def __init__(self, min_cutoff: float = 0.01, beta: float = 10.0, d_cutoff: float = 1.0):
         self.min_cutoff, self.beta, self.d_cutoff = min_cutoff, beta, d_cutoff
         self._raw = self._smooth = self._speed = None
         self._time = None
@@ -231,9 +231,11 @@ class _AlignmentSmoother:
         return 1.0 / (1.0 + 1.0 / (2.0 * math.pi * cutoff * dt))
 
     def __call__(self, points: np.ndarray, time_s: float) -> np.ndarray:
-        scale = float(np.ptp(points[:, 0]) + np.ptp(points[:, 1])) / 2.0
-        if self._time is None or time_s <= self._time or scale < 1e-6:
+        scale = 2.0 * float(np.hypot(*(points[1] - points[0])))
+        if self._time is None or scale < 1e-6:
             self._raw, self._smooth, self._speed, self._time = points, points, np.zeros_like(points), time_s
+            return points
+        if time_s <= self._time:  # a repeated or out-of-order time: nothing to pace the filter with
             return points
         dt = time_s - self._time
         speed = (points - self._raw) / scale / dt
