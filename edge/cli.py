@@ -131,7 +131,8 @@ def _cmd_pose(args) -> int:
     calibration = _scene_up(args)
     summary = estimate_file(args.source, args.out, _estimator(args), up=calibration.up,
                             draw=not args.no_draw, max_frames=args.max_frames)
-    print(f"{summary['frames']} frame(s), people in {summary['frames_with_people']}, {summary['tracks']} track(s)")
+    print(f"{summary['frames']} frame(s), people in {summary['frames_with_people']}, {summary['tracks']} track(s)"
+          f" ({summary['runtime']})")
     for key in ("keypoints_json", "keypoints_npz", "annotated"):
         if summary.get(key):
             print(f"  {summary[key]}")
@@ -168,7 +169,8 @@ def _cmd_calibrate_scene(args) -> int:
 def _add_estimator_args(p) -> None:
     p.add_argument("--model", help="a pose model of your own (.onnx or TensorRT .engine); default: BlazePose")
     p.add_argument("--adapter", choices=("yolo-pose", "rtmpose", "rtmo"), help="how to read --model")
-    p.add_argument("--backend", choices=("auto", "onnxruntime", "tensorrt"), default="auto")
+    p.add_argument("--backend", choices=("auto", "onnxruntime", "openvino", "tensorrt"), default="auto",
+                   help="auto: .engine -> TensorRT, .onnx -> OpenVINO where installed, else ONNX Runtime")
     p.add_argument("--models-dir", help="where fetched models live (default: $ERGOEDGE_MODELS or the user cache)")
     p.add_argument("--max-people", type=int, default=1, help="people tracked at once (default 1)")
     p.add_argument("--no-smoothing", action="store_true", help="no One Euro keypoint filter")

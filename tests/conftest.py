@@ -26,11 +26,13 @@ def blazepose_models():
     return model_path("pose_detection"), model_path("pose_landmark_full")
 
 
-@pytest.fixture
-def blazepose(blazepose_models):
-    """A fresh BlazePose estimator on ONNX Runtime (single person)."""
-    from edge.pose.backends import OrtBackend
+@pytest.fixture(params=["onnxruntime", "openvino"])
+def blazepose(request, blazepose_models):
+    """A fresh BlazePose estimator (single person), once on each CPU runtime."""
+    from edge.pose.backends import open_backend
     from edge.pose.blazepose import BlazePose
 
+    if request.param == "openvino":
+        pytest.importorskip("openvino", reason="OpenVINO is installed on x86_64 only")
     detector, landmarks = blazepose_models
-    return BlazePose(OrtBackend(detector), OrtBackend(landmarks))
+    return BlazePose(open_backend(detector, request.param), open_backend(landmarks, request.param))

@@ -233,3 +233,37 @@ def test_landmark_model_is_cut_to_the_outputs_used(blazepose_models):
         np.testing.assert_array_equal(a[name], b[name])
     with pytest.raises(InputError, match="no output named"):
         cut.use_outputs(["nope"])
+
+
+def test_openvino_backend_matches_onnxruntime(blazepose_models, tmp_path):
+    pytest.importorskip("openvino", reason="OpenVINO is installed on x86_64 only")
+    from edge.pose.backends import OpenVinoBackend, OrtBackend
+
+    rng = np.random.default_rng(1)
+    for path, shape in zip(blazepose_models, [(1, 224, 224, 3), (1, 256, 256, 3)]):
+        ort_b, ov_b = OrtBackend(path), OpenVinoBackend(path)
+        assert ov_b.input_specs == ort_b.input_specs and ov_b.output_names == ort_b.output_names
+        x = rng.uniform(-1, 1, shape).astype(np.float32)
+        name = next(iter(ort_b.input_specs))
+        a, b = ort_b.infer({name: x}), ov_b.infer({name: x})
+        for out in ort_b.output_names:
+            assert b[out].shape == a[out].shape and b[out].dtype == np.float32
+            # float32 in both: the same numbers to rounding, at most 4e-4 of the output's scale (in the segmentation
+            # head's logits; 2e-6 for the landmarks). bf16, OpenVINO's own default on this CPU, is 25 units off.
+            assert np.abs(b[out] - a[out]).max() <= 1e-3 * max(1.0, np.abs(a[out]).max()), out
+        with pytest.raises(InputError, match="dtype float64"):
+            ov_b.infer({name: x.astype(np.float64)})
+    cut = OpenVinoBackend(blazepose_models[1])
+    BlazePose(OpenVinoBackend(blazepose_models[0]), cut)
+    assert len(cut.output_names) == 4 and "Identity_2" not in cut.output_names
+    assert set(cut.infer({"input_1": x})) == set(cut.output_names)
+    with pytest.raises(InputError, match="no output named"):
+        cut.use_outputs(["nope"])
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"not a model")
+    with pytest.raises(InputError, match="cannot load ONNX model"):
+        OpenVinoBackend(junk)
+    with pytest.raises(InputError, match="not available here"):
+        OpenVinoBackend(blazepose_models[0], device="NPU_THAT_IS_NOT_THERE")
+    with pytest.raises(InputError, match="precision"):
+        OpenVinoBackend(blazepose_models[0], precision="int4")

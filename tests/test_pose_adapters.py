@@ -617,10 +617,16 @@ def test_ort_backend_reports_provider_fallback(tmp_path):
 
 
 def test_open_backend_dispatch(tmp_path, yolo_const, monkeypatch):
-    assert isinstance(open_backend(yolo_const), OrtBackend)
+    from edge.pose.backends import OpenVinoBackend, onnx_runtime_for_auto
+
+    auto = open_backend(yolo_const)
+    assert isinstance(auto, OpenVinoBackend if onnx_runtime_for_auto() == "openvino" else OrtBackend)
     assert isinstance(open_backend(yolo_const, backend="onnxruntime", intra_op_threads=1), OrtBackend)
     with pytest.raises(InputError, match=r"no option\(s\) \['threads'\]"):
-        open_backend(yolo_const, threads=2)
+        open_backend(yolo_const, backend="onnxruntime", threads=2)
+    monkeypatch.setitem(sys.modules, "openvino", None)       # OpenVINO missing: auto falls back to ONNX Runtime
+    assert isinstance(open_backend(yolo_const), OrtBackend)
+    monkeypatch.undo()
     with pytest.raises(InputError, match="unknown backend 'trt'"):
         open_backend(yolo_const, backend="trt")
     with pytest.raises(InputError, match="cannot tell the backend"):

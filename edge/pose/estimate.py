@@ -30,7 +30,7 @@ class EstimatorSpec:
 
     model: str | None = None
     adapter: str | None = None  # for a user model: yolo-pose, rtmpose or rtmo
-    backend: str = "auto"  # auto, onnxruntime or tensorrt
+    backend: str = "auto"  # auto, onnxruntime, openvino or tensorrt
     models_dir: str | None = None
     max_people: int = 1
     smoothing: bool = True
@@ -39,10 +39,11 @@ class EstimatorSpec:
 class Estimator:
     """frame (BGR uint8) -> people, with optional keypoint smoothing per track."""
 
-    def __init__(self, detect, layout: str, smoothing: bool):
+    def __init__(self, detect, layout: str, smoothing: bool, runtime: str = ""):
         self._detect = detect
         self.layout = layout
         self.smoothing = smoothing
+        self.runtime = runtime  # what runs the model, e.g. "OpenVINO:CPU" or "CPUExecutionProvider"
         self._filters: dict[int, object] = {}
 
     def reset(self) -> None:
@@ -77,7 +78,7 @@ def open_estimator(spec: EstimatorSpec = EstimatorSpec()) -> Estimator:
         detector = open_backend(model_path("pose_detection", spec.models_dir), spec.backend)
         landmarks = open_backend(model_path("pose_landmark_full", spec.models_dir), spec.backend)
         pose = BlazePose(detector, landmarks, BlazePoseConfig(max_people=spec.max_people))
-        return Estimator(pose, "blazepose33", spec.smoothing)
+        return Estimator(pose, "blazepose33", spec.smoothing, runtime=landmarks.provider)
     if spec.adapter not in ADAPTERS:
         raise InputError(f"a model file needs --adapter, one of: {', '.join(ADAPTERS)}")
     from edge.pose import adapters
@@ -95,7 +96,7 @@ def open_estimator(spec: EstimatorSpec = EstimatorSpec()) -> Estimator:
         return tracker(adapter(frame))
 
     detect.reset = tracker.reset
-    return Estimator(detect, "coco17", spec.smoothing)
+    return Estimator(detect, "coco17", spec.smoothing, runtime=backend.provider)
 
 
 def read_image(path: Path) -> np.ndarray:
@@ -171,8 +172,9 @@ def estimate_file(source: str | os.PathLike, out_dir: str | os.PathLike, estimat
     finally:
         if writer is not None:
             writer.release()
-    summary = _write_keypoints(out, path, records, fps, estimator.layout, size, up)
+    summary = _write_keypoints(out, path, records, fps, estimator.layout, size, up, estimator.runtime)
     summary["annotated"] = str(annotated) if draw else None
+    summary["runtime"] = estimator.runtime
     return summary
 
 
@@ -186,7 +188,7 @@ def _video_writer(path: Path, fps: float, size: tuple[int, int]):
 
 
 def _write_keypoints(out: Path, source: Path, records: list[list[Person]], fps: float, layout: str,
-                     size: tuple[int, int], up: np.ndarray | None) -> dict:
+                     size: tuple[int, int], up: np.ndarray | None, runtime: str = "") -> dict:
     from edge.skeletons import get_layout
 
     num_joints = get_layout(layout).num_joints
@@ -215,7 +217,7 @@ def _write_keypoints(out: Path, source: Path, records: list[list[Person]], fps: 
         frame_json.append({"index": f, "time_s": round(f / fps, 4) if fps else 0.0, "people": entries})
     up_vec = None if up is None else [float(v) for v in np.asarray(up)]
     doc = {
-        "source": str(source), "layout": layout, "fps": fps, "width": size[0], "height": size[1],
+        "source": str(source), "layout": layout, "runtime": runtime, "fps": fps, "width": size[0], "height": size[1],
         "keypoints_3d": has_world, "up": up_vec,
         # Without world keypoints, angles come from image coordinates: approximate except in the image plane.
         "approximated_2d": [] if has_world else ["all angles (image-plane projection)", "l5s1 (no metric 3D)"],
