@@ -112,8 +112,9 @@ def test_calibration_agrees_with_the_camera_calibration_and_views_agree(footage,
     flexion = {}
     for clip in ("cam01", "cam03"):
         calibration, data = _calibrated_run(footage, clip, tmp_path, capsys)
-        # Measured: 5.0 deg (cam01), 2.5 deg (cam03) from the lab calibration.
-        assert _angle(calibration.up, truth[clip]) < 8.0
+        # Measured: 7.9 deg (cam01), 2.8 deg (cam03) from the lab calibration; MediaPipe's own world landmarks,
+        # calibrated the same way, give 7.5 and 3.9 deg: the rest is the model's view of an upright person.
+        assert _angle(calibration.up, truth[clip]) < 10.0
         assert str(data["up"]).count(",") == 2 and data["joints"].shape == (100, 33, 3)
         flexion[clip] = joint_angles(data["joints"].astype(float), layout, np.array(calibration.up))[
             "trunk_flexion_deg"]
