@@ -604,6 +604,22 @@ def test_ort_backend_bad_files(tmp_path):
         OrtBackend(rtmpose_dot_model(tmp_path / "dot.onnx"), providers=("CPUExecutionProviderr",))
 
 
+def test_ort_backend_default_providers_prefer_cuda_where_the_build_has_it(tmp_path, monkeypatch):
+    import onnxruntime as ort
+
+    from edge.pose.backends import default_ort_providers
+
+    model = rtmpose_dot_model(tmp_path / "dot.onnx")
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        b = OrtBackend(model)  # a CPU build: CPU, and no fallback warning
+        assert b.providers == ("CPUExecutionProvider",) and b.requested_providers == ("CPUExecutionProvider",)
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["TensorrtExecutionProvider", "CUDAExecutionProvider",
+                                                                 "CPUExecutionProvider"])
+    assert default_ort_providers() == ("CUDAExecutionProvider", "CPUExecutionProvider")
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["AzureExecutionProvider"])
+    assert default_ort_providers() == ("CPUExecutionProvider",)
+
+
 def test_ort_backend_reports_provider_fallback(tmp_path):
     import onnxruntime as ort
 

@@ -73,20 +73,36 @@ def _check_inputs(specs: dict[str, Spec], inputs: dict[str, np.ndarray], where: 
     return out
 
 
+def default_ort_providers() -> tuple[str, ...]:
+    """CUDA first where this onnxruntime build can use it, then CPU (CPU alone when onnxruntime is missing: the
+    backend then says what to install)."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return ("CPUExecutionProvider",)
+    available = ort.get_available_providers()
+    return tuple(p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available) or (
+        "CPUExecutionProvider",)
+
+
 class OrtBackend:
     """ONNX Runtime session.
 
     providers: execution providers in order of preference, names or (name, options dict) pairs as ONNX Runtime
-        takes them. An unknown name is an InputError; a known provider that cannot run here (e.g. CUDA without a
+        takes them. None (the default): CUDA where this build can use it (onnxruntime-gpu, NVIDIA's Jetson wheel),
+        then CPU. TensorRT's provider is never picked by default: it builds an engine at every start, which takes
+        minutes on a Jetson; use a prebuilt .engine with the tensorrt backend instead. An unknown name is an InputError; a known provider that cannot run here (e.g. CUDA without a
         GPU) makes ONNX Runtime fall back, which is reported as a RuntimeWarning and recorded: `providers` is what
         actually runs (from `session.get_providers()`), `provider` its first.
     intra_op_threads: 0 lets ONNX Runtime choose.
     allow_spinning: off by default; on shared cores spin-waiting threads multiply latency (notes/platform.md).
     """
 
-    def __init__(self, model_path: str | Path, providers: tuple | list = ("CPUExecutionProvider",),
+    def __init__(self, model_path: str | Path, providers: tuple | list | None = None,
                  intra_op_threads: int = 0, allow_spinning: bool = False) -> None:
         path = _existing_file(model_path, "ONNX model")
+        if providers is None:
+            providers = default_ort_providers()
         if isinstance(providers, str):
             providers = (providers,)
         providers = tuple(providers)
