@@ -191,7 +191,8 @@ def test_console_entry_points_run_as_processes(tmp_path):
 
 def test_import_edge_is_light():
     code = ("import sys, edge, edge.skeletons, edge.kinematics, edge.scoring, edge.worksheet;"
-            "heavy = [m for m in ('torch', 'gi', 'tensorrt', 'matplotlib', 'scipy', 'onnxruntime', 'openvino') if m in sys.modules];"
+            "heavy = [m for m in ('torch', 'gi', 'tensorrt', 'matplotlib', 'scipy', 'onnxruntime', 'openvino')"
+            " if m in sys.modules];"
             "print(heavy)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr

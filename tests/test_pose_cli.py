@@ -79,6 +79,18 @@ def test_pose_bad_input(footage, tmp_path, capsys, blazepose_models):
     code, _, err = _run(capsys, "pose", footage / "opencv" / "messi5.jpg", "--out", tmp_path / "o",
                         "--model", tmp_path / "model.onnx")
     _one_line_error(code, err, "--adapter")
+    # A file named .onnx that is not a model, in a fresh process so that anything a runtime's C++ side writes
+    # straight to the stderr descriptor is seen too: OpenVINO refuses it, ONNX Runtime refuses it, one line.
+    import subprocess
+    import sys
+
+    junk = tmp_path / "junk.onnx"
+    junk.write_text("junk\n")
+    cli = "import sys; from edge.cli import main; sys.exit(main())"
+    done = subprocess.run([sys.executable, "-c", cli, "pose", str(footage / "opencv" / "messi5.jpg"),
+                           "--out", str(tmp_path / "o"), "--model", str(junk), "--adapter", "yolo-pose"],
+                          capture_output=True, text=True, timeout=120)
+    _one_line_error(done.returncode, done.stderr, "junk.onnx")
 
 
 def test_pose_finds_nobody_in_an_empty_scene(tmp_path, capsys, blazepose_models):

@@ -91,9 +91,10 @@ class OrtBackend:
     providers: execution providers in order of preference, names or (name, options dict) pairs as ONNX Runtime
         takes them. None (the default): CUDA where this build can use it (onnxruntime-gpu, NVIDIA's Jetson wheel),
         then CPU. TensorRT's provider is never picked by default: it builds an engine at every start, which takes
-        minutes on a Jetson; use a prebuilt .engine with the tensorrt backend instead. An unknown name is an InputError; a known provider that cannot run here (e.g. CUDA without a
-        GPU) makes ONNX Runtime fall back, which is reported as a RuntimeWarning and recorded: `providers` is what
-        actually runs (from `session.get_providers()`), `provider` its first.
+        minutes on a Jetson; use a prebuilt .engine with the tensorrt backend instead. An unknown name is an
+        InputError; a known provider that cannot run here (e.g. CUDA without a GPU) makes ONNX Runtime fall back,
+        which is reported as a RuntimeWarning and recorded: `providers` is what actually runs (from
+        `session.get_providers()`), `provider` its first.
     intra_op_threads: 0 lets ONNX Runtime choose.
     allow_spinning: off by default; on shared cores spin-waiting threads multiply latency (notes/platform.md).
     """
@@ -218,9 +219,15 @@ class OpenVinoBackend:
             raise InputError(f"OpenVINO device {device!r} is not available here; this machine has "
                              f"{core.available_devices}")
         try:
-            model = core.read_model(str(path))
-        except Exception as exc:  # OpenVINO raises RuntimeError subclasses with multi-line messages
-            raise InputError(f"cannot load ONNX model {path}: {_first_line(exc)}") from None
+            # The ONNX front end only: read_model would try every framework's parser in turn, and TensorFlow's logs
+            # parse errors to stderr for any file that is not a model.
+            from openvino.frontend import FrontEndManager
+
+            frontend = FrontEndManager().load_by_framework("onnx")
+            model = frontend.convert(frontend.load(str(path)))
+        except Exception as exc:  # OpenVINO raises its own exception types with multi-line messages
+            detail = "not an ONNX model it can parse" if "can't be parsed" in str(exc) else _first_line(exc)
+            raise InputError(f"cannot load ONNX model {path}: {detail}") from None
         self.path = path
         self._core, self._model, self._device = core, model, device
         self._config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": precision}
@@ -469,7 +476,8 @@ def open_backend(path: str | Path, backend: str = "auto", **kw: Any) -> OrtBacke
         except InputError as exc:
             if not path.is_file():
                 raise
+            fallback = OrtBackend(path)  # when ONNX Runtime cannot read it either, its error is the one reported
             warnings.warn(f"OpenVINO cannot run {path.name} ({exc}); using ONNX Runtime", RuntimeWarning,
                           stacklevel=2)
-            return OrtBackend(path)
+            return fallback
     return cls(path, **kw)
