@@ -57,7 +57,7 @@ def _ms(values: list[float]) -> dict:
 
 
 def run_outage(h, work: Path, args) -> dict:
-    from runtime.mqtt import MqttSink
+    from runtime.alerts.mqtt import MqttSink
 
     period = 1.0 / args.rate
     broker = h.Broker(work / "broker-a").start()

@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _frames(path: Path) -> list[np.ndarray]:
-    from edge.pose.estimate import video_frames
+    from edge.pose.frames import video_frames
 
     return [frame for _, _, frame, _ in video_frames(path)]
 
@@ -76,8 +76,9 @@ def main() -> int:
     args = parser.parse_args()
 
     from edge.errors import InputError
-    from edge.models import model_path
-    from edge.pose.backends import OpenVinoBackend, OrtBackend
+    from edge.artifacts import model_path
+    from edge.inference.openvino_backend import OpenVinoBackend
+    from edge.inference.ort_backend import OrtBackend
     from edge.pose.blazepose import BlazePose
 
     makers = {

@@ -47,7 +47,7 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
-    from runtime.sources import GstSource, ReconnectPolicy
+    from runtime.video.source import GstSource, ReconnectPolicy
 
     server = _server_module()
     port = server.free_port()

@@ -59,8 +59,9 @@ def main() -> int:
     parser.add_argument("--footage", default=str(REPO / "build" / "footage"))
     args = parser.parse_args()
 
-    from runtime.config import load_config, with_overrides
-    from runtime.pipeline import run
+    from edge.config import with_overrides
+    from runtime.config import load_config
+    from runtime.session import run
 
     with tempfile.TemporaryDirectory() as tmp:
         clip = Path(tmp) / "one_person_640x480_30fps.mp4"

@@ -26,7 +26,7 @@ def main() -> int:
     parser.add_argument("--layout", default="blazepose33")
     args = parser.parse_args()
 
-    from edge.examples import example_lift_sequence
+    from edge.datasets.synth.example_lift import example_lift_sequence
 
     with tempfile.TemporaryDirectory() as tmp:
         poses = Path(tmp) / "poses.npz"
@@ -45,8 +45,8 @@ def main() -> int:
 
         # In-process stage times (after imports), to see where the time goes.
         from edge.poses import load_poses
-        from edge.report import _write_csv, plot_timeline
-        from edge.scoring import ScoreConfig, score_sequence
+        from edge.scoring.outputs import _write_csv, plot_timeline
+        from edge.scoring.offline import ScoreConfig, score_sequence
 
         stages = {}
         t0 = time.perf_counter()

@@ -22,7 +22,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _cmd_assess(args) -> int:
-    from edge.worksheet import assess
+    from edge.ergonomics.worksheet import assess
 
     path = Path(args.file)
     try:
@@ -48,8 +48,8 @@ def _reject_constant(name: str):
 def _cmd_score(args) -> int:
     from edge.ergonomics.l5s1 import BodyParams
     from edge.poses import load_poses
-    from edge.report import write_outputs
-    from edge.scoring import ScoreConfig, score_sequence
+    from edge.scoring.outputs import write_outputs
+    from edge.scoring.offline import ScoreConfig, score_sequence
 
     seq = load_poses(args.poses, layout=args.layout, up=args.up, fps=args.fps, allow_missing=args.allow_missing)
     body = BodyParams(mass_kg=args.body_mass, height_m=args.height, sex=args.sex)
@@ -79,7 +79,7 @@ def _cmd_score(args) -> int:
 def _cmd_example_poses(args) -> int:
     import numpy as np
 
-    from edge.examples import example_lift_sequence
+    from edge.datasets.synth.example_lift import example_lift_sequence
     from edge.skeletons import get_layout
 
     get_layout(args.layout)
@@ -97,14 +97,14 @@ def _cmd_example_poses(args) -> int:
 
 
 def _cmd_models_fetch(args) -> int:
-    from edge.models import fetch_models
+    from export.mediapipe.fetch import fetch_models
 
     fetch_models(args.models_dir, force=args.force)  # logs where the models are
     return 0
 
 
 def _cmd_models_show(args) -> int:
-    from edge.models import load_manifest
+    from edge.artifacts import load_manifest
 
     print(json.dumps(load_manifest(args.models_dir), indent=2))
     return 0
@@ -118,7 +118,7 @@ def _scene_up(args):
 
 
 def _estimator(args):
-    from edge.pose.estimate import EstimatorSpec, open_estimator
+    from edge.pose.estimator import EstimatorSpec, open_estimator
 
     spec = EstimatorSpec(model=args.model, adapter=args.adapter, backend=args.backend, models_dir=args.models_dir,
                          max_people=args.max_people, smoothing=not args.no_smoothing)
@@ -126,7 +126,7 @@ def _estimator(args):
 
 
 def _cmd_pose(args) -> int:
-    from edge.pose.estimate import estimate_file
+    from edge.pose.estimate_file import estimate_file
 
     calibration = _scene_up(args)
     summary = estimate_file(args.source, args.out, _estimator(args), up=calibration.up,
@@ -154,7 +154,7 @@ def _cmd_calibrate_scene(args) -> int:
     else:
         if not args.source:
             raise InputError("give a SOURCE with a person standing upright, or --pitch and --roll")
-        from edge.pose.calibrate import calibrate_from_source
+        from edge.pose.scene import calibrate_from_source
 
         calibration = calibrate_from_source(args.source, args.camera or Path(args.source).stem, _estimator(args),
                                             seconds=args.seconds)
@@ -179,8 +179,10 @@ def _add_estimator_args(p) -> None:
 def _cmd_run(args) -> int:
     from datetime import datetime
 
-    from runtime.config import default_data_dir, load_config, with_overrides
-    from runtime.pipeline import run
+    from edge.config import with_overrides
+    from edge.paths import user_dir
+    from runtime.config import load_config
+    from runtime.session import run
 
     config = load_config(args.config)
     config = with_overrides(
@@ -190,7 +192,7 @@ def _cmd_run(args) -> int:
            "output.rtsp_port": args.rtsp_port, "output.face_blur": True if args.face_blur else None,
            "sinks.sqlite": args.events_db})
     out = Path(args.out) if args.out else (
-        default_data_dir() / "runs" / datetime.now().strftime("%Y%m%d-%H%M%S"))
+        user_dir("data") / "runs" / datetime.now().strftime("%Y%m%d-%H%M%S"))
     report = run(config, out)
     print(f"{report['frames']} frames in {report['wall_seconds']:.1f} s ({report['fps']:.1f} fps), "
           f"{sum(1 for a in report['alerts'] if a['kind'] == 'raised')} alert(s) raised")
@@ -204,10 +206,10 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_events(args) -> int:
-    from runtime.config import default_data_dir
-    from runtime.events import EventStore, format_events
+    from edge.paths import user_dir
+    from runtime.alerts.store import EventStore, format_events
 
-    db = Path(args.db) if args.db else default_data_dir() / "events.db"
+    db = Path(args.db) if args.db else user_dir("data") / "events.db"
     if not db.exists():
         raise InputError(f"no event store at {db} (it is created by `ergoedge run`)")
     store = EventStore(db)
@@ -231,7 +233,7 @@ def _cmd_layouts(args) -> int:
 
 
 def _cmd_synth(args) -> int:
-    from edge.datasets.synth import SynthConfig, write_synth
+    from edge.datasets.synth.generator import SynthConfig, write_synth
 
     config = SynthConfig(layouts=(args.layout,)) if args.layout else SynthConfig()
     manifest = write_synth(args.out, args.minutes, args.seed, config)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.scoring import COMPRESSION_LIMIT_N, reba_risk_bands
+from edge.scoring.offline import COMPRESSION_LIMIT_N, reba_risk_bands
 
 _COLOURS = ("#2e7d32", "#9ccc65", "#fdd835", "#fb8c00", "#c62828")
 

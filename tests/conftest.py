@@ -20,7 +20,8 @@ def footage() -> Path:
 @pytest.fixture(scope="session")
 def blazepose_models():
     """Paths of the converted BlazePose models (fetched by set-up; instant when present)."""
-    from edge.models import fetch_models, model_path
+    from edge.artifacts import model_path
+    from export.mediapipe.fetch import fetch_models
 
     fetch_models(log=lambda _msg: None)
     return model_path("pose_detection"), model_path("pose_landmark_full")
@@ -29,7 +30,7 @@ def blazepose_models():
 @pytest.fixture(params=["onnxruntime", "openvino"])
 def blazepose(request, blazepose_models):
     """A fresh BlazePose estimator (single person), once on each CPU runtime."""
-    from edge.pose.backends import open_backend
+    from edge.inference.backends import open_backend
     from edge.pose.blazepose import BlazePose
 
     if request.param == "openvino":

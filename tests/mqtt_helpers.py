@@ -242,7 +242,7 @@ class Subscriber:
 
 
 def make_event(i: int, camera: str = "cam0"):
-    from runtime.alert_event import AlertEvent
+    from runtime.alerts.event import AlertEvent
 
     return AlertEvent(kind="raised", rule="trunk_flexion", person=i % 3, severity="high", time_s=i / 30.0,
                       wall_time=datetime.now(timezone.utc).isoformat(), value=60.0 + i % 7, threshold=60.0,
@@ -281,7 +281,7 @@ def _publisher_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reconnect-max", type=float, default=0.5)
     args = parser.parse_args(argv)
 
-    from runtime.mqtt import MqttSink
+    from runtime.alerts.mqtt import MqttSink
 
     sink = MqttSink(host=HOST, port=args.port, camera=args.camera, outbox_path=args.outbox,
                     reconnect_min_s=0.1, reconnect_max_s=args.reconnect_max)

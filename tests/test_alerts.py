@@ -7,9 +7,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from edge.config import from_mapping
 from edge.errors import InputError
-from runtime.alert_event import AlertEvent
-from runtime.alerts import DEFAULT_RULES, AlertEngine, AlertRule, ExposureTracker
+from runtime.alerts.event import AlertEvent
+from runtime.alerts.engine import DEFAULT_RULES, AlertEngine, AlertRule
+from runtime.alerts.exposure import ExposureTracker
 
 FPS = 30
 T0 = datetime(2024, 5, 1, 10, 0, 0, tzinfo=timezone.utc)
@@ -322,12 +324,12 @@ def test_rule_validation_names_the_field(kw, field):
         rule(**kw)
 
 
-def test_rule_from_dict_refuses_unknown_and_missing_keys():
-    assert AlertRule.from_dict({"name": "x", "metric": "m", "threshold": 3}).threshold == 3.0
+def test_rule_from_a_table_refuses_unknown_and_missing_keys():
+    assert from_mapping(AlertRule, {"name": "x", "metric": "m", "threshold": 3}).threshold == 3.0
     with pytest.raises(InputError, match="unknown key 'treshold'"):
-        AlertRule.from_dict({"name": "x", "metric": "m", "treshold": 3})
+        from_mapping(AlertRule, {"name": "x", "metric": "m", "treshold": 3})
     with pytest.raises(InputError, match="missing key 'threshold'"):
-        AlertRule.from_dict({"name": "x", "metric": "m"})
+        from_mapping(AlertRule, {"name": "x", "metric": "m"})
 
 
 def test_release_follows_a_replaced_threshold():

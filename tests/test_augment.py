@@ -14,9 +14,9 @@ from edge.datasets.augment import (
 )
 from edge.datasets.sequence import Sequence
 from edge.errors import InputError
-from edge.examples import example_lift_sequence
+from edge.datasets.synth.example_lift import example_lift_sequence
 from edge.kinematics import ANGLE_NAMES, joint_angles
-from edge.posing import Posture, posed_joints
+from edge.datasets.synth.posing import Posture, posed_joints
 from edge.skeletons import get_layout, parse_up
 
 LAYOUT = get_layout("h36m17")

@@ -143,7 +143,7 @@ def test_photos_match_mediapipe(blazepose, footage, name):
 
 
 def _video(footage, clip):
-    from edge.pose.estimate import video_frames
+    from edge.pose.frames import video_frames
 
     return [frame for _, _, frame, _ in video_frames(footage / "pose2sim" / f"{clip}.mp4")]
 
@@ -181,7 +181,7 @@ def test_no_person_and_bad_frames(blazepose):
 
 
 def test_two_people_side_by_side_get_two_tracks(blazepose_models, footage):
-    from edge.pose.backends import OrtBackend
+    from edge.inference.ort_backend import OrtBackend
 
     left, right = _video(footage, "cam01")[0], _video(footage, "cam03")[0]
     frame = np.concatenate([left, right], axis=1)  # two views of the demo person, one in each half
@@ -200,7 +200,7 @@ def test_wrong_models_are_refused(blazepose_models, tmp_path):
     import onnx
     from onnx import TensorProto, helper
 
-    from edge.pose.backends import OrtBackend
+    from edge.inference.ort_backend import OrtBackend
 
     detector, landmarks = (OrtBackend(p) for p in blazepose_models)
     with pytest.raises(InputError, match="expects input shape"):
@@ -219,7 +219,7 @@ def test_wrong_models_are_refused(blazepose_models, tmp_path):
 
 
 def test_landmark_model_is_cut_to_the_outputs_used(blazepose_models):
-    from edge.pose.backends import OrtBackend
+    from edge.inference.ort_backend import OrtBackend
 
     full = OrtBackend(blazepose_models[1])
     cut = OrtBackend(blazepose_models[1])
@@ -237,7 +237,8 @@ def test_landmark_model_is_cut_to_the_outputs_used(blazepose_models):
 
 def test_openvino_backend_matches_onnxruntime(blazepose_models, tmp_path):
     pytest.importorskip("openvino", reason="OpenVINO is installed on x86_64 only")
-    from edge.pose.backends import OpenVinoBackend, OrtBackend
+    from edge.inference.openvino_backend import OpenVinoBackend
+    from edge.inference.ort_backend import OrtBackend
 
     rng = np.random.default_rng(1)
     for path, shape in zip(blazepose_models, [(1, 224, 224, 3), (1, 256, 256, 3)]):

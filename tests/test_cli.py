@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from edge.cli import main
-from edge.posing import Posture, posed_joints
+from edge.datasets.synth.posing import Posture, posed_joints
 from edge.skeletons import get_layout
 
 
@@ -190,7 +190,7 @@ def test_console_entry_points_run_as_processes(tmp_path):
 
 
 def test_import_edge_is_light():
-    code = ("import sys, edge, edge.skeletons, edge.kinematics, edge.scoring, edge.worksheet;"
+    code = ("import sys, edge, edge.skeletons, edge.kinematics, edge.scoring.offline, edge.ergonomics.worksheet;"
             "heavy = [m for m in ('torch', 'gi', 'tensorrt', 'matplotlib', 'scipy', 'onnxruntime', 'openvino')"
             " if m in sys.modules];"
             "print(heavy)")

@@ -6,7 +6,7 @@ import pytest
 from edge.errors import InputError
 from edge.geometry import frame_from_up, rotation_about
 from edge.kinematics import ANGLE_NAMES, joint_angles
-from edge.posing import Posture, posed_joints
+from edge.datasets.synth.posing import Posture, posed_joints
 from edge.skeletons import LAYOUTS, get_layout, parse_up
 
 ALL_LAYOUTS = sorted(LAYOUTS)

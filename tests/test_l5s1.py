@@ -9,7 +9,7 @@ import pytest
 
 from edge.errors import InputError
 from edge.ergonomics.l5s1 import BodyParams, L5S1Config, l5s1_load
-from edge.reference import tables
+from edge.ergonomics.tables import tables
 
 G = 9.81
 UP = np.array([0.0, 0.0, 1.0])

@@ -18,7 +18,7 @@ from edge.datasets.loaders import (
 )
 from edge.datasets.sequence import UNKNOWN_ACTIVITY, load_sequence, save_sequence
 from edge.errors import InputError
-from edge.examples import example_lift_sequence
+from edge.datasets.synth.example_lift import example_lift_sequence
 from edge.skeletons import get_layout
 
 KINECT = get_layout("kinect25")

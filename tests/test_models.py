@@ -10,9 +10,10 @@ import subprocess
 import numpy as np
 import pytest
 
-from edge import models
+from export.mediapipe import fetch
 from edge.errors import InputError
-from edge.models import ModelError, fetch_models, load_manifest, model_file, model_path, models_dir
+from edge.artifacts import MANIFEST_FORMAT, POSE_MODELS, ModelError, load_manifest, model_file, model_path, models_dir
+from export.mediapipe.fetch import fetch_models
 
 DETECTOR_IO = ({"input_1": [1, 224, 224, 3]}, {"Identity": [1, 2254, 12], "Identity_1": [1, 2254, 1]})
 LANDMARK_IO = (
@@ -34,19 +35,19 @@ def mdir(manifest):
 
 
 def test_manifest_records_sources_files_and_io(manifest, mdir):
-    assert manifest["format"] == models.MANIFEST_FORMAT
+    assert manifest["format"] == MANIFEST_FORMAT
     src = manifest["source"]
-    assert (src["package"], src["version"], src["license"]) == ("mediapipe", models.MEDIAPIPE_VERSION, "Apache-2.0")
-    assert src["wheel"].startswith(f"mediapipe-{models.MEDIAPIPE_VERSION}-") and len(src["wheel_sha256"]) == 64
+    assert (src["package"], src["version"], src["license"]) == ("mediapipe", fetch.MEDIAPIPE_VERSION, "Apache-2.0")
+    assert src["wheel"].startswith(f"mediapipe-{fetch.MEDIAPIPE_VERSION}-") and len(src["wheel_sha256"]) == 64
     assert "Apache License" in (mdir / src["license_file"]).read_text()
     conv = manifest["converter"]
-    assert conv["opset"] == 17 and conv["version"] == models._converter_version(models._converter_script())
+    assert conv["opset"] == 17 and conv["version"] == fetch._converter_version(fetch._converter_script())
     assert set(manifest["files"]) == {"LICENSE.mediapipe", "pose_detection.onnx", "pose_detection.tflite",
                                       "pose_landmark_full.onnx", "pose_landmark_full.tflite"}
     for name, (inputs, outputs) in EXPECTED_IO.items():
         info = manifest["models"][name]
-        assert info["tflite_sha256"] == models.SOURCES[name].sha256
-        assert manifest["files"][f"{name}.tflite"]["sha256"] == models.SOURCES[name].sha256
+        assert info["tflite_sha256"] == fetch.SOURCES[name].sha256
+        assert manifest["files"][f"{name}.tflite"]["sha256"] == fetch.SOURCES[name].sha256
         assert manifest["files"][f"{name}.onnx"]["sha256"] == info["onnx_sha256"]
         assert {t["name"]: t["shape"] for t in info["inputs"]} == inputs
         assert {t["name"]: t["shape"] for t in info["outputs"]} == outputs
@@ -99,7 +100,7 @@ def test_onnx_runtime_loads_and_runs(manifest, name):
 def test_onnx_graph_is_clean(manifest):
     import onnx
 
-    for name in models.MODEL_NAMES:
+    for name in POSE_MODELS:
         m = onnx.load(str(model_path(name)))
         assert m.opset_import[0].version == 17
         ops = {n.op_type for n in m.graph.node}
@@ -124,7 +125,7 @@ def _copy_models(src, dst):
 
 def test_load_manifest_detects_changed_and_missing_files(mdir, tmp_path):
     d = _copy_models(mdir, tmp_path / "models")
-    assert load_manifest(d)["models"].keys() == set(models.MODEL_NAMES)
+    assert load_manifest(d)["models"].keys() == set(POSE_MODELS)
     onnx_file = d / "pose_detection.onnx"
     data = bytearray(onnx_file.read_bytes())
     data[len(data) // 2] ^= 0x01
@@ -167,7 +168,7 @@ def test_second_fetch_is_offline(manifest, mdir, monkeypatch):
 def test_fetch_into_a_copy_is_offline_too(mdir, tmp_path, monkeypatch):
     d = _copy_models(mdir, tmp_path / "models")
     monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail("ran a subprocess"))
-    assert fetch_models(d, log=lambda m: None)["models"].keys() == set(models.MODEL_NAMES)
+    assert fetch_models(d, log=lambda m: None)["models"].keys() == set(POSE_MODELS)
 
 
 def test_fetch_failure_is_one_line_model_error(tmp_path, monkeypatch):
@@ -201,14 +202,14 @@ def test_models_dir_precedence(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def tools_python(mdir):
-    python = models._venv_python(mdir.parent / "tools" / "convert-venv")
+    python = fetch._venv_python(mdir.parent / "tools" / "convert-venv")
     if not python.is_file():
         pytest.skip(f"no converter tools venv at {python.parent.parent}")
     return python
 
 
 def test_tools_venv_runs_the_converter_verify(manifest, mdir, tools_python):
-    script = models._converter_script()
+    script = fetch._converter_script()
     proc = subprocess.run(
         [str(tools_python), str(script), str(mdir / "pose_detection.tflite"), str(mdir / "pose_detection.onnx"),
          "--verify-only", "--input-range", "-1", "1"],
@@ -228,7 +229,7 @@ def test_converter_on_tiny_tflite_models(tools_python, tmp_path):
     """Ops and options the BlazePose models do not use, on TFLite models written here (see _TINY_MODELS)."""
     script = tmp_path / "tiny_models.py"
     script.write_text(_TINY_MODELS)
-    proc = subprocess.run([str(tools_python), str(script), str(models._converter_script().parent), str(tmp_path)],
+    proc = subprocess.run([str(tools_python), str(script), str(fetch._converter_script().parent), str(tmp_path)],
                           check=False, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout)
@@ -245,7 +246,7 @@ def test_converter_on_tiny_tflite_models(tools_python, tmp_path):
 
 
 def test_same_padding_matches_tensorflow():
-    from export.tflite_onnx import same_pads
+    from export.mediapipe.tflite_onnx import same_pads
 
     assert same_pads(224, 3, 2) == (0, 1)  # even input, stride 2: the extra pixel goes at the end
     assert same_pads(225, 3, 2) == (1, 1)
@@ -257,7 +258,7 @@ def test_same_padding_matches_tensorflow():
 
 
 def test_densify_csr_and_block_sparse():
-    from export.tflite_onnx import densify
+    from export.mediapipe.tflite_onnx import densify
 
     dense = np.array([[1, 0, 2, 3], [0, 4, 0, 0], [0, 0, 5, 0], [0, 0, 0, 6]], np.float32)
     # plain CSR on the last axis (the detector's format)

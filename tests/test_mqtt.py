@@ -18,13 +18,15 @@ from pathlib import Path
 
 import pytest
 
+from edge.config import from_mapping
 from edge.errors import InputError
-from runtime.alert_event import AlertEvent
+from runtime.alerts.event import AlertEvent
 
 pytest.importorskip("paho.mqtt.client")
 from mqtt_helpers import (  # noqa: E402  (tests/ is on sys.path under pytest)
     MOSQUITTO, Broker, BrokerTls, PublisherProcess, Subscriber, free_port, make_event, make_tls_files)
-from runtime.mqtt import MqttConfig, MqttSink, MqttTls  # noqa: E402
+from runtime.alerts.mqtt import MqttSink  # noqa: E402
+from runtime.alerts.mqtt_config import MqttConfig, MqttTls  # noqa: E402
 
 needs_mosquitto = pytest.mark.skipif(shutil.which("mosquitto") is None and not Path(MOSQUITTO).exists(),
                                      reason="mosquitto broker not installed (apt-get install mosquitto)")
@@ -226,7 +228,7 @@ def test_bad_settings_raise_input_error(tmp_path):
         with pytest.raises(InputError):
             MqttSink(outbox_path=out, **kwargs)
     with pytest.raises(InputError, match="nope"):
-        MqttConfig.from_dict({"port": 1883, "nope": 1})
+        from_mapping(MqttConfig, {"port": 1883, "nope": 1})
     with pytest.raises(InputError, match="no such file"):
         MqttTls(ca_certs=str(tmp_path / "missing.pem"))
     ca = tmp_path / "ca.pem"
@@ -237,7 +239,7 @@ def test_bad_settings_raise_input_error(tmp_path):
     garbage.write_bytes(b"this is not a database" * 100)
     with pytest.raises(InputError, match="not a usable SQLite"):
         MqttSink(port=_dead_port(), outbox_path=garbage)
-    assert MqttConfig.from_dict({"port": 8883, "tls": {"ca_certs": str(ca)}}).tls == MqttTls(ca_certs=str(ca))
+    assert from_mapping(MqttConfig, {"port": 8883, "tls": {"ca_certs": str(ca)}}).tls == MqttTls(ca_certs=str(ca))
 
 
 def test_unreachable_broker_never_raises_from_emit(tmp_path):

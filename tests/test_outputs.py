@@ -10,10 +10,8 @@ import pytest
 from edge.errors import InputError
 from edge.pose.types import Person
 from edge.skeletons import get_layout
-from runtime.outputs import (
-    DisplayOutput,
-    RtspServer,
-    VideoRecorder,
+from runtime.video.outputs import DisplayOutput, RtspServer, VideoRecorder
+from runtime.video.pipelines import (
     display_available,
     display_description,
     encoder_description,
@@ -21,7 +19,7 @@ from runtime.outputs import (
     rtsp_launch_description,
     select_encoder,
 )
-from runtime.overlay import (
+from runtime.video.overlay import (
     RISK_COLOURS,
     PersonStatus,
     blur_faces,
@@ -244,7 +242,7 @@ def test_display_error_without_a_display():
 # ----------------------------------------------------------------------------------------------- GStreamer sinks
 
 def _gst():
-    from runtime.gst import gst
+    from runtime.video.gst import gst
 
     return gst().Gst  # the process-wide initialisation (its import order matters: runtime/gst.py)
 

@@ -26,8 +26,11 @@ from edge.pose.adapters import (  # noqa: E402
     ADAPTERS, RTMOAdapter, RTMOConfig, RTMPoseAdapter, RTMPoseConfig, YoloPoseAdapter, YoloPoseConfig, letterbox,
     nms,
 )
-from edge.pose.backends import OrtBackend, TensorRTBackend, open_backend  # noqa: E402
-from edge.pose.types import InferenceBackend, Person  # noqa: E402
+from edge.inference.backends import open_backend  # noqa: E402
+from edge.inference.ort_backend import OrtBackend  # noqa: E402
+from edge.inference.tensorrt_backend import TensorRTBackend  # noqa: E402
+from edge.inference.base import InferenceBackend
+from edge.pose.types import Person  # noqa: E402
 
 J = 17
 RNG = np.random.default_rng(7)
@@ -607,7 +610,7 @@ def test_ort_backend_bad_files(tmp_path):
 def test_ort_backend_default_providers_prefer_cuda_where_the_build_has_it(tmp_path, monkeypatch):
     import onnxruntime as ort
 
-    from edge.pose.backends import default_ort_providers
+    from edge.inference.ort_backend import default_ort_providers
 
     model = rtmpose_dot_model(tmp_path / "dot.onnx")
     if "CUDAExecutionProvider" not in ort.get_available_providers():
@@ -633,7 +636,8 @@ def test_ort_backend_reports_provider_fallback(tmp_path):
 
 
 def test_open_backend_dispatch(tmp_path, yolo_const, monkeypatch):
-    from edge.pose.backends import OpenVinoBackend, onnx_runtime_for_auto
+    from edge.inference.backends import onnx_runtime_for_auto
+    from edge.inference.openvino_backend import OpenVinoBackend
 
     auto = open_backend(yolo_const)
     assert isinstance(auto, OpenVinoBackend if onnx_runtime_for_auto() == "openvino" else OrtBackend)

@@ -27,7 +27,7 @@ def test_pose_on_a_photo(footage, tmp_path, capsys, blazepose_models):
     assert "1 frame(s), people in 1" in stdout
     doc = json.loads((out / "keypoints.json").read_text())
     assert doc["layout"] == "blazepose33" and doc["keypoints_3d"] and doc["approximated_2d"] == []
-    from edge.pose.backends import onnx_runtime_for_auto
+    from edge.inference.backends import onnx_runtime_for_auto
 
     # "auto" ran the .onnx models on OpenVINO where it is installed, else ONNX Runtime, and the file says which.
     assert doc["runtime"] == ("OpenVINO:CPU" if onnx_runtime_for_auto() == "openvino" else "CPUExecutionProvider")

@@ -10,7 +10,7 @@ import pytest
 
 from edge.ergonomics.reba import COUPLING, RebaInput, reba_risk, reba_scores
 from edge.errors import InputError
-from edge.reference import table_array
+from edge.ergonomics.tables import table_array
 
 TABLE_A = table_array("reba", "table_a")
 TABLE_B = table_array("reba", "table_b")

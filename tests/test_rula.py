@@ -10,7 +10,7 @@ import pytest
 
 from edge.ergonomics.rula import LOAD_MODES, RulaInput, rula_action_level, rula_scores
 from edge.errors import InputError
-from edge.reference import table_array
+from edge.ergonomics.tables import table_array
 
 TABLE_A = table_array("rula", "table_a")
 TABLE_B = table_array("rula", "table_b")

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from edge.cli import main
-from runtime.alert_event import AlertEvent
-from runtime.config import load_config, with_overrides
-from runtime.events import EventStore
-from runtime.pipeline import run
+from runtime.alerts.event import AlertEvent
+from edge.config import with_overrides
+from runtime.config import load_config
+from runtime.alerts.store import EventStore
+from runtime.session import run
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "examples" / "demo-run.toml"
@@ -74,7 +75,7 @@ def test_alerts_reach_a_real_broker(footage, tmp_path, blazepose_models):
     with Broker(tmp_path / "broker") as broker:
         sub = Subscriber(broker.port)
         assert sub.wait_subscribed(5)
-        from runtime.mqtt import MqttConfig
+        from runtime.alerts.mqtt_config import MqttConfig
 
         config = _config(footage, tmp_path, **{"sinks.mqtt": MqttConfig(
             port=broker.port, outbox_path=str(tmp_path / "outbox.db"))})

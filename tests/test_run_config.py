@@ -3,7 +3,8 @@
 import pytest
 
 from edge.errors import InputError
-from runtime.config import RunConfig, load_config, with_overrides
+from edge.config import with_overrides
+from runtime.config import RunConfig, load_config
 
 
 def _write(tmp_path, text):

@@ -14,7 +14,7 @@ from edge.pose.scene import (
     LEVEL_UP, load_calibration, make_calibration, pitch_roll_from_up, save_calibration, up_from_pitch_roll,
     up_from_standing,
 )
-from edge.posing import Posture, posed_joints
+from edge.datasets.synth.posing import Posture, posed_joints
 from edge.skeletons import get_layout
 
 

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 
 from edge.ergonomics.l5s1 import BodyParams
-from edge.examples import example_lift_sequence
-from edge.posing import Posture, posed_joints
-from edge.report import write_outputs
-from edge.scoring import ScoreConfig, score_sequence
+from edge.datasets.synth.example_lift import example_lift_sequence
+from edge.datasets.synth.posing import Posture, posed_joints
+from edge.scoring.outputs import write_outputs
+from edge.scoring.offline import ScoreConfig, score_sequence
 from edge.skeletons import get_layout, parse_up
-from edge.worksheet import assess
+from edge.ergonomics.worksheet import assess
 
 FPS = 30.0
 

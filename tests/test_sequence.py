@@ -5,7 +5,7 @@ import pytest
 
 from edge.datasets.sequence import Sequence, load_sequence, resample, save_sequence, split_by, windows
 from edge.errors import InputError
-from edge.examples import example_lift_sequence
+from edge.datasets.synth.example_lift import example_lift_sequence
 
 
 def _seq(frames=90, fps=30.0, subject="s1"):

@@ -11,9 +11,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from edge.errors import InputError
-from runtime.alert_event import AlertEvent
-from runtime.events import EventStore, format_events, utc_iso
-from runtime.sinks import GpioSink, JsonlSink, SinkSet, SqliteSink, StdoutSink
+from runtime.alerts.event import AlertEvent
+from runtime.alerts.event import utc_iso
+from runtime.alerts.store import EventStore, format_events
+from runtime.alerts.sinks import GpioSink, JsonlSink, SinkSet, SqliteSink, StdoutSink
 
 NOW = datetime(2024, 5, 10, 12, 0, 0, tzinfo=timezone.utc)
 

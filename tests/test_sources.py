@@ -1,4 +1,4 @@
-"""runtime.sources: URI parsing and pipeline strings (pure), then real GStreamer pipelines: a live test pattern, a file
+"""runtime.video (uri, pipelines, source): URI parsing and pipeline strings (pure), then real GStreamer pipelines: a live test pattern, a file
 this test encodes itself, broken and missing files, and an RTSP server (tests/rtsp_server.py) that is killed and
 restarted under a running GstSource. Only 127.0.0.1 is used."""
 
@@ -19,18 +19,9 @@ import pytest
 from rtsp_server import free_port, start_server, stop_server  # tests/ is on sys.path (pytest's rootdir import mode)
 
 from edge.errors import InputError
-from runtime.sources import (
-    FILE_SINK,
-    LIVE_SINK,
-    Frame,
-    GstSource,
-    ReconnectPolicy,
-    SourceError,
-    SourceSpec,
-    parse_source,
-    pipeline_description,
-    quote,
-)
+from runtime.video.pipelines import FILE_SINK, LIVE_SINK, quote, source_description
+from runtime.video.source import Frame, GstSource, ReconnectPolicy, SourceError
+from runtime.video.uri import SourceSpec, parse_source
 
 REPO = Path(__file__).resolve().parents[1]
 BGR = "videoconvert ! video/x-raw,format=BGR"
@@ -143,59 +134,59 @@ def test_live_and_file_sinks():
 @pytest.mark.parametrize("jetson", [False, True])
 def test_pipeline_test_pattern(jetson):
     spec = parse_source("test://?pattern=ball&width=640&height=480&fps=30")
-    assert pipeline_description(spec, jetson) == (
+    assert source_description(spec, jetson) == (
         "videotestsrc is-live=true pattern=ball ! video/x-raw,width=640,height=480,framerate=30/1 ! "
         f"{BGR} ! {LIVE_SINK}")
 
 
 def test_pipeline_csi_needs_jetson():
     spec = parse_source("csi://1?flip=2&width=1280&height=720&fps=30")
-    assert pipeline_description(spec, True) == (
+    assert source_description(spec, True) == (
         "nvarguscamerasrc sensor-id=1 ! video/x-raw(memory:NVMM),width=1280,height=720,framerate=30/1 ! "
         f"nvvidconv flip-method=2 ! video/x-raw,format=BGRx ! {BGR} ! {LIVE_SINK}")
     with pytest.raises(InputError, match="csi:// cameras need a Jetson"):
-        pipeline_description(spec, False)
+        source_description(spec, False)
 
 
 @pytest.mark.parametrize("jetson", [False, True])
 def test_pipeline_v4l2(jetson):
     raw = parse_source("v4l2:///dev/video0?width=640&height=480&fps=30")
-    assert pipeline_description(raw, jetson) == (
+    assert source_description(raw, jetson) == (
         f'v4l2src device="/dev/video0" ! video/x-raw,width=640,height=480,framerate=30/1 ! {BGR} ! {LIVE_SINK}')
     mjpeg = parse_source("v4l2://1?format=mjpeg&width=1280&height=720")
-    assert pipeline_description(mjpeg, jetson) == (
+    assert source_description(mjpeg, jetson) == (
         f'v4l2src device="/dev/video1" ! image/jpeg,width=1280,height=720 ! jpegdec ! {BGR} ! {LIVE_SINK}')
 
 
 def test_pipeline_rtsp_cpu_and_jetson():
     spec = parse_source("rtsp://127.0.0.1:8554/cam#latency=100")
     source = 'rtspsrc location="rtsp://127.0.0.1:8554/cam" latency=100 protocols=tcp'
-    assert pipeline_description(spec, False) == (
+    assert source_description(spec, False) == (
         f"{source} ! rtph264depay ! h264parse ! avdec_h264 ! {BGR} ! {LIVE_SINK}")
-    assert pipeline_description(spec, True) == (
+    assert source_description(spec, True) == (
         f"{source} ! rtph264depay ! h264parse ! nvv4l2decoder ! nvvidconv ! video/x-raw,format=BGRx ! {BGR} ! "
         f"{LIVE_SINK}")
     h265 = parse_source("rtsp://cam/live#codec=h265&transport=udp")
-    assert "protocols=udp ! rtph265depay ! h265parse ! avdec_h265 ! videoconvert" in pipeline_description(h265, False)
-    assert "rtph265depay ! h265parse ! nvv4l2decoder ! nvvidconv" in pipeline_description(h265, True)
+    assert "protocols=udp ! rtph265depay ! h265parse ! avdec_h265 ! videoconvert" in source_description(h265, False)
+    assert "rtph265depay ! h265parse ! nvv4l2decoder ! nvvidconv" in source_description(h265, True)
     auto = parse_source("rtsp://cam/live#codec=auto&width=640&height=360&fps=15")
-    assert pipeline_description(auto, False) == (
+    assert source_description(auto, False) == (
         'rtspsrc location="rtsp://cam/live" latency=200 protocols=tcp ! decodebin ! videoscale ! '
         "video/x-raw,width=640,height=360 ! videorate drop-only=true ! video/x-raw,framerate=15/1 ! "
         f"{BGR} ! {LIVE_SINK}")
     assert "decodebin ! nvvidconv ! video/x-raw,format=BGRx,width=640,height=360 ! videorate drop-only=true" in (
-        pipeline_description(auto, True))
+        source_description(auto, True))
 
 
 def test_pipeline_file_cpu_and_jetson(tmp_path):
     clip = tmp_path / "clip.mp4"
     clip.write_bytes(b"x")
     spec = parse_source(str(clip))
-    assert pipeline_description(spec, False) == f'filesrc location="{clip}" ! decodebin ! {BGR} ! {FILE_SINK}'
-    assert pipeline_description(spec, True) == (
+    assert source_description(spec, False) == f'filesrc location="{clip}" ! decodebin ! {BGR} ! {FILE_SINK}'
+    assert source_description(spec, True) == (
         f'filesrc location="{clip}" ! decodebin ! nvvidconv ! video/x-raw,format=BGRx ! {BGR} ! {FILE_SINK}')
     scaled = parse_source(str(clip), width=320, height=240, fps=10)
-    assert pipeline_description(scaled, False) == (
+    assert source_description(scaled, False) == (
         f'filesrc location="{clip}" ! decodebin ! videoscale ! video/x-raw,width=320,height=240 ! videorate ! '
         f"video/x-raw,framerate=10/1 ! {BGR} ! {FILE_SINK}")
 
@@ -203,31 +194,29 @@ def test_pipeline_file_cpu_and_jetson(tmp_path):
 def test_locations_are_quoted_and_escaped(tmp_path):
     weird = tmp_path / 'my "best" clip\\ ! x=1.mp4'
     weird.write_bytes(b"x")
-    text = pipeline_description(parse_source(str(weird)), False)
+    text = source_description(parse_source(str(weird)), False)
     expected = str(weird).replace("\\", "\\\\").replace('"', '\\"')
     assert text.startswith(f'filesrc location="{expected}" ! decodebin')
     assert quote('a"b\\c') == '"a\\"b\\\\c"'
     rtsp = parse_source('rtsp://u:p"w@h/x')
-    assert 'location="rtsp://u:p\\"w@h/x"' in pipeline_description(rtsp, False)
+    assert 'location="rtsp://u:p\\"w@h/x"' in source_description(rtsp, False)
 
 
 def test_import_does_not_load_gstreamer():
-    code = "import sys, runtime.sources; print('gi' in sys.modules)"
+    code = "import sys, runtime.video.source; print('gi' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
 
 def test_missing_gstreamer_is_a_clear_input_error(monkeypatch):
-    from runtime import sources
-
-    from runtime import gst as gst_module
+    from runtime.video import gst as gst_module
 
     monkeypatch.setattr(gst_module, "_GST", None)
     monkeypatch.setitem(sys.modules, "gi", None)  # "import gi" now raises ImportError
     with pytest.raises(InputError, match="GStreamer's Python bindings are not installed: apt-get install python3-gi"):
         gst_module.gst()
-    monkeypatch.setattr(sources, "_JETSON", None)
-    assert sources.jetson_available() is False
+    assert gst_module.has_element("videotestsrc") is False
+    assert gst_module.jetson_elements() is False
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -237,9 +226,9 @@ def test_missing_gstreamer_is_a_clear_input_error(monkeypatch):
 @pytest.fixture(scope="module")
 def gst():
     try:
-        from runtime.sources import _gst
+        from runtime.video.gst import gst
 
-        return _gst().Gst
+        return gst().Gst
     except InputError as exc:
         pytest.skip(str(exc))
 

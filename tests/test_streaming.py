@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from edge.examples import example_lift_sequence
-from edge.scoring import ScoreConfig, score_sequence
+from edge.datasets.synth.example_lift import example_lift_sequence
+from edge.scoring.offline import ScoreConfig, score_sequence
 from edge.skeletons import get_layout, parse_up
-from edge.streaming import PersonStream
+from edge.scoring.stream import PersonStream
 
 
 @pytest.fixture(scope="module")

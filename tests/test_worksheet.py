@@ -9,7 +9,7 @@ import re
 import pytest
 
 from edge.errors import InputError
-from edge.worksheet import NIOSH_SCHEMA, REBA_SCHEMA, RULA_SCHEMA, assess
+from edge.ergonomics.worksheet import NIOSH_SCHEMA, REBA_SCHEMA, RULA_SCHEMA, assess
 
 # Same posture as the first worked example in test_reba.py:
 # neck 3, trunk 3, legs 2 -> Table A 6, +1 load -> A 7; upper arm 4, lower arm 2, wrist 2 -> Table B 6, +1 fair -> B 7;

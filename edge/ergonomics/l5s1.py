@@ -35,7 +35,7 @@ import numpy as np
 
 from edge.errors import InputError
 from edge.geometry import cross, dot, unit
-from edge.reference import tables
+from edge.ergonomics.tables import tables
 from edge.signals import butterworth_lowpass, true_runs
 
 __all__ = ["BodyParams", "L5S1Config", "L5S1Result", "l5s1_load"]

@@ -32,7 +32,7 @@ import numbers
 from dataclasses import dataclass
 
 from edge.errors import InputError
-from edge.reference import tables
+from edge.ergonomics.tables import tables
 
 _DURATION_COLUMN = {"short": "<=1h", "moderate": "<=2h", "long": "<=8h"}
 _COUPLINGS = ("good", "fair", "poor")

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from edge.errors import InputError
-from edge.reference import table_array, tables
+from edge.ergonomics.tables import table_array, tables
 
 COUPLING = ("good", "fair", "poor", "unacceptable")
 

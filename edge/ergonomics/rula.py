@@ -39,7 +39,7 @@ import numpy as np
 
 from edge.errors import InputError
 from edge.ergonomics.reba import _KG, _ANGLE, ArrayLike, _describe, _lower_arm, _prepare_fields, _upper_arm_base
-from edge.reference import table_array, tables
+from edge.ergonomics.tables import table_array, tables
 
 LOAD_MODES = ("intermittent", "static", "repeated")
 

@@ -52,7 +52,8 @@ from typing import Any
 import numpy as np
 
 from edge.errors import InputError
-from edge.pose.types import InferenceBackend, Person
+from edge.inference.base import InferenceBackend
+from edge.pose.types import Person
 from edge.skeletons import get_layout
 
 __all__ = [

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge.errors import InputError
-from edge.pose.types import InferenceBackend, Person
+from edge.inference.base import InferenceBackend
+from edge.pose.types import Person
 
 NUM_LANDMARKS = 33
 _ALL_LANDMARKS = 39

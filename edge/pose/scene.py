@@ -8,7 +8,8 @@ every trunk and neck angle. Two ways to know "up" in that frame:
   positive): up = (-sin(roll) cos(pitch), -cos(roll) cos(pitch), -sin(pitch)).
 A level camera, the default when nothing is calibrated, has up = (0, -1, 0).
 
-Calibrations are JSON files `<scene dir>/<camera>.json`; the scene dir is `--scene-dir`, else `$ERGOEDGE_SCENES`,
+`calibrate_from_source` runs a pose estimator over a recording (`ergoedge calibrate-scene`); `up_from_pitch_roll`
+takes the camera's tilt instead. Calibrations are JSON files `<scene dir>/<camera>.json`; the scene dir is `--scene-dir`, else `$ERGOEDGE_SCENES`,
 else `${XDG_CONFIG_HOME:-~/.config}/ergo-edge/scenes`.
 """
 
@@ -26,6 +27,9 @@ import numpy as np
 
 from edge.errors import InputError
 from edge.geometry import angle_between_deg
+from edge.paths import atomic_write, user_dir
+from edge.pose.estimator import Estimator
+from edge.pose.frames import IMAGE_SUFFIXES, read_image, video_frames
 from edge.skeletons import get_layout
 
 LEVEL_UP = (0.0, -1.0, 0.0)
@@ -100,13 +104,40 @@ def up_from_standing(world: np.ndarray, scores: np.ndarray | None = None, layout
     return up, int(straight.sum()), spread
 
 
+def calibrate_from_source(source: str, camera: str, estimator: Estimator, seconds: float = 3.0) -> SceneCalibration:
+    """Run the estimator over the first `seconds` of `source` (or the image) and estimate up from the most-seen
+    person's world keypoints."""
+    path = Path(source)
+    if not path.exists():
+        raise InputError(f"no such file: {path}")
+    if estimator.layout != "blazepose33":
+        raise InputError("scene calibration needs 3D world keypoints: use the default BlazePose model")
+    if seconds <= 0:
+        raise InputError(f"--seconds must be positive, got {seconds}")
+    estimator.reset()
+    by_track: dict[int, tuple[list, list]] = {}
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        frames = [(0, 0.0, read_image(path), 0.0)]
+    else:
+        frames = video_frames(path)
+    for _index, time_s, frame, _fps in frames:
+        if time_s > seconds:
+            break
+        for person in estimator(frame, time_s):
+            if person.world is None:
+                continue
+            world, scores = by_track.setdefault(person.track_id, ([], []))
+            world.append(person.world)
+            scores.append(person.scores)
+    if not by_track:
+        raise InputError(f"{path}: no person found in the first {seconds:g} s; calibration needs someone standing")
+    world, scores = max(by_track.values(), key=lambda ws: len(ws[0]))
+    up, used, spread = up_from_standing(np.asarray(world), np.asarray(scores))
+    return make_calibration(camera, up, "standing", frames_used=used, spread_deg=spread)
+
+
 def scene_dir(override: str | os.PathLike | None = None) -> Path:
-    if override:
-        return Path(override)
-    if os.environ.get("ERGOEDGE_SCENES"):
-        return Path(os.environ["ERGOEDGE_SCENES"])
-    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
-    return base / "ergo-edge" / "scenes"
+    return user_dir("scenes", override)
 
 
 def _camera_file(camera: str, directory: str | os.PathLike | None) -> Path:
@@ -129,10 +160,7 @@ def make_calibration(camera: str, up: np.ndarray, method: str, frames_used: int 
 def save_calibration(calibration: SceneCalibration, directory: str | os.PathLike | None = None) -> Path:
     path = _camera_file(calibration.camera, directory)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(asdict(calibration), indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, json.dumps(asdict(calibration), indent=2) + "\n")
 
 
 def load_calibration(camera: str, directory: str | os.PathLike | None = None) -> SceneCalibration:

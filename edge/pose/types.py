@@ -1,13 +1,11 @@
-"""Types shared by pose models, backends, filters and trackers.
+"""The person type shared by pose models, filters, trackers and drawing.
 
 `Person` is what every pose adapter returns, one per detected person, in the coordinates of the ORIGINAL frame.
-`InferenceBackend` is the one interface that ONNX Runtime and TensorRT sit behind (`edge.pose.backends`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -66,19 +64,3 @@ class Person:
     @property
     def num_joints(self) -> int:
         return int(self.keypoints.shape[0])
-
-
-@runtime_checkable
-class InferenceBackend(Protocol):
-    """A loaded model that maps named input arrays to named output arrays.
-
-    input_specs: input name -> (shape, dtype); a dimension the model leaves open (dynamic) is None.
-    output_specs: output name -> (shape, dtype), as declared by the model.
-    output_names: output names in the model's order; `infer` returns exactly these keys.
-    """
-
-    input_specs: dict[str, tuple[tuple[int | None, ...], np.dtype]]
-    output_specs: dict[str, tuple[tuple[int | None, ...], np.dtype]]
-    output_names: list[str]
-
-    def infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...

@@ -1,12 +1,12 @@
-"""The default pose models (MediaPipe BlazePose, Apache-2.0) as checked ONNX files in a per-user models directory.
+"""`ergoedge models fetch`: the default pose models (MediaPipe BlazePose, Apache-2.0) as checked ONNX files.
 
-`fetch_models()` is the one entry point that makes them: it takes the two `.tflite` files out of the pinned
-`mediapipe` wheel (PyPI), checks their sha256, converts them to ONNX with `export/tflite_onnx.py` inside an isolated
-tools venv (tflite, ai-edge-litert, onnx, onnxruntime: never installed into the runtime environment), verifies the
-ONNX against TFLite, and records everything in `manifest.json`. Run again, it only re-checks the files and returns:
-no network, no subprocess.
+`fetch_models()` is the one entry point: it takes the two `.tflite` files out of the pinned `mediapipe` wheel
+(PyPI), checks their sha256, converts them to ONNX with `tflite_onnx.py` (beside this file) inside an isolated tools
+venv (tflite, ai-edge-litert, onnx, onnxruntime: never installed into the runtime environment), verifies the ONNX
+against TFLite, and records everything in `manifest.json` (read back through `edge.artifacts`). Run again, it only
+re-checks the files and returns: no network, no subprocess.
 
-Directory layout (the root is the parent of `models_dir()`, by default `~/.cache/ergo-edge`):
+Directory layout (the root is the parent of `edge.artifacts.models_dir()`, by default `~/.cache/ergo-edge`):
 
     models/manifest.json            what was made, from what, how, and the sha256 of every file below
     models/pose_detection.onnx      person detector, [1,224,224,3] RGB in [-1,1] -> [1,2254,12], [1,2254,1]
@@ -16,15 +16,13 @@ Directory layout (the root is the parent of `models_dir()`, by default `~/.cache
     tools/convert-venv/             converter venv, reused while its stamp matches TOOLS_REQUIREMENTS
     downloads/mediapipe-*.whl       the source wheel, reused while its contents check out
 
-Everything else reads the files through `load_manifest` / `model_file` / `model_path`, which check each sha256 and
-raise `ModelError` (an `InputError`) naming what is missing or changed and what to run. Standard library only.
+Standard library only (plus `edge`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.util
 import json
 import os
 import platform
@@ -40,10 +38,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from edge import __version__
-from edge.errors import InputError
+from edge.artifacts import (FETCH_HINT, MANIFEST, MANIFEST_FORMAT, ModelError, load_manifest, models_dir,
+                            sha256_file)
 
-MANIFEST = "manifest.json"
-MANIFEST_FORMAT = 1
 MEDIAPIPE_VERSION = "0.10.21"
 # Only the platform-independent .tflite files are used, so every machine (aarch64 too: 0.10.21 has no
 # manylinux_2_28_aarch64 wheel) downloads this one wheel, the one whose files' sha256 are pinned below.
@@ -66,7 +63,6 @@ TOOLS_REQUIREMENTS = (
     "backports.strenum==1.2.8",
     "tqdm==4.70.1",
 )
-FETCH_HINT = "run `ergoedge models fetch`"
 
 
 @dataclass(frozen=True)
@@ -84,116 +80,12 @@ SOURCES = {
         "mediapipe/modules/pose_landmark/pose_landmark_full.tflite",
         "e9a5c5cb17f736fafd4c2ec1da3b3d331d6edbe8a0d32395855aeb2cdfd64b9f", (0.0, 1.0)),
 }
-MODEL_NAMES = tuple(SOURCES)
 
-
-class ModelError(InputError):
-    """Model files are missing, changed or could not be made; the message says what to do, in one line."""
-
-
-@dataclass(frozen=True)
-class TensorSpec:
-    name: str
-    shape: tuple[int, ...]
-    dtype: str
-
-
-@dataclass(frozen=True)
-class ModelFile:
-    """One checked ONNX model: its path, sha256 and the names/shapes/dtypes of its inputs and outputs."""
-
-    name: str
-    path: Path
-    sha256: str
-    inputs: tuple[TensorSpec, ...]
-    outputs: tuple[TensorSpec, ...]
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# Where the files are, and checking them
-
-
-def models_dir(override: str | os.PathLike | None = None) -> Path:
-    """The models directory: `override`, else $ERGOEDGE_MODELS, else ${XDG_CACHE_HOME:-~/.cache}/ergo-edge/models."""
-    if override is not None and str(override) != "":
-        return Path(override).expanduser()
-    env = os.environ.get("ERGOEDGE_MODELS")
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    cache = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"  # XDG: relative is invalid
-    return cache / "ergo-edge" / "models"
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def load_manifest(models_dir: str | os.PathLike | None = None) -> dict:
-    """Read `manifest.json` and check every file it lists against its sha256; raise `ModelError` otherwise."""
-    d = _resolve(models_dir)
-    path = d / MANIFEST
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelError(f"no pose models in {d}; {FETCH_HINT}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelError(f"{path} is unreadable ({exc}); {FETCH_HINT}") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
-        raise ModelError(f"{path} is from another version of ergo-edge; {FETCH_HINT}")
-    files = manifest.get("files")
-    models = manifest.get("models")
-    if not isinstance(files, dict) or not isinstance(models, dict):
-        raise ModelError(f"{path} is incomplete; {FETCH_HINT}")
-    problems = [f"{name} (not in the manifest)" for name in MODEL_NAMES if name not in models]
-    for name, info in sorted(files.items()):
-        file = d / name
-        if Path(name).name != name:
-            problems.append(f"{name} (bad file name)")
-        elif not file.is_file():
-            problems.append(f"{name} (missing)")
-        elif _sha256(file) != info.get("sha256"):
-            problems.append(f"{name} (changed)")
-    if problems:
-        raise ModelError(f"model files missing or changed in {d}: {', '.join(problems)}; {FETCH_HINT}")
-    return manifest
-
-
-def model_file(name: str, models_dir: str | os.PathLike | None = None) -> ModelFile:
-    """The checked ONNX file of model `name` ("pose_detection" or "pose_landmark_full")."""
-    if name not in SOURCES:
-        raise ModelError(f"unknown model {name!r}; known models: {', '.join(MODEL_NAMES)}")
-    d = _resolve(models_dir)
-    info = load_manifest(d)["models"][name]
-
-    def specs(items):
-        return tuple(TensorSpec(t["name"], tuple(t["shape"]), t["dtype"]) for t in items)
-
-    return ModelFile(name, d / info["onnx"], info["onnx_sha256"], specs(info["inputs"]), specs(info["outputs"]))
-
-
-def model_path(name: str, models_dir: str | os.PathLike | None = None) -> Path:
-    """Path of the checked ONNX file of model `name`."""
-    return model_file(name, models_dir).path
-
-
-def _resolve(d) -> Path:
-    return models_dir(d)
 
 
 def _converter_script() -> Path:
-    """`export/tflite_onnx.py`, found through the installed `export` package without importing it."""
-    spec = importlib.util.find_spec("export")
-    for loc in (spec.submodule_search_locations or []) if spec else []:
-        script = Path(loc) / "tflite_onnx.py"
-        if script.is_file():
-            return script
-    raise ModelError("export/tflite_onnx.py not found: the `export` package of ergo-edge is not installed; "
-                     "reinstall ergo-edge (pip install -e .)")
+    """The converter, `tflite_onnx.py` beside this module; it runs as a script in the tools venv."""
+    return Path(__file__).with_name("tflite_onnx.py")
 
 
 def _converter_version(script: Path) -> str | None:
@@ -211,7 +103,7 @@ def _is_current(manifest: dict) -> bool:
             return False
     try:
         current = _converter_version(_converter_script())
-    except (ModelError, OSError):
+    except OSError:
         return True  # nothing to convert with: what is there is the best there is
     return manifest.get("converter", {}).get("version") == current
 
@@ -220,15 +112,15 @@ def _is_current(manifest: dict) -> bool:
 # Making them
 
 
-def fetch_models(models_dir: str | os.PathLike | None = None, force: bool = False, log=print) -> dict:
-    """Make sure the checked ONNX pose models are in `models_dir` (see `models_dir()`); return the manifest.
+def fetch_models(directory: str | os.PathLike | None = None, force: bool = False, log=print) -> dict:
+    """Make sure the checked ONNX pose models are in `directory` (default `models_dir()`); return the manifest.
 
     Already there, intact and current (and not `force`): returns at once, offline. Otherwise: (re)uses the tools venv
     `<root>/tools/convert-venv`, downloads (or reuses) the mediapipe wheel into `<root>/downloads`, checks the two
     .tflite files' sha256, converts and verifies each model, and installs the files with the manifest written last.
     Files are renamed into place, so an interrupted fetch never leaves a set that passes `load_manifest`.
     """
-    d = _resolve(models_dir)
+    d = models_dir(directory)
     if not force:
         current = _valid_current(d)
         if current is not None:
@@ -417,7 +309,7 @@ def _build(staging: Path, wheel: Path, python: Path, script: Path, log) -> dict:
         v = report["verification"]
         models[name] = {
             "onnx": onx.name,
-            "onnx_sha256": _sha256(onx),
+            "onnx_sha256": sha256_file(onx),
             "tflite": tfl.name,
             "tflite_member": src.member,
             "tflite_sha256": src.sha256,
@@ -430,12 +322,12 @@ def _build(staging: Path, wheel: Path, python: Path, script: Path, log) -> dict:
         }
         worst = max(o["relative_diff"] for o in v["outputs"].values())
         log(f"  {name}: max difference {worst:.2g} of output scale (tolerance {v['tolerance']:g})")
-        converter = {"script": "export/" + script.name, "version": report["converter_version"],
-                     "script_sha256": _sha256(script), "opset": report["opset"], "tools": report["tools"],
+        converter = {"script": "export/mediapipe/" + script.name, "version": report["converter_version"],
+                     "script_sha256": sha256_file(script), "opset": report["opset"], "tools": report["tools"],
                      "tools_requirements": list(TOOLS_REQUIREMENTS)}
     files = {}
     for file in sorted([LICENSE_FILE] + [f"{n}.{ext}" for n in SOURCES for ext in ("onnx", "tflite")]):
-        files[file] = {"sha256": _sha256(staging / file), "bytes": (staging / file).stat().st_size}
+        files[file] = {"sha256": sha256_file(staging / file), "bytes": (staging / file).stat().st_size}
     return {
         "format": MANIFEST_FORMAT,
         "created": datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
@@ -444,7 +336,7 @@ def _build(staging: Path, wheel: Path, python: Path, script: Path, log) -> dict:
             "package": "mediapipe",
             "version": MEDIAPIPE_VERSION,
             "wheel": wheel.name,
-            "wheel_sha256": _sha256(wheel),
+            "wheel_sha256": sha256_file(wheel),
             "url": f"https://pypi.org/project/mediapipe/{MEDIAPIPE_VERSION}/",
             "license": "Apache-2.0",
             "license_file": LICENSE_FILE,

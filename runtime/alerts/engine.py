@@ -24,18 +24,15 @@ Conventions:
 
 from __future__ import annotations
 
-import dataclasses
 import math
-import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import datetime
 from typing import Any
 
+from edge.config import check_number
 from edge.errors import InputError
-from edge.reference import tables
-from runtime.alert_event import AlertEvent
-from runtime.events import parse_utc, utc_iso
+from runtime.alerts.event import AlertEvent, utc_iso, utc_now
 
 DIRECTIONS = ("above", "at_least", "below", "at_most")
 SEVERITIES = ("info", "warning", "critical")
@@ -43,21 +40,6 @@ SEVERITIES = ("info", "warning", "critical")
 _EPS = 1e-6
 _MESSAGE_KEYS = {"person": 0, "value": 1.0, "threshold": 1.0, "duration": 1.0, "rule": "r", "metric": "m",
                  "severity": "info"}
-
-
-def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def _number(owner: str, field: str, value: Any, *, minimum: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
-        raise InputError(f"{owner}: {field} must be a number, got {value!r}")
-    out = float(value)
-    if not math.isfinite(out):
-        raise InputError(f"{owner}: {field} must be finite, got {value!r}")
-    if minimum is not None and out < minimum:
-        raise InputError(f"{owner}: {field} must be >= {minimum:g}, got {out:g}")
-    return out
 
 
 @dataclass(frozen=True)
@@ -95,11 +77,11 @@ class AlertRule:
         # Normalise numbers (ints, numpy scalars) to float so equality and JSON are predictable.
         for field in ("threshold", "hysteresis", "min_duration_s", "clear_after_s", "cooldown_s"):
             minimum = None if field == "threshold" else 0.0
-            object.__setattr__(self, field, _number(who, field, getattr(self, field), minimum=minimum))
+            object.__setattr__(self, field, check_number(getattr(self, field), f"{who}: {field}", minimum=minimum))
         if self.release is not None:
             if self.hysteresis:
                 raise InputError(f"{who}: give release or hysteresis, not both")
-            object.__setattr__(self, "release", _number(who, "release", self.release))
+            object.__setattr__(self, "release", check_number(self.release, f"{who}: release"))
             if self._upward and self.release > self.threshold:
                 raise InputError(f"{who}: release {self.release:g} must be <= threshold {self.threshold:g} "
                                  f"for direction {self.direction!r}")
@@ -137,19 +119,6 @@ class AlertRule:
     def worse(self, a: float, b: float) -> float:
         return max(a, b) if self._upward else min(a, b)
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> AlertRule:
-        """From a config table; an unknown key is an error that names it."""
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - fields)
-        if unknown:
-            raise InputError(f"alert rule {data.get('name', '?')!r}: unknown key {unknown[0]!r} "
-                             f"(known: {', '.join(sorted(fields))})")
-        missing = [k for k in ("name", "metric", "threshold") if k not in data]
-        if missing:
-            raise InputError(f"alert rule {data.get('name', '?')!r}: missing key {missing[0]!r}")
-        return cls(**dict(data))
-
 
 # Defaults (all thresholds are configurable per site):
 DEFAULT_RULES: tuple[AlertRule, ...] = (
@@ -176,7 +145,7 @@ DEFAULT_RULES: tuple[AlertRule, ...] = (
 )
 
 
-def _check_rules(rules: Iterable[AlertRule]) -> tuple[AlertRule, ...]:
+def check_rules(rules: Iterable[AlertRule]) -> tuple[AlertRule, ...]:
     out = tuple(rules)
     seen: set[str] = set()
     for rule in out:
@@ -188,17 +157,17 @@ def _check_rules(rules: Iterable[AlertRule]) -> tuple[AlertRule, ...]:
     return out
 
 
-def _check_time(time_s: Any) -> float:
-    return _number("alert update", "time_s", time_s)
+def check_time(time_s: Any) -> float:
+    return check_number(time_s, "alert update: time_s")
 
 
-def _check_person(person: Any) -> int:
+def check_person(person: Any) -> int:
     if isinstance(person, bool) or not hasattr(person, "__index__"):
         raise InputError(f"alert update: person must be an integer track id, got {person!r}")
     return int(person)
 
 
-def _metric_value(metrics: Mapping[str, Any], name: str) -> float | None:
+def metric_value(metrics: Mapping[str, Any], name: str) -> float | None:
     """A known finite value, or None for unknown (missing, None, NaN, inf)."""
     raw = metrics.get(name)
     if raw is None:
@@ -224,8 +193,8 @@ class AlertEngine:
     """Alert state per (person, rule); `update` once per frame per person with that frame's stream time."""
 
     def __init__(self, rules: Iterable[AlertRule] = DEFAULT_RULES, camera: str = "",
-                 clock: Callable[[], datetime] = _utc_now):
-        self.rules = _check_rules(rules)
+                 clock: Callable[[], datetime] = utc_now):
+        self.rules = check_rules(rules)
         self.camera = str(camera)
         self._clock = clock
         self._states: dict[int, dict[str, _RuleState]] = {}
@@ -233,11 +202,11 @@ class AlertEngine:
 
     def update(self, time_s: float, person: int, metrics: Mapping[str, Any]) -> list[AlertEvent]:
         """Feed one frame's metrics for one person; returns the events this frame caused (usually none)."""
-        t = _check_time(time_s)
-        person = _check_person(person)
+        t = check_time(time_s)
+        person = check_person(person)
         self._check_order(person, t)
         # Read every value before touching state, so bad input leaves the engine as it was.
-        values = [_metric_value(metrics, rule.metric) for rule in self.rules]
+        values = [metric_value(metrics, rule.metric) for rule in self.rules]
         self._last_time[person] = t
         states = self._states.setdefault(person, {r.name: _RuleState() for r in self.rules})
         events = []
@@ -249,8 +218,8 @@ class AlertEngine:
 
     def forget(self, person: int, time_s: float) -> list[AlertEvent]:
         """The person left (track ended): clear their active alerts and drop all their state, cooldowns included."""
-        t = _check_time(time_s)
-        person = _check_person(person)
+        t = check_time(time_s)
+        person = check_person(person)
         self._check_order(person, t)
         states = self._states.pop(person, {})
         self._last_time.pop(person, None)
@@ -326,155 +295,4 @@ class AlertEngine:
                           duration_s=float(duration), camera=self.camera, message=message)
 
 
-# ----------------------------------------------------------------------------------------------------------------
-# Exposure totals
-
-
-def _reba_bands() -> list[tuple[int, int, str]]:
-    # The bands live once, in the package's ergonomics tables.
-    return [(b["min"], b["max"], b["risk"]) for b in tables()["reba"]["risk_levels"]]
-
-
-def _parse_shift_starts(starts: Iterable[str]) -> tuple[int, ...]:
-    minutes = []
-    for text in starts:
-        m = re.fullmatch(r"(\d{1,2}):(\d{2})", str(text).strip())
-        if not m or int(m.group(1)) > 23 or int(m.group(2)) > 59:
-            raise InputError(f"shift_starts: expected HH:MM times, got {text!r}")
-        minutes.append(int(m.group(1)) * 60 + int(m.group(2)))
-    if not minutes:
-        raise InputError("shift_starts: give at least one HH:MM shift start")
-    if len(set(minutes)) != len(minutes):
-        raise InputError(f"shift_starts: duplicate shift start in {list(starts)!r}")
-    return tuple(sorted(minutes))
-
-
-def _resolve_tz(tz: tzinfo | str | None) -> tzinfo | None:
-    if tz is None or isinstance(tz, tzinfo):
-        return tz
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    try:
-        return ZoneInfo(str(tz))
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InputError(f"tz: unknown time zone {tz!r} (use an IANA name such as 'Europe/Berlin')") from None
-
-
-class ExposureTracker:
-    """Accumulated exposure per shift and person: seconds per REBA risk level, seconds past each rule's
-    threshold, alerts raised per rule.
-
-    Shift starts are local "HH:MM" times in `tz` (IANA name or tzinfo; None = the device's local zone); a shift
-    runs to the next start, so ("06:00", "14:00", "22:00") puts 02:00 on 2 May in shift "2024-05-01T22:00".
-    Frames whose REBA is unknown count as "unknown", so the level seconds always add up to `tracked_s`.
-    It is also a sink (`emit` = `record`) so it can sit in a SinkSet to count the engine's raised alerts.
-    """
-
-    name = "exposure"
-
-    def __init__(self, rules: Iterable[AlertRule] = DEFAULT_RULES,
-                 shift_starts: Iterable[str] = ("06:00", "14:00", "22:00"), tz: tzinfo | str | None = None,
-                 clock: Callable[[], datetime] = _utc_now, reba_metric: str = "reba_total"):
-        self.rules = _check_rules(rules)
-        self.shift_starts = tuple(str(s).strip() for s in shift_starts)
-        self._starts = _parse_shift_starts(self.shift_starts)
-        self._tz = _resolve_tz(tz)
-        self._clock = clock
-        self.reba_metric = reba_metric
-        self._bands = _reba_bands()
-        self._shifts: dict[str, dict[int, dict]] = {}
-        self._last_time: dict[int, float] = {}
-
-    def shift_key(self, when: datetime) -> str:
-        """The shift that `when` falls in, named by its local start, e.g. "2024-05-01T22:00"."""
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)  # naive wall times are UTC, like everywhere in the runtime
-        local = when.astimezone(self._tz) if self._tz is not None else when.astimezone()
-        minute = local.hour * 60 + local.minute
-        day = local.date()
-        earlier = [s for s in self._starts if s <= minute]
-        if earlier:
-            start = earlier[-1]
-        else:  # before the first start: still the previous day's last shift
-            start, day = self._starts[-1], day - timedelta(days=1)
-        return f"{day.isoformat()}T{start // 60:02d}:{start % 60:02d}"
-
-    def update(self, time_s: float, person: int, metrics: Mapping[str, Any], dt: float,
-               wall_time: datetime | None = None) -> None:
-        """Credit `dt` seconds of this frame's state to the person in the current shift (wall_time or clock)."""
-        t = _check_time(time_s)
-        person = _check_person(person)
-        dt = _number("exposure update", "dt", dt, minimum=0.0)
-        last = self._last_time.get(person)
-        if last is not None and t < last:
-            raise InputError(f"exposure update: time went backwards for person {person}: {t:g} s after {last:g} s")
-        level = self._reba_level(_metric_value(metrics, self.reba_metric))
-        over = [rule.name for rule in self.rules
-                if (v := _metric_value(metrics, rule.metric)) is not None and rule.triggers(v)]
-        self._last_time[person] = t
-        bucket = self._bucket(self.shift_key(wall_time or self._clock()), person)
-        bucket["tracked_s"] += dt
-        bucket["reba_s"][level] += dt
-        for name in over:
-            bucket["over_threshold_s"][name] += dt
-
-    def record(self, event: AlertEvent) -> None:
-        """Count a raised alert in the shift of its wall time (cleared events are ignored)."""
-        if event.kind != "raised":
-            return
-        bucket = self._bucket(self.shift_key(parse_utc(event.wall_time)), event.person)
-        alerts = bucket["alerts_raised"]
-        alerts[event.rule] = alerts.get(event.rule, 0) + 1
-
-    emit = record
-
-    def close(self) -> None:
-        pass
-
-    def totals(self) -> dict:
-        """JSON-ready: {"timezone", "shift_starts", "shifts": {key: {"persons": {"<id>": totals}, "all": totals}}}."""
-        shifts = {}
-        for key in sorted(self._shifts):
-            persons = self._shifts[key]
-            everyone = self._empty()
-            for bucket in persons.values():
-                _add_into(everyone, bucket)
-            shifts[key] = {"persons": {str(p): _copy(b) for p, b in sorted(persons.items())}, "all": everyone}
-        return {"timezone": str(self._tz) if self._tz is not None else "local", "shift_starts": list(self.shift_starts),
-                "shifts": shifts}
-
-    def _reba_level(self, value: float | None) -> str:
-        if value is None:
-            return "unknown"
-        score = math.floor(value + 0.5)  # a smoothed score counts in the band of its nearest integer
-        for low, high, name in self._bands:
-            if low <= score <= high:
-                return name
-        raise InputError(f"metric {self.reba_metric!r}: REBA must be 1..15, got {value:g}")
-
-    def _empty(self) -> dict:
-        return {"tracked_s": 0.0,
-                "reba_s": {**{name: 0.0 for _, _, name in self._bands}, "unknown": 0.0},
-                "over_threshold_s": {rule.name: 0.0 for rule in self.rules},
-                "alerts_raised": {rule.name: 0 for rule in self.rules}}
-
-    def _bucket(self, shift: str, person: int) -> dict:
-        persons = self._shifts.setdefault(shift, {})
-        if person not in persons:
-            persons[person] = self._empty()
-        return persons[person]
-
-
-def _add_into(total: dict, part: dict) -> None:
-    for key, value in part.items():
-        if isinstance(value, dict):
-            _add_into(total.setdefault(key, {}), value)
-        else:
-            total[key] = total.get(key, 0) + value
-
-
-def _copy(bucket: dict) -> dict:
-    return {k: dict(v) if isinstance(v, dict) else v for k, v in bucket.items()}
-
-
-__all__ = ["DEFAULT_RULES", "DIRECTIONS", "SEVERITIES", "AlertEngine", "AlertRule", "ExposureTracker"]
+__all__ = ["DEFAULT_RULES", "DIRECTIONS", "SEVERITIES", "AlertEngine", "AlertRule"]

@@ -7,7 +7,7 @@ One recording = one simulated person at a small work cell of 3-5 stations, watch
    style (stooper or squatter), personal activity preferences, and the 2-4 item masses handled at this cell.
 2. Activities: a Markov chain over `ACTIVITIES` (`GRAMMAR`, reweighted per person; activities not yet seen in a
    recording are favoured so that short recordings still cover the vocabulary). Each activity is a parametric
-   keyframe program over `edge.posing.Posture` fields (`_PROGRAMS`), drawn afresh at every occurrence. Keys are
+   keyframe program over `edge.datasets.synth.posing.Posture` fields (`_PROGRAMS`), drawn afresh at every occurrence. Keys are
    eased with a smooth step (continuous velocity); every segment starts with a 0.4-0.9 s transition from the
    previous posture and ends holding its last key. Walking legs and arm swing are an overlay driven by the
    distance actually travelled, so steps start and stop with the motion. A low-pass "micro-motion" (1.5 deg)
@@ -45,8 +45,8 @@ from edge import __version__
 from edge.datasets.sequence import Sequence, save_sequence
 from edge.ergonomics.l5s1 import BodyParams
 from edge.errors import InputError
-from edge.posing import Posture, posed_landmarks
-from edge.scoring import ScoreConfig, score_sequence
+from edge.datasets.synth.posing import Posture, posed_landmarks
+from edge.scoring.offline import ScoreConfig, score_sequence
 from edge.signals import butterworth_lowpass
 from edge.skeletons import get_layout
 
@@ -850,13 +850,13 @@ def _record(seed: int, k: int, cfg: SynthConfig, n: int) -> list[Sequence]:
     kp2d = _keypoints2d(rng, cfg, names, points, cam, cfg.fps)
 
     meta = {
-        "source": "synthetic", "generator": "edge.datasets.synth", "ergo_edge_version": __version__,
+        "source": "synthetic", "generator": "edge.datasets.synth.generator", "ergo_edge_version": __version__,
         "seed": seed, "recording": k, "subject": f"synth-{seed}-{k}",
         "body": {"height_m": person.height_m, "mass_kg": person.mass_kg, "sex": person.sex,
                  "proportions": person.proportions},
         "camera": _json_ready({**cam, "t": -cam["R"] @ cam["position"]}),
         "joints": "clean" if cfg.joint_noise_mm <= 0 else f"noisy ({cfg.joint_noise_mm} mm); targets from clean",
-        "targets": "score_sequence of the clean joints, each frame with its own load_kg (see edge.datasets.synth)",
+        "targets": "score_sequence of the clean joints, each frame with its own load_kg (see edge.datasets.synth.generator)",
         "segments": segments,
     }
     out = []
@@ -919,7 +919,7 @@ def write_synth(out_dir, minutes: float, seed: int, config: SynthConfig = SynthC
             counts[ACTIVITIES[i]] += int(c)
     frames = sum(f["frames"] for f in files)
     manifest = {
-        "generator": "edge.datasets.synth",
+        "generator": "edge.datasets.synth.generator",
         "seed": int(seed),
         "minutes": float(minutes),
         "config": _json_ready(dataclasses.asdict(config)),

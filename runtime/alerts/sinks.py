@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 from edge.errors import InputError
-from runtime.alert_event import AlertEvent
-from runtime.alerts import SEVERITIES
-from runtime.events import EventStore
+from runtime.alerts.event import AlertEvent
+from runtime.alerts.engine import SEVERITIES
+from runtime.alerts.store import EventStore
 
 _LOG = logging.getLogger("ergoedge.alerts")
 

@@ -41,21 +41,21 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import os
 import queue
 import socket
 import sqlite3
-import string
 import threading
 import time
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from edge.errors import InputError
 
-from .alert_event import AlertEvent
+from edge.paths import user_dir
+from runtime.alerts.event import AlertEvent
+from runtime.alerts.mqtt_config import MqttConfig, MqttTls
 
 log = logging.getLogger(__name__)
 
@@ -75,130 +75,6 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_unacked ON outbox (seq) WHERE acked_at IS NULL;
 """
-
-
-def default_outbox_dir() -> Path:
-    """Where outboxes go when no path is given: $ERGOEDGE_STATE_DIR, else $XDG_STATE_HOME/ergo-edge
-    (default ~/.local/state/ergo-edge). Never the working directory."""
-    explicit = os.environ.get("ERGOEDGE_STATE_DIR")
-    if explicit:
-        return Path(explicit).expanduser()
-    xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(xdg).expanduser() / "ergo-edge"
-
-
-@dataclass(frozen=True)
-class MqttTls:
-    """TLS settings. ca_certs: CA bundle that signed the broker's certificate (PEM). certfile/keyfile: client
-    certificate and key for brokers that require one (both or neither). insecure: skip the check that the broker's
-    certificate names `host` (the chain is still verified against ca_certs); for a broker addressed by an IP that is
-    not in its certificate. Typical TLS port is 8883."""
-
-    ca_certs: str
-    certfile: str | None = None
-    keyfile: str | None = None
-    insecure: bool = False
-
-    def __post_init__(self) -> None:
-        for name in ("ca_certs", "certfile", "keyfile"):
-            value = getattr(self, name)
-            if value is None and name != "ca_certs":
-                continue
-            if not isinstance(value, (str, os.PathLike)) or not str(value):
-                raise InputError(f"mqtt tls.{name} must be a file path, got {value!r}")
-            if not Path(value).expanduser().is_file():
-                raise InputError(f"mqtt tls.{name}: no such file {str(value)!r}")
-        if (self.certfile is None) != (self.keyfile is None):
-            raise InputError("mqtt tls: certfile and keyfile go together (give both or neither)")
-        if not isinstance(self.insecure, bool):
-            raise InputError(f"mqtt tls.insecure must be true or false, got {self.insecure!r}")
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "MqttTls":
-        _check_keys(data, cls, "mqtt tls")
-        return cls(**data)
-
-
-@dataclass(frozen=True)
-class MqttConfig:
-    """MQTT sink settings (a run config's [mqtt] table holds only the changes from these defaults).
-
-    host, port: the broker (default the device's local broker, 127.0.0.1:1883; 8883 is usual with TLS).
-    topic: topic template; "{camera}" is replaced by the sink's camera (else the event's, else "default").
-    qos: 1 (default) or 2. QoS 0 is refused: it has no acknowledgement, so the outbox could not know what arrived.
-    client_id: MQTT client id; default "ergo-edge-" + a hash of host name and outbox path (stable across restarts,
-        one id per outbox). The session is persistent (clean_session=False).
-    username, password: broker credentials (password needs username).
-    tls: MqttTls, or None for plain TCP.
-    outbox_path: SQLite outbox file; "{camera}" is replaced by the camera. Default
-        `default_outbox_dir()/mqtt-outbox-{camera}.sqlite`.
-    keepalive: seconds between MQTT pings; a dead broker is noticed after about 1.5 x keepalive.
-    reconnect_min_s, reconnect_max_s: reconnect back-off, doubling from min to max while the broker is down.
-    max_inflight: rows published and not yet acknowledged, at most.
-    retain_acked_days: acked rows older than this are deleted from the outbox (at start and hourly).
-    """
-
-    host: str = "127.0.0.1"
-    port: int = 1883
-    topic: str = "ergo-edge/{camera}/alerts"
-    qos: int = 1
-    client_id: str | None = None
-    username: str | None = None
-    password: str | None = None
-    tls: MqttTls | None = None
-    outbox_path: str | None = None
-    keepalive: int = 30
-    reconnect_min_s: float = 0.5
-    # 5 s: a broker back after an outage gets the backlog within seconds, for a few connection attempts a minute.
-    reconnect_max_s: float = 5.0
-    max_inflight: int = 20
-    retain_acked_days: float = 7.0
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.host, str) or not self.host.strip():
-            raise InputError(f"mqtt host must be a host name or address, got {self.host!r}")
-        if not _is_int(self.port) or not 1 <= self.port <= 65535:
-            raise InputError(f"mqtt port must be an integer in 1..65535, got {self.port!r}")
-        if not _is_int(self.qos) or self.qos not in (1, 2):
-            raise InputError(f"mqtt qos must be 1 or 2 (QoS 0 has no acknowledgement), got {self.qos!r}")
-        if not isinstance(self.topic, str):
-            raise InputError(f"mqtt topic must be a string, got {self.topic!r}")
-        _check_topic_template(self.topic)
-        if self.client_id is not None and (not isinstance(self.client_id, str) or not self.client_id
-                                           or len(self.client_id.encode()) > 65535):
-            raise InputError(f"mqtt client_id must be a non-empty string, got {self.client_id!r}")
-        if self.username is not None and not isinstance(self.username, str):
-            raise InputError(f"mqtt username must be a string, got {self.username!r}")
-        if self.password is not None:
-            if not isinstance(self.password, str):
-                raise InputError("mqtt password must be a string")
-            if self.username is None:
-                raise InputError("mqtt password given without username")
-        if self.tls is not None and not isinstance(self.tls, MqttTls):
-            raise InputError(f"mqtt tls must be MqttTls or None, got {type(self.tls).__name__}")
-        if self.outbox_path is not None and (not isinstance(self.outbox_path, (str, os.PathLike))
-                                             or not str(self.outbox_path)):
-            raise InputError(f"mqtt outbox_path must be a file path, got {self.outbox_path!r}")
-        if not _is_int(self.keepalive) or not 5 <= self.keepalive <= 65535:
-            raise InputError(f"mqtt keepalive must be an integer number of seconds in 5..65535, got {self.keepalive!r}")
-        for name in ("reconnect_min_s", "reconnect_max_s", "retain_acked_days"):
-            value = getattr(self, name)
-            if not _is_number(value) or not value > 0:
-                raise InputError(f"mqtt {name} must be a positive number, got {value!r}")
-        if self.reconnect_max_s < self.reconnect_min_s:
-            raise InputError(f"mqtt reconnect_max_s ({self.reconnect_max_s}) is below reconnect_min_s "
-                             f"({self.reconnect_min_s})")
-        if not _is_int(self.max_inflight) or not 1 <= self.max_inflight <= 65535:
-            raise InputError(f"mqtt max_inflight must be an integer in 1..65535, got {self.max_inflight!r}")
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "MqttConfig":
-        """Build from a parsed TOML/YAML table; an unknown key is an error that names it."""
-        _check_keys(data, cls, "mqtt")
-        data = dict(data)
-        if isinstance(data.get("tls"), dict):
-            data["tls"] = MqttTls.from_dict(data["tls"])
-        return cls(**data)
 
 
 class MqttSink:
@@ -238,7 +114,7 @@ class MqttSink:
         )
         self.camera = camera
         cam = _topic_level(camera) if camera else "default"
-        template = self.config.outbox_path or str(default_outbox_dir() / "mqtt-outbox-{camera}.sqlite")
+        template = self.config.outbox_path or str(user_dir("state") / "mqtt-outbox-{camera}.sqlite")
         self.outbox_path = Path(template.replace("{camera}", cam)).expanduser().resolve()
         self.client_id = self.config.client_id or _default_client_id(self.outbox_path)
 
@@ -618,34 +494,3 @@ def _default_client_id(outbox_path: Path) -> str:
 def _topic_level(camera: str) -> str:
     """A camera name as one topic level: '/', '+', '#' and NUL become '_'."""
     return "".join("_" if ch in "/+#\0" else ch for ch in camera)
-
-
-def _check_topic_template(template: str) -> None:
-    try:
-        names = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
-    except ValueError as err:
-        raise InputError(f"mqtt topic {template!r}: {err}") from None
-    unknown = names - {"camera"}
-    if unknown:
-        raise InputError(f"mqtt topic {template!r}: unknown placeholder {{{sorted(unknown)[0]}}} (only {{camera}})")
-    sample = template.replace("{camera}", "x")
-    if not sample or any(ch in sample for ch in "+#\0") or len(sample.encode()) > 65535:
-        raise InputError(f"mqtt topic {template!r}: must be non-empty without '+', '#' (wildcards are for "
-                         "subscribing, not publishing)")
-
-
-def _check_keys(data: dict, cls, what: str) -> None:
-    if not isinstance(data, dict):
-        raise InputError(f"{what} settings must be a table, got {type(data).__name__}")
-    known = {f.name for f in fields(cls)}
-    for key in data:
-        if key not in known:
-            raise InputError(f"unknown {what} setting {key!r} (known: {', '.join(sorted(known))})")
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.scoring import COMPRESSION_LIMIT_N, ScoreResult, reba_risk_bands
+from edge.scoring.offline import COMPRESSION_LIMIT_N, ScoreResult, reba_risk_bands
 
 _INTEGER_PREFIXES = ("reba_", "rula_")
 

@@ -1,7 +1,7 @@
 """TFLite -> ONNX converter for the float32 vision models ergo-edge ships (MediaPipe BlazePose), with a parity check.
 
 Self-contained: imports only numpy, onnx, tflite (flatbuffer schema), ai_edge_litert and onnxruntime, never `edge`,
-because it runs inside an isolated tools venv (see `edge.models.fetch_models`). `tflite`, `ai_edge_litert` and
+because it runs inside an isolated tools venv (see `export/mediapipe/fetch.py`). `tflite`, `ai_edge_litert` and
 `onnxruntime` are imported inside the functions that need them.
 
     python tflite_onnx.py SRC.tflite OUT.onnx [--input-range LO HI] [--tolerance T] [--no-verify | --verify-only]

@@ -7,9 +7,8 @@ frames through GStreamer's appsrc.
     server.write(frame)                       # dropped cheaply while no client watches; server.url to connect
     server.close()
 
-Pipeline descriptions are pure functions of their settings (`recorder_description`, `rtsp_launch_description`,
-`display_description`, `select_encoder`), testable without GStreamer. GStreamer (gi) is imported only when a sink is
-constructed; a missing binding is an InputError that says what to install. Every pipeline construction and state
+The pipeline descriptions come from `runtime.video.pipelines` (pure functions, testable without GStreamer).
+GStreamer (gi) is imported only when a sink is constructed; a missing binding is an InputError that says what to install. Every pipeline construction and state
 change is checked; a failure is a one-line RuntimeError carrying GStreamer's own message, and teardown always ends
 in the NULL state.
 """
@@ -20,150 +19,24 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
+from edge.device import is_jetson
 from edge.errors import InputError
+from runtime.video.gst import has_element
+from runtime.video.pipelines import (display_available, display_description, framerate, recorder_description,
+                                     rtsp_launch_description, select_encoder)
 
-__all__ = [
-    "DisplayOutput",
-    "RtspServer",
-    "VideoRecorder",
-    "display_available",
-    "display_description",
-    "encoder_description",
-    "is_jetson",
-    "recorder_description",
-    "rtsp_launch_description",
-    "select_encoder",
-]
+__all__ = ["DisplayOutput", "RtspServer", "VideoRecorder"]
 
-_X264, _NVENC = "x264enc", "nvv4l2h264enc"
-
-
-# ----------------------------------------------------------------------------------------------- pure functions
-
-def is_jetson() -> bool:
-    """True on an NVIDIA Jetson (L4T writes /etc/nv_tegra_release; the device tree names the board)."""
-    if Path("/etc/nv_tegra_release").exists():
-        return True
-    try:
-        return "jetson" in Path("/proc/device-tree/model").read_text(errors="ignore").lower()
-    except OSError:
-        return False
-
-
-def _framerate(fps: float) -> tuple[int, int]:
-    """fps as a GStreamer fraction (29.97 -> 30000/1001)."""
-    if not (isinstance(fps, (int, float)) and np.isfinite(fps) and fps > 0):
-        raise InputError(f"fps must be a positive number, got {fps!r}")
-    # Rounded NTSC rates (23.976, 29.97, 59.94) stand for n*1000/1001; 2997/100 would drift against the source.
-    for n in (24, 30, 48, 60, 120):
-        if abs(fps - n * 1000 / 1001) < 0.005:
-            return n * 1000, 1001
-    frac = Fraction(fps).limit_denominator(1001)
-    return frac.numerator, frac.denominator
-
-
-def _check_size(width: int, height: int) -> None:
-    for name, v in (("width", width), ("height", height)):
-        if not isinstance(v, (int, np.integer)) or v <= 0:
-            raise InputError(f"{name} must be a positive integer, got {v!r}")
-    # 4:2:0 encoders need even dimensions; failing here beats a caps negotiation error deep in the pipeline.
-    if width % 2 or height % 2:
-        raise InputError(f"frame size {width}x{height} must be even in both dimensions for H.264")
-
-
-def _bgr_caps(fps: float, width: int, height: int) -> str:
-    num, den = _framerate(fps)
-    return f"video/x-raw,format=BGR,width={int(width)},height={int(height)},framerate={num}/{den}"
-
-
-def select_encoder(jetson: bool, has_element: Callable[[str], bool]) -> str:
-    """The H.264 encoder element to use: the hardware encoder on a Jetson that has one, x264 otherwise.
-
-    Jetson Orin Nano has no NVENC block (no nvv4l2h264enc), so "is a Jetson" alone is not enough.
-    """
-    if jetson and has_element(_NVENC):
-        return _NVENC
-    return _X264
-
-
-def encoder_description(encoder: str, bitrate_kbps: int, fps: float) -> str:
-    """Pipeline fragment from raw BGR frames to an H.264 byte stream, key frame every second.
-
-    A key frame each second bounds how long a new RTSP viewer waits for a picture and how much a cut file loses.
-    4:2:0 is forced: from BGR, videoconvert would otherwise hand x264 Y444, giving High 4:4:4 streams that most
-    players and browsers cannot decode and that RTP's baseline payloader rejects.
-    """
-    if not isinstance(bitrate_kbps, (int, np.integer)) or bitrate_kbps <= 0:
-        raise InputError(f"bitrate_kbps must be a positive integer, got {bitrate_kbps!r}")
-    gop = max(1, int(float(fps) + 0.5))
-    if encoder == _X264:
-        return (f"videoconvert ! video/x-raw,format=I420 ! x264enc speed-preset=ultrafast tune=zerolatency bitrate={int(bitrate_kbps)} "
-                f"key-int-max={gop}")
-    if encoder == _NVENC:
-        # nvvidconv takes BGRx (not BGR) from system memory and hands NVMM NV12 to the hardware encoder.
-        return (f"videoconvert ! video/x-raw,format=BGRx ! nvvidconv ! video/x-raw(memory:NVMM),format=NV12 ! "
-                f"nvv4l2h264enc bitrate={int(bitrate_kbps) * 1000} iframeinterval={gop} idrinterval={gop} "
-                f"insert-sps-pps=true maxperf-enable=true")
-    raise InputError(f"unknown encoder {encoder!r}: use {_X264!r} or {_NVENC!r}")
-
-
-def recorder_description(fps: float, width: int, height: int, bitrate_kbps: int = 4000,
-                         encoder: str = _X264) -> str:
-    """appsrc (BGR, timestamps set per buffer) ! encoder ! h264parse ! mp4mux ! filesink named "sink".
-
-    The file location is set as a property on "sink", not written into the description, so no path needs quoting.
-    Not live and unthrottled: the recorder runs as fast as the encoder, and appsrc's queue is bounded by the writer.
-    """
-    _check_size(width, height)
-    return (f"appsrc name=src is-live=false format=time do-timestamp=false caps={_bgr_caps(fps, width, height)} ! "
-            f"{encoder_description(encoder, bitrate_kbps, fps)} ! h264parse ! mp4mux ! filesink name=sink")
-
-
-def rtsp_launch_description(fps: float, width: int, height: int, bitrate_kbps: int = 2000,
-                            encoder: str = _X264) -> str:
-    """The media factory's launch line: live appsrc ! encoder ! rtph264pay name=pay0.
-
-    The appsrc keeps at most two frames and drops the oldest (leaky downstream), so a slow link or encoder costs
-    frames, never latency. SPS/PPS go with every key frame (config-interval=-1) so viewers can join mid-stream.
-    """
-    _check_size(width, height)
-    return (f"( appsrc name=src is-live=true format=time do-timestamp=true max-buffers=2 leaky-type=downstream "
-            f"caps={_bgr_caps(fps, width, height)} ! {encoder_description(encoder, bitrate_kbps, fps)} ! "
-            f"h264parse ! rtph264pay name=pay0 pt=96 config-interval=-1 )")
-
-
-def display_description(fps: float, width: int, height: int, jetson: bool) -> str:
-    """Live appsrc ! converter ! video sink; the sink does not sync, so frames show as soon as they come."""
-    _check_size(width, height)
-    head = (f"appsrc name=src is-live=true format=time do-timestamp=true max-buffers=2 leaky-type=downstream "
-            f"caps={_bgr_caps(fps, width, height)}")
-    if jetson:
-        return (f"{head} ! videoconvert ! video/x-raw,format=BGRx ! nvvidconv ! video/x-raw(memory:NVMM) ! "
-                f"nveglglessink sync=false")
-    return f"{head} ! videoconvert ! autovideosink sync=false"
-
-
-def display_available(env: Mapping[str, str], jetson: bool) -> bool:
-    """A display exists when X or Wayland is set, or on a Jetson (EGL sink)."""
-    return bool(env.get("DISPLAY") or env.get("WAYLAND_DISPLAY") or jetson)
-
-
-# ------------------------------------------------------------------------------------------------ GStreamer helpers
 
 def _gst():
-    """Gst, initialised once for the process with the typelibs every module needs (runtime.gst)."""
-    from runtime.gst import gst
+    """Gst, initialised once for the process with the typelibs every module needs (runtime.video.gst)."""
+    from runtime.video.gst import gst
 
     return gst().Gst
-
-
-def _has_element(name: str) -> bool:
-    return _gst().ElementFactory.find(name) is not None
 
 
 def _first_line(text: str) -> str:
@@ -270,12 +143,12 @@ class VideoRecorder:
         self.path = Path(path)
         self.part_path = self.path.with_name(self.path.name + ".part")
         self.fps, self.width, self.height = fps, int(width), int(height)
-        self._num, self._den = _framerate(fps)
+        self._num, self._den = framerate(fps)
         if not self.path.parent.is_dir():
             raise InputError(f"cannot record to {self.path}: directory {self.path.parent} does not exist")
         if not os.access(self.path.parent, os.W_OK):
             raise InputError(f"cannot record to {self.path}: directory {self.path.parent} is not writable")
-        self.encoder = encoder or select_encoder(is_jetson(), _has_element)
+        self.encoder = encoder or select_encoder(is_jetson(), has_element)
         self.description = recorder_description(fps, width, height, bitrate_kbps, self.encoder)
         self._eos_timeout_s = float(eos_timeout_s)
         self._max_bytes = max(1, int(queue_frames)) * self.width * self.height * 3
@@ -377,7 +250,7 @@ class RtspServer:
         if not isinstance(port, int) or not 0 <= port <= 65535:
             raise InputError(f"RTSP port must be 0..65535, got {port!r}")
         self.width, self.height, self.fps = int(width), int(height), fps
-        self.encoder = encoder or select_encoder(is_jetson(), _has_element)
+        self.encoder = encoder or select_encoder(is_jetson(), has_element)
         self.description = rtsp_launch_description(fps, width, height, bitrate_kbps, self.encoder)
         self.mount = path
         self.frames_sent = 0
@@ -503,7 +376,7 @@ class DisplayOutput:
         if not display_available(os.environ if env is None else env, self.jetson):
             raise InputError("no display available for --show: $DISPLAY and $WAYLAND_DISPLAY are unset "
                              "(use --record or --rtsp instead, or run inside a desktop session)")
-        _framerate(fps)
+        framerate(fps)
         self.fps = fps
         self._p: _AppSrcPipeline | None = None
         self._size: tuple[int, int] | None = None

@@ -1,7 +1,6 @@
-"""`ergoedge pose`: run a pose estimator over an image or a video and write what it sees.
+"""`ergoedge pose`: run a pose estimator (`edge.pose.estimator`) over an image or a video and write what it sees.
 
-`open_estimator` builds the estimator (the offline BlazePose default, or a user's ONNX model through an adapter);
-`estimate_file` runs it and writes, into the output directory:
+`estimate_file` is the one entry point; it writes, into the output directory:
 - `keypoints.json`: every frame's people (track id, score, box, keypoints with scores, world keypoints);
 - `keypoints.npz`: the same as arrays per track (NaN where a track is absent), plus `joints`/`fps`/`layout`/`up`
   for the most-seen person, so the file can be scored directly with `ergoedge score`;
@@ -12,123 +11,14 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from edge.errors import InputError
+from edge.pose.estimator import Estimator
+from edge.pose.frames import IMAGE_SUFFIXES, read_image, video_frames
 from edge.pose.types import Person
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
-ADAPTERS = ("yolo-pose", "rtmpose", "rtmo")
-
-
-@dataclass(frozen=True)
-class EstimatorSpec:
-    """Which estimator to build. `model` None means the offline BlazePose default from the models directory."""
-
-    model: str | None = None
-    adapter: str | None = None  # for a user model: yolo-pose, rtmpose or rtmo
-    backend: str = "auto"  # auto, onnxruntime, openvino or tensorrt
-    models_dir: str | None = None
-    max_people: int = 1
-    smoothing: bool = True
-
-
-class Estimator:
-    """frame (BGR uint8) -> people, with optional keypoint smoothing per track."""
-
-    def __init__(self, detect, layout: str, smoothing: bool, runtime: str = ""):
-        self._detect = detect
-        self.layout = layout
-        self.smoothing = smoothing
-        self.runtime = runtime  # what runs the model, e.g. "OpenVINO:CPU" or "CPUExecutionProvider"
-        self._filters: dict[int, object] = {}
-
-    def reset(self) -> None:
-        if hasattr(self._detect, "reset"):
-            self._detect.reset()
-        self._filters.clear()
-
-    def __call__(self, frame_bgr: np.ndarray, time_s: float) -> list[Person]:
-        people = self._detect(frame_bgr)
-        if not self.smoothing:
-            return people
-        from edge.pose.filters import KeypointFilter
-
-        smoothed = []
-        for person in people:
-            filt = self._filters.setdefault(person.track_id, KeypointFilter())
-            smoothed.append(filt(person, time_s))
-        seen = {p.track_id for p in people}
-        for track_id in list(self._filters):
-            if track_id not in seen:
-                del self._filters[track_id]
-        return smoothed
-
-
-def open_estimator(spec: EstimatorSpec = EstimatorSpec()) -> Estimator:
-    from edge.pose.backends import open_backend
-
-    if spec.model is None:
-        from edge.models import model_path
-        from edge.pose.blazepose import BlazePose, BlazePoseConfig
-
-        detector = open_backend(model_path("pose_detection", spec.models_dir), spec.backend)
-        landmarks = open_backend(model_path("pose_landmark_full", spec.models_dir), spec.backend)
-        pose = BlazePose(detector, landmarks, BlazePoseConfig(max_people=spec.max_people))
-        return Estimator(pose, "blazepose33", spec.smoothing, runtime=landmarks.provider)
-    if spec.adapter not in ADAPTERS:
-        raise InputError(f"a model file needs --adapter, one of: {', '.join(ADAPTERS)}")
-    from edge.pose import adapters
-    from edge.pose.tracking import IouTracker
-
-    backend = open_backend(spec.model, spec.backend)
-    build = {
-        "yolo-pose": lambda: adapters.YoloPoseAdapter(backend, adapters.YoloPoseConfig(max_people=spec.max_people)),
-        "rtmpose": lambda: adapters.RTMPoseAdapter(backend, adapters.RTMPoseConfig()),
-        "rtmo": lambda: adapters.RTMOAdapter(backend, adapters.RTMOConfig(max_people=spec.max_people)),
-    }[spec.adapter]
-    adapter, tracker = build(), IouTracker()
-
-    def detect(frame):
-        return tracker(adapter(frame))
-
-    detect.reset = tracker.reset
-    return Estimator(detect, "coco17", spec.smoothing, runtime=backend.provider)
-
-
-def read_image(path: Path) -> np.ndarray:
-    import cv2
-
-    frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if frame is None or frame.size == 0:
-        raise InputError(f"{path}: not a readable image")
-    return frame
-
-
-def video_frames(path: Path):
-    """(index, time_s, frame, fps) for every frame of a video; raises InputError when nothing can be read."""
-    import cv2
-
-    cap = cv2.VideoCapture(str(path))
-    try:
-        if not cap.isOpened():
-            raise InputError(f"{path}: not a readable video or image")
-        fps = cap.get(cv2.CAP_PROP_FPS)
-        fps = float(fps) if fps and np.isfinite(fps) and fps > 0 else 30.0
-        index = 0
-        while True:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            yield index, index / fps, frame, fps
-            index += 1
-        if index == 0:
-            raise InputError(f"{path}: the video has no readable frames")
-    finally:
-        cap.release()
 
 
 def estimate_file(source: str | os.PathLike, out_dir: str | os.PathLike, estimator: Estimator,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge.posing import Posture, posed_joints
+from edge.datasets.synth.posing import Posture, posed_joints
 from edge.skeletons import get_layout, parse_up
 
 # (duration of the move into this pose in s, posture angles in degrees). One cycle takes 10 s.

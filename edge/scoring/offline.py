@@ -32,7 +32,7 @@ from edge.ergonomics.reba import COUPLING, RebaInput, reba_risk, reba_scores
 from edge.ergonomics.rula import RulaInput, rula_action_level, rula_scores
 from edge.errors import InputError
 from edge.kinematics import joint_angles
-from edge.reference import tables
+from edge.ergonomics.tables import tables
 from edge.signals import true_runs
 from edge.skeletons import Layout, neck_is_derived, to_canonical
 

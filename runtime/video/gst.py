@@ -47,3 +47,19 @@ def gst() -> Any:
 
             _GST = SimpleNamespace(Gst=Gst, GstApp=GstApp, GstVideo=GstVideo, GLib=GLib)
         return _GST
+
+
+def has_element(name: str) -> bool:
+    """Whether GStreamer has an element factory called `name` (False when GStreamer itself is missing)."""
+    try:
+        return gst().Gst.ElementFactory.find(name) is not None
+    except InputError:
+        return False
+
+
+def jetson_elements() -> bool:
+    """Whether NVIDIA's Jetson elements (nvv4l2decoder, nvvidconv) may be used: a Jetson (`edge.device`) whose
+    GStreamer has them."""
+    from edge.device import is_jetson
+
+    return is_jetson() and all(has_element(name) for name in ("nvv4l2decoder", "nvvidconv"))

@@ -1,67 +1,32 @@
-"""Video sources: a source URI -> a GStreamer pipeline -> BGR numpy frames, with reconnection for live cameras.
+"""The running video source: a `SourceSpec` -> a GStreamer pipeline -> BGR numpy frames, with reconnection.
 
-Three layers, the first two pure (no GStreamer needed, unit-tested everywhere):
+`GstSource(spec)` runs the pipeline built by `runtime.video.pipelines.source_description` and iterates `Frame`s.
+Live sources (CSI, V4L2, RTSP, test pattern) keep only the newest frame (latency never builds up) and reconnect
+after an error, an EOS or a stall, following a `ReconnectPolicy`; every outage is recorded as a gap in `stats()`.
+File sources deliver every frame (appsink backpressure) and end at EOS.
 
-* `parse_source(uri)` -> `SourceSpec`: what to open (kind, location, requested caps, options).
-* `pipeline_description(spec, jetson)` -> the gst-launch description, ending in an appsink named "sink" that delivers
-  BGR frames. `jetson_available()` says whether NVIDIA's elements exist; callers pass it as `jetson`.
-* `GstSource(spec)`: runs the pipeline and iterates `Frame`s. Live sources (CSI, V4L2, RTSP, test pattern) keep only
-  the newest frame (latency never builds up) and reconnect after an error, an EOS or a stall, following a
-  `ReconnectPolicy`; every outage is recorded as a gap in `stats()`. File sources deliver every frame (appsink
-  backpressure) and end at EOS.
-
-Source URIs:
-
-    csi://0?flip=2&width=1280&height=720&fps=30     Jetson CSI camera (nvarguscamerasrc), sensor 0, flip method 0-7
-    v4l2:///dev/video0?format=mjpeg&width=1280      USB camera; format raw (default) or mjpeg; v4l2://1 = /dev/video1
-    rtsp://user:pw@host:554/path#latency=100&codec=h265&transport=tcp
-                                                    also rtsps://; our options go in the fragment (never sent to the
-                                                    server) so the URL's own query reaches the camera untouched;
-                                                    codec h264 (default), h265, or auto (decodebin picks)
-    file:///abs/clip.mp4?width=640   or a plain path (relative paths are made absolute); must exist
-    test://?pattern=ball&width=640&height=480&fps=30   videotestsrc, live
-
-GStreamer (PyGObject) is imported inside the functions that run pipelines: `import runtime.sources` works anywhere.
+GStreamer (PyGObject) is imported inside the functions that run pipelines: `import runtime.video.source` works
+anywhere.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import math
-import re
 import threading
 import time
 from dataclasses import dataclass
-from fractions import Fraction
-from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
 
 import numpy as np
 
 from edge.errors import InputError
-from runtime.gst import gst as _gst
+from runtime.video.gst import gst as _gst
+from runtime.video.gst import jetson_elements
+from runtime.video.pipelines import source_description
+from runtime.video.uri import SourceSpec, parse_source
 
 log = logging.getLogger(__name__)
-
-KINDS = ("csi", "v4l2", "rtsp", "file", "test")
-LIVE_KINDS = frozenset({"csi", "v4l2", "rtsp", "test"})
-
-# videotestsrc's pattern nicks (GStreamer 1.22), checked here so a typo fails at parse time, not in the pipeline.
-TEST_PATTERNS = (
-    "smpte", "snow", "black", "white", "red", "green", "blue", "checkers-1", "checkers-2", "checkers-4",
-    "checkers-8", "circular", "blink", "smpte75", "zone-plate", "gamut", "chroma-zone-plate", "solid-color", "ball",
-    "smpte100", "bar", "pinwheel", "spokes", "gradient", "colors", "smpte-rp-219",
-)
-RTSP_CODECS = ("h264", "h265", "auto")
-RTSP_TRANSPORTS = ("tcp", "udp")
-V4L2_FORMATS = ("raw", "mjpeg")
-
-# The appsink tails. Live: keep only the newest frame, never wait for the clock. File: every frame, with backpressure.
-LIVE_SINK = "appsink name=sink drop=true max-buffers=1 sync=false emit-signals=false"
-FILE_SINK = "appsink name=sink sync=false max-buffers=4 drop=false"
-
 
 
 class SourceError(InputError):
@@ -69,338 +34,6 @@ class SourceError(InputError):
 
     A subclass of InputError so the CLI reports it as one line (the camera or file is the user's input).
     """
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# Specs (pure)
-
-
-@dataclass(frozen=True)
-class SourceSpec:
-    """What to open. `width`, `height`, `fps` are the requested caps (None = whatever the source gives).
-
-    Options (each used by one kind, ignored by the others):
-      pattern      test: videotestsrc pattern nick ("ball", "smpte", ...)
-      latency_ms   rtsp: rtspsrc jitterbuffer latency (rtspsrc's own default is 2000 ms; 200 suits LAN cameras)
-      transport    rtsp: "tcp" (default; survives lossy Wi-Fi, required by rtsps) or "udp"
-      codec        rtsp: "h264", "h265", or "auto" (decodebin picks the depayloader and decoder: any codec, slower
-                   to start, and on Jetson only as hardware-accelerated as decodebin's ranking makes it)
-      sensor_id    csi: nvarguscamerasrc sensor-id
-      flip_method  csi: nvvidconv flip-method (0 none, 1 ccw 90, 2 180, 3 cw 90, 4 horizontal, 5 upper-right
-                   diagonal, 6 vertical, 7 upper-left diagonal)
-      input_format v4l2: "raw" (video/x-raw) or "mjpeg" (image/jpeg, decoded by jpegdec)
-    """
-
-    kind: str
-    location: str
-    width: int | None = None
-    height: int | None = None
-    fps: float | None = None
-    live: bool | None = None  # None: from the kind (file sources are not live, all others are)
-    pattern: str = "ball"
-    latency_ms: int = 200
-    transport: str = "tcp"
-    codec: str = "h264"
-    sensor_id: int = 0
-    flip_method: int = 0
-    input_format: str = "raw"
-
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise InputError(f"unknown source kind {self.kind!r} (expected one of {', '.join(KINDS)})")
-        if self.live is None:
-            object.__setattr__(self, "live", self.kind in LIVE_KINDS)
-        if self.live != (self.kind in LIVE_KINDS):
-            raise InputError(f"{self.kind} sources are {'live' if self.kind in LIVE_KINDS else 'not live'}")
-        for name in ("width", "height"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= 16384):
-                raise InputError(f"source {name} must be an integer from 1 to 16384, got {value!r}")
-        if self.fps is not None and (isinstance(self.fps, bool) or not isinstance(self.fps, (int, float))
-                                     or not math.isfinite(self.fps) or not 0 < self.fps <= 1000):
-            raise InputError(f"source fps must be a number above 0 and at most 1000, got {self.fps!r}")
-        _check_choice("pattern", self.pattern, TEST_PATTERNS)
-        _check_choice("codec", self.codec, RTSP_CODECS)
-        _check_choice("transport", self.transport, RTSP_TRANSPORTS)
-        _check_choice("format", self.input_format, V4L2_FORMATS)
-        _check_int("latency", self.latency_ms, 0, 60_000)
-        _check_int("sensor id", self.sensor_id, 0, 63)
-        _check_int("flip", self.flip_method, 0, 7)
-        if self.kind == "rtsp" and self.location.lower().startswith("rtsps:") and self.transport != "tcp":
-            raise InputError("rtsps:// runs over TLS, which needs transport=tcp")
-        if not self.location and self.kind in ("v4l2", "rtsp", "file"):
-            raise InputError(f"{self.kind} source needs a location")
-
-    def label(self) -> str:
-        """The source for messages and logs, with any RTSP password hidden."""
-        if self.kind == "rtsp":
-            return _redact(self.location)
-        if self.kind == "csi":
-            return f"csi://{self.sensor_id}"
-        if self.kind == "test":
-            return f"test://?pattern={self.pattern}"
-        return self.location
-
-
-def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise InputError(f"source {name} must be one of {', '.join(choices)}, got {value!r}")
-
-
-def _check_int(name: str, value: Any, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise InputError(f"source {name} must be an integer from {low} to {high}, got {value!r}")
-
-
-def _redact(uri: str) -> str:
-    parts = urlsplit(uri)
-    if parts.password is None:
-        return uri
-    host = parts.netloc.rsplit("@", 1)[1]
-    return parts._replace(netloc=f"{parts.username}:***@{host}").geturl()
-
-
-_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
-
-# Options accepted in the query (or, for RTSP, the fragment) of each kind: option name -> SourceSpec field.
-_OPTIONS = {
-    "test": {"pattern": "pattern"},
-    "csi": {"flip": "flip_method"},
-    "v4l2": {"format": "input_format"},
-    "rtsp": {"latency": "latency_ms", "transport": "transport", "codec": "codec"},
-    "file": {},
-}
-_INT_FIELDS = {"width", "height", "latency_ms", "flip_method", "sensor_id"}
-
-
-def parse_source(uri: str, width: int | None = None, height: int | None = None,
-                 fps: float | None = None) -> SourceSpec:
-    """Parse a source URI (see the module docstring). Explicit width/height/fps arguments beat the URI's options.
-
-    Raises InputError with one line naming the problem: unknown scheme or option, bad number, missing file.
-    """
-    if not isinstance(uri, str) or not uri.strip():
-        raise InputError("empty source: give a URI (csi://0, v4l2:///dev/video0, rtsp://..., test://) or a file")
-    uri = uri.strip()
-    match = _SCHEME.match(uri)
-    if match is None:
-        return _file_spec(uri, {}, width, height, fps)
-    scheme = match.group(1).lower()
-    try:
-        parts = urlsplit(uri)
-        if scheme in ("rtsp", "rtsps"):
-            parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError as exc:
-        raise InputError(f"malformed source URI {_redact(uri)!r}: {exc}") from None
-
-    if scheme in ("rtsp", "rtsps"):
-        if not parts.hostname:
-            raise InputError(f"RTSP URL has no host: {_redact(uri)}")
-        options = _options(parts.fragment, "rtsp", uri)
-        location = parts._replace(fragment="").geturl()
-        fields = {"kind": "rtsp", "location": location}
-    elif scheme == "test":
-        if parts.netloc or parts.path not in ("", "/"):
-            raise InputError(f"test:// takes its options as a query, e.g. test://?pattern=ball: got {uri!r}")
-        options = _options(parts.query, "test", uri)
-        fields = {"kind": "test", "location": ""}
-    elif scheme == "csi":
-        sensor = parts.netloc or "0"
-        if parts.path not in ("", "/") or not sensor.isdigit():
-            raise InputError(f"csi:// needs a sensor number, e.g. csi://0: got {uri!r}")
-        options = _options(parts.query, "csi", uri)
-        fields = {"kind": "csi", "location": sensor, "sensor_id": int(sensor)}
-    elif scheme == "v4l2":
-        if parts.netloc.isdigit() and parts.path in ("", "/"):
-            device = f"/dev/video{parts.netloc}"
-        elif not parts.netloc and parts.path.startswith("/") and len(parts.path) > 1:
-            device = unquote(parts.path)
-        else:
-            raise InputError(f"v4l2 source needs a device: v4l2:///dev/video0 or v4l2://0, got {uri!r}")
-        options = _options(parts.query, "v4l2", uri)
-        fields = {"kind": "v4l2", "location": device}
-    elif scheme == "file":
-        if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
-            raise InputError(f"file URI must be absolute (file:///path/to/clip.mp4), got {uri!r}")
-        return _file_spec(unquote(parts.path), _options(parts.query, "file", uri), width, height, fps)
-    else:
-        raise InputError(f"unknown source scheme {scheme + '://'!r} in {_redact(uri)!r} "
-                         f"(expected csi://, v4l2://, rtsp://, rtsps://, file://, test:// or a file path)")
-    return _make_spec(fields, options, width, height, fps)
-
-
-def _file_spec(path: str, options: dict[str, str], width: Any, height: Any, fps: Any) -> SourceSpec:
-    resolved = Path(path).expanduser().absolute()
-    if not resolved.exists():
-        raise InputError(f"no such file: {resolved}")
-    if not resolved.is_file():
-        raise InputError(f"{resolved} is not a regular file")
-    return _make_spec({"kind": "file", "location": str(resolved)}, options, width, height, fps)
-
-
-def _options(text: str, kind: str, uri: str) -> dict[str, str]:
-    allowed = {**_OPTIONS[kind], "width": "width", "height": "height", "fps": "fps"}
-    try:
-        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text))
-    except ValueError:
-        raise InputError(f"malformed options {text!r} in source {_redact(uri)!r} (expected key=value&...)") from None
-    out: dict[str, str] = {}
-    for key, value in pairs:
-        if key not in allowed:
-            raise InputError(f"unknown option {key!r} for a {kind} source (allowed: {', '.join(sorted(allowed))})")
-        if allowed[key] in out:
-            raise InputError(f"option {key!r} given twice in source {_redact(uri)!r}")
-        out[allowed[key]] = value
-    return out
-
-
-def _make_spec(fields: dict[str, Any], options: dict[str, str], width: Any, height: Any, fps: Any) -> SourceSpec:
-    for name, text in options.items():
-        if name in _INT_FIELDS:
-            fields[name] = _parse_int(name, text)
-        elif name == "fps":
-            fields[name] = _parse_fps(text)
-        else:
-            fields[name] = text
-    for name, value in (("width", width), ("height", height), ("fps", fps)):
-        if value is not None:
-            fields[name] = _parse_fps(value) if name == "fps" else _parse_int(name, value)
-    return SourceSpec(**fields)
-
-
-def _parse_int(name: str, value: Any) -> int:
-    if isinstance(value, bool):
-        raise InputError(f"source {name} must be an integer, got {value!r}")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    text = str(value).strip()
-    if not re.fullmatch(r"[+-]?\d+", text):
-        raise InputError(f"source {name.replace('_', ' ')} must be an integer, got {value!r}")
-    return int(text)
-
-
-def _parse_fps(value: Any) -> float:
-    if isinstance(value, bool):
-        raise InputError(f"source fps must be a number, got {value!r}")
-    if isinstance(value, (int, float)):
-        return float(value)
-    text = str(value).strip()
-    try:
-        if "/" in text:  # GStreamer style 30000/1001
-            return float(Fraction(text))
-        return float(text)
-    except (ValueError, ZeroDivisionError):
-        raise InputError(f"source fps must be a number, got {value!r}") from None
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# Pipeline descriptions (pure)
-
-
-def quote(value: str) -> str:
-    """A gst-launch property value in double quotes, with backslashes and double quotes escaped."""
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _framerate(fps: float) -> str:
-    rate = Fraction(fps).limit_denominator(1001)
-    return f"{rate.numerator}/{rate.denominator}"
-
-
-def _caps(media: str, *, fmt: str | None = None, width: int | None = None, height: int | None = None,
-          fps: float | None = None) -> str:
-    fields = [media]
-    if fmt:
-        fields.append(f"format={fmt}")
-    if width:
-        fields.append(f"width={width}")
-    if height:
-        fields.append(f"height={height}")
-    if fps:
-        fields.append(f"framerate={_framerate(fps)}")
-    return ",".join(fields)
-
-
-def _to_bgr(spec: SourceSpec, jetson: bool) -> list[str]:
-    """Decoded video (system or, on Jetson, NVMM memory) -> scaled/rated as requested -> BGR in system memory.
-
-    On Jetson nvvidconv converts out of NVMM and scales in hardware; videoconvert only drops the x of BGRx (the
-    VIC cannot write 24-bit BGR). On CPU videoscale works before videoconvert (on YUV, fewer bytes).
-    videorate is drop-only for live sources (it can thin a camera out, never invent frames).
-    """
-    steps: list[str] = []
-    if jetson:
-        steps += ["nvvidconv", _caps("video/x-raw", fmt="BGRx", width=spec.width, height=spec.height)]
-    elif spec.width or spec.height:
-        steps += ["videoscale", _caps("video/x-raw", width=spec.width, height=spec.height)]
-    if spec.fps:
-        steps += ["videorate drop-only=true" if spec.live else "videorate", _caps("video/x-raw", fps=spec.fps)]
-    return steps + ["videoconvert", "video/x-raw,format=BGR"]
-
-
-def pipeline_description(spec: SourceSpec, jetson: bool) -> str:
-    """The gst-launch description for `spec`, ending in `appsink name=sink` delivering video/x-raw,format=BGR.
-
-    jetson: use NVIDIA's elements (nvv4l2decoder, nvvidconv); pass `jetson_available()`. CSI needs them.
-    RTSP with codec=auto uses decodebin after rtspsrc, which autoplugs the depayloader and decoder for any codec.
-    """
-    if spec.kind == "test":
-        steps = [f"videotestsrc is-live=true pattern={spec.pattern}",
-                 _caps("video/x-raw", width=spec.width, height=spec.height, fps=spec.fps),
-                 "videoconvert", "video/x-raw,format=BGR"]
-    elif spec.kind == "csi":
-        if not jetson:
-            raise InputError("csi:// cameras need a Jetson (nvarguscamerasrc, nvvidconv); use v4l2:// for USB cameras")
-        steps = [f"nvarguscamerasrc sensor-id={spec.sensor_id}",
-                 _caps("video/x-raw(memory:NVMM)", width=spec.width, height=spec.height, fps=spec.fps),
-                 f"nvvidconv flip-method={spec.flip_method}", "video/x-raw,format=BGRx",
-                 "videoconvert", "video/x-raw,format=BGR"]
-    elif spec.kind == "v4l2":
-        media, decode = ("image/jpeg", ["jpegdec"]) if spec.input_format == "mjpeg" else ("video/x-raw", [])
-        steps = [f"v4l2src device={quote(spec.location)}",
-                 _caps(media, width=spec.width, height=spec.height, fps=spec.fps),
-                 *decode, "videoconvert", "video/x-raw,format=BGR"]
-    elif spec.kind == "rtsp":
-        source = f"rtspsrc location={quote(spec.location)} latency={spec.latency_ms} protocols={spec.transport}"
-        if spec.codec == "auto":
-            decode = ["decodebin"]
-        else:
-            n = spec.codec[1:]  # 264 / 265
-            decoder = ["nvv4l2decoder"] if jetson else [f"avdec_h{n}"]
-            decode = [f"rtph{n}depay", f"h{n}parse", *decoder]
-        steps = [source, *decode, *_to_bgr(spec, jetson)]
-    elif spec.kind == "file":
-        steps = [f"filesrc location={quote(spec.location)}", "decodebin", *_to_bgr(spec, jetson)]
-    else:  # unreachable: SourceSpec validates kind
-        raise InputError(f"unknown source kind {spec.kind!r}")
-    return " ! ".join([*steps, LIVE_SINK if spec.live else FILE_SINK])
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# GStreamer, imported lazily
-
-
-
-
-_JETSON: bool | None = None
-
-
-def jetson_available() -> bool:
-    """True when NVIDIA's Jetson elements (nvv4l2decoder, nvvidconv) are installed. False without GStreamer."""
-    global _JETSON
-    if _JETSON is None:
-        try:
-            Gst = _gst().Gst
-        except InputError:
-            return False
-        _JETSON = all(Gst.ElementFactory.find(name) is not None for name in ("nvv4l2decoder", "nvvidconv"))
-    return _JETSON
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# Running a source
 
 
 @dataclass(frozen=True)
@@ -474,8 +107,8 @@ class GstSource:
             raise InputError(f"GstSource needs a SourceSpec or a source URI, got {type(source).__name__}")
         if not stall_timeout_s > 0 or not start_timeout_s > 0:
             raise InputError("stall_timeout_s and start_timeout_s must be positive")
-        self.jetson = jetson_available() if jetson is None else bool(jetson)
-        self.description = pipeline_description(self.spec, self.jetson)
+        self.jetson = jetson_elements() if jetson is None else bool(jetson)
+        self.description = source_description(self.spec, self.jetson)
         self.stall_timeout_s = float(stall_timeout_s)
         self.start_timeout_s = float(start_timeout_s)
         self.reconnect = reconnect or ReconnectPolicy()

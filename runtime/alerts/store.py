@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.errors import InputError
-from runtime.alert_event import AlertEvent
+from runtime.alerts.event import AlertEvent, parse_utc, utc_iso
 
 COLUMNS = ("event_id", "kind", "rule", "person", "severity", "time_s", "wall_time", "value", "threshold",
            "duration_s", "camera", "message")
@@ -45,25 +45,6 @@ _INDEXES = """
 CREATE INDEX IF NOT EXISTS events_wall_time ON events (wall_time);
 CREATE INDEX IF NOT EXISTS events_rule ON events (rule);
 """
-
-
-def parse_utc(when: str | datetime) -> datetime:
-    """An aware UTC datetime from an ISO-8601 string or a datetime; naive values are taken as UTC."""
-    if isinstance(when, str):
-        try:
-            when = datetime.fromisoformat(when.strip().replace("Z", "+00:00"))
-        except ValueError:
-            raise InputError(f"not an ISO-8601 time: {when!r}") from None
-    elif not isinstance(when, datetime):
-        raise InputError(f"expected an ISO-8601 string or a datetime, got {when!r}")
-    if when.tzinfo is None:
-        return when.replace(tzinfo=timezone.utc)
-    return when.astimezone(timezone.utc)
-
-
-def utc_iso(when: str | datetime) -> str:
-    """The canonical stored form: UTC, microseconds, explicit offset."""
-    return parse_utc(when).isoformat(timespec="microseconds")
 
 
 class EventStore:
@@ -201,4 +182,4 @@ def format_events(rows: Iterable[dict], as_json: bool = False) -> str:
     return "\n".join([line(header), *(line(r) for r in body)])
 
 
-__all__ = ["COLUMNS", "EventStore", "format_events", "parse_utc", "utc_iso"]
+__all__ = ["COLUMNS", "EventStore", "format_events"]

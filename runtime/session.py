@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from edge.errors import InputError
-from edge.scoring import reba_risk_bands
-from runtime.config import RunConfig, default_data_dir
+from edge.scoring.offline import reba_risk_bands
+from edge.paths import user_dir
+from runtime.config import RunConfig
 
 _STAGES = ("wait", "pose", "score", "alerts", "output")
 
@@ -95,25 +96,25 @@ def _lift_2d(person) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _open_sinks(config: RunConfig, out: Path, camera: str, log):
-    from runtime.events import EventStore
-    from runtime.sinks import JsonlSink, SinkSet, SqliteSink, StdoutSink
+    from runtime.alerts.store import EventStore
+    from runtime.alerts.sinks import JsonlSink, SinkSet, SqliteSink, StdoutSink
 
     sinks, store = [], None
     s = config.sinks
     if s.jsonl:
         sinks.append(JsonlSink(out / "alerts.jsonl"))
     if s.sqlite != "":
-        db = Path(s.sqlite) if s.sqlite else default_data_dir() / "events.db"
+        db = Path(s.sqlite) if s.sqlite else user_dir("data") / "events.db"
         store = EventStore(db, retention_days=s.retention_days)
         sinks.append(SqliteSink(store))
     if s.stdout:
         sinks.append(StdoutSink())
     if s.mqtt is not None:
-        from runtime.mqtt import MqttSink
+        from runtime.alerts.mqtt import MqttSink
 
         sinks.append(MqttSink.from_config(s.mqtt, camera))
     if s.gpio is not None:
-        from runtime.sinks import GpioSink
+        from runtime.alerts.sinks import GpioSink
 
         sinks.append(GpioSink(pins=s.gpio.pins, mode=s.gpio.mode))
     return SinkSet(sinks, log=log), store
@@ -123,16 +124,16 @@ def _open_outputs(config: RunConfig, size: tuple[int, int], fps: float):
     outputs = []
     o = config.output
     if o.record:
-        from runtime.outputs import VideoRecorder
+        from runtime.video.outputs import VideoRecorder
 
         Path(o.record).parent.mkdir(parents=True, exist_ok=True)
         outputs.append(VideoRecorder(o.record, fps, size[0], size[1]))
     if o.rtsp_port:
-        from runtime.outputs import RtspServer
+        from runtime.video.outputs import RtspServer
 
         outputs.append(RtspServer(port=o.rtsp_port, path=o.rtsp_path, fps=fps, width=size[0], height=size[1]))
     if o.show:
-        from runtime.outputs import DisplayOutput
+        from runtime.video.outputs import DisplayOutput
 
         outputs.append(DisplayOutput())
     return outputs
@@ -146,14 +147,15 @@ def _risk_name(reba: float | None) -> str | None:
 
 def run(config: RunConfig, out_dir: str | Path, status=sys.stderr) -> dict:
     """Run until the source ends, `max_seconds` of stream time pass, or SIGINT/SIGTERM. Returns the report."""
-    from edge.pose.estimate import EstimatorSpec, open_estimator
+    from edge.pose.estimator import open_estimator
     from edge.pose.scene import load_calibration
     from edge.skeletons import get_layout
-    from edge.streaming import PersonStream
-    from runtime.alerts import DEFAULT_RULES, AlertEngine, ExposureTracker
-    from runtime.overlay import PersonStatus, blur_faces, draw_overlay
+    from edge.scoring.stream import PersonStream
+    from runtime.alerts.engine import DEFAULT_RULES, AlertEngine
+    from runtime.alerts.exposure import ExposureTracker
+    from runtime.video.overlay import PersonStatus, blur_faces, draw_overlay
     from runtime.report import write_report
-    from runtime.sources import GstSource, ReconnectPolicy, parse_source
+    from runtime.video.source import GstSource, ReconnectPolicy, parse_source
 
     if not config.source.uri:
         raise InputError("no source: pass --source (test://, a video file, rtsp://..., v4l2:///dev/video0, csi://0)")
@@ -163,9 +165,7 @@ def run(config: RunConfig, out_dir: str | Path, status=sys.stderr) -> dict:
     spec = parse_source(src.uri, width=src.width, height=src.height, fps=src.fps)
     camera = config.camera or _camera_name(spec)
     scene = load_calibration(camera, config.scene_dir)
-    estimator = open_estimator(EstimatorSpec(
-        model=config.pose.model, adapter=config.pose.adapter, backend=config.pose.backend,
-        models_dir=config.pose.models_dir, max_people=config.pose.max_people, smoothing=config.pose.smoothing))
+    estimator = open_estimator(config.pose)
     layout = get_layout(estimator.layout)
     rules = config.alerts.rules or DEFAULT_RULES
     engine = AlertEngine(rules, camera=camera)

@@ -1,0 +1,108 @@
+"""Model files on disk and the manifest that vouches for them: names, input/output shapes and dtypes, sha256.
+
+The models directory (`models_dir`) holds the ONNX files the product runs and a `manifest.json` that lists every
+file with its sha256 and every model with its tensors. Whatever made the files (`ergoedge models fetch` for
+BlazePose, the export stage for trained models) writes the manifest; everything that runs a model reads it through
+`load_manifest` / `model_file` / `model_path`, which check each file's sha256 and raise `ModelError` (an
+`InputError`) naming what is missing or changed and what to run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from edge.errors import InputError
+from edge.paths import user_dir
+
+MANIFEST = "manifest.json"
+MANIFEST_FORMAT = 1
+# The models the pose stage needs from the models directory (BlazePose's detector and landmark model).
+POSE_MODELS = ("pose_detection", "pose_landmark_full")
+FETCH_HINT = "run `ergoedge models fetch`"
+
+
+class ModelError(InputError):
+    """Model files are missing, changed or could not be made; the message says what to do, in one line."""
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """One checked ONNX model: its path, sha256 and the names/shapes/dtypes of its inputs and outputs."""
+
+    name: str
+    path: Path
+    sha256: str
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+
+
+def models_dir(override: str | os.PathLike | None = None) -> Path:
+    """The models directory: `override`, else $ERGOEDGE_MODELS, else ${XDG_CACHE_HOME:-~/.cache}/ergo-edge/models."""
+    return user_dir("models", override)
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load_manifest(directory: str | os.PathLike | None = None) -> dict:
+    """Read `manifest.json` and check every file it lists against its sha256; raise `ModelError` otherwise."""
+    d = models_dir(directory)
+    path = d / MANIFEST
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelError(f"no pose models in {d}; {FETCH_HINT}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{path} is unreadable ({exc}); {FETCH_HINT}") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
+        raise ModelError(f"{path} is from another version of ergo-edge; {FETCH_HINT}")
+    files = manifest.get("files")
+    models = manifest.get("models")
+    if not isinstance(files, dict) or not isinstance(models, dict):
+        raise ModelError(f"{path} is incomplete; {FETCH_HINT}")
+    problems = [f"{name} (not in the manifest)" for name in POSE_MODELS if name not in models]
+    for name, info in sorted(files.items()):
+        file = d / name
+        if Path(name).name != name:
+            problems.append(f"{name} (bad file name)")
+        elif not file.is_file():
+            problems.append(f"{name} (missing)")
+        elif sha256_file(file) != info.get("sha256"):
+            problems.append(f"{name} (changed)")
+    if problems:
+        raise ModelError(f"model files missing or changed in {d}: {', '.join(problems)}; {FETCH_HINT}")
+    return manifest
+
+
+def model_file(name: str, directory: str | os.PathLike | None = None) -> ModelFile:
+    """The checked ONNX file of model `name` (one of `POSE_MODELS`)."""
+    if name not in POSE_MODELS:
+        raise ModelError(f"unknown model {name!r}; known models: {', '.join(POSE_MODELS)}")
+    d = models_dir(directory)
+    info = load_manifest(d)["models"][name]
+
+    def specs(items):
+        return tuple(TensorSpec(t["name"], tuple(t["shape"]), t["dtype"]) for t in items)
+
+    return ModelFile(name, d / info["onnx"], info["onnx_sha256"], specs(info["inputs"]), specs(info["outputs"]))
+
+
+def model_path(name: str, directory: str | os.PathLike | None = None) -> Path:
+    """Path of the checked ONNX file of model `name`."""
+    return model_file(name, directory).path

@@ -1,0 +1,71 @@
+"""Where ergo-edge keeps its own files, and the one way it replaces a file.
+
+Per-user directories follow the XDG base directory rules, the same way for every kind: an explicit override (a
+command-line option or a config value) wins, then the kind's own environment variable, then `$XDG_*_HOME` when it
+is an absolute path (the specification says relative values are invalid and must be ignored), then the
+specification's default under the home directory. Nothing is ever written into the working directory.
+
+`atomic_write` writes beside the target and renames it into place, so that a crash never leaves a half-written
+file where a good one was; `atomic_path` does the same for writers that want a file name (numpy, matplotlib).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class _UserDir:
+    xdg_variable: str
+    xdg_default: str  # under the home directory
+    subdirectory: str
+    environment: str | None  # ergo-edge's own override variable
+
+
+USER_DIRS = {
+    "models": _UserDir("XDG_CACHE_HOME", ".cache", "ergo-edge/models", "ERGOEDGE_MODELS"),
+    "scenes": _UserDir("XDG_CONFIG_HOME", ".config", "ergo-edge/scenes", "ERGOEDGE_SCENES"),
+    "data": _UserDir("XDG_DATA_HOME", ".local/share", "ergo-edge", None),
+    "state": _UserDir("XDG_STATE_HOME", ".local/state", "ergo-edge", "ERGOEDGE_STATE_DIR"),
+}
+
+
+def user_dir(kind: str, override: str | os.PathLike | None = None) -> Path:
+    """The directory for `kind` ("models", "scenes", "data" or "state"); see the module docstring for the order."""
+    spec = USER_DIRS[kind]
+    if override is not None and str(override) != "":
+        return Path(override).expanduser()
+    own = os.environ.get(spec.environment) if spec.environment else None
+    if own:
+        return Path(own).expanduser()
+    xdg = os.environ.get(spec.xdg_variable)
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / spec.xdg_default
+    return base / spec.subdirectory
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
+    """A temporary name beside `path` to write to; renamed to `path` when the block ends without an exception,
+    removed otherwise. `suffix` keeps an extension that a writer looks at (".npz", ".png")."""
+    path = Path(path)
+    tmp = path.with_name(f"{path.name}.tmp{suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def atomic_write(path: str | os.PathLike, data: str | bytes) -> Path:
+    """Replace `path` with `data` (text is written as UTF-8) in one rename."""
+    with atomic_path(path) as tmp:
+        if isinstance(data, str):
+            tmp.write_text(data, encoding="utf-8")
+        else:
+            tmp.write_bytes(data)
+    return Path(path)

@@ -1,0 +1,92 @@
+"""The pose estimator: a frame in, the people in it out (2D keypoints, 3D world keypoints where the model has them,
+track ids), with keypoint smoothing per track.
+
+`open_estimator(spec)` is the one entry point: the offline BlazePose default from the models directory, or a
+model of your own (ONNX or TensorRT) read through one of the adapters (`edge.pose.adapters`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edge.errors import InputError
+from edge.pose.types import Person
+
+ADAPTERS = ("yolo-pose", "rtmpose", "rtmo")
+
+
+@dataclass(frozen=True)
+class EstimatorSpec:
+    """Which estimator to build. `model` None means the offline BlazePose default from the models directory."""
+
+    model: str | None = None
+    adapter: str | None = None  # for a user model: yolo-pose, rtmpose or rtmo
+    backend: str = "auto"  # auto, onnxruntime, openvino or tensorrt
+    models_dir: str | None = None
+    max_people: int = 1
+    smoothing: bool = True
+
+
+class Estimator:
+    """frame (BGR uint8) -> people, with optional keypoint smoothing per track."""
+
+    def __init__(self, detect, layout: str, smoothing: bool, runtime: str = ""):
+        self._detect = detect
+        self.layout = layout
+        self.smoothing = smoothing
+        self.runtime = runtime  # what runs the model, e.g. "OpenVINO:CPU" or "CPUExecutionProvider"
+        self._filters: dict[int, object] = {}
+
+    def reset(self) -> None:
+        if hasattr(self._detect, "reset"):
+            self._detect.reset()
+        self._filters.clear()
+
+    def __call__(self, frame_bgr: np.ndarray, time_s: float) -> list[Person]:
+        people = self._detect(frame_bgr)
+        if not self.smoothing:
+            return people
+        from edge.pose.filters import KeypointFilter
+
+        smoothed = []
+        for person in people:
+            filt = self._filters.setdefault(person.track_id, KeypointFilter())
+            smoothed.append(filt(person, time_s))
+        seen = {p.track_id for p in people}
+        for track_id in list(self._filters):
+            if track_id not in seen:
+                del self._filters[track_id]
+        return smoothed
+
+
+def open_estimator(spec: EstimatorSpec = EstimatorSpec()) -> Estimator:
+    from edge.inference.backends import open_backend
+
+    if spec.model is None:
+        from edge.artifacts import model_path
+        from edge.pose.blazepose import BlazePose, BlazePoseConfig
+
+        detector = open_backend(model_path("pose_detection", spec.models_dir), spec.backend)
+        landmarks = open_backend(model_path("pose_landmark_full", spec.models_dir), spec.backend)
+        pose = BlazePose(detector, landmarks, BlazePoseConfig(max_people=spec.max_people))
+        return Estimator(pose, "blazepose33", spec.smoothing, runtime=landmarks.provider)
+    if spec.adapter not in ADAPTERS:
+        raise InputError(f"a model file needs --adapter, one of: {', '.join(ADAPTERS)}")
+    from edge.pose import adapters
+    from edge.pose.tracking import IouTracker
+
+    backend = open_backend(spec.model, spec.backend)
+    build = {
+        "yolo-pose": lambda: adapters.YoloPoseAdapter(backend, adapters.YoloPoseConfig(max_people=spec.max_people)),
+        "rtmpose": lambda: adapters.RTMPoseAdapter(backend, adapters.RTMPoseConfig()),
+        "rtmo": lambda: adapters.RTMOAdapter(backend, adapters.RTMOConfig(max_people=spec.max_people)),
+    }[spec.adapter]
+    adapter, tracker = build(), IouTracker()
+
+    def detect(frame):
+        return tracker(adapter(frame))
+
+    detect.reset = tracker.reset
+    return Estimator(detect, "coco17", spec.smoothing, runtime=backend.provider)
