@@ -1,98 +1,246 @@
 """`ergoedge run`: camera -> pose -> per-person risk -> alerts -> sinks and outputs, at the camera's frame rate.
 
-`run(config, out_dir)` is the one entry point. Per frame: the estimator finds and tracks people; each person's
-`PersonStream` turns their joints into REBA/RULA/L5-S1 metrics; the alert engine turns metrics into events; every
-event goes to every sink (isolated from each other); the frame is annotated and written to the outputs that were
-asked for. Per-stage latency, frame rate, dropped frames and source gaps are measured as it goes, and at the end
-`report.json`, `report.png` and `report.html` describe the run for a supervisor.
+`run(config, out_dir)` is the one entry point: it opens a `Session`, feeds it the source's frames one at a time
+(`Session.step`) until the source ends, `max_seconds` of stream time pass, or SIGINT/SIGTERM arrives, closes it
+and writes the report. Per frame: the estimator finds and tracks people; each person's `PersonStream` turns their
+joints into REBA/RULA/L5-S1 metrics; the alert engine turns metrics into events; every event goes to every sink
+(isolated from each other); the frame is annotated and written to the outputs that were asked for. Per-stage
+latency, frame rate, dropped frames and source gaps are measured as it goes, and at the end `report.json`,
+`report.png` and `report.html` describe the run for a supervisor.
 
 Privacy: no frame is stored unless `output.record` is given; `output.face_blur` blurs faces in every output.
 """
 
 from __future__ import annotations
 
-import math
+import contextlib
+import re
 import signal
 import sys
+import threading
 import time
-from collections import defaultdict
 from dataclasses import asdict
 from pathlib import Path
-
-import numpy as np
 
 from edge.errors import InputError
 from edge.scoring.offline import reba_risk_bands
 from edge.paths import user_dir
 from runtime.config import RunConfig
 
-_STAGES = ("wait", "pose", "score", "alerts", "output")
+
+def run(config: RunConfig, out_dir: str | Path, status=sys.stderr) -> dict:
+    """Run until the source ends, `max_seconds` of stream time pass, or SIGINT/SIGTERM. Returns the report."""
+    session = Session(config, out_dir, status)
+    try:
+        with _stop_on_signals() as stop:
+            for frame in session.source:
+                if not session.step(frame) or stop.is_set():
+                    break
+    finally:
+        session.close()
+    return session.write_report()
 
 
-class _StageClock:
-    """Milliseconds per stage, kept as a bounded reservoir so a months-long run has flat memory."""
-
-    def __init__(self, keep: int = 4096):
-        self.samples = {s: np.zeros(keep) for s in _STAGES}
-        self.count = dict.fromkeys(_STAGES, 0)
-        self.keep = keep
-
-    def add(self, stage: str, ms: float) -> None:
-        self.samples[stage][self.count[stage] % self.keep] = ms
-        self.count[stage] += 1
-
-    def summary(self) -> dict:
-        out = {}
-        for stage in _STAGES:
-            n = min(self.count[stage], self.keep)
-            if n:
-                values = self.samples[stage][:n]
-                out[stage] = {"median_ms": round(float(np.median(values)), 2),
-                              "p90_ms": round(float(np.percentile(values, 90)), 2)}
-        return out
+@contextlib.contextmanager
+def _stop_on_signals():
+    """An event set by SIGINT or SIGTERM while the block runs (the previous handlers come back afterwards)."""
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda _signum, _frame: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
-class _Timeline:
-    """Per person, one row per time bin: worst REBA and RULA, peak compression, peak trunk flexion. Bins start at
-    0.25 s and double in width whenever a person has more than `max_rows`, so memory stays bounded on long runs."""
+class Session:
+    """One run of the device pipeline: everything is opened here, advanced one frame at a time by `step`, and
+    released by `close`; `write_report` then describes the run."""
 
-    def __init__(self, bin_s: float = 0.25, max_rows: int = 20000):
-        self.bin_s = bin_s
-        self.max_rows = max_rows
-        self.rows: dict[int, dict[int, list[float]]] = defaultdict(dict)
+    def __init__(self, config: RunConfig, out_dir: str | Path, status=sys.stderr):
+        from edge.pose.estimator import open_estimator
+        from edge.pose.scene import load_calibration
+        from edge.skeletons import get_layout
+        from runtime.alerts.engine import DEFAULT_RULES, AlertEngine
+        from runtime.alerts.exposure import ExposureTracker
+        from runtime.telemetry import RiskTimeline, StageClock
+        from runtime.video.source import GstSource, ReconnectPolicy
+        from runtime.video.uri import parse_source
 
-    @staticmethod
-    def _merge(row: list[float], values) -> None:
-        for i, value in enumerate(values):
-            if value == value and not (row[i] == row[i] and row[i] >= value):
-                row[i] = float(value)
+        if not config.source.uri:
+            raise InputError("no source: pass --source (test://, a video file, rtsp://..., v4l2:///dev/video0, csi://0)")
+        self.config, self.status = config, status
+        self.out = Path(out_dir)
+        self.out.mkdir(parents=True, exist_ok=True)
+        src = config.source
+        self.spec = parse_source(src.uri, width=src.width, height=src.height, fps=src.fps)
+        self.camera = config.camera or _camera_name(self.spec)
+        self.scene = load_calibration(self.camera, config.scene_dir)
+        self.estimator = open_estimator(config.pose)
+        self.layout = get_layout(self.estimator.layout)
+        rules = config.alerts.rules or DEFAULT_RULES
+        self.engine = AlertEngine(rules, camera=self.camera)
+        self.exposure = ExposureTracker(rules, shift_starts=config.alerts.shift_starts)
+        self.messages: list[str] = []
+        self.sinks, self.store = _open_sinks(config, self.out, self.camera, log=self.messages.append)
+        self.clock = StageClock()
+        self.timeline = RiskTimeline()
+        self.streams: dict = {}  # track id -> PersonStream
+        self.last_seen: dict[int, float] = {}
+        self.active: dict[tuple[int, str], str] = {}  # (person, rule) -> message of each raised alert
+        self.events: list[dict] = []
+        self.outputs: list = []
+        self.frames = 0
+        self.t = 0.0
+        self._last_t: float | None = None
+        self._last_status = 0.0
+        self.source = GstSource(self.spec, stall_timeout_s=src.stall_timeout_s, reconnect=ReconnectPolicy(
+            initial_s=src.reconnect_initial_s, max_s=src.reconnect_max_s))
+        self.started = time.monotonic()
+        self._wait_start = time.perf_counter()
+        self.source_stats: dict = {}
 
-    def add(self, person: int, t: float, m: dict) -> None:
-        rows = self.rows[person]
-        row = rows.setdefault(int(math.floor(t / self.bin_s)), [np.nan] * 4)
-        self._merge(row, [m.get(k, np.nan) for k in
-                          ("reba_total", "rula_grand", "l5s1_compression_n", "trunk_flexion_deg")])
-        if len(rows) > self.max_rows:
-            self.bin_s *= 2
-            for pid, old in list(self.rows.items()):
-                merged: dict[int, list[float]] = {}
-                for b, values in old.items():
-                    self._merge(merged.setdefault(b // 2, [np.nan] * 4), values)
-                self.rows[pid] = merged
+    def step(self, frame) -> bool:
+        """Process one frame; False (and the frame unused) once it lies past `max_seconds` of stream time."""
+        now = time.perf_counter()
+        self.clock.add("wait", (now - self._wait_start) * 1000)
+        self.t = t = frame.pts_s
+        if self.config.max_seconds is not None and t > self.config.max_seconds:
+            return False
+        dt = 0.0 if self._last_t is None else max(t - self._last_t, 0.0)
+        self._last_t = t
+        people = self.estimator(frame.image, t)
+        t_pose = time.perf_counter()
+        self.clock.add("pose", (t_pose - now) * 1000)
+        metrics = self._score(people, t)
+        t_score = time.perf_counter()
+        self.clock.add("score", (t_score - t_pose) * 1000)
+        self._alert(metrics, t, dt)
+        t_alerts = time.perf_counter()
+        self.clock.add("alerts", (t_alerts - t_score) * 1000)
+        self.frames += 1
+        fps_now = self.frames / max(time.monotonic() - self.started, 1e-6)
+        self._write_outputs(frame.image, people, metrics, fps_now)
+        self.clock.add("output", (time.perf_counter() - t_alerts) * 1000)
+        self._show_status(people, metrics, fps_now)
+        self._wait_start = time.perf_counter()
+        return True
 
-    def seconds(self) -> dict[int, dict[float, list[float]]]:
-        """Rows keyed by bin start time in seconds."""
-        return {p: {b * self.bin_s: v for b, v in rows.items()} for p, rows in self.rows.items()}
+    def _score(self, people, t: float) -> dict[int, dict]:
+        """Each person's metrics for this frame, from their own `PersonStream` (made on first sight)."""
+        from edge.pose.lifting import scoring_joints
+        from edge.scoring.stream import PersonStream
 
+        metrics = {}
+        for person in people:
+            joints, up = scoring_joints(person, self.scene.up)
+            stream = self.streams.get(person.track_id)
+            if stream is None:
+                stream = self.streams[person.track_id] = PersonStream(self.layout, up, self.config.scoring)
+            metrics[person.track_id] = stream.update(t, joints)
+            self.last_seen[person.track_id] = t
+        return metrics
 
-def _lift_2d(person) -> tuple[np.ndarray, np.ndarray]:
-    """2D keypoints as pseudo-3D joints for models without world keypoints: image plane, scaled so the person's
-    box is about 1.7 m tall, up = image up. Angles are projections: the report says so."""
-    height_px = max(float(person.box[3] - person.box[1]), 1.0)
-    xy = person.keypoints.astype(np.float64) * (1.7 / height_px)
-    joints = np.concatenate([xy, np.zeros((len(xy), 1))], axis=1)
-    joints[person.scores < 0.3] = np.nan
-    return joints, np.array([0.0, -1.0, 0.0])
+    def _alert(self, metrics: dict[int, dict], t: float, dt: float) -> None:
+        """Alert rules and exposure for everyone seen; people gone for `forget_after_s` are forgotten."""
+        events = []
+        for pid, m in metrics.items():
+            events += self.engine.update(t, pid, m)
+            self.exposure.update(t, pid, m, dt)
+            self.timeline.add(pid, t, m)
+        for pid in [p for p, seen in self.last_seen.items() if t - seen > self.config.pose.forget_after_s]:
+            events += self.engine.forget(pid, t)
+            self.streams.pop(pid, None)
+            self.last_seen.pop(pid)
+        self._emit(events)
+
+    def _emit(self, events) -> None:
+        for event in events:
+            self.sinks.emit(event)
+            self.exposure.record(event)
+            self.events.append(event.to_dict())
+            key = (event.person, event.rule)
+            if event.kind == "raised":
+                self.active[key] = event.message or event.rule
+            else:
+                self.active.pop(key, None)
+
+    def _write_outputs(self, image, people, metrics: dict[int, dict], fps_now: float) -> None:
+        """The annotated frame to every output that was asked for (none: no frame is touched)."""
+        from runtime.video.overlay import PersonStatus, blur_faces, draw_overlay
+
+        o = self.config.output
+        if not (o.record or o.rtsp_port or o.show):
+            return
+        if not self.outputs:
+            h, w = image.shape[:2]
+            self.outputs = _open_outputs(self.config, (w, h), self.spec.fps or 30.0)
+        image = image.copy()
+        if o.face_blur:
+            blur_faces(image, people)
+        if o.overlay:
+            statuses = {pid: PersonStatus(
+                person=pid, reba=m.get("reba_total"), rula=m.get("rula_grand"),
+                risk=_risk_name(m.get("reba_total", float("nan"))), trunk_flexion_deg=m.get("trunk_flexion_deg"),
+                alerts=tuple(r for (p, r) in self.active if p == pid)) for pid, m in metrics.items()}
+            banner = next(iter(self.active.values()), None)
+            draw_overlay(image, people, statuses, banner, f"{fps_now:.1f} fps  {len(people)} people")
+        for output in self.outputs:
+            output.write(image)
+
+    def _show_status(self, people, metrics: dict[int, dict], fps_now: float) -> None:
+        if self.status is None or time.monotonic() - self._last_status < self.config.status_interval_s:
+            return
+        self._last_status = time.monotonic()
+        worst = max((m.get("reba_total", 0) for m in metrics.values() if m.get("reba_total") == m.get("reba_total")),
+                    default=None)
+        risk = f"REBA {worst:.0f} ({_risk_name(worst)})" if worst is not None else "no one in view"
+        self.status.write(f"\r[{self.camera}] t={self.t:7.1f}s  {fps_now:5.1f} fps  people {len(people)}  {risk}  "
+                          f"alerts active {len(self.active)}   ")
+        self.status.flush()
+
+    def close(self) -> None:
+        """Clear everyone's alerts, close the outputs, the source and the sinks (each failure recorded, none
+        stopping the others from closing)."""
+        for pid in list(self.last_seen):
+            self._emit(self.engine.forget(pid, self.t))
+        self.last_seen.clear()
+        for output in self.outputs:
+            try:
+                output.close()
+            except Exception as exc:  # one output failing to close must not lose the report
+                self.messages.append(f"output close failed: {exc}")
+        self.source_stats = self.source.stats()
+        self.source.close()
+        self.sinks.close()
+        self.exposure.close()
+        if self.store is not None:
+            self.store.close()
+        if self.status is not None:
+            self.status.write("\n")
+
+    def write_report(self) -> dict:
+        """report.json, report.png and report.html in the output directory; returns the report."""
+        from runtime.report import write_report
+
+        elapsed = time.monotonic() - self.started
+        report = {
+            "camera": self.camera,
+            "source": self.config.source.uri,
+            "scene": asdict(self.scene),
+            "frames": self.frames,
+            "stream_seconds": round(self.t, 3),
+            "wall_seconds": round(elapsed, 3),
+            "fps": round(self.frames / elapsed, 2) if elapsed > 0 else 0.0,
+            "source_stats": self.source_stats,
+            "stages": self.clock.summary(),
+            "keypoints_2d_only": not self.estimator.keypoints_3d,
+            "exposure": self.exposure.totals(),
+            "alerts": self.events,
+            "sinks": self.sinks.stats(),
+            "messages": self.messages,
+        }
+        return write_report(report, self.timeline.seconds(), self.timeline.bin_s, self.out)
 
 
 def _open_sinks(config: RunConfig, out: Path, camera: str, log):
@@ -145,181 +293,6 @@ def _risk_name(reba: float | None) -> str | None:
     return next((name for name, lo, hi in reba_risk_bands() if lo <= reba <= hi), None)
 
 
-def run(config: RunConfig, out_dir: str | Path, status=sys.stderr) -> dict:
-    """Run until the source ends, `max_seconds` of stream time pass, or SIGINT/SIGTERM. Returns the report."""
-    from edge.pose.estimator import open_estimator
-    from edge.pose.scene import load_calibration
-    from edge.skeletons import get_layout
-    from edge.scoring.stream import PersonStream
-    from runtime.alerts.engine import DEFAULT_RULES, AlertEngine
-    from runtime.alerts.exposure import ExposureTracker
-    from runtime.video.overlay import PersonStatus, blur_faces, draw_overlay
-    from runtime.report import write_report
-    from runtime.video.source import GstSource, ReconnectPolicy, parse_source
-
-    if not config.source.uri:
-        raise InputError("no source: pass --source (test://, a video file, rtsp://..., v4l2:///dev/video0, csi://0)")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    src = config.source
-    spec = parse_source(src.uri, width=src.width, height=src.height, fps=src.fps)
-    camera = config.camera or _camera_name(spec)
-    scene = load_calibration(camera, config.scene_dir)
-    estimator = open_estimator(config.pose)
-    layout = get_layout(estimator.layout)
-    rules = config.alerts.rules or DEFAULT_RULES
-    engine = AlertEngine(rules, camera=camera)
-    exposure = ExposureTracker(rules, shift_starts=config.alerts.shift_starts)
-    messages: list[str] = []
-    sinks, store = _open_sinks(config, out, camera, log=messages.append)
-
-    stop = {"flag": False}
-
-    def _stop(_signum, _frame):
-        stop["flag"] = True
-
-    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    clock = _StageClock()
-    timeline = _Timeline()
-    streams: dict[int, PersonStream] = {}
-    last_seen: dict[int, float] = {}
-    active: dict[tuple[int, str], str] = {}
-    events_out: list[dict] = []
-    outputs: list = []
-    frames = 0
-    started = time.monotonic()
-    last_status = 0.0
-    t = 0.0
-    last_t = None
-    two_d = estimator.layout != "blazepose33"
-    source = GstSource(spec, reconnect=ReconnectPolicy(initial_s=src.reconnect_initial_s, max_s=src.reconnect_max_s),
-                       stall_timeout_s=src.stall_timeout_s)
-    try:
-        wait_start = time.perf_counter()
-        for frame in source:
-            now = time.perf_counter()
-            clock.add("wait", (now - wait_start) * 1000)
-            t = frame.pts_s
-            if config.max_seconds is not None and t > config.max_seconds:
-                break
-            dt = 0.0 if last_t is None else max(t - last_t, 0.0)
-            last_t = t
-            people = estimator(frame.image, t)
-            t_pose = time.perf_counter()
-            clock.add("pose", (t_pose - now) * 1000)
-
-            statuses = {}
-            metrics_by_person = {}
-            for person in people:
-                if person.world is not None:
-                    joints, up = person.world, np.asarray(scene.up)
-                else:
-                    joints, up = _lift_2d(person)
-                stream = streams.get(person.track_id)
-                if stream is None:
-                    stream = streams[person.track_id] = PersonStream(layout, up, config.scoring)
-                metrics_by_person[person.track_id] = stream.update(t, joints)
-                last_seen[person.track_id] = t
-            t_score = time.perf_counter()
-            clock.add("score", (t_score - t_pose) * 1000)
-
-            events = []
-            for pid, m in metrics_by_person.items():
-                events += engine.update(t, pid, m)
-                exposure.update(t, pid, m, dt)
-                timeline.add(pid, t, m)
-            for pid in [p for p, seen in last_seen.items() if t - seen > config.pose.forget_after_s]:
-                events += engine.forget(pid, t)
-                streams.pop(pid, None)
-                last_seen.pop(pid)
-            for event in events:
-                sinks.emit(event)
-                exposure.record(event)
-                events_out.append(event.to_dict())
-                key = (event.person, event.rule)
-                if event.kind == "raised":
-                    active[key] = event.message or event.rule
-                else:
-                    active.pop(key, None)
-            t_alerts = time.perf_counter()
-            clock.add("alerts", (t_alerts - t_score) * 1000)
-
-            frames += 1
-            fps_now = frames / max(time.monotonic() - started, 1e-6)
-            if config.output.record or config.output.rtsp_port or config.output.show:
-                if not outputs:
-                    h, w = frame.image.shape[:2]
-                    outputs = _open_outputs(config, (w, h), spec.fps or 30.0)
-                image = frame.image.copy()
-                if config.output.face_blur:
-                    blur_faces(image, people)
-                if config.output.overlay:
-                    for pid, m in metrics_by_person.items():
-                        statuses[pid] = PersonStatus(
-                            person=pid, reba=m.get("reba_total"), rula=m.get("rula_grand"),
-                            risk=_risk_name(m.get("reba_total", float("nan"))),
-                            trunk_flexion_deg=m.get("trunk_flexion_deg"),
-                            alerts=tuple(r for (p, r) in active if p == pid))
-                    banner = next(iter(active.values()), None)
-                    draw_overlay(image, people, statuses, banner, f"{fps_now:.1f} fps  {len(people)} people")
-                for output in outputs:
-                    output.write(image)
-            clock.add("output", (time.perf_counter() - t_alerts) * 1000)
-
-            if status is not None and time.monotonic() - last_status >= config.status_interval_s:
-                last_status = time.monotonic()
-                worst = max((m.get("reba_total", 0) for m in metrics_by_person.values() if m.get("reba_total") ==
-                             m.get("reba_total")), default=None)
-                risk = f"REBA {worst:.0f} ({_risk_name(worst)})" if worst is not None else "no one in view"
-                status.write(f"\r[{camera}] t={t:7.1f}s  {fps_now:5.1f} fps  people {len(people)}  {risk}  "
-                             f"alerts active {len(active)}   ")
-                status.flush()
-            if stop["flag"]:
-                break
-            wait_start = time.perf_counter()
-    finally:
-        for pid in list(last_seen):
-            for event in engine.forget(pid, t):
-                sinks.emit(event)
-                exposure.record(event)
-                events_out.append(event.to_dict())
-        for output in outputs:
-            try:
-                output.close()
-            except Exception as exc:  # one output failing to close must not lose the report
-                messages.append(f"output close failed: {exc}")
-        source_stats = source.stats()
-        source.close()
-        sinks.close()
-        exposure.close()
-        if store is not None:
-            store.close()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        if status is not None:
-            status.write("\n")
-    elapsed = time.monotonic() - started
-    report = {
-        "camera": camera,
-        "source": src.uri,
-        "scene": asdict(scene),
-        "frames": frames,
-        "stream_seconds": round(t, 3),
-        "wall_seconds": round(elapsed, 3),
-        "fps": round(frames / elapsed, 2) if elapsed > 0 else 0.0,
-        "source_stats": source_stats,
-        "stages": clock.summary(),
-        "keypoints_2d_only": two_d,
-        "exposure": exposure.totals(),
-        "alerts": events_out,
-        "sinks": sinks.stats(),
-        "messages": messages,
-    }
-    return write_report(report, timeline.seconds(), timeline.bin_s, out)
-
-
 def _camera_name(spec) -> str:
-    import re
-
     name = Path(spec.location).stem if spec.kind == "file" else f"{spec.kind}-{spec.location}"
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_")[:64] or spec.kind

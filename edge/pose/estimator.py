@@ -30,11 +30,16 @@ class EstimatorSpec:
 
 
 class Estimator:
-    """frame (BGR uint8) -> people, with optional keypoint smoothing per track."""
+    """frame (BGR uint8) -> people, with optional keypoint smoothing per track.
 
-    def __init__(self, detect, layout: str, smoothing: bool, runtime: str = ""):
+    layout: the skeleton layout of every person it returns. keypoints_3d: whether the model gives metric world
+    keypoints (`Person.world`); without them, scoring works on image-plane keypoints (`edge.pose.lifting`).
+    """
+
+    def __init__(self, detect, layout: str, smoothing: bool, runtime: str = "", keypoints_3d: bool = False):
         self._detect = detect
         self.layout = layout
+        self.keypoints_3d = keypoints_3d
         self.smoothing = smoothing
         self.runtime = runtime  # what runs the model, e.g. "OpenVINO:CPU" or "CPUExecutionProvider"
         self._filters: dict[int, object] = {}
@@ -71,7 +76,7 @@ def open_estimator(spec: EstimatorSpec = EstimatorSpec()) -> Estimator:
         detector = open_backend(model_path("pose_detection", spec.models_dir), spec.backend)
         landmarks = open_backend(model_path("pose_landmark_full", spec.models_dir), spec.backend)
         pose = BlazePose(detector, landmarks, BlazePoseConfig(max_people=spec.max_people))
-        return Estimator(pose, "blazepose33", spec.smoothing, runtime=landmarks.provider)
+        return Estimator(pose, "blazepose33", spec.smoothing, runtime=landmarks.provider, keypoints_3d=True)
     if spec.adapter not in ADAPTERS:
         raise InputError(f"a model file needs --adapter, one of: {', '.join(ADAPTERS)}")
     from edge.pose import adapters

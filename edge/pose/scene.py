@@ -110,7 +110,7 @@ def calibrate_from_source(source: str, camera: str, estimator: Estimator, second
     path = Path(source)
     if not path.exists():
         raise InputError(f"no such file: {path}")
-    if estimator.layout != "blazepose33":
+    if not estimator.keypoints_3d:
         raise InputError("scene calibration needs 3D world keypoints: use the default BlazePose model")
     if seconds <= 0:
         raise InputError(f"--seconds must be positive, got {seconds}")
@@ -132,7 +132,7 @@ def calibrate_from_source(source: str, camera: str, estimator: Estimator, second
     if not by_track:
         raise InputError(f"{path}: no person found in the first {seconds:g} s; calibration needs someone standing")
     world, scores = max(by_track.values(), key=lambda ws: len(ws[0]))
-    up, used, spread = up_from_standing(np.asarray(world), np.asarray(scores))
+    up, used, spread = up_from_standing(np.asarray(world), np.asarray(scores), layout=estimator.layout)
     return make_calibration(camera, up, "standing", frames_used=used, spread_deg=spread)
 
 
