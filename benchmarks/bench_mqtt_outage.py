@@ -9,8 +9,8 @@ Needs mosquitto (/usr/sbin/mosquitto); everything runs on 127.0.0.1 in a tempora
    ones, duplicates, the time from the restart to the last backlog event, and the slowest emit() call.
 3. Kill/restart: a publisher PROCESS emits during a --kill-outage s outage and is SIGKILLed half-way; after the
    broker is back a new process opens the same outbox. Reports the same counts.
-The sink uses its default reconnect back-off (0.5 s doubling to 30 s) unless --reconnect-max is given, so the
-restart-to-delivered time includes the wait for the next reconnect attempt.
+The sink uses its default reconnect back-off (MqttConfig in runtime/alerts/mqtt_config.py: 0.5 s doubling to 5 s)
+unless --reconnect-max is given, so the restart-to-delivered time includes the wait for the next reconnect attempt.
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ def _ms(values: list[float]) -> dict:
 
 def run_outage(h, work: Path, args) -> dict:
     from runtime.alerts.mqtt import MqttSink
+    from runtime.alerts.mqtt_config import MqttConfig
 
     period = 1.0 / args.rate
     broker = h.Broker(work / "broker-a").start()
@@ -65,7 +66,8 @@ def run_outage(h, work: Path, args) -> dict:
     try:
         assert sub.wait_subscribed(5), "subscriber could not subscribe"
         kwargs = {} if args.reconnect_max is None else {"reconnect_max_s": args.reconnect_max}
-        sink = MqttSink(port=broker.port, camera="bench", outbox_path=work / "outbox-a.sqlite", **kwargs)
+        settings = MqttConfig(port=broker.port, outbox_path=str(work / "outbox-a.sqlite"), **kwargs)
+        sink = MqttSink(settings, camera="bench")
         sent_at: dict[str, float] = {}
         phases: dict[str, list[str]] = {"before": [], "outage": [], "after": []}
         emit_s: list[float] = []
@@ -186,7 +188,8 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=5.0, help="steady-state seconds before the outage")
     parser.add_argument("--after", type=float, default=5.0, help="seconds of alerts after the restart")
     parser.add_argument("--kill-outage", type=float, default=10.0, help="outage in the kill/restart run (s)")
-    parser.add_argument("--reconnect-max", type=float, default=None, help="sink reconnect_max_s (default: 30)")
+    parser.add_argument("--reconnect-max", type=float, default=None,
+                        help="sink reconnect_max_s (default: MqttConfig's, 5)")
     parser.add_argument("--json", type=Path, default=None, help="also write the report here")
     args = parser.parse_args()
 

@@ -33,7 +33,7 @@ def _server_module():
     return module
 
 
-def main() -> int:
+def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cycles", type=int, default=10)
     parser.add_argument("--downtime", type=float, default=1.0, help="seconds the server stays dead per cycle")
@@ -44,7 +44,62 @@ def main() -> int:
     parser.add_argument("--initial", type=float, default=0.5, help="ReconnectPolicy.initial_s")
     parser.add_argument("--max", type=float, default=10.0, help="ReconnectPolicy.max_s")
     parser.add_argument("--timeout", type=float, default=30.0, help="fail a cycle not recovered this soon")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def _outage(source, server, procs: list, port: int, args: argparse.Namespace, cycle: int) -> dict | None:
+    """One cycle: kill the server, restart it --downtime later from a thread, read until the source delivers a frame
+    of the new session. The cycle's row of timings, or None when it did not recover within --timeout of the restart
+    (a watchdog then closes the source, which ends the wait)."""
+    server.stop_server(procs[-1])  # SIGKILL
+    killed = time.time()
+    ready: dict[str, float] = {}
+
+    def restart():
+        time.sleep(args.downtime)
+        try:
+            procs.append(server.start_server(port, width=args.width, height=args.height, fps=args.fps))
+            ready["t"] = time.time()
+        except RuntimeError as exc:
+            print(f"cycle {cycle}: {exc}", file=sys.stderr)
+            source.close()
+            return
+        watchdog = threading.Timer(args.timeout, lambda: None if "ok" in ready else source.close())
+        watchdog.daemon = True
+        watchdog.start()
+
+    thread = threading.Thread(target=restart)
+    thread.start()
+    try:
+        while True:
+            frame = next(source)
+            if frame.session == cycle:
+                ready["ok"] = 1.0
+                break
+    except StopIteration:
+        thread.join()
+        print(f"cycle {cycle}: NOT recovered within {args.timeout:g} s of the restart; stats "
+              f"{source.stats()}", file=sys.stderr)
+        return None
+    thread.join()
+    gap = source.stats()["gaps"][cycle - 1]
+    return {"detect": gap["detected"] - killed, "ready": ready["t"] - killed,
+            "recover": frame.wall_time - ready["t"], "gap": gap["end"] - gap["start"],
+            "attempts": gap["attempts"], "reason": gap["reason"]}
+
+
+def _print_summary(rows: list[dict], cycles: int, stats: dict) -> None:
+    recover = [r["recover"] for r in rows]
+    gaps = [r["gap"] for r in rows]
+    print(f"recovered {len(rows)}/{cycles} cycles in one process; "
+          f"recover (server ready -> first frame) median {statistics.median(recover):.3f} s, "
+          f"max {max(recover):.3f} s; gap median {statistics.median(gaps):.3f} s, max {max(gaps):.3f} s")
+    print(f"stats: frames {stats['frames']}, reconnects {stats['reconnects']}, dropped {stats['dropped']}, "
+          f"errors {stats['errors']}, warnings {stats['warnings']}")
+
+
+def main() -> int:
+    args = _parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
     from runtime.video.source import GstSource, ReconnectPolicy
@@ -64,42 +119,10 @@ def main() -> int:
             print(f"{'cycle':>5} {'detect s':>9} {'ready s':>8} {'recover s':>10} {'gap s':>7} {'attempts':>8} "
                   f"{'reason':>7}")
             for cycle in range(1, args.cycles + 1):
-                server.stop_server(procs[-1])  # SIGKILL
-                killed = time.time()
-                ready: dict[str, float] = {}
-
-                def restart(ready=ready, cycle=cycle):
-                    time.sleep(args.downtime)
-                    try:
-                        procs.append(server.start_server(port, width=args.width, height=args.height, fps=args.fps))
-                        ready["t"] = time.time()
-                    except RuntimeError as exc:
-                        print(f"cycle {cycle}: {exc}", file=sys.stderr)
-                        source.close()
-                        return
-                    watchdog = threading.Timer(args.timeout, lambda: None if "ok" in ready else source.close())
-                    watchdog.daemon = True
-                    watchdog.start()
-
-                thread = threading.Thread(target=restart)
-                thread.start()
-                try:
-                    while True:
-                        frame = next(source)
-                        if frame.session == cycle:
-                            ready["ok"] = 1.0
-                            break
-                except StopIteration:
-                    thread.join()
-                    print(f"cycle {cycle}: NOT recovered within {args.timeout:g} s of the restart; stats "
-                          f"{source.stats()}", file=sys.stderr)
+                row = _outage(source, server, procs, port, args, cycle)
+                if row is None:
                     failed = True
                     break
-                thread.join()
-                gap = source.stats()["gaps"][cycle - 1]
-                row = {"detect": gap["detected"] - killed, "ready": ready["t"] - killed,
-                       "recover": frame.wall_time - ready["t"], "gap": gap["end"] - gap["start"],
-                       "attempts": gap["attempts"], "reason": gap["reason"]}
                 rows.append(row)
                 print(f"{cycle:>5} {row['detect']:>9.3f} {row['ready']:>8.3f} {row['recover']:>10.3f} "
                       f"{row['gap']:>7.3f} {row['attempts']:>8} {row['reason']:>7}")
@@ -111,13 +134,7 @@ def main() -> int:
             server.stop_server(proc)
 
     if rows:
-        recover = [r["recover"] for r in rows]
-        gaps = [r["gap"] for r in rows]
-        print(f"recovered {len(rows)}/{args.cycles} cycles in one process; "
-              f"recover (server ready -> first frame) median {statistics.median(recover):.3f} s, "
-              f"max {max(recover):.3f} s; gap median {statistics.median(gaps):.3f} s, max {max(gaps):.3f} s")
-        print(f"stats: frames {stats['frames']}, reconnects {stats['reconnects']}, dropped {stats['dropped']}, "
-              f"errors {stats['errors']}, warnings {stats['warnings']}")
+        _print_summary(rows, args.cycles, stats)
     return 1 if failed or len(rows) != args.cycles else 0
 
 

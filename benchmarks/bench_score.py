@@ -44,16 +44,18 @@ def main() -> int:
               f"over {args.repeats} runs")
 
         # In-process stage times (after imports), to see where the time goes.
-        from edge.poses import load_poses
+        from edge.datasets.sequence import load_sequence, scorable_joints
         from edge.scoring.outputs import _write_csv, plot_timeline
         from edge.scoring.offline import ScoreConfig, score_sequence
+        from edge.skeletons import get_layout
 
         stages = {}
         t0 = time.perf_counter()
-        seq = load_poses(poses)
+        seq = load_sequence(poses)
+        joints = scorable_joints(seq)
         stages["load"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        result = score_sequence(seq.joints, seq.layout, seq.up, seq.fps, ScoreConfig(load_kg=10.0))
+        result = score_sequence(joints, get_layout(seq.layout), seq.up, seq.fps, ScoreConfig(load_kg=10.0))
         stages["angles + REBA/RULA + L5/S1 + summary"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         _write_csv(result.columns, Path(tmp) / "s.csv")

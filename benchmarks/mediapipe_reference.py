@@ -180,23 +180,12 @@ def _model_hashes(mp) -> dict[str, str]:
     return {f: _sha256(root / f) for f in files if (root / f).is_file()}
 
 
-def run(footage: Path, repeats: int) -> tuple[dict[str, _Clip], dict]:
-    """Run mediapipe on all footage; return the clips and the metadata (with the timing summary)."""
+def _run_photos(pose_class, footage: Path, repeats: int, clips: dict, info: dict, timing: dict) -> None:
+    """Photos, static mode. The stored result is the first (post warm-up) call; repeats only time it."""
     import cv2
-    import mediapipe as mp
 
-    missing = [p for p in [*PHOTOS.values(), *VIDEOS.values()] if not (footage / p).is_file()]
-    if missing:
-        raise FileNotFoundError(f"missing in {footage}: {', '.join(missing)} (run scripts/fetch_footage.sh first)")
-
-    Pose = mp.solutions.pose.Pose
-    clips: dict[str, _Clip] = {}
-    info: dict[str, dict] = {}
-    timing: dict[str, dict] = {}
-
-    # Photos, static mode. The stored result is the first (post warm-up) call; repeats only time it.
     photo_ms: list[float] = []
-    with Pose(**STATIC_SETTINGS) as pose:
+    with pose_class(**STATIC_SETTINGS) as pose:
         for name, rel in PHOTOS.items():
             frame = cv2.imread(str(footage / rel), cv2.IMREAD_COLOR)
             if frame is None:
@@ -212,11 +201,11 @@ def run(footage: Path, repeats: int) -> tuple[dict[str, _Clip], dict]:
                           "settings": STATIC_SETTINGS, "frames_total": 1, "stride": 1}
     timing["static_photos"] = _summary(photo_ms)
 
-    videos = {name: _read_video(footage / rel) for name, rel in VIDEOS.items()}
 
-    # Videos, static mode: detector + landmarks on every frame.
+def _run_videos_static(pose_class, footage: Path, videos: dict, clips: dict, info: dict, timing: dict) -> None:
+    """Videos, static mode: detector + landmarks on every frame."""
     static_ms: list[float] = []
-    with Pose(**STATIC_SETTINGS) as pose:
+    with pose_class(**STATIC_SETTINGS) as pose:
         _process(pose, videos["cam01"][0][0])  # warm-up
         for name, (frames, fps) in videos.items():
             clip = clips[f"{name}_static"] = _Clip(frames[0].shape[1], frames[0].shape[0])
@@ -229,13 +218,15 @@ def run(footage: Path, repeats: int) -> tuple[dict[str, _Clip], dict]:
                                       "frames_total": len(frames), "stride": 1}
     timing["static_video_frames"] = _summary(static_ms)
 
-    # Videos, video mode (tracking), a fresh graph per video as a camera stream would have.
+
+def _run_videos_tracking(pose_class, footage: Path, videos: dict, clips: dict, info: dict, timing: dict) -> None:
+    """Videos, video mode (tracking), a fresh graph per video as a camera stream would have."""
     tracked_ms: list[float] = []
     redetect_ms: list[float] = []
     first_ms: list[float] = []
     for name, (frames, fps) in videos.items():
         clip = clips[name] = _Clip(frames[0].shape[1], frames[0].shape[0])
-        with Pose(**VIDEO_SETTINGS) as pose:
+        with pose_class(**VIDEO_SETTINGS) as pose:
             for i, frame in enumerate(frames):
                 result, ms = _process(pose, frame)
                 clip.add(i, frame, result, ms)
@@ -248,10 +239,10 @@ def run(footage: Path, repeats: int) -> tuple[dict[str, _Clip], dict]:
     timing["video_redetect_frames"] = _summary(redetect_ms)
     timing["video_first_frame"] = _summary(first_ms)
 
-    for name, clip in clips.items():
-        info[name]["frames_without_pose"] = [i for i, f in zip(clip.frame_index, clip.found) if not f]
 
-    meta = {
+def _metadata(mp, cv2, clips: dict[str, _Clip], info: dict, timing: dict, repeats: int) -> dict:
+    """Versions, machine, model hashes, column names, timing method and summary, and the per-clip records."""
+    return {
         "generator": "benchmarks/mediapipe_reference.py",
         "generated_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
@@ -276,7 +267,29 @@ def run(footage: Path, repeats: int) -> tuple[dict[str, _Clip], dict]:
         "timing": timing,
         "clips": info,
     }
-    return clips, meta
+
+
+def run(footage: Path, repeats: int) -> tuple[dict[str, _Clip], dict]:
+    """Run mediapipe on all footage; return the clips and the metadata (with the timing summary)."""
+    import cv2
+    import mediapipe as mp
+
+    missing = [p for p in [*PHOTOS.values(), *VIDEOS.values()] if not (footage / p).is_file()]
+    if missing:
+        raise FileNotFoundError(f"missing in {footage}: {', '.join(missing)} (run scripts/fetch_footage.sh first)")
+
+    Pose = mp.solutions.pose.Pose
+    clips: dict[str, _Clip] = {}
+    info: dict[str, dict] = {}
+    timing: dict[str, dict] = {}
+    _run_photos(Pose, footage, repeats, clips, info, timing)
+    videos = {name: _read_video(footage / rel) for name, rel in VIDEOS.items()}
+    _run_videos_static(Pose, footage, videos, clips, info, timing)
+    _run_videos_tracking(Pose, footage, videos, clips, info, timing)
+
+    for name, clip in clips.items():
+        info[name]["frames_without_pose"] = [i for i, f in zip(clip.frame_index, clip.found) if not f]
+    return clips, _metadata(mp, cv2, clips, info, timing, repeats)
 
 
 def _save(path: Path, arrays: dict[str, np.ndarray], meta: dict) -> None:

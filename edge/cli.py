@@ -46,19 +46,21 @@ def _reject_constant(name: str):
 
 
 def _cmd_score(args) -> int:
+    from edge.datasets.sequence import load_sequence, scorable_joints
     from edge.ergonomics.l5s1 import BodyParams
-    from edge.poses import load_poses
-    from edge.scoring.outputs import write_outputs
     from edge.scoring.offline import ScoreConfig, score_sequence
+    from edge.scoring.outputs import write_outputs
+    from edge.skeletons import get_layout
 
-    seq = load_poses(args.poses, layout=args.layout, up=args.up, fps=args.fps, allow_missing=args.allow_missing)
+    seq = load_sequence(args.poses, layout=args.layout, up=args.up, fps=args.fps)
+    joints = scorable_joints(seq, allow_missing=args.allow_missing)
     body = BodyParams(mass_kg=args.body_mass, height_m=args.height, sex=args.sex)
     config = ScoreConfig(load_kg=args.load_kg, coupling=args.coupling, body=body)
-    result = score_sequence(seq.joints, seq.layout, seq.up, seq.fps, config)
+    result = score_sequence(joints, get_layout(seq.layout), seq.up, seq.fps, config)
     run_info = {
         "command": sys.argv,
         "input": str(Path(args.poses).resolve()),
-        "layout": seq.layout.name,
+        "layout": seq.layout,
         "up": seq.up.tolist(),
         "fps": seq.fps,
         "ergo_edge_version": __version__,
@@ -79,8 +81,9 @@ def _cmd_score(args) -> int:
 def _cmd_example_poses(args) -> int:
     import numpy as np
 
+    from edge.datasets.sequence import Sequence, save_sequence
     from edge.datasets.synth.example_lift import example_lift_sequence
-    from edge.skeletons import get_layout
+    from edge.skeletons import get_layout, parse_up
 
     get_layout(args.layout)
     if not (args.seconds > 0 and args.fps > 0):
@@ -89,24 +92,9 @@ def _cmd_example_poses(args) -> int:
     out = Path(args.out)
     if out.suffix != ".npz":
         raise InputError(f"{out}: the example is written as .npz; give a file name ending in .npz")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(out, joints=joints.astype(np.float32), fps=np.float64(args.fps), layout=args.layout,
-                        up=args.up)
+    save_sequence(Sequence(layout=args.layout, fps=float(args.fps), joints=joints.astype(np.float32),
+                           up=parse_up(args.up), metadata={"source": "ergoedge example-poses"}), out)
     print(f"wrote {joints.shape[0]} frames of {args.layout} to {out}")
-    return 0
-
-
-def _cmd_models_fetch(args) -> int:
-    from export.mediapipe.fetch import fetch_models
-
-    fetch_models(args.models_dir, force=args.force)  # logs where the models are
-    return 0
-
-
-def _cmd_models_show(args) -> int:
-    from edge.artifacts import load_manifest
-
-    print(json.dumps(load_manifest(args.models_dir), indent=2))
     return 0
 
 
@@ -176,52 +164,6 @@ def _add_estimator_args(p) -> None:
     p.add_argument("--no-smoothing", action="store_true", help="no One Euro keypoint filter")
 
 
-def _cmd_run(args) -> int:
-    from datetime import datetime
-
-    from edge.config import with_overrides
-    from edge.paths import user_dir
-    from runtime.config import load_config
-    from runtime.session import run
-
-    config = load_config(args.config)
-    config = with_overrides(
-        config, camera=args.camera, scene_dir=args.scene_dir, max_seconds=args.max_seconds,
-        **{"source.uri": args.source, "pose.max_people": args.max_people, "pose.models_dir": args.models_dir,
-           "output.record": args.record, "output.show": True if args.show else None,
-           "output.rtsp_port": args.rtsp_port, "output.face_blur": True if args.face_blur else None,
-           "sinks.sqlite": args.events_db})
-    out = Path(args.out) if args.out else (
-        user_dir("data") / "runs" / datetime.now().strftime("%Y%m%d-%H%M%S"))
-    report = run(config, out)
-    print(f"{report['frames']} frames in {report['wall_seconds']:.1f} s ({report['fps']:.1f} fps), "
-          f"{sum(1 for a in report['alerts'] if a['kind'] == 'raised')} alert(s) raised")
-    for key in ("html", "json", "png"):
-        print(f"  report: {report['files'][key]}")
-    if config.sinks.jsonl:
-        print(f"  alert log: {out / 'alerts.jsonl'}")
-    if config.output.record:
-        print(f"  annotated video: {config.output.record}")
-    return 0
-
-
-def _cmd_events(args) -> int:
-    from edge.paths import user_dir
-    from runtime.alerts.store import EventStore, format_events
-
-    db = Path(args.db) if args.db else user_dir("data") / "events.db"
-    if not db.exists():
-        raise InputError(f"no event store at {db} (it is created by `ergoedge run`)")
-    store = EventStore(db)
-    try:
-        rows = store.query(since=args.since, until=args.until, rule=args.rule, person=args.person,
-                           camera=args.camera, limit=args.limit)
-    finally:
-        store.close()
-    print(format_events(rows, as_json=args.json))
-    return 0
-
-
 def _cmd_layouts(args) -> int:
     from edge.skeletons import LAYOUTS, canonical_sources
 
@@ -255,18 +197,16 @@ def _cmd_data_stats(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="ergoedge", description="On-device ergonomic risk assessment.")
-    parser.add_argument("--version", action="version", version=f"ergo-edge {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    sub.required = True
-
+def _add_assess(sub) -> None:
     p = sub.add_parser("assess", help="score REBA/RULA/NIOSH worksheets from a JSON file")
     p.add_argument("file", help="JSON file: one worksheet object or a list of them")
     p.set_defaults(func=_cmd_assess)
 
+
+def _add_score(sub) -> None:
     p = sub.add_parser("score", help="score a 3D pose sequence frame by frame")
-    p.add_argument("poses", help=".npy (T, J, 3) in metres, or .npz with 'joints' (optional 'fps', 'layout', 'up')")
+    p.add_argument("poses", help="a sequence file, a .npy (T, J, 3) in metres, or a .npz with 'joints' "
+                                 "(optional 'fps', 'layout', 'up')")
     p.add_argument("--layout", help="blazepose33, coco17, h36m17, uwiom15 or kinect25")
     p.add_argument("--up", help="up direction: x, y, z with optional sign (-y), or three numbers 0,0,1")
     p.add_argument("--fps", type=float, help="frame rate of the sequence")
@@ -279,6 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output directory")
     p.set_defaults(func=_cmd_score)
 
+
+def _add_example_poses(sub) -> None:
     p = sub.add_parser("example-poses", help="write a synthetic example lifting sequence (.npz)")
     p.add_argument("out", help="output .npz")
     p.add_argument("--seconds", type=float, default=60.0)
@@ -287,17 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--up", default="z")
     p.set_defaults(func=_cmd_example_poses)
 
-    p = sub.add_parser("models", help="fetch or show the offline pose models")
-    models = p.add_subparsers(dest="models_command", metavar="ACTION", parser_class=_Parser)
-    models.required = True
-    q = models.add_parser("fetch", help="take BlazePose out of the mediapipe wheel, convert to ONNX, verify")
-    q.add_argument("--models-dir", help="default: $ERGOEDGE_MODELS or ~/.cache/ergo-edge/models")
-    q.add_argument("--force", action="store_true", help="fetch and convert again even if the models are valid")
-    q.set_defaults(func=_cmd_models_fetch)
-    q = models.add_parser("show", help="print the models' manifest (after checking every file's sha256)")
-    q.add_argument("--models-dir")
-    q.set_defaults(func=_cmd_models_show)
 
+def _add_pose(sub) -> None:
     p = sub.add_parser("pose", help="estimate poses in an image or video; write keypoints and an annotated copy")
     p.add_argument("source", help="image (.jpg, .png, ...) or video file")
     p.add_argument("--out", required=True, help="output directory")
@@ -308,6 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-draw", action="store_true", help="do not write the annotated image/video")
     p.set_defaults(func=_cmd_pose)
 
+
+def _add_calibrate_scene(sub) -> None:
     p = sub.add_parser("calibrate-scene", help="find gravity's direction for a camera and save it")
     p.add_argument("source", nargs="?", help="image or video of a person standing upright, facing any way")
     p.add_argument("--camera", help="camera name (default: the source file name's stem)")
@@ -318,37 +253,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_estimator_args(p)
     p.set_defaults(func=_cmd_calibrate_scene)
 
-    p = sub.add_parser("run", help="watch a camera or video: pose, risk and alerts, live")
-    p.add_argument("--source", help="csi://0, v4l2:///dev/video0, rtsp://..., file path, or test://")
-    p.add_argument("--config", help="TOML file with changes from the defaults (see runtime/config.py)")
-    p.add_argument("--out", help="directory for the report and the alert log (default: a new one under "
-                                 "~/.local/share/ergo-edge/runs)")
-    p.add_argument("--record", help="write the annotated video to this .mp4 (no frame is stored otherwise)")
-    p.add_argument("--show", action="store_true", help="show the annotated video on the device's display")
-    p.add_argument("--rtsp-port", type=int, help="serve the annotated video over RTSP on this port")
-    p.add_argument("--face-blur", action="store_true", help="blur faces in every output video")
-    p.add_argument("--camera", help="camera name (scene calibration, events); default from the source")
-    p.add_argument("--scene-dir", help="where scene calibrations live")
-    p.add_argument("--max-people", type=int)
-    p.add_argument("--models-dir")
-    p.add_argument("--max-seconds", type=float, help="stop after this much stream time")
-    p.add_argument("--events-db", help="SQLite event store (default ~/.local/share/ergo-edge/events.db)")
-    p.set_defaults(func=_cmd_run)
 
-    p = sub.add_parser("events", help="list alert events from the device's event store")
-    p.add_argument("--db", help="default ~/.local/share/ergo-edge/events.db")
-    p.add_argument("--since", help="ISO time, e.g. 2026-11-22T06:00")
-    p.add_argument("--until")
-    p.add_argument("--rule")
-    p.add_argument("--person", type=int)
-    p.add_argument("--camera")
-    p.add_argument("--limit", type=int, default=1000)
-    p.add_argument("--json", action="store_true", help="JSON lines instead of a table")
-    p.set_defaults(func=_cmd_events)
-
+def _add_layouts(sub) -> None:
     p = sub.add_parser("layouts", help="list the supported skeleton layouts")
     p.set_defaults(func=_cmd_layouts)
 
+
+def _add_synth(sub) -> None:
     p = sub.add_parser("synth", help="generate synthetic workplace motion with activity and REBA/RULA labels")
     p.add_argument("--out", required=True, help="output directory (sequence .npz files and manifest.json)")
     p.add_argument("--minutes", type=float, required=True, help="minutes of data to generate")
@@ -356,6 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layout", help="skeleton layout to write (default blazepose33)")
     p.set_defaults(func=_cmd_synth)
 
+
+def _add_data(sub) -> None:
     p = sub.add_parser("data", help="inspect data sets of sequence files")
     data = p.add_subparsers(dest="data_command", metavar="ACTION", parser_class=_Parser)
     data.required = True
@@ -363,6 +276,21 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("path", metavar="DIR", help="directory of .npz sequence files (or one file)")
     q.add_argument("--png", help="figure file (default DIR/stats.png)")
     q.set_defaults(func=_cmd_data_stats)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """`ergoedge` with every stage's subcommands: this module's, then the export stage's and the device runtime's.
+    This is the one place where `edge` meets the outer layers (they depend on `edge`, never the reverse)."""
+    from export.cli import add_commands as add_export_commands
+    from runtime.cli import add_commands as add_runtime_commands
+
+    parser = _Parser(prog="ergoedge", description="On-device ergonomic risk assessment.")
+    parser.add_argument("--version", action="version", version=f"ergo-edge {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for add in (_add_assess, _add_score, _add_example_poses, add_export_commands, _add_pose, _add_calibrate_scene,
+                add_runtime_commands, _add_layouts, _add_synth, _add_data):
+        add(sub)
     return parser
 
 

@@ -260,7 +260,7 @@ def _open_sinks(config: RunConfig, out: Path, camera: str, log):
     if s.mqtt is not None:
         from runtime.alerts.mqtt import MqttSink
 
-        sinks.append(MqttSink.from_config(s.mqtt, camera))
+        sinks.append(MqttSink(s.mqtt, camera))
     if s.gpio is not None:
         from runtime.alerts.sinks import GpioSink
 

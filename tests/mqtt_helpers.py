@@ -282,9 +282,11 @@ def _publisher_main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from runtime.alerts.mqtt import MqttSink
+    from runtime.alerts.mqtt_config import MqttConfig
 
-    sink = MqttSink(host=HOST, port=args.port, camera=args.camera, outbox_path=args.outbox,
-                    reconnect_min_s=0.1, reconnect_max_s=args.reconnect_max)
+    settings = MqttConfig(host=HOST, port=args.port, outbox_path=args.outbox, reconnect_min_s=0.1,
+                          reconnect_max_s=args.reconnect_max)
+    sink = MqttSink(settings, camera=args.camera)
     counter = 0
 
     def say(line: str) -> None:

@@ -158,7 +158,7 @@ def test_score_bad_input(tmp_path, capsys, poses):
     corrupt = tmp_path / "corrupt.npz"
     corrupt.write_bytes(b"PK\x03\x04 not really a zip")
     code, _, err = _run(capsys, "score", str(corrupt), *base)
-    _assert_one_line_error(code, err, "not a readable numpy")
+    _assert_one_line_error(code, err, "not a readable sequence or numpy")
 
 
 def test_allow_missing_scores_the_rest(tmp_path, capsys, poses):

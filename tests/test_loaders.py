@@ -5,20 +5,14 @@ import json
 import numpy as np
 import pytest
 
-from edge.datasets.loaders import (
-    UIPRMD_JOINTS,
-    UWIOM_CLASSES,
-    load_generic,
-    load_kimore,
-    load_tum_kitchen,
-    load_ui_prmd,
-    load_uwiom,
-    uiprmd_absolute,
-    uwiom_splits,
-)
+from edge.datasets.loaders.generic import load_generic
+from edge.datasets.loaders.kimore import load_kimore
+from edge.datasets.loaders.tum_kitchen import load_tum_kitchen
+from edge.datasets.loaders.ui_prmd import UIPRMD_JOINTS, load_ui_prmd, uiprmd_absolute
+from edge.datasets.loaders.uwiom import UWIOM_CLASSES, load_uwiom, uwiom_splits
 from edge.datasets.sequence import UNKNOWN_ACTIVITY, load_sequence, save_sequence
-from edge.errors import InputError
 from edge.datasets.synth.example_lift import example_lift_sequence
+from edge.errors import InputError
 from edge.skeletons import get_layout
 
 KINECT = get_layout("kinect25")

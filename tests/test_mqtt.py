@@ -27,6 +27,7 @@ from mqtt_helpers import (  # noqa: E402  (tests/ is on sys.path under pytest)
     MOSQUITTO, Broker, BrokerTls, PublisherProcess, Subscriber, free_port, make_event, make_tls_files)
 from runtime.alerts.mqtt import MqttSink  # noqa: E402
 from runtime.alerts.mqtt_config import MqttConfig, MqttTls  # noqa: E402
+from runtime.alerts.outbox import SCHEMA_VERSION, Outbox  # noqa: E402
 
 needs_mosquitto = pytest.mark.skipif(shutil.which("mosquitto") is None and not Path(MOSQUITTO).exists(),
                                      reason="mosquitto broker not installed (apt-get install mosquitto)")
@@ -66,7 +67,7 @@ def test_delivers_in_order_and_marks_rows_acked(tmp_path, broker, subscriber):
     outbox = tmp_path / "outbox.sqlite"
     n = 40
     sent_at: dict[str, float] = {}
-    with MqttSink(port=broker.port, camera="line 1/a", outbox_path=outbox, **FAST) as sink:
+    with MqttSink(MqttConfig(port=broker.port, outbox_path=str(outbox), **FAST), camera="line 1/a") as sink:
         events = []
         for i in range(n):
             event = make_event(i)
@@ -96,7 +97,7 @@ def test_delivers_in_order_and_marks_rows_acked(tmp_path, broker, subscriber):
 @needs_mosquitto
 def test_events_emitted_during_outage_are_delivered_after_restart(tmp_path, broker, subscriber):
     outbox = tmp_path / "outbox.sqlite"
-    with MqttSink(port=broker.port, camera="cam0", outbox_path=outbox, **FAST) as sink:
+    with MqttSink(MqttConfig(port=broker.port, outbox_path=str(outbox), **FAST), camera="cam0") as sink:
         before = [make_event(i) for i in range(5)]
         for e in before:
             sink.emit(e)
@@ -134,7 +135,8 @@ def test_events_emitted_during_outage_are_delivered_after_restart(tmp_path, brok
 def test_inflight_rows_are_resent_when_the_connection_dies(tmp_path, broker, subscriber):
     """Rows published but never acknowledged (broker frozen, then crashed) are sent again after the restart."""
     outbox = tmp_path / "outbox.sqlite"
-    with MqttSink(port=broker.port, camera="cam0", outbox_path=outbox, max_inflight=8, **FAST) as sink:
+    settings = MqttConfig(port=broker.port, outbox_path=str(outbox), max_inflight=8, **FAST)
+    with MqttSink(settings, camera="cam0") as sink:
         sink.emit(make_event(0))
         assert sink.flush(5)
         broker.pause()   # SIGSTOP: PUBLISH packets go out, no PUBACK comes back
@@ -208,7 +210,7 @@ def test_outbox_holds_events_of_a_process_killed_right_after_emit(tmp_path):
         sub = Subscriber(port)
         try:
             assert sub.wait_subscribed(5)
-            with MqttSink(port=port, camera="cam0", outbox_path=outbox, **FAST) as sink:
+            with MqttSink(MqttConfig(port=port, outbox_path=str(outbox), **FAST), camera="cam0") as sink:
                 assert sink.backlog_at_start == 10
                 assert sink.flush(10)
             assert sub.wait_for(ids, timeout=10)
@@ -226,7 +228,11 @@ def test_bad_settings_raise_input_error(tmp_path):
     ]
     for kwargs in bad:
         with pytest.raises(InputError):
-            MqttSink(outbox_path=out, **kwargs)
+            MqttSink(MqttConfig(outbox_path=str(out), **kwargs))
+    with pytest.raises(InputError, match="MqttConfig"):
+        MqttSink({"port": 1883, "outbox_path": str(out)})   # settings come as an MqttConfig, not loose
+    with pytest.raises(InputError, match="camera"):
+        MqttSink(MqttConfig(outbox_path=str(out)), camera=3)
     with pytest.raises(InputError, match="nope"):
         from_mapping(MqttConfig, {"port": 1883, "nope": 1})
     with pytest.raises(InputError, match="no such file"):
@@ -238,16 +244,16 @@ def test_bad_settings_raise_input_error(tmp_path):
     garbage = tmp_path / "garbage.sqlite"
     garbage.write_bytes(b"this is not a database" * 100)
     with pytest.raises(InputError, match="not a usable SQLite"):
-        MqttSink(port=_dead_port(), outbox_path=garbage)
+        MqttSink(MqttConfig(port=_dead_port(), outbox_path=str(garbage)))
     assert from_mapping(MqttConfig, {"port": 8883, "tls": {"ca_certs": str(ca)}}).tls == MqttTls(ca_certs=str(ca))
 
 
 def test_unreachable_broker_never_raises_from_emit(tmp_path):
     outbox = tmp_path / "o.sqlite"
-    sink = MqttSink(port=_dead_port(), camera="cam0", outbox_path=outbox, **FAST)
+    sink = MqttSink(MqttConfig(port=_dead_port(), outbox_path=str(outbox), **FAST), camera="cam0")
     try:
-        with pytest.raises(InputError, match="in use"):
-            MqttSink(port=_dead_port(), camera="cam0", outbox_path=outbox)   # one live sink per outbox
+        with pytest.raises(InputError, match="in use"):   # one live sink per outbox
+            MqttSink(MqttConfig(port=_dead_port(), outbox_path=str(outbox)), camera="cam0")
         t0 = time.perf_counter()
         events = [make_event(i) for i in range(20)]
         for e in events:
@@ -271,10 +277,10 @@ def test_unreachable_broker_never_raises_from_emit(tmp_path):
         sink.emit(make_event(99))
 
 
-def test_from_config_and_defaults(tmp_path, monkeypatch):
+def test_config_camera_and_defaults(tmp_path, monkeypatch):
     monkeypatch.setenv("ERGOEDGE_STATE_DIR", str(tmp_path / "state"))
     cfg = MqttConfig(port=_dead_port(), topic="site/{camera}/alerts")
-    sink = MqttSink.from_config(cfg, camera="dock")
+    sink = MqttSink(cfg, camera="dock")
     try:
         assert sink.outbox_path == (tmp_path / "state" / "mqtt-outbox-dock.sqlite").resolve()
         assert sink.client_id.startswith("ergo-edge-") and len(sink.client_id) <= 23
@@ -287,7 +293,7 @@ def test_from_config_and_defaults(tmp_path, monkeypatch):
 
 def test_acked_rows_older_than_retention_are_pruned(tmp_path):
     outbox = tmp_path / "o.sqlite"
-    sink = MqttSink(port=_dead_port(), outbox_path=outbox)
+    sink = MqttSink(MqttConfig(port=_dead_port(), outbox_path=str(outbox)))
     sink.emit(make_event(0))
     sink.emit(make_event(1))
     sink.close(timeout_s=0)
@@ -295,10 +301,36 @@ def test_acked_rows_older_than_retention_are_pruned(tmp_path):
     with db:
         db.execute("UPDATE outbox SET published_at = 1, acked_at = ? WHERE seq = 1", (time.time() - 8 * 86400,))
     db.close()
-    sink = MqttSink(port=_dead_port(), outbox_path=outbox, retain_acked_days=7)
+    sink = MqttSink(MqttConfig(port=_dead_port(), outbox_path=str(outbox), retain_acked_days=7))
     assert sink.pending() == 1
     sink.close(timeout_s=0)
     assert [r[0] for r in _rows(outbox)] == [2]   # the old acked row is gone, the un-acked one stays
+
+
+def test_outbox_acks_once_writes_publish_times_and_refuses_a_newer_schema(tmp_path):
+    path = tmp_path / "o.sqlite"
+    outbox = Outbox(path)
+    try:
+        assert outbox.add("a", "t", "{}") and outbox.add("b", "t", "{}") and not outbox.add("a", "t", "{}")
+        assert [row[0] for row in outbox.unacked(after_seq=0, limit=10)] == [1, 2]
+        assert [row[0] for row in outbox.unacked(after_seq=1, limit=10)] == [2]
+        outbox.note_published(1, 123.0)
+        assert _rows(path)[0][5] is None   # noted, not yet committed
+        assert outbox.mark_acked([1]) == 1 and outbox.mark_acked([1]) == 0   # a row is acked once
+        assert _rows(path)[0][5] == 123.0 and _rows(path)[0][6] is not None
+        assert outbox.pending() == 1 and outbox.unacked(after_seq=0, limit=10)[0][0] == 2
+        with pytest.raises(InputError, match="in use"):
+            Outbox(path)
+    finally:
+        outbox.close()
+    outbox.close()   # idempotent
+    with pytest.raises(RuntimeError, match="closed"):
+        outbox.pending()
+    db = sqlite3.connect(str(path))
+    db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    db.close()
+    with pytest.raises(InputError, match="newer"):
+        Outbox(path)
 
 
 def test_tls_settings_reach_paho(tmp_path, monkeypatch):
@@ -313,7 +345,9 @@ def test_tls_settings_reach_paho(tmp_path, monkeypatch):
         files[name].write_text("x")
     tls = MqttTls(ca_certs=str(files["ca.pem"]), certfile=str(files["client.pem"]), keyfile=str(files["client.key"]),
                   insecure=True)
-    MqttSink(port=_dead_port(), tls=tls, outbox_path=tmp_path / "o.sqlite", username="u", password="p").close(0)
+    settings = MqttConfig(port=_dead_port(), tls=tls, outbox_path=str(tmp_path / "o.sqlite"), username="u",
+                          password="p")
+    MqttSink(settings).close(0)
     assert calls["tls_set"] == {"ca_certs": str(files["ca.pem"]), "certfile": str(files["client.pem"]),
                                 "keyfile": str(files["client.key"])}
     assert calls["insecure"] is True
@@ -333,8 +367,9 @@ def test_tls_handshake_with_a_real_broker(tmp_path):
         sub = Subscriber(broker.port)   # plain listener
         try:
             assert sub.wait_subscribed(5)
-            with MqttSink(port=tls_port, tls=MqttTls(ca_certs=str(ca)), camera="cam0",
-                          outbox_path=tmp_path / "o.sqlite", **FAST) as sink:
+            settings = MqttConfig(port=tls_port, tls=MqttTls(ca_certs=str(ca)), outbox_path=str(tmp_path / "o.sqlite"),
+                                  **FAST)
+            with MqttSink(settings, camera="cam0") as sink:
                 events = [make_event(i) for i in range(5)]
                 for e in events:
                     sink.emit(e)

@@ -5,8 +5,9 @@ A `Sequence` is one recording of one person: 3D joints (T, J, 3) in metres with 
 frame-wise ergonomic targets (REBA/RULA totals and partials, any name -> (T,)); an optional quality score (for
 exercise assessment); and free-form metadata (subject, video id, source, camera...).
 
-`save_sequence` and `load_sequence` are exact inverses (NPZ, no pickles). `resample`, `windows` and
-`split_by` are pure functions returning new sequences.
+`save_sequence` and `load_sequence` are exact inverses (NPZ, no pickles); `load_sequence` also reads plain pose
+files (a `.npy` of joints, or the `.npz` that `ergoedge pose` writes), and `scorable_joints` checks 3D joints
+before scoring. `resample`, `windows` and `split_by` are pure functions returning new sequences.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from pathlib import Path
 import numpy as np
 
 from edge.errors import InputError
-from edge.skeletons import get_layout
+from edge.skeletons import get_layout, parse_up, to_canonical
 
 UNKNOWN_ACTIVITY = -1
 _FORMAT = 1
+# A standing adult's pelvis-to-neck distance is about 0.5 m; beyond this the joints are not in metres.
+_MAX_TRUNK_M = 1.5
 
 
 @dataclass(frozen=True, eq=False)
@@ -94,25 +97,119 @@ def save_sequence(seq: Sequence, path: str | os.PathLike) -> Path:
     return path
 
 
-def load_sequence(path: str | os.PathLike) -> Sequence:
+def load_sequence(path: str | os.PathLike, layout: str | None = None, up: str | np.ndarray | None = None,
+                  fps: float | None = None) -> Sequence:
+    """A sequence file (`save_sequence`), or a plain pose file: `.npy` (T, J, 3) in metres, or `.npz` with `joints`
+    and optional `fps`, `layout`, `up` (what `ergoedge pose` writes). `layout`, `up` and `fps` given here win over
+    the stored values; a plain pose file needs all three, stored or given."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"no such sequence file: {path}")
+    if not path.exists():
+        raise InputError(f"no such file: {path}")
+    if path.is_dir():
+        raise InputError(f"{path} is a directory, expected a .npy or .npz file")
+    suffix = path.suffix.lower()
+    if suffix not in (".npy", ".npz"):
+        raise InputError(f"{path}: unsupported file type {suffix or '(none)'}; expected .npy or .npz")
     try:
+        if suffix == ".npy":
+            return _pose_sequence(path, np.load(path, allow_pickle=False), {}, layout, up, fps)
         with np.load(path, allow_pickle=False) as data:
-            files = set(data.files)
-            if "format" not in files or int(data["format"]) != _FORMAT:
-                raise InputError(f"{path}: not an ergo-edge sequence file (format {_FORMAT})")
-            get = lambda k: data[k] if k in files else None  # noqa: E731
-            return Sequence(
-                layout=str(data["layout"]), fps=float(data["fps"]), joints=get("joints"), up=get("up"),
-                keypoints2d=get("keypoints2d"), activity=get("activity"),
-                activity_names=tuple(str(n) for n in data["activity_names"]),
-                targets={k[len("target/"):]: data[k] for k in sorted(files) if k.startswith("target/")},
-                quality=float(data["quality"]) if "quality" in files else None,
-                metadata=json.loads(str(data["metadata"])))
+            if "format" in data.files:
+                seq = _stored_sequence(path, data)
+                changes = {k: v for k, v in (("layout", layout), ("fps", fps)) if v is not None}
+                if up is not None:
+                    changes["up"] = parse_up(up)
+                return replace(seq, **changes) if changes else seq
+            if "joints" not in data.files:
+                raise InputError(f"{path}: not an ergo-edge sequence or pose file: no 'joints' array "
+                                 f"(found: {', '.join(data.files) or 'nothing'})")
+            stored = {k: _single(data, k, path) for k in ("fps", "layout", "up") if k in data.files}
+            return _pose_sequence(path, data["joints"], stored, layout, up, fps)
+    except InputError:
+        raise
     except (ValueError, OSError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-        raise InputError(f"{path}: not a readable sequence file ({exc})") from None
+        raise InputError(f"{path}: not a readable sequence or numpy {suffix} file ({exc})") from None
+
+
+def _stored_sequence(path: Path, data) -> Sequence:
+    if int(data["format"]) != _FORMAT:
+        raise InputError(f"{path}: not an ergo-edge sequence file (format {_FORMAT})")
+    files = set(data.files)
+    get = lambda k: data[k] if k in files else None  # noqa: E731
+    return Sequence(
+        layout=str(data["layout"]), fps=float(data["fps"]), joints=get("joints"), up=get("up"),
+        keypoints2d=get("keypoints2d"), activity=get("activity"),
+        activity_names=tuple(str(n) for n in data["activity_names"]),
+        targets={k[len("target/"):]: data[k] for k in sorted(files) if k.startswith("target/")},
+        quality=float(data["quality"]) if "quality" in files else None,
+        metadata=json.loads(str(data["metadata"])))
+
+
+def _single(archive, key: str, path: Path) -> np.ndarray:
+    value = archive[key]
+    if value.shape not in ((), (1,)) and key != "up":
+        raise InputError(f"{path}: '{key}' must be a single value, got shape {value.shape}")
+    return value
+
+
+def _pose_sequence(path: Path, joints: np.ndarray, stored: dict, layout, up, fps) -> Sequence:
+    """A plain pose file's joints with its layout, up vector and frame rate (given, else stored), checked."""
+    layout_name = layout if layout is not None else (str(stored["layout"].reshape(-1)[0]) if "layout" in stored else None)
+    if layout_name is None:
+        raise InputError(f"{path}: no layout given; pass --layout (e.g. --layout coco17)")
+    lay = get_layout(layout_name)
+    if up is not None:
+        up_vec = parse_up(up)
+    elif "up" in stored:
+        stored_up = stored["up"]
+        up_vec = parse_up(str(stored_up.reshape(-1)[0]) if stored_up.dtype.kind in "US" else stored_up)
+    else:
+        raise InputError(f"{path}: no up vector given; pass --up (e.g. --up z, --up -y or --up 0,0,1)")
+    if fps is None and "fps" in stored:
+        try:
+            fps = float(stored["fps"].reshape(-1)[0])
+        except (TypeError, ValueError):
+            raise InputError(f"{path}: stored fps is not a number") from None
+    if fps is None:
+        raise InputError(f"{path}: no frame rate given; pass --fps")
+    if not (np.isfinite(fps) and fps > 0):
+        raise InputError(f"frame rate must be a positive number, got {fps}")
+    if joints.dtype.kind not in "fiu":
+        raise InputError(f"{path}: joints must be numbers, got dtype {joints.dtype}")
+    if joints.ndim != 3 or joints.shape[2] != 3:
+        raise InputError(f"{path}: joints must have shape (frames, joints, 3), got {joints.shape}")
+    if joints.shape[1] != lay.num_joints:
+        raise InputError(
+            f"{path}: joints have {joints.shape[1]} points per frame but layout {lay.name} has {lay.num_joints}")
+    return Sequence(layout=lay.name, fps=float(fps), joints=joints, up=up_vec, metadata={"source": str(path)})
+
+
+def scorable_joints(seq: Sequence, allow_missing: bool = False) -> np.ndarray:
+    """The sequence's 3D joints as float64 metres, checked for scoring: frames present, finite, NaN only with
+    `allow_missing` (then scored as not observed), and plausibly in metres."""
+    if seq.joints is None:
+        raise InputError("the sequence has no 3D joints to score (only 2D keypoints)")
+    lay = get_layout(seq.layout)
+    joints = seq.joints.astype(np.float64)
+    if joints.shape[0] == 0:
+        raise InputError("the sequence has no frames")
+    if np.isinf(joints).any():
+        frame, joint = np.argwhere(np.isinf(joints))[0][:2]
+        raise InputError(f"infinite coordinate at frame {frame}, joint {joint} ({lay.joints[joint]})")
+    nan = np.isnan(joints)
+    if nan.any():
+        frame, joint = np.argwhere(nan)[0][:2]
+        if not allow_missing:
+            raise InputError(
+                f"NaN coordinates in {int(nan.any(axis=2).sum())} joint positions, first at frame {frame}, "
+                f"joint {joint} ({lay.joints[joint]}); pass --allow-missing to score them as not observed")
+        if nan.all():
+            raise InputError("every coordinate is NaN; nothing to score")
+    points = to_canonical(joints, lay)
+    trunk = np.linalg.norm(points["neck"] - points["pelvis"], axis=-1)
+    if np.isfinite(trunk).any() and np.nanmedian(trunk) > _MAX_TRUNK_M:
+        raise InputError(f"pelvis-to-neck distance is {np.nanmedian(trunk):.1f} units; coordinates must be in metres")
+    return joints
 
 
 def resample(seq: Sequence, fps: float) -> Sequence:

@@ -14,6 +14,7 @@ import numpy as np
 
 from edge.datasets.sequence import UNKNOWN_ACTIVITY, load_sequence
 from edge.errors import InputError
+from edge.paths import atomic_path
 
 UNLABELLED = "(unlabelled)"
 REBA_RANGE = range(1, 16)
@@ -161,7 +162,6 @@ def write_stats_png(stats: dict, path: str | os.PathLike) -> Path:
     ax_dur.set_ylabel("sequences")
     ax_dur.set_title(f"{stats['files']} sequences, {stats['duration_s'] / 60.0:.1f} min", loc="left", fontsize=10)
     fig.tight_layout()
-    tmp = path.with_name(path.name + ".tmp.png")
-    fig.savefig(tmp, dpi=90)
-    os.replace(tmp, path)
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=90)
     return path

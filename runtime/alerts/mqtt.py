@@ -1,14 +1,15 @@
 """MQTT alert sink with a durable SQLite outbox: an alert is never lost because the broker is down.
 
-    sink = MqttSink(host="127.0.0.1", port=1883, camera="line1", outbox_path="/var/lib/ergo-edge/outbox-line1.sqlite")
+    sink = MqttSink(MqttConfig(outbox_path="/var/lib/ergo-edge/outbox-{camera}.sqlite"), camera="line1")
     sink.emit(event)          # writes the event to the outbox (fsync), then publishes it when it can; never blocks
     ...
     sink.close()              # brief flush, disconnect; whatever is still un-acked stays in the outbox
 
 How delivery works
 ------------------
-1. `emit()` writes the event as JSON into the outbox table and commits (WAL, synchronous=FULL) before anything
-   touches the network, so an event that `emit()` returned for is on disk even if the process is killed next.
+1. `emit()` writes the event as JSON into the outbox (`runtime/alerts/outbox.py`: SQLite, WAL, synchronous=FULL)
+   and commits before anything touches the network, so an event that `emit()` returned for is on disk even if the
+   process is killed next.
 2. A publisher thread owned by the sink publishes un-acked rows in `seq` order with QoS 1 (or 2), at most
    `max_inflight` at a time. A row is marked acked only when the broker's PUBACK (PUBCOMP for QoS 2) for its
    message id arrives.
@@ -30,8 +31,9 @@ the device, run the local broker with `persistence true` and subscribe with pers
 
 Threads: `emit()`, `flush()`, `pending()`, `stats()` and `close()` may be called from any thread. paho's callbacks
 run on its network thread and only put small records on a queue; the sink's publisher thread owns the message id
--> row map and is the only caller of `publish()`, so no lock is held across a paho call (paho holds its own locks
-while it runs callbacks) and a PUBACK can never be matched against a map of another connection.
+-> row map and is the only caller of `publish()`, so no lock (the outbox's included) is held across a paho call
+(paho holds its own locks while it runs callbacks) and a PUBACK can never be matched against a map of another
+connection.
 
 paho-mqtt (>= 2.0) is imported when a sink is created, not when this module is imported.
 """
@@ -47,34 +49,20 @@ import socket
 import sqlite3
 import threading
 import time
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from edge.errors import InputError
-
 from edge.paths import user_dir
 from runtime.alerts.event import AlertEvent
-from runtime.alerts.mqtt_config import MqttConfig, MqttTls
+from runtime.alerts.mqtt_config import MqttConfig
+from runtime.alerts.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
 _PRUNE_EVERY_S = 3600.0
 _IDLE_TICK_S = 1.0
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS outbox (
-    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
-    event_id     TEXT    NOT NULL UNIQUE,
-    topic        TEXT    NOT NULL,
-    payload      TEXT    NOT NULL,
-    created      REAL    NOT NULL,
-    published_at REAL    NULL,
-    acked_at     REAL    NULL
-);
-CREATE INDEX IF NOT EXISTS outbox_unacked ON outbox (seq) WHERE acked_at IS NULL;
-"""
+_DEFAULT_CONFIG = MqttConfig()   # the local broker, 127.0.0.1:1883
 
 
 class MqttSink:
@@ -86,43 +74,24 @@ class MqttSink:
 
     name = "mqtt"
 
-    def __init__(
-        self,
-        host: str = "127.0.0.1",
-        port: int = 1883,
-        topic: str = "ergo-edge/{camera}/alerts",
-        camera: str = "",
-        qos: int = 1,
-        client_id: str | None = None,
-        username: str | None = None,
-        password: str | None = None,
-        tls: MqttTls | None = None,
-        outbox_path: str | os.PathLike | None = None,
-        keepalive: int = 30,
-        reconnect_min_s: float = 0.5,
-        reconnect_max_s: float = 5.0,
-        max_inflight: int = 20,
-        retain_acked_days: float = 7.0,
-    ) -> None:
+    def __init__(self, config: MqttConfig = _DEFAULT_CONFIG, camera: str = "") -> None:
+        if not isinstance(config, MqttConfig):
+            raise InputError(f"MqttSink takes an MqttConfig, got {type(config).__name__}")
         if not isinstance(camera, str):
             raise InputError(f"mqtt camera must be a string, got {camera!r}")
-        self.config = MqttConfig(
-            host=host, port=port, topic=topic, qos=qos, client_id=client_id, username=username, password=password,
-            tls=tls, outbox_path=None if outbox_path is None else str(outbox_path), keepalive=keepalive,
-            reconnect_min_s=reconnect_min_s, reconnect_max_s=reconnect_max_s, max_inflight=max_inflight,
-            retain_acked_days=retain_acked_days,
-        )
+        self.config = config
         self.camera = camera
         cam = _topic_level(camera) if camera else "default"
-        template = self.config.outbox_path or str(user_dir("state") / "mqtt-outbox-{camera}.sqlite")
+        template = os.fspath(config.outbox_path or user_dir("state") / "mqtt-outbox-{camera}.sqlite")
         self.outbox_path = Path(template.replace("{camera}", cam)).expanduser().resolve()
-        self.client_id = self.config.client_id or _default_client_id(self.outbox_path)
+        self.client_id = config.client_id or _default_client_id(self.outbox_path)
 
         mqtt = _import_paho()
         self._mqtt = mqtt
 
-        # State shared across threads. _lock guards the SQLite connection; it is never held across a paho call.
-        self._lock = threading.Lock()
+        # State shared across threads. The outbox serialises its own SQLite use; _emit_lock keeps the emit
+        # counters exact when several threads emit. Neither is ever held across a paho call.
+        self._emit_lock = threading.Lock()
         self._changed = threading.Condition()
         self._events: queue.SimpleQueue = queue.SimpleQueue()
         self._closing = False
@@ -131,15 +100,13 @@ class MqttSink:
         self._mid_to_seq: dict[int, int] = {}
         self._sent_upto = 0
         self._connected = False
-        self._published_unsaved: list[tuple[float, int]] = []
         self._counts = {"emitted": 0, "emit_duplicates": 0, "published": 0, "republished": 0, "acked": 0,
                         "connects": 0, "disconnects": 0, "connect_failures": 0}
         self._last_error: str | None = None
 
-        self._lock_file = _lock_outbox(self.outbox_path)
+        self._outbox = Outbox(self.outbox_path)
         try:
-            self._db = _open_outbox(self.outbox_path)
-            self._prune()
+            self._outbox.prune(config.retain_acked_days)
             self.backlog_at_start = self.pending()
             self._client = self._make_client(mqtt)
         except BaseException:
@@ -150,12 +117,8 @@ class MqttSink:
         self._publisher.start()
         # connect_async: the first connection attempt happens on paho's thread, so neither a down broker nor a slow
         # name lookup blocks the caller; loop_start retries the first connection like any later one.
-        self._client.connect_async(self.config.host, self.config.port, keepalive=self.config.keepalive)
+        self._client.connect_async(config.host, config.port, keepalive=config.keepalive)
         self._client.loop_start()
-
-    @classmethod
-    def from_config(cls, cfg: MqttConfig, camera: str = "") -> "MqttSink":
-        return cls(camera=camera, **{f.name: getattr(cfg, f.name) for f in fields(MqttConfig)})
 
     # ---------------------------------------------------------------- sink protocol
 
@@ -171,14 +134,10 @@ class MqttSink:
             raise TypeError(f"MqttSink.emit() takes an AlertEvent, got {type(event).__name__}")
         payload = json.dumps(event.to_dict(), separators=(",", ":"), ensure_ascii=False)
         topic = self._topic_for(event)
-        with self._lock:
+        with self._emit_lock:
             if self._closed:
                 raise RuntimeError("MqttSink.emit() after close()")
-            with self._db:
-                cur = self._db.execute(
-                    "INSERT OR IGNORE INTO outbox (event_id, topic, payload, created) VALUES (?, ?, ?, ?)",
-                    (event.event_id, topic, payload, time.time()))
-            new = cur.rowcount == 1
+            new = self._outbox.add(event.event_id, topic, payload)
             self._counts["emitted" if new else "emit_duplicates"] += 1
         if new:
             self._events.put(("wake",))
@@ -223,10 +182,9 @@ class MqttSink:
 
     def pending(self) -> int:
         """Number of un-acked rows in the outbox (this process's and any backlog left by earlier ones)."""
-        with self._lock:
-            if self._closed:
-                raise RuntimeError("MqttSink.pending() after close()")
-            return self._db.execute("SELECT COUNT(*) FROM outbox WHERE acked_at IS NULL").fetchone()[0]
+        if self._closed:
+            raise RuntimeError("MqttSink.pending() after close()")
+        return self._outbox.pending()
 
     def stats(self) -> dict[str, Any]:
         """Counters since this sink was created, plus the outbox's current state.
@@ -252,7 +210,8 @@ class MqttSink:
 
     def __repr__(self) -> str:
         cfg = self.config
-        return f"MqttSink({cfg.host}:{cfg.port}, topic={cfg.topic!r}, camera={self.camera!r}, outbox={str(self.outbox_path)!r})"
+        return (f"MqttSink({cfg.host}:{cfg.port}, topic={cfg.topic!r}, camera={self.camera!r}, "
+                f"outbox={str(self.outbox_path)!r})")
 
     # ---------------------------------------------------------------- internals: client and callbacks
 
@@ -305,50 +264,23 @@ class MqttSink:
         next_prune = time.monotonic() + _PRUNE_EVERY_S
         stop = False
         while not stop:
-            try:
-                batch = [self._events.get(timeout=_IDLE_TICK_S)]
-            except queue.Empty:
-                batch = []
-            while True:
-                try:
-                    batch.append(self._events.get_nowait())
-                except queue.Empty:
-                    break
             acked: list[int] = []
-            for record in batch:   # strictly in arrival order: an ack is matched against its own connection's map
-                kind = record[0]
-                if kind == "ack":
+            for record in self._next_batch():   # in arrival order: an ack is matched against its own connection's map
+                if record[0] == "close":
+                    stop = True
+                elif record[0] == "ack":
                     seq = self._mid_to_seq.pop(record[1], None)
                     if seq is not None:
                         acked.append(seq)
-                elif kind == "connect":
-                    self._reset_connection(connected=True)
-                    self._counts["connects"] += 1
-                    log.info("mqtt: connected to %s:%d (session present: %s)", self.config.host, self.config.port,
-                             record[1])
-                elif kind == "disconnect":
-                    if self._connected:
-                        self._counts["disconnects"] += 1
-                    if self._connected and not self._closing:
-                        log.warning("mqtt: disconnected from %s:%d (%s); alerts are kept in the outbox",
-                                    self.config.host, self.config.port, record[1])
-                    self._reset_connection(connected=False)
-                elif kind == "refused":
-                    self._last_error = f"connection refused by broker: {record[1]}"
-                    self._counts["connect_failures"] += 1
-                    log.warning("mqtt: %s", self._last_error)
-                elif kind == "connect_failed":
-                    self._last_error = f"cannot connect to {self.config.host}:{self.config.port}"
-                    self._counts["connect_failures"] += 1
-                elif kind == "close":
-                    stop = True
+                else:
+                    self._note_connection_event(record)
             try:
-                self._write_back(acked)
+                self._counts["acked"] += self._outbox.mark_acked(acked)
                 if not stop and not self._closing and self._connected:
                     self._pump()
                 if time.monotonic() >= next_prune:
                     next_prune = time.monotonic() + _PRUNE_EVERY_S
-                    self._prune()
+                    self._outbox.prune(self.config.retain_acked_days)
             except sqlite3.Error as err:   # a full disk, say: keep the thread alive, rows stay un-acked
                 self._last_error = f"outbox {self.outbox_path}: {err}"
                 log.error("mqtt: %s", self._last_error)
@@ -361,6 +293,40 @@ class MqttSink:
                 with self._changed:
                     self._changed.notify_all()
 
+    def _next_batch(self) -> list[tuple]:
+        """Every record queued now, waiting up to _IDLE_TICK_S for the first (an empty batch is an idle tick)."""
+        try:
+            batch = [self._events.get(timeout=_IDLE_TICK_S)]
+        except queue.Empty:
+            batch = []
+        while True:
+            try:
+                batch.append(self._events.get_nowait())
+            except queue.Empty:
+                return batch
+
+    def _note_connection_event(self, record: tuple) -> None:
+        """Connection state and counters after a connect / disconnect / refused / connect_failed record ("wake",
+        sent by emit() only to end the wait for the next batch, changes nothing)."""
+        kind, where = record[0], (self.config.host, self.config.port)
+        if kind == "connect":
+            self._reset_connection(connected=True)
+            self._counts["connects"] += 1
+            log.info("mqtt: connected to %s:%d (session present: %s)", *where, record[1])
+        elif kind == "disconnect":
+            if self._connected:
+                self._counts["disconnects"] += 1
+            if self._connected and not self._closing:
+                log.warning("mqtt: disconnected from %s:%d (%s); alerts are kept in the outbox", *where, record[1])
+            self._reset_connection(connected=False)
+        elif kind == "refused":
+            self._last_error = f"connection refused by broker: {record[1]}"
+            self._counts["connect_failures"] += 1
+            log.warning("mqtt: %s", self._last_error)
+        elif kind == "connect_failed":
+            self._last_error = f"cannot connect to {where[0]}:{where[1]}"
+            self._counts["connect_failures"] += 1
+
     def _reset_connection(self, connected: bool) -> None:
         # In-flight rows of the old connection will not be acked now: forget their ids and start again from the
         # lowest un-acked seq once connected.
@@ -368,30 +334,11 @@ class MqttSink:
         self._sent_upto = 0
         self._connected = connected
 
-    def _write_back(self, acked: list[int]) -> None:
-        if not acked and not self._published_unsaved:
-            return
-        now = time.time()
-        with self._lock:
-            with self._db:
-                if acked:
-                    cur = self._db.executemany("UPDATE outbox SET acked_at = ? WHERE seq = ? AND acked_at IS NULL",
-                                               [(now, seq) for seq in acked])
-                    self._counts["acked"] += max(cur.rowcount, 0)
-                if self._published_unsaved:
-                    # published_at is informational: written with the next commit, not one fsync per publish.
-                    self._db.executemany("UPDATE outbox SET published_at = ? WHERE seq = ?", self._published_unsaved)
-        self._published_unsaved = []
-
     def _pump(self) -> None:
         room = self.config.max_inflight - len(self._mid_to_seq)
         if room <= 0:
             return
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT seq, topic, payload, published_at FROM outbox WHERE acked_at IS NULL AND seq > ? "
-                "ORDER BY seq LIMIT ?", (self._sent_upto, room)).fetchall()
-        for seq, topic, payload, published_at in rows:
+        for seq, topic, payload, published_at in self._outbox.unacked(after_seq=self._sent_upto, limit=room):
             info = self._client.publish(topic, payload, qos=self.config.qos)
             # Whatever rc says, record the mid: if the connection just broke, the "disconnect" record that follows
             # clears the map and the row is sent again after the reconnect.
@@ -400,29 +347,18 @@ class MqttSink:
             self._counts["published"] += 1
             if published_at is not None:
                 self._counts["republished"] += 1
-            self._published_unsaved.append((time.time(), seq))
+            self._outbox.note_published(seq, time.time())
             if info.rc != self._mqtt.MQTT_ERR_SUCCESS:
                 break
-
-    def _prune(self) -> None:
-        cutoff = time.time() - self.config.retain_acked_days * 86400.0
-        with self._lock:
-            with self._db:
-                self._db.execute("DELETE FROM outbox WHERE acked_at IS NOT NULL AND acked_at < ?", (cutoff,))
 
     def _topic_for(self, event: AlertEvent) -> str:
         camera = self.camera or event.camera
         return self.config.topic.replace("{camera}", _topic_level(camera) if camera else "default")
 
     def _release_outbox(self) -> None:
-        db = getattr(self, "_db", None)
-        with self._lock:
-            if db is not None:
-                db.close()
+        with self._emit_lock:
+            self._outbox.close()
             self._closed = True
-        if self._lock_file is not None:
-            self._lock_file.close()   # releases the flock
-            self._lock_file = None
 
 
 # -------------------------------------------------------------------- helpers
@@ -436,54 +372,6 @@ def _import_paho():
     if not hasattr(mqtt, "CallbackAPIVersion"):
         raise InputError("the MQTT sink needs paho-mqtt >= 2.0 (found 1.x): pip install -U 'paho-mqtt>=2.0'")
     return mqtt
-
-
-def _open_outbox(path: Path) -> sqlite3.Connection:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(str(path), check_same_thread=False, timeout=10.0)
-    except (OSError, sqlite3.Error) as err:
-        raise InputError(f"cannot open MQTT outbox {str(path)!r}: {err}") from err
-    try:
-        mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise InputError(f"MQTT outbox {str(path)!r}: cannot switch to WAL journal mode (got {mode})")
-        db.execute("PRAGMA synchronous=FULL")
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise InputError(f"MQTT outbox {str(path)!r} has schema version {version}, newer than this ergo-edge "
-                             f"understands ({SCHEMA_VERSION})")
-        with db:
-            db.executescript(_SCHEMA)
-            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-    except sqlite3.Error as err:
-        db.close()
-        raise InputError(f"MQTT outbox {str(path)!r} is not a usable SQLite database: {err}") from err
-    except BaseException:
-        db.close()
-        raise
-    return db
-
-
-def _lock_outbox(path: Path):
-    """One live sink per outbox: two would publish every row twice and fight over one client id."""
-    try:
-        import fcntl
-    except ImportError:   # not on Linux: no lock
-        return None
-    lock_path = path.with_name(path.name + ".lock")
-    try:
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(lock_path, "a+b")
-    except OSError as err:
-        raise InputError(f"cannot create MQTT outbox lock {str(lock_path)!r}: {err}") from err
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.close()
-        raise InputError(f"MQTT outbox {str(path)!r} is in use by another sink (lock {str(lock_path)!r}); "
-                         "give each camera its own outbox_path") from None
-    return handle
 
 
 def _default_client_id(outbox_path: Path) -> str:

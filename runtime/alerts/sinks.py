@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
+from edge.config import check_number
 from edge.errors import InputError
 from runtime.alerts.event import AlertEvent
 from runtime.alerts.engine import SEVERITIES
@@ -149,15 +150,14 @@ class GpioSink:
         self.name = name
         if not pins:
             raise InputError("GpioSink: pins is empty (map a severity such as 'critical' to a pin)")
-        for severity, pin in pins.items():
-            if severity not in SEVERITIES:
-                raise InputError(f"GpioSink: pins: unknown severity {severity!r} (one of {', '.join(SEVERITIES)})")
-            if isinstance(pin, bool) or not isinstance(pin, int) or pin < 0:
-                raise InputError(f"GpioSink: pins[{severity!r}] must be a pin number, got {pin!r}")
+        unknown = [severity for severity in pins if severity not in SEVERITIES]
+        if unknown:
+            raise InputError(f"GpioSink: pins: unknown severity {unknown[0]!r} (one of {', '.join(SEVERITIES)})")
+        pin_numbers = {severity: check_number(pin, f"GpioSink: pin number pins[{severity!r}]", integer=True, minimum=0)
+                       for severity, pin in pins.items()}
         if mode not in ("BOARD", "BCM"):
             raise InputError(f"GpioSink: mode must be 'BOARD' or 'BCM', got {mode!r}")
-        if isinstance(hold_s, bool) or not isinstance(hold_s, (int, float)) or not 0 <= hold_s < float("inf"):
-            raise InputError(f"GpioSink: hold_s must be a non-negative number of seconds, got {hold_s!r}")
+        hold_s = check_number(hold_s, "GpioSink: hold_s (seconds)", minimum=0)
         if gpio is None:
             try:
                 import Jetson.GPIO as gpio
@@ -167,8 +167,8 @@ class GpioSink:
             except Exception as exc:  # noqa: BLE001 - Jetson.GPIO raises bare Exception on an unknown board
                 raise InputError(f"Jetson.GPIO could not start ({exc}); is this a Jetson?") from None
         self._gpio = gpio
-        self.pins = dict(pins)
-        self.hold_s = float(hold_s)
+        self.pins = pin_numbers
+        self.hold_s = hold_s
         self._lock = threading.Lock()
         self._active: dict[str, set[tuple[str, int, str]]] = {s: set() for s in self.pins}
         self._high_since: dict[int, float] = {}

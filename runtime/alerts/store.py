@@ -11,7 +11,6 @@ order is time order and range queries and pruning can use the index.
 from __future__ import annotations
 
 import json
-import math
 import sqlite3
 import threading
 from collections.abc import Iterable
@@ -19,6 +18,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from edge.config import check_number
 from edge.errors import InputError
 from runtime.alerts.event import AlertEvent, parse_utc, utc_iso
 
@@ -53,14 +53,9 @@ class EventStore:
 
     def __init__(self, path: str | Path, retention_days: float | None = 90.0, prune_every: int = 1000):
         self.path = Path(path)
-        if retention_days is not None and (
-                isinstance(retention_days, bool) or not isinstance(retention_days, (int, float))
-                or not math.isfinite(retention_days) or retention_days <= 0):
-            raise InputError(f"retention_days must be a positive number or None, got {retention_days!r}")
-        if isinstance(prune_every, bool) or not isinstance(prune_every, int) or prune_every < 1:
-            raise InputError(f"prune_every must be a positive integer, got {prune_every!r}")
-        self.retention_days = retention_days
-        self.prune_every = prune_every
+        self.retention_days = None if retention_days is None else check_number(
+            retention_days, "retention_days (None keeps events forever)", positive=True)
+        self.prune_every = check_number(prune_every, "prune_every", integer=True, minimum=1)
         self._adds_since_prune = 0
         self._lock = threading.Lock()
         if self.path.is_dir():
@@ -106,6 +101,8 @@ class EventStore:
               kind: str | None = None, limit: int | None = 1000) -> list[dict]:
         """Events with since <= wall_time < until matching every given filter: the newest `limit`, oldest first.
         Each row is a dict that `AlertEvent.from_dict` accepts."""
+        if limit is not None:
+            limit = check_number(limit, "limit (None for all)", integer=True, minimum=1)
         where, args = [], []
         if since is not None:
             where.append("wall_time >= ?")
@@ -117,8 +114,6 @@ class EventStore:
             if value is not None:
                 where.append(f"{column} = ?")
                 args.append(value)
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-            raise InputError(f"limit must be a positive integer or None, got {limit!r}")
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         sql = (f"SELECT * FROM (SELECT rowid AS _r, * FROM events {clause} "
                f"ORDER BY wall_time DESC, rowid DESC LIMIT ?) ORDER BY wall_time, _r")

@@ -1,0 +1,90 @@
+"""The device runtime's subcommands: `ergoedge run` and `ergoedge events` (wired into the one `ergoedge` by
+`edge/cli.py`). Each parses its arguments and calls one library function."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edge.errors import InputError
+
+
+def add_commands(sub) -> None:
+    """Add `run` and `events` to the `ergoedge` subparsers `sub`."""
+    _add_run(sub)
+    _add_events(sub)
+
+
+def _add_run(sub) -> None:
+    p = sub.add_parser("run", help="watch a camera or video: pose, risk and alerts, live")
+    p.add_argument("--source", help="csi://0, v4l2:///dev/video0, rtsp://..., file path, or test://")
+    p.add_argument("--config", help="TOML file with changes from the defaults (see runtime/config.py)")
+    p.add_argument("--out", help="directory for the report and the alert log (default: a new one under "
+                                 "~/.local/share/ergo-edge/runs)")
+    p.add_argument("--record", help="write the annotated video to this .mp4 (no frame is stored otherwise)")
+    p.add_argument("--show", action="store_true", help="show the annotated video on the device's display")
+    p.add_argument("--rtsp-port", type=int, help="serve the annotated video over RTSP on this port")
+    p.add_argument("--face-blur", action="store_true", help="blur faces in every output video")
+    p.add_argument("--camera", help="camera name (scene calibration, events); default from the source")
+    p.add_argument("--scene-dir", help="where scene calibrations live")
+    p.add_argument("--max-people", type=int)
+    p.add_argument("--models-dir")
+    p.add_argument("--max-seconds", type=float, help="stop after this much stream time")
+    p.add_argument("--events-db", help="SQLite event store (default ~/.local/share/ergo-edge/events.db)")
+    p.set_defaults(func=_run)
+
+
+def _run(args) -> int:
+    from datetime import datetime
+
+    from edge.config import with_overrides
+    from edge.paths import user_dir
+    from runtime.config import load_config
+    from runtime.session import run
+
+    config = with_overrides(
+        load_config(args.config), camera=args.camera, scene_dir=args.scene_dir, max_seconds=args.max_seconds,
+        **{"source.uri": args.source, "pose.max_people": args.max_people, "pose.models_dir": args.models_dir,
+           "output.record": args.record, "output.show": True if args.show else None,
+           "output.rtsp_port": args.rtsp_port, "output.face_blur": True if args.face_blur else None,
+           "sinks.sqlite": args.events_db})
+    out = Path(args.out) if args.out else user_dir("data") / "runs" / datetime.now().strftime("%Y%m%d-%H%M%S")
+    report = run(config, out)
+    print(f"{report['frames']} frames in {report['wall_seconds']:.1f} s ({report['fps']:.1f} fps), "
+          f"{sum(1 for a in report['alerts'] if a['kind'] == 'raised')} alert(s) raised")
+    for key in ("html", "json", "png"):
+        print(f"  report: {report['files'][key]}")
+    if config.sinks.jsonl:
+        print(f"  alert log: {out / 'alerts.jsonl'}")
+    if config.output.record:
+        print(f"  annotated video: {config.output.record}")
+    return 0
+
+
+def _add_events(sub) -> None:
+    p = sub.add_parser("events", help="list alert events from the device's event store")
+    p.add_argument("--db", help="default ~/.local/share/ergo-edge/events.db")
+    p.add_argument("--since", help="ISO time, e.g. 2026-11-22T06:00")
+    p.add_argument("--until")
+    p.add_argument("--rule")
+    p.add_argument("--person", type=int)
+    p.add_argument("--camera")
+    p.add_argument("--limit", type=int, default=1000)
+    p.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    p.set_defaults(func=_events)
+
+
+def _events(args) -> int:
+    from edge.paths import user_dir
+    from runtime.alerts.store import EventStore, format_events
+
+    db = Path(args.db) if args.db else user_dir("data") / "events.db"
+    if not db.exists():
+        raise InputError(f"no event store at {db} (it is created by `ergoedge run`)")
+    store = EventStore(db)
+    try:
+        rows = store.query(since=args.since, until=args.until, rule=args.rule, person=args.person,
+                           camera=args.camera, limit=args.limit)
+    finally:
+        store.close()
+    print(format_events(rows, as_json=args.json))
+    return 0
