@@ -23,7 +23,8 @@ def main() -> int:
     parser.add_argument("--layout", default="blazepose33")
     args = parser.parse_args()
 
-    from edge.datasets.synth.generator import SynthConfig, generate, write_synth
+    from edge.datasets.synth.config import SynthConfig
+    from edge.datasets.synth.generator import generate, write_synth
 
     config = SynthConfig(layouts=(args.layout,))
     generate(0.5, args.seed, config)  # warm-up: imports, first-call costs

@@ -1,6 +1,7 @@
 """Pose model files: fetch (normally already done by scripts/setup.sh), manifest, sha256 checks, ONNX I/O, offline
-re-fetch, directory precedence; the converter's pure helpers (SAME padding, TFLite sparse decoding); and, in the tools
-venv when it exists, the converter's verify on the detector and on tiny TFLite models written by the test."""
+re-fetch, a stale converter version, directory precedence; the converter's files and pure helpers (SAME padding,
+TFLite sparse decoding); and, in the tools venv when it exists, the converter's verify on the detector and on tiny
+TFLite models written by the test."""
 
 import json
 import shutil
@@ -41,7 +42,7 @@ def test_manifest_records_sources_files_and_io(manifest, mdir):
     assert src["wheel"].startswith(f"mediapipe-{fetch.MEDIAPIPE_VERSION}-") and len(src["wheel_sha256"]) == 64
     assert "Apache License" in (mdir / src["license_file"]).read_text()
     conv = manifest["converter"]
-    assert conv["opset"] == 17 and conv["version"] == fetch._converter_version(fetch._converter_script())
+    assert conv["opset"] == 17 and conv["version"] == fetch.converter_version(fetch.converter_script())
     assert set(manifest["files"]) == {"LICENSE.mediapipe", "pose_detection.onnx", "pose_detection.tflite",
                                       "pose_landmark_full.onnx", "pose_landmark_full.tflite"}
     for name, (inputs, outputs) in EXPECTED_IO.items():
@@ -184,6 +185,29 @@ def test_fetch_failure_is_one_line_model_error(tmp_path, monkeypatch):
     assert not (tmp_path / "root" / "models" / "manifest.json").exists()
 
 
+def test_a_set_from_another_converter_version_is_made_again(mdir, tmp_path, monkeypatch):
+    d = _copy_models(mdir, tmp_path / "models")
+    manifest = json.loads((d / "manifest.json").read_text())
+    manifest["converter"]["version"] += "-old"
+    (d / "manifest.json").write_text(json.dumps(manifest))
+    monkeypatch.setattr(subprocess, "run", lambda cmd, **kwargs: subprocess.CompletedProcess(cmd, 1, "", "stop"))
+    with pytest.raises(ModelError, match="could not create the converter venv"):  # not reused: being made again
+        fetch_models(d, log=lambda m: None)
+
+
+def test_sources_are_the_pose_models():
+    assert tuple(fetch.SOURCES) == POSE_MODELS
+
+
+def test_converter_files_are_the_folder_and_its_version_is_readable():
+    from export.mediapipe import tflite_onnx
+
+    script = fetch.converter_script()
+    modules = {f.name for f in script.parent.glob("*.py")} - {"__init__.py", "fetch.py"}
+    assert script.name == fetch.CONVERTER_FILES[0] and set(fetch.CONVERTER_FILES) == modules
+    assert fetch.converter_version(script) == tflite_onnx.CONVERTER_VERSION
+
+
 def test_models_dir_precedence(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.delenv("ERGOEDGE_MODELS", raising=False)
@@ -202,14 +226,14 @@ def test_models_dir_precedence(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def tools_python(mdir):
-    python = fetch._venv_python(mdir.parent / "tools" / "convert-venv")
+    python = fetch.venv_python(mdir.parent / "tools" / "convert-venv")
     if not python.is_file():
         pytest.skip(f"no converter tools venv at {python.parent.parent}")
     return python
 
 
 def test_tools_venv_runs_the_converter_verify(manifest, mdir, tools_python):
-    script = fetch._converter_script()
+    script = fetch.converter_script()
     proc = subprocess.run(
         [str(tools_python), str(script), str(mdir / "pose_detection.tflite"), str(mdir / "pose_detection.onnx"),
          "--verify-only", "--input-range", "-1", "1"],
@@ -229,7 +253,7 @@ def test_converter_on_tiny_tflite_models(tools_python, tmp_path):
     """Ops and options the BlazePose models do not use, on TFLite models written here (see _TINY_MODELS)."""
     script = tmp_path / "tiny_models.py"
     script.write_text(_TINY_MODELS)
-    proc = subprocess.run([str(tools_python), str(script), str(fetch._converter_script().parent), str(tmp_path)],
+    proc = subprocess.run([str(tools_python), str(script), str(fetch.converter_script().parent), str(tmp_path)],
                           check=False, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout)
@@ -242,11 +266,11 @@ def test_converter_on_tiny_tflite_models(tools_python, tmp_path):
     assert report["errors"]["tanh"] == "CONV_2D (op 0): unsupported fused activation TANH"
 
 
-# -- the converter's pure helpers (export/tflite_onnx.py imports only numpy and onnx at module level) ----------------
+# -- the converter's pure helpers (its modules import only numpy and onnx at module level) ---------------------------
 
 
 def test_same_padding_matches_tensorflow():
-    from export.mediapipe.tflite_onnx import same_pads
+    from export.mediapipe.onnx_builder import same_pads
 
     assert same_pads(224, 3, 2) == (0, 1)  # even input, stride 2: the extra pixel goes at the end
     assert same_pads(225, 3, 2) == (1, 1)
@@ -258,7 +282,7 @@ def test_same_padding_matches_tensorflow():
 
 
 def test_densify_csr_and_block_sparse():
-    from export.mediapipe.tflite_onnx import densify
+    from export.mediapipe.tflite_graph import densify
 
     dense = np.array([[1, 0, 2, 3], [0, 4, 0, 0], [0, 0, 5, 0], [0, 0, 0, 6]], np.float32)
     # plain CSR on the last axis (the detector's format)
@@ -326,39 +350,9 @@ class Net:
         self.ops.append((name, inputs, outputs, options, fields))
         return outputs[0]
 
-    def build(self, inputs, outputs):
-        b = flatbuffers.Builder(1024)
-
-        def vec(start, items, prepend):
-            start(b, len(items))
-            for x in reversed(items):
-                prepend(x)
-            return b.EndVector()
-
-        def ivec(start, items):
-            return vec(start, [int(v) for v in items], b.PrependInt32)
-
-        def ovec(start, items):
-            return vec(start, items, b.PrependUOffsetTRelative)
-
-        Bu, Te, Op, OC, SG, Mo = (M[n] for n in ("Buffer", "Tensor", "Operator", "OperatorCode", "SubGraph", "Model"))
-        bufs = []
-        for data in self.buffers:
-            dv = b.CreateNumpyVector(np.frombuffer(data, np.uint8)) if data else None
-            Bu.BufferStart(b)
-            if dv is not None:
-                Bu.BufferAddData(b, dv)
-            bufs.append(Bu.BufferEnd(b))
-        tens = []
-        for name, shape, ttype, buf in self.tensors:
-            n, s = b.CreateString(name), ivec(Te.TensorStartShapeVector, shape)
-            Te.TensorStart(b)
-            Te.TensorAddShape(b, s)
-            Te.TensorAddType(b, ttype)
-            Te.TensorAddBuffer(b, buf)
-            Te.TensorAddName(b, n)
-            tens.append(Te.TensorEnd(b))
-        codes = sorted({op[0] for op in self.ops})
+    def write_ops(self, b, ivec, codes):
+        """The operators, each with its builtin options table, into builder `b`; their offsets."""
+        Op = M["Operator"]
         ops = []
         for name, ins, outs, options, fields in self.ops:
             opt = None
@@ -377,6 +371,42 @@ class Net:
                 Op.OperatorAddBuiltinOptionsType(b, getattr(OPTIONS, options))
                 Op.OperatorAddBuiltinOptions(b, opt)
             ops.append(Op.OperatorEnd(b))
+        return ops
+
+    def build(self, inputs, outputs):
+        b = flatbuffers.Builder(1024)
+
+        def vec(start, items, prepend):
+            start(b, len(items))
+            for x in reversed(items):
+                prepend(x)
+            return b.EndVector()
+
+        def ivec(start, items):
+            return vec(start, [int(v) for v in items], b.PrependInt32)
+
+        def ovec(start, items):
+            return vec(start, items, b.PrependUOffsetTRelative)
+
+        Bu, Te, OC, SG, Mo = (M[n] for n in ("Buffer", "Tensor", "OperatorCode", "SubGraph", "Model"))
+        bufs = []
+        for data in self.buffers:
+            dv = b.CreateNumpyVector(np.frombuffer(data, np.uint8)) if data else None
+            Bu.BufferStart(b)
+            if dv is not None:
+                Bu.BufferAddData(b, dv)
+            bufs.append(Bu.BufferEnd(b))
+        tens = []
+        for name, shape, ttype, buf in self.tensors:
+            n, s = b.CreateString(name), ivec(Te.TensorStartShapeVector, shape)
+            Te.TensorStart(b)
+            Te.TensorAddShape(b, s)
+            Te.TensorAddType(b, ttype)
+            Te.TensorAddBuffer(b, buf)
+            Te.TensorAddName(b, n)
+            tens.append(Te.TensorEnd(b))
+        codes = sorted({op[0] for op in self.ops})
+        ops = self.write_ops(b, ivec, codes)
         code_offsets = []
         for name in codes:
             c = getattr(OPS, name)

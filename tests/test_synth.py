@@ -9,7 +9,9 @@ import pytest
 from edge.cli import main
 from edge.datasets.sequence import load_sequence, save_sequence
 from edge.datasets.stats import data_stats, format_stats, write_stats_png
-from edge.datasets.synth.generator import ACTIVITIES, GRAMMAR, SynthConfig, generate, write_synth
+from edge.datasets.synth.activities import ACTIVITIES, GRAMMAR
+from edge.datasets.synth.config import SynthConfig
+from edge.datasets.synth.generator import generate, write_synth
 from edge.ergonomics.l5s1 import BodyParams
 from edge.errors import InputError
 from edge.kinematics import joint_angles

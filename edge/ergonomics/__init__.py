@@ -1,2 +1,2 @@
 """The ergonomic methods: REBA, RULA, the revised NIOSH lifting equation, L5/S1 load, activity terms, the worksheet
-front end, and the published tables they read (`tables`)."""
+front end, what REBA and RULA share (`worksheet_fields`), and the published tables they read (`tables`)."""

@@ -1,4 +1,4 @@
-"""Net load at the L5/S1 joint by top-down inverse dynamics (Mehrizi et al.; see notes/ergonomics.md).
+"""Net load at the L5/S1 joint by top-down inverse dynamics (after Mehrizi et al.).
 
 The body above L5/S1 (head+neck, upper and middle trunk, the upper part of the lower trunk, both arms and hands) is
 modelled from 3D joint centres with de Leva's (1996) body-segment parameters. Newton-Euler for that free body gives
@@ -80,7 +80,7 @@ class BodyParams:
 
 @dataclass(frozen=True)
 class L5S1Config:
-    """Model settings. Defaults follow the reference study and notes/ergonomics.md.
+    """Model settings. Defaults follow the reference study (Mehrizi et al.).
 
     - ``cutoff_hz`` (8.0) and ``filter_order`` (4): zero-phase low-pass with the gain of a forward-backward
       Butterworth filter (`edge.signals.butterworth_lowpass`) applied to the point trajectories before they are
@@ -89,9 +89,9 @@ class L5S1Config:
       As with any zero-phase filter, accelerations in the first and last ~1/cutoff seconds of a run are less
       reliable (edge transients).
     - ``l5s1_height_fraction`` (50/531.9): L5/S1 lies on the pelvis->neck line this fraction of its length above the
-      pelvis, i.e. the notes' "5 cm above mid-hip" for de Leva's 531.9 mm male trunk, scaled to the measured trunk.
+      pelvis, i.e. 5 cm above mid-hip for de Leva's 531.9 mm male trunk, scaled to the measured trunk.
     - ``lower_trunk_mass_fraction`` (0.5): share of de Leva's lower trunk (omphalion->mid-hip) above L5/S1; with it
-      the mass above L5/S1 is the notes' 54.7% of body mass for a male.
+      the mass above L5/S1 is 54.7% of body mass for a male.
     - ``extensor_moment_arm_m`` (0.05): moment arm of the single equivalent extensor muscle used for compression.
     - ``left_hand_share`` (0.5): share of the hand load carried by the left hand; the rest goes to the right hand.
     """
@@ -217,6 +217,190 @@ def _as_points(points: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], in
 
 
 # ----------------------------------------------------------------------------------------------------------------
+# the steps of `l5s1_load`: inputs, filtering, segment geometry, Newton-Euler, decomposition
+
+
+def _unit_up(up) -> np.ndarray:
+    up = np.asarray(up, dtype=np.float64).reshape(-1)
+    if up.shape != (3,) or not np.all(np.isfinite(up)) or np.linalg.norm(up) < 1e-9:
+        raise InputError(f"bad up vector {up!r}: need 3 finite components, not all zero")
+    return up / np.linalg.norm(up)
+
+
+def _load_per_frame(load_kg, frames: int) -> np.ndarray:
+    load = np.asarray(load_kg, dtype=np.float64)
+    if load.shape not in ((), (frames,)):
+        raise InputError(f"load_kg must be a scalar or have shape ({frames},), got {load.shape}")
+    if np.any(load < 0):
+        raise InputError("load_kg must not be negative")
+    return np.broadcast_to(load, (frames,))
+
+
+def _filtered_points(pts: dict[str, np.ndarray], fps: float, config: L5S1Config):
+    """All points filtered together, and the frames in which every point used is finite (the others are NaN)."""
+    names = list(pts)
+    block = np.concatenate([pts[n] for n in names], axis=1)
+    valid = np.all(np.isfinite(block), axis=1)
+    block = _filter(block, valid, fps, config)
+    block[~valid] = np.nan
+    return {n: block[:, 3 * i:3 * i + 3] for i, n in enumerate(names)}, valid
+
+
+@dataclass(frozen=True)
+class _TrunkLine:
+    """The measured pelvis->neck line, on which L5/S1 and the trunk segments are placed."""
+
+    neck: np.ndarray
+    vector: np.ndarray  # neck - pelvis, per frame
+    length: float  # median over valid frames
+    axis: np.ndarray  # unit(vector)
+    l5: np.ndarray
+    parts_mm: dict[str, float]  # de Leva's upper, middle and lower trunk lengths
+    scale: float  # subject stature / de Leva's stature
+
+    def from_neck(self, frac: float) -> np.ndarray:
+        """Points on the line at a fraction of its length measured down from the neck."""
+        return self.neck - frac * self.vector
+
+
+def _trunk_line(p, valid, seg, body: BodyParams, config: L5S1Config) -> _TrunkLine:
+    pelvis, neck = p["pelvis"], p["neck"]
+    trunk_vec = neck - pelvis
+    trunk_len = _median_length(trunk_vec, valid)
+    trunk_mm = {k: seg[k]["length_mm"] for k in ("upper_trunk", "middle_trunk", "lower_trunk")}
+    if body.height_m is not None:
+        scale = body.height_m / (_STATURE_MM[body.sex] / 1000.0)
+    else:
+        scale = trunk_len / (sum(trunk_mm.values()) / 1000.0)  # = estimated stature / de Leva's stature
+    return _TrunkLine(
+        neck=neck, vector=trunk_vec, length=trunk_len, axis=unit(trunk_vec),
+        l5=pelvis + config.l5s1_height_fraction * trunk_vec, parts_mm=trunk_mm, scale=scale,
+    )
+
+
+class _Segments:
+    """The segments above L5/S1, added one at a time: per-frame CoM and long axis, mass and moment of inertia."""
+
+    def __init__(self, seg: dict[str, dict], body_mass_kg: float):
+        self.seg = seg
+        self.body_mass_kg = body_mass_kg
+        self.coms: list[np.ndarray] = []
+        self.axes: list[np.ndarray] = []
+        self.masses: dict[str, float] = {}
+        self.inertia: list[float] = []
+        self.hand_index: dict[str, int] = {}  # side -> position of that hand in the lists
+
+    def add(self, name: str, row: str, com: np.ndarray, axis: np.ndarray, length: float,
+            mass_share: float = 1.0) -> None:
+        s = self.seg[row]
+        m = self.body_mass_kg * s["mass_pct"] / 100.0 * mass_share
+        radius = 0.5 * (s["r_sagittal_pct"] + s["r_transverse_pct"]) / 100.0 * length
+        self.masses[name] = m
+        self.coms.append(com)
+        self.axes.append(axis)
+        self.inertia.append(m * radius ** 2)
+
+
+def _add_head_and_trunk(segments: _Segments, p, trunk: _TrunkLine, config: L5S1Config) -> None:
+    seg = segments.seg
+    # Head+neck: CoM at the head centre; without it, on the trunk line beyond the neck.
+    hn = seg["head_neck_vertex_to_c7"]
+    head_len = hn["length_mm"] / 1000.0 * trunk.scale
+    if "head" in p:
+        segments.add("head_neck", "head_neck_vertex_to_c7", p["head"], unit(p["head"] - trunk.neck), head_len)
+    else:
+        head_com = trunk.neck + trunk.axis * head_len * (1.0 - hn["com_pct_from_origin"] / 100.0)
+        segments.add("head_neck", "head_neck_vertex_to_c7", head_com, trunk.axis, head_len)
+
+    # Trunk: the neck->pelvis line cut in de Leva's proportions (suprasternale -> xiphoid -> omphalion -> mid-hip).
+    trunk_total_mm = sum(trunk.parts_mm.values())
+    top = 0.0
+    for part in ("upper_trunk", "middle_trunk"):
+        frac = trunk.parts_mm[part] / trunk_total_mm
+        com_frac = top + frac * seg[part]["com_pct_from_origin"] / 100.0
+        segments.add(part, part, trunk.from_neck(com_frac), trunk.axis, frac * trunk.length)
+        top += frac
+    omphalion = trunk.from_neck(top)
+    segments.add(
+        "lower_trunk_above_l5s1", "lower_trunk", 0.5 * (omphalion + trunk.l5), trunk.axis,
+        trunk.parts_mm["lower_trunk"] / trunk_total_mm * trunk.length, config.lower_trunk_mass_fraction,
+    )
+
+
+def _add_arms(segments: _Segments, p, valid: np.ndarray, scale: float) -> None:
+    seg = segments.seg
+    for side in ("left", "right"):
+        sh, el, wr = p[f"{side}_shoulder"], p[f"{side}_elbow"], p[f"{side}_wrist"]
+        for name, row, a, b in (("upper_arm", "upper_arm", sh, el), ("forearm", "forearm", el, wr)):
+            v = b - a
+            segments.add(f"{side}_{name}", row, a + seg[row]["com_pct_from_origin"] / 100.0 * v, unit(v),
+                         _median_length(v, valid))
+        hand_com_frac = seg["hand"]["com_pct_from_origin"] / 100.0
+        if f"{side}_hand" in p:
+            v = p[f"{side}_hand"] - wr
+            com, axis, length = wr + hand_com_frac * v, unit(v), _median_length(v, valid)
+        else:
+            axis = unit(wr - el)
+            length = seg["hand"]["length_mm"] / 1000.0 * scale
+            com = wr + hand_com_frac * length * axis
+        segments.add(f"{side}_hand", "hand", com, axis, length)
+        segments.hand_index[side] = len(segments.coms) - 1
+
+
+def _newton_euler(segments: _Segments, valid, fps: float, up, load, l5, config: L5S1Config):
+    """Net (force, moment) at L5/S1 from the segments' accelerations and the hand load, NaN in invalid frames."""
+    com = np.stack(segments.coms)  # (S, T, 3)
+    axes = np.stack(segments.axes)
+    m = np.asarray(list(segments.masses.values()))[:, None, None]
+    inertia_arr = np.asarray(segments.inertia)[:, None, None]
+
+    dt = 1.0 / fps
+    acc = _derivative(_derivative(com, valid, dt), valid, dt)
+    omega = cross(axes, _derivative(axes, valid, dt))
+    alpha = _derivative(omega, valid, dt)
+
+    g = -G * up
+    seg_force = m * (acc - g)  # force needed to move each segment as observed
+    arm = com - l5
+    moment = cross(arm, seg_force).sum(axis=0) + (inertia_arr * alpha).sum(axis=0)
+    force = seg_force.sum(axis=0)
+
+    # Hand load: F_r = m_load (g - a_hand), shared between the hand CoMs; its reaction adds to L5/S1.
+    for side, share in (("left", config.left_hand_share), ("right", 1.0 - config.left_hand_share)):
+        i = segments.hand_index[side]
+        f_r = (share * load)[:, None] * (g - acc[i])
+        force = force - f_r
+        moment = moment - cross(arm[i], f_r)
+    moment[~valid] = np.nan
+    force[~valid] = np.nan
+    return force, moment
+
+
+def _decompose(force, moment, p, up, trunk: _TrunkLine, masses, config: L5S1Config) -> L5S1Result:
+    """The result: the moment along the body's axes (from the hips) and the compression estimate."""
+    # Body frame from the hips, horizontal.
+    left = p["left_hip"] - p["right_hip"]
+    left = unit(left - dot(left, up)[:, None] * up)
+    forward = cross(left, up)
+    right = cross(forward, up)
+
+    # Compression: axial force plus the single-muscle force that balances the moment about the trunk's lateral axis.
+    lateral_axis = unit(right - dot(right, trunk.axis)[:, None] * trunk.axis)
+    compression = dot(force, trunk.axis) + np.abs(dot(moment, lateral_axis)) / config.extensor_moment_arm_m
+    return L5S1Result(
+        moment=moment,
+        force=force,
+        moment_extension=dot(moment, right),
+        moment_lateral=dot(moment, forward),
+        moment_twist=dot(moment, up),
+        moment_magnitude=np.linalg.norm(moment, axis=-1),
+        compression_n=compression,
+        l5s1_position=trunk.l5,
+        segment_masses=masses,
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------------
 # public entry point
 
 
@@ -261,147 +445,17 @@ def l5s1_load(
     for a segment symmetric about its long axis that does not spin.
     """
     pts, frames = _as_points(points)
-    up = np.asarray(up, dtype=np.float64).reshape(-1)
-    if up.shape != (3,) or not np.all(np.isfinite(up)) or np.linalg.norm(up) < 1e-9:
-        raise InputError(f"bad up vector {up!r}: need 3 finite components, not all zero")
-    up = up / np.linalg.norm(up)
+    up = _unit_up(up)
     if not (np.isfinite(fps) and fps > 0):
         raise InputError(f"fps={fps!r} must be positive")
-    load = np.asarray(load_kg, dtype=np.float64)
-    if load.shape not in ((), (frames,)):
-        raise InputError(f"load_kg must be a scalar or have shape ({frames},), got {load.shape}")
-    if np.any(load < 0):
-        raise InputError("load_kg must not be negative")
-    load = np.broadcast_to(load, (frames,))
+    load = _load_per_frame(load_kg, frames)
 
     table = tables()["segment_parameters_de_leva_1996"]
-    cols = table["_columns"]
-    seg = {name: dict(zip(cols, row)) for name, row in table[body.sex].items()}
-
-    # Filter all points together; a frame is valid only when every point used is finite.
-    names = list(pts)
-    block = np.concatenate([pts[n] for n in names], axis=1)
-    valid = np.all(np.isfinite(block), axis=1)
-    block = _filter(block, valid, float(fps), config)
-    block[~valid] = np.nan
-    p = {n: block[:, 3 * i:3 * i + 3] for i, n in enumerate(names)}
-
-    pelvis, neck = p["pelvis"], p["neck"]
-    trunk_vec = neck - pelvis
-    trunk_len = _median_length(trunk_vec, valid)
-    trunk_mm = {k: seg[k]["length_mm"] for k in ("upper_trunk", "middle_trunk", "lower_trunk")}
-    trunk_total_mm = sum(trunk_mm.values())
-    stature_ref = _STATURE_MM[body.sex]
-    if body.height_m is not None:
-        scale = body.height_m / (stature_ref / 1000.0)
-    else:
-        scale = trunk_len / (trunk_total_mm / 1000.0)  # = estimated stature / de Leva's stature
-
-    # Points on the pelvis->neck line at a fraction of its length measured down from the neck.
-    def from_neck(frac: float) -> np.ndarray:
-        return neck - frac * trunk_vec
-
-    l5 = pelvis + config.l5s1_height_fraction * trunk_vec
-    trunk_axis = unit(trunk_vec)
-    mass = body.mass_kg
-
-    com_list: list[np.ndarray] = []
-    axis_list: list[np.ndarray] = []
-    masses: dict[str, float] = {}
-    inertia: list[float] = []
-
-    def add(name: str, row: str, com: np.ndarray, axis: np.ndarray, length: float, mass_share: float = 1.0) -> None:
-        s = seg[row]
-        m = mass * s["mass_pct"] / 100.0 * mass_share
-        radius = 0.5 * (s["r_sagittal_pct"] + s["r_transverse_pct"]) / 100.0 * length
-        masses[name] = m
-        com_list.append(com)
-        axis_list.append(axis)
-        inertia.append(m * radius ** 2)
-
-    # Head+neck: CoM at the head centre; without it, on the trunk line beyond the neck.
-    hn = seg["head_neck_vertex_to_c7"]
-    head_len = hn["length_mm"] / 1000.0 * scale
-    if "head" in p:
-        add("head_neck", "head_neck_vertex_to_c7", p["head"], unit(p["head"] - neck), head_len)
-    else:
-        head_com = neck + trunk_axis * head_len * (1.0 - hn["com_pct_from_origin"] / 100.0)
-        add("head_neck", "head_neck_vertex_to_c7", head_com, trunk_axis, head_len)
-
-    # Trunk: the neck->pelvis line cut in de Leva's proportions (suprasternale -> xiphoid -> omphalion -> mid-hip).
-    top = 0.0
-    for part in ("upper_trunk", "middle_trunk"):
-        frac = trunk_mm[part] / trunk_total_mm
-        com_frac = top + frac * seg[part]["com_pct_from_origin"] / 100.0
-        add(part, part, from_neck(com_frac), trunk_axis, frac * trunk_len)
-        top += frac
-    omphalion = from_neck(top)
-    add(
-        "lower_trunk_above_l5s1", "lower_trunk", 0.5 * (omphalion + l5), trunk_axis,
-        trunk_mm["lower_trunk"] / trunk_total_mm * trunk_len, config.lower_trunk_mass_fraction,
-    )
-
-    hand_coms = {}
-    for side in ("left", "right"):
-        sh, el, wr = p[f"{side}_shoulder"], p[f"{side}_elbow"], p[f"{side}_wrist"]
-        for name, row, a, b in (("upper_arm", "upper_arm", sh, el), ("forearm", "forearm", el, wr)):
-            v = b - a
-            add(f"{side}_{name}", row, a + seg[row]["com_pct_from_origin"] / 100.0 * v, unit(v),
-                _median_length(v, valid))
-        hand_com_frac = seg["hand"]["com_pct_from_origin"] / 100.0
-        if f"{side}_hand" in p:
-            v = p[f"{side}_hand"] - wr
-            com, axis, length = wr + hand_com_frac * v, unit(v), _median_length(v, valid)
-        else:
-            axis = unit(wr - el)
-            length = seg["hand"]["length_mm"] / 1000.0 * scale
-            com = wr + hand_com_frac * length * axis
-        add(f"{side}_hand", "hand", com, axis, length)
-        hand_coms[side] = len(com_list) - 1
-
-    com = np.stack(com_list)  # (S, T, 3)
-    axes = np.stack(axis_list)
-    m = np.asarray(list(masses.values()))[:, None, None]
-    inertia_arr = np.asarray(inertia)[:, None, None]
-
-    dt = 1.0 / float(fps)
-    acc = _derivative(_derivative(com, valid, dt), valid, dt)
-    omega = cross(axes, _derivative(axes, valid, dt))
-    alpha = _derivative(omega, valid, dt)
-
-    g = -G * up
-    seg_force = m * (acc - g)  # force needed to move each segment as observed
-    arm = com - l5
-    moment = cross(arm, seg_force).sum(axis=0) + (inertia_arr * alpha).sum(axis=0)
-    force = seg_force.sum(axis=0)
-
-    # Hand load: F_r = m_load (g - a_hand), shared between the hand CoMs; its reaction adds to L5/S1.
-    for side, share in (("left", config.left_hand_share), ("right", 1.0 - config.left_hand_share)):
-        i = hand_coms[side]
-        f_r = (share * load)[:, None] * (g - acc[i])
-        force = force - f_r
-        moment = moment - cross(arm[i], f_r)
-
-    # Body frame from the hips, horizontal.
-    left = p["left_hip"] - p["right_hip"]
-    left = unit(left - dot(left, up)[:, None] * up)
-    forward = cross(left, up)
-    right = cross(forward, up)
-
-    moment[~valid] = np.nan
-    force[~valid] = np.nan
-
-    # Compression: axial force plus the single-muscle force that balances the moment about the trunk's lateral axis.
-    lateral_axis = unit(right - dot(right, trunk_axis)[:, None] * trunk_axis)
-    compression = dot(force, trunk_axis) + np.abs(dot(moment, lateral_axis)) / config.extensor_moment_arm_m
-    return L5S1Result(
-        moment=moment,
-        force=force,
-        moment_extension=dot(moment, right),
-        moment_lateral=dot(moment, forward),
-        moment_twist=dot(moment, up),
-        moment_magnitude=np.linalg.norm(moment, axis=-1),
-        compression_n=compression,
-        l5s1_position=l5,
-        segment_masses=masses,
-    )
+    seg = {name: dict(zip(table["_columns"], row)) for name, row in table[body.sex].items()}
+    p, valid = _filtered_points(pts, float(fps), config)
+    trunk = _trunk_line(p, valid, seg, body, config)
+    segments = _Segments(seg, body.mass_kg)
+    _add_head_and_trunk(segments, p, trunk, config)
+    _add_arms(segments, p, valid, trunk.scale)
+    force, moment = _newton_euler(segments, valid, float(fps), up, load, trunk.l5, config)
+    return _decompose(force, moment, p, up, trunk, segments.masses, config)

@@ -28,23 +28,18 @@ Score A = Table A + load (<= 9 + 3 = 12); Score B = Table B + coupling (<= 9 + 3
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from edge.errors import InputError
 from edge.ergonomics.tables import table_array, tables
+from edge.ergonomics.worksheet_fields import (
+    ANGLE, KG, ArrayLike, describe, integer_kind, lower_arm_band, prepare_fields, upper_arm_band,
+)
 
 COUPLING = ("good", "fair", "poor", "unacceptable")
-
-ArrayLike = Any  # scalar, sequence or np.ndarray
-
-# Field kinds understood by `_prepare_fields`: "angle" (finite float), "kg" (finite float >= 0),
-# "flag" (bool, or numbers that are exactly 0/1), ("int", lo, hi) (integer-valued, lo..hi).
-_ANGLE, _KG, _FLAG = "angle", "kg", "flag"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,62 +75,15 @@ class RebaInput:
 
 
 _REBA_KINDS = {
-    "neck_flexion_deg": _ANGLE,
-    "trunk_flexion_deg": _ANGLE,
-    "upper_arm_flexion_deg": _ANGLE,
-    "lower_arm_flexion_deg": _ANGLE,
-    "wrist_flexion_deg": _ANGLE,
-    "knee_flexion_deg": _ANGLE,
-    "load_kg": _KG,
-    "coupling": ("int", 0, len(COUPLING) - 1),
+    "neck_flexion_deg": ANGLE,
+    "trunk_flexion_deg": ANGLE,
+    "upper_arm_flexion_deg": ANGLE,
+    "lower_arm_flexion_deg": ANGLE,
+    "wrist_flexion_deg": ANGLE,
+    "knee_flexion_deg": ANGLE,
+    "load_kg": KG,
+    "coupling": integer_kind(0, len(COUPLING) - 1),
 }  # every other field is a flag
-
-
-def _as_array(name: str, value: ArrayLike, kind) -> np.ndarray:
-    arr = np.asarray(value)
-    if kind == _FLAG:
-        if arr.dtype == bool:
-            return arr
-        # 0/1 numbers are accepted (masks from other numpy code); anything else is probably a wrong field.
-        if arr.dtype.kind in "iuf":
-            bad = (arr != 0) & (arr != 1)
-            if not bad.any():
-                return arr.astype(bool)
-            arr = arr[bad]
-        raise InputError(f"{name}: expected booleans (or 0/1), got {_describe(arr)}")
-    if arr.dtype.kind not in "iuf":  # bool is not a number here: True as an angle is a caller bug
-        raise InputError(f"{name}: expected numbers, got {_describe(arr)}")
-    arr = arr.astype(np.float64, copy=False)
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        raise InputError(f"{name}: expected finite numbers, got {float(arr[bad].flat[0])}")
-    if kind == _KG:
-        if (arr < 0).any():
-            raise InputError(f"{name}: must be >= 0, got {arr[arr < 0].flat[0]:g}")
-        return arr
-    if kind == _ANGLE:
-        return arr
-    _, lo, hi = kind
-    bad = (arr != np.round(arr)) | (arr < lo) | (arr > hi)
-    if bad.any():
-        raise InputError(f"{name}: expected an integer {lo}..{hi}, got {arr[bad].flat[0]:g}")
-    return arr.astype(np.int64)
-
-
-def _describe(arr: np.ndarray) -> str:
-    return f"{arr.flat[0]!r}" if arr.size else f"an empty array of {arr.dtype}"
-
-
-def _prepare_fields(inp, kinds: dict) -> dict[str, np.ndarray]:
-    """Validate every field of the input dataclass `inp` and broadcast them all to one shape."""
-    names = [f.name for f in dataclasses.fields(inp)]
-    arrays = [_as_array(n, getattr(inp, n), kinds.get(n, _FLAG)) for n in names]
-    try:
-        arrays = np.broadcast_arrays(*arrays)
-    except ValueError:
-        shapes = ", ".join(f"{n}{a.shape}" for n, a in zip(names, arrays) if a.ndim)
-        raise InputError(f"{type(inp).__name__}: field shapes do not broadcast together: {shapes}") from None
-    return dict(zip(names, arrays))
 
 
 def _neck(a, twisted, side_bent):
@@ -155,20 +103,9 @@ def _legs(bilateral, knee):
     return base + (knee > 30) + (knee > 60).astype(np.int64)  # +1 above 30, +2 above 60
 
 
-def _upper_arm_base(a):
-    """Upper-arm posture band, identical in REBA and RULA."""
-    flexion_band = np.where(a <= 20, 1, np.where(a <= 45, 2, np.where(a <= 90, 3, 4)))
-    return np.where(a < -20, 2, flexion_band)
-
-
 def _upper_arm(a, abducted, rotated, raised, supported):
-    score = _upper_arm_base(a) + (abducted | rotated) + raised.astype(np.int64) - supported
+    score = upper_arm_band(a) + (abducted | rotated) + raised.astype(np.int64) - supported
     return np.clip(score, 1, 6)
-
-
-def _lower_arm(a):
-    """Lower-arm posture band, identical in REBA and RULA (RULA adds its midline/side adjustment)."""
-    return np.where((a >= 60) & (a <= 100), 1, 2)
 
 
 def _wrist(a, deviated_or_twisted):
@@ -181,7 +118,7 @@ def _load(kg, shock):
 
 def reba_scores(inp: RebaInput) -> dict[str, np.ndarray]:
     """All REBA intermediate scores, the total and the action level, as int64 arrays of the broadcast shape."""
-    f = _prepare_fields(inp, _REBA_KINDS)
+    f = prepare_fields(inp, _REBA_KINDS)
     neck = _neck(f["neck_flexion_deg"], f["neck_twisted"], f["neck_side_bent"])
     trunk = _trunk(f["trunk_flexion_deg"], f["trunk_twisted"], f["trunk_side_bent"])
     legs = _legs(f["bilateral_support"], f["knee_flexion_deg"])
@@ -189,7 +126,7 @@ def reba_scores(inp: RebaInput) -> dict[str, np.ndarray]:
         f["upper_arm_flexion_deg"], f["upper_arm_abducted"], f["upper_arm_rotated"],
         f["shoulder_raised"], f["arm_supported"],
     )
-    lower_arm = _lower_arm(f["lower_arm_flexion_deg"])
+    lower_arm = lower_arm_band(f["lower_arm_flexion_deg"])
     wrist = _wrist(f["wrist_flexion_deg"], f["wrist_deviated_or_twisted"])
 
     table_a = table_array("reba", "table_a")[neck - 1, trunk - 1, legs - 1]
@@ -227,7 +164,7 @@ def reba_risk(total: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Map REBA totals (1..15) to (action level 0..4 as int64, risk name such as "medium" as an object array)."""
     t = np.asarray(total)
     if t.dtype.kind not in "iu":
-        raise InputError(f"REBA total: expected integers 1..15, got {_describe(t)}")
+        raise InputError(f"REBA total: expected integers 1..15, got {describe(t)}")
     bad = (t < 1) | (t > 15)
     if bad.any():
         raise InputError(f"REBA total: expected integers 1..15, got {t[bad].flat[0]}")

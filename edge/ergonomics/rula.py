@@ -38,8 +38,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge.errors import InputError
-from edge.ergonomics.reba import _KG, _ANGLE, ArrayLike, _describe, _lower_arm, _prepare_fields, _upper_arm_base
 from edge.ergonomics.tables import table_array, tables
+from edge.ergonomics.worksheet_fields import (
+    ANGLE, KG, ArrayLike, describe, integer_kind, lower_arm_band, prepare_fields, upper_arm_band,
+)
 
 LOAD_MODES = ("intermittent", "static", "repeated")
 
@@ -77,18 +79,18 @@ class RulaInput:
 
 
 _RULA_KINDS = {
-    "upper_arm_flexion_deg": _ANGLE,
-    "lower_arm_flexion_deg": _ANGLE,
-    "wrist_flexion_deg": _ANGLE,
-    "neck_flexion_deg": _ANGLE,
-    "trunk_flexion_deg": _ANGLE,
-    "load_kg": _KG,
-    "load_mode": ("int", 0, len(LOAD_MODES) - 1),
+    "upper_arm_flexion_deg": ANGLE,
+    "lower_arm_flexion_deg": ANGLE,
+    "wrist_flexion_deg": ANGLE,
+    "neck_flexion_deg": ANGLE,
+    "trunk_flexion_deg": ANGLE,
+    "load_kg": KG,
+    "load_mode": integer_kind(0, len(LOAD_MODES) - 1),
 }  # every other field is a flag
 
 
 def _upper_arm(a, abducted, raised, supported):
-    score = _upper_arm_base(a) + abducted + raised.astype(np.int64) - supported
+    score = upper_arm_band(a) + abducted + raised.astype(np.int64) - supported
     return np.clip(score, 1, 6)
 
 
@@ -117,10 +119,10 @@ def _force(kg, mode, shock):
 
 def rula_scores(inp: RulaInput) -> dict[str, np.ndarray]:
     """All RULA intermediate scores, the grand score and the action level, as int64 arrays of the broadcast shape."""
-    f = _prepare_fields(inp, _RULA_KINDS)
+    f = prepare_fields(inp, _RULA_KINDS)
     upper_arm = _upper_arm(f["upper_arm_flexion_deg"], f["upper_arm_abducted"], f["shoulder_raised"],
                            f["arm_supported"])
-    lower_arm = _lower_arm(f["lower_arm_flexion_deg"]) + f["lower_arm_across_midline_or_out_to_side"]
+    lower_arm = lower_arm_band(f["lower_arm_flexion_deg"]) + f["lower_arm_across_midline_or_out_to_side"]
     wrist = _wrist(f["wrist_flexion_deg"], f["wrist_deviated"])
     wrist_twist = 1 + f["wrist_twist_end"].astype(np.int64)
     neck = _neck(f["neck_flexion_deg"], f["neck_twisted"], f["neck_side_bent"])
@@ -156,7 +158,7 @@ def rula_action_level(grand: ArrayLike) -> np.ndarray:
     """Map RULA grand scores (1..7) to action levels (1..4)."""
     g = np.asarray(grand)
     if g.dtype.kind not in "iu":
-        raise InputError(f"RULA grand score: expected integers 1..7, got {_describe(g)}")
+        raise InputError(f"RULA grand score: expected integers 1..7, got {describe(g)}")
     lookup = _action_lookup()
     bad = (g < 1) | (g >= len(lookup))
     if bad.any():

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.paths import atomic_path, atomic_write
 from edge.scoring.offline import COMPRESSION_LIMIT_N, ScoreResult, reba_risk_bands
 
 _INTEGER_PREFIXES = ("reba_", "rula_")
@@ -22,7 +23,7 @@ def write_outputs(result: ScoreResult, out_dir: str | os.PathLike, run_info: dic
     summary = dict(result.summary)
     if run_info:
         summary["run"] = run_info
-    _atomic_write_text(paths["summary"], json.dumps(summary, indent=2, default=_json_default) + "\n")
+    atomic_write(paths["summary"], json.dumps(summary, indent=2, default=_json_default) + "\n")
     plot_timeline(result, paths["timeline"])
     return paths
 
@@ -35,13 +36,6 @@ def _json_default(obj):
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    # Write beside the target and rename, so a crash never leaves a half-written file in place of a good one.
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _write_csv(columns: dict[str, np.ndarray], path: Path) -> None:
@@ -62,7 +56,7 @@ def _write_csv(columns: dict[str, np.ndarray], path: Path) -> None:
     # One %-format per row is the fast path in pure Python; NaN prints as "nan", which becomes an empty cell
     # (no column name or label contains "nan").
     body = "\n".join(row_format % row for row in zip(*values)).replace("nan", "")
-    _atomic_write_text(path, ",".join(columns) + "\n" + body + "\n")
+    atomic_write(path, ",".join(columns) + "\n" + body + "\n")
 
 
 _RISK_COLOURS = ("#2e7d32", "#9ccc65", "#fdd835", "#fb8c00", "#c62828")
@@ -110,6 +104,5 @@ def plot_timeline(result: ScoreResult, path: Path) -> None:
     ax.set_xlabel("time [s]")
     ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
-    tmp = path.with_name(path.name + ".tmp.png")
-    fig.savefig(tmp, dpi=90)
-    os.replace(tmp, path)
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=90)

@@ -25,7 +25,8 @@ import numpy as np
 from edge.ergonomics.activity import ARM_SIGNALS, BODY_SIGNALS
 from edge.ergonomics.l5s1 import l5s1_load
 from edge.kinematics import angles_from_points
-from edge.scoring.offline import ScoreConfig, method_columns
+from edge.scoring.methods import method_columns
+from edge.scoring.offline import ScoreConfig
 from edge.skeletons import Layout, to_canonical
 
 _SIGNALS = BODY_SIGNALS + ARM_SIGNALS

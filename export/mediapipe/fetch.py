@@ -1,10 +1,10 @@
 """`ergoedge models fetch`: the default pose models (MediaPipe BlazePose, Apache-2.0) as checked ONNX files.
 
 `fetch_models()` is the one entry point: it takes the two `.tflite` files out of the pinned `mediapipe` wheel
-(PyPI), checks their sha256, converts them to ONNX with `tflite_onnx.py` (beside this file) inside an isolated tools
-venv (tflite, ai-edge-litert, onnx, onnxruntime: never installed into the runtime environment), verifies the ONNX
-against TFLite, and records everything in `manifest.json` (read back through `edge.artifacts`). Run again, it only
-re-checks the files and returns: no network, no subprocess.
+(PyPI), checks their sha256, converts them to ONNX with the script `tflite_onnx.py` and its modules (`CONVERTER_FILES`,
+beside this file) inside an isolated tools venv (tflite, ai-edge-litert, onnx, onnxruntime: never installed into the
+runtime environment), verifies the ONNX against TFLite, and records everything in `manifest.json` (read back
+through `edge.artifacts`). Run again, it only re-checks the files and returns: no network, no subprocess.
 
 Directory layout (the root is the parent of `edge.artifacts.models_dir()`, by default `~/.cache/ergo-edge`):
 
@@ -81,20 +81,28 @@ SOURCES = {
         "e9a5c5cb17f736fafd4c2ec1da3b3d331d6edbe8a0d32395855aeb2cdfd64b9f", (0.0, 1.0)),
 }
 
+# The converter: the script the tools venv runs, then the modules it imports from its own folder (all beside this
+# module); the manifest records the sha256 of each.
+CONVERTER_FILES = ("tflite_onnx.py", "tflite_graph.py", "onnx_builder.py", "tflite_verify.py")
 
 
-def _converter_script() -> Path:
-    """The converter, `tflite_onnx.py` beside this module; it runs as a script in the tools venv."""
-    return Path(__file__).with_name("tflite_onnx.py")
+def converter_script() -> Path:
+    """The converter's script, `tflite_onnx.py` beside this module; it runs in the tools venv."""
+    return Path(__file__).with_name(CONVERTER_FILES[0])
 
 
-def _converter_version(script: Path) -> str | None:
+def converter_version(script: Path) -> str | None:
+    """The script's `CONVERTER_VERSION`, read from its text (importing it would need the tools venv's packages)."""
     match = re.search(r'^CONVERTER_VERSION = "([^"]+)"', script.read_text(encoding="utf-8"), re.MULTILINE)
     return match.group(1) if match else None
 
 
 def _is_current(manifest: dict) -> bool:
-    """Made from the pinned sources by the current converter (a stale set is made again, never reused)."""
+    """Made from the pinned sources by the current converter (a stale set is made again, never reused).
+
+    "Current" is the same `CONVERTER_VERSION` in `tflite_onnx.py`: the converter files' sha256 are recorded, not
+    compared, so an edit that leaves the ONNX files as they were does not make every installed set again.
+    """
     source = manifest.get("source", {})
     if source.get("version") != MEDIAPIPE_VERSION:
         return False
@@ -102,7 +110,7 @@ def _is_current(manifest: dict) -> bool:
         if manifest["models"][name].get("tflite_sha256") != src.sha256:
             return False
     try:
-        current = _converter_version(_converter_script())
+        current = converter_version(converter_script())
     except OSError:
         return True  # nothing to convert with: what is there is the best there is
     return manifest.get("converter", {}).get("version") == current
@@ -140,7 +148,7 @@ def fetch_models(directory: str | os.PathLike | None = None, force: bool = False
         started = time.monotonic()
         for stale in d.glob(".fetch-*"):  # left by a fetch that was killed
             shutil.rmtree(stale, ignore_errors=True)
-        script = _converter_script()
+        script = converter_script()
         python = _tools_python(root / "tools" / "convert-venv", log)
         wheel = _mediapipe_wheel(python, root / "downloads", log)
         staging = Path(tempfile.mkdtemp(prefix=".fetch-", dir=d))
@@ -195,6 +203,7 @@ def _run(cmd, what: str, hint: str, timeout: float, cwd=None) -> subprocess.Comp
     """Run a tool; any failure becomes one `ModelError` line: what failed, the tool's last error, what to do."""
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", PIP_DISABLE_PIP_VERSION_CHECK="1",
                TF_CPP_MIN_LOG_LEVEL="2")
+    env.pop("PYTHONSAFEPATH", None)  # the converter script imports its modules from its own folder
     try:
         proc = subprocess.run([str(c) for c in cmd], check=False, capture_output=True, text=True, timeout=timeout,
                               cwd=cwd, env=env)
@@ -207,7 +216,8 @@ def _run(cmd, what: str, hint: str, timeout: float, cwd=None) -> subprocess.Comp
     return proc
 
 
-def _venv_python(venv: Path) -> Path:
+def venv_python(venv: Path) -> Path:
+    """The python executable of virtual environment `venv`."""
     return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 
 
@@ -215,7 +225,7 @@ def _tools_python(venv: Path, log) -> Path:
     """The converter venv's python, (re)made when its stamp differs from this interpreter and the pins."""
     want = {"python": sys.version, "machine": platform.machine(), "requirements": list(TOOLS_REQUIREMENTS)}
     stamp = venv / "ergo-edge-stamp.json"
-    python = _venv_python(venv)
+    python = venv_python(venv)
     try:
         if python.is_file() and json.loads(stamp.read_text(encoding="utf-8")) == want:
             return python
@@ -322,9 +332,7 @@ def _build(staging: Path, wheel: Path, python: Path, script: Path, log) -> dict:
         }
         worst = max(o["relative_diff"] for o in v["outputs"].values())
         log(f"  {name}: max difference {worst:.2g} of output scale (tolerance {v['tolerance']:g})")
-        converter = {"script": "export/mediapipe/" + script.name, "version": report["converter_version"],
-                     "script_sha256": sha256_file(script), "opset": report["opset"], "tools": report["tools"],
-                     "tools_requirements": list(TOOLS_REQUIREMENTS)}
+        converter = _converter_record(script, report)
     files = {}
     for file in sorted([LICENSE_FILE] + [f"{n}.{ext}" for n in SOURCES for ext in ("onnx", "tflite")]):
         files[file] = {"sha256": sha256_file(staging / file), "bytes": (staging / file).stat().st_size}
@@ -346,6 +354,14 @@ def _build(staging: Path, wheel: Path, python: Path, script: Path, log) -> dict:
         "files": files,
         "models": models,
     }
+
+
+def _converter_record(script: Path, report: dict) -> dict:
+    """The manifest's `converter`: what converted (each file's sha256, the tools' versions) as the script reported."""
+    files = {f"export/mediapipe/{name}": sha256_file(script.with_name(name)) for name in CONVERTER_FILES}
+    return {"script": "export/mediapipe/" + script.name, "version": report["converter_version"],
+            "script_sha256": sha256_file(script), "files_sha256": files, "opset": report["opset"],
+            "tools": report["tools"], "tools_requirements": list(TOOLS_REQUIREMENTS)}
 
 
 def _install(staging: Path, d: Path, manifest: dict) -> None:

@@ -1,0 +1,129 @@
+"""From joint angles to REBA and RULA: the answers a worksheet would get, scored per frame and per side.
+
+The one mapping both scorers use (`edge.scoring.offline` for whole recordings, `edge.scoring.stream` one frame at a
+time), so that live and offline scores agree. Thresholds are in `edge.scoring.offline.ScoreConfig`:
+- Trunk and neck angles within `neutral_tolerance_deg` of 0 count as upright/neutral: the published bands give a
+  score of 1 only at exactly 0 degrees, which a measured angle never is.
+- twisted / side bent / abducted / shoulder raised / wrist deviated are angle thresholds.
+- Support is unilateral when one ankle is `unilateral_foot_height_m` above the other.
+- Load, coupling, shock, arm support and sitting cannot be seen in a pose; they come from the configuration
+  (the load applies to every frame).
+- Activity terms (static, repeated, rapid change) are flags from `edge.ergonomics.activity` (offline) or
+  `edge.scoring.stream` (live).
+- Left and right arms are scored separately; `reba_total` and `rula_grand` are the worse side.
+
+Unobserved parts: a NaN angle means the part was not seen. Modifiers that cannot be seen (twist, side bend, raise,
+abduction, deviation) count as absent; a wrist that cannot be seen (most layouts have no hand points) is scored
+neutral. If a principal angle (trunk, neck, knees, upper or lower arm) is unknown, that side's total is NaN: a score
+is never made up.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edge.ergonomics.reba import COUPLING, RebaInput, reba_risk, reba_scores
+from edge.ergonomics.rula import RulaInput, rula_action_level, rula_scores
+
+
+def _neutral(angle: np.ndarray, tol: float) -> np.ndarray:
+    """0 for angles within `tol` of 0 (upright), the angle otherwise; NaN stays NaN."""
+    return np.where(np.abs(angle) <= tol, 0.0, angle)
+
+
+def _over(x: np.ndarray, threshold: float) -> np.ndarray:
+    """|x| above `threshold`; an unknown (NaN) modifier counts as absent."""
+    return np.nan_to_num(np.abs(x), nan=0.0) > threshold
+
+
+def _fill(x: np.ndarray, value: float = 0.0) -> np.ndarray:
+    """NaN replaced by a neutral `value`, for the engines (which refuse NaN); the caller masks the scores after."""
+    return np.nan_to_num(x, nan=value)
+
+
+def method_columns(a: dict[str, np.ndarray], act: dict[str, np.ndarray], cfg) -> dict:
+    """REBA and RULA columns (every partial per side, worse-side totals, action levels) and the activity flags,
+    from angles and activity flags of any number of frames (arrays (T,)): whole recordings in
+    `edge.scoring.offline`, one frame at a time in `edge.scoring.stream`.
+
+    `cfg` is an `edge.scoring.offline.ScoreConfig`; it is not imported here because that module imports this one."""
+    tol = cfg.neutral_tolerance_deg
+
+    trunk = _neutral(a["trunk_flexion_deg"], tol)
+    neck = _neutral(a["neck_flexion_deg"], tol)
+    trunk_twisted = _over(a["trunk_twist_deg"], cfg.twist_deg)
+    trunk_bent = _over(a["trunk_side_bend_deg"], cfg.side_bend_deg)
+    neck_twisted = _over(a["neck_twist_deg"], cfg.twist_deg)
+    neck_bent = _over(a["neck_side_bend_deg"], cfg.side_bend_deg)
+    knee = np.fmax(a["left_knee_flexion_deg"], a["right_knee_flexion_deg"])
+    knee = np.where(np.isnan(a["left_knee_flexion_deg"]) | np.isnan(a["right_knee_flexion_deg"]), np.nan, knee)
+    bilateral = ~_over(a["foot_height_difference_m"], cfg.unilateral_foot_height_m)
+    coupling = COUPLING.index(cfg.coupling)
+    static = act["static_body"] | act["static_arm"]
+    repeated = act["repeated_body"] | act["repeated_arm"]
+    load_mode = np.where(static | repeated, np.where(static, 1, 2), 0)
+
+    columns: dict[str, np.ndarray] = {"static": static, "repeated": repeated, "rapid_change": act["rapid_change"]}
+    core_nan = np.isnan(trunk) | np.isnan(neck) | np.isnan(knee)
+    reba_side, rula_side = {}, {}
+    for side in ("left", "right"):
+        arm = a[f"{side}_upper_arm_flexion_deg"]
+        elbow = a[f"{side}_elbow_flexion_deg"]
+        wrist = a[f"{side}_wrist_flexion_deg"]
+        abducted = _over(a[f"{side}_upper_arm_abduction_deg"], cfg.abduction_deg)
+        raised = np.nan_to_num(a[f"{side}_shoulder_raise_deg"], nan=0.0) > cfg.shoulder_raise_deg
+        deviated = _over(a[f"{side}_wrist_deviation_deg"], cfg.wrist_deviation_deg)
+        lateral = a[f"{side}_wrist_lateral_ratio"]
+        across_or_out = (_fill(lateral, 0.5) < 0) | (_fill(lateral, 0.5) > cfg.out_to_side_ratio)
+        side_nan = core_nan | np.isnan(arm) | np.isnan(elbow)
+        reba = reba_scores(RebaInput(
+            neck_flexion_deg=_fill(neck), neck_twisted=neck_twisted, neck_side_bent=neck_bent,
+            trunk_flexion_deg=_fill(trunk), trunk_twisted=trunk_twisted, trunk_side_bent=trunk_bent,
+            bilateral_support=bilateral, knee_flexion_deg=_fill(knee),
+            upper_arm_flexion_deg=_fill(arm), upper_arm_abducted=abducted, upper_arm_rotated=False,
+            shoulder_raised=raised, arm_supported=cfg.arm_supported, lower_arm_flexion_deg=_fill(elbow, 80.0),
+            wrist_flexion_deg=_fill(wrist), wrist_deviated_or_twisted=deviated, load_kg=cfg.load_kg,
+            shock=cfg.shock, coupling=coupling, activity_static=static, activity_repeated=repeated,
+            activity_rapid_change=act["rapid_change"],
+        ))
+        rula = rula_scores(RulaInput(
+            upper_arm_flexion_deg=_fill(arm), upper_arm_abducted=abducted, shoulder_raised=raised,
+            arm_supported=cfg.arm_supported, lower_arm_flexion_deg=_fill(elbow, 80.0),
+            lower_arm_across_midline_or_out_to_side=across_or_out,
+            wrist_flexion_deg=_neutral(_fill(wrist), tol), wrist_deviated=deviated,
+            wrist_twist_end=cfg.wrist_twist_end, neck_flexion_deg=_fill(neck), neck_twisted=neck_twisted,
+            neck_side_bent=neck_bent, trunk_flexion_deg=_fill(trunk), trunk_twisted=trunk_twisted,
+            trunk_side_bent=trunk_bent, trunk_seated_supported=cfg.seated_supported, legs_supported=bilateral,
+            muscle_use_arm=act["static_arm"] | act["repeated_arm"],
+            muscle_use_body=act["static_body"] | act["repeated_body"],
+            load_kg=cfg.load_kg, load_mode=load_mode, shock=cfg.shock,
+        ))
+        reba_side[side] = {k: np.where(side_nan, np.nan, v) for k, v in reba.items()}
+        rula_side[side] = {k: np.where(side_nan, np.nan, v) for k, v in rula.items()}
+
+    _combine_sides(columns, "reba", reba_side, core_nan, ("neck", "trunk", "legs", "table_a", "score_a"),
+                   ("upper_arm", "lower_arm", "wrist", "table_b", "score_b", "table_c", "total"), "total")
+    columns["reba_action_level"] = _levels(columns["reba_total"], lambda t: reba_risk(t)[0])
+    _combine_sides(columns, "rula", rula_side, core_nan, ("neck", "trunk", "legs", "table_b", "score_d"),
+                   ("upper_arm", "lower_arm", "wrist", "wrist_twist", "table_a", "score_c", "grand"), "grand")
+    columns["rula_action_level"] = _levels(columns["rula_grand"], rula_action_level)
+    return columns
+
+
+def _combine_sides(columns, method, by_side, core_nan, shared, per_side, total) -> None:
+    """Columns for one method: items shared by both sides once, arm items per side, and the worse side's total."""
+    left, right = by_side["left"], by_side["right"]
+    for key in shared:
+        columns[f"{method}_{key}"] = np.where(core_nan, np.nan, np.fmax(left[key], right[key]))
+    for key in per_side:
+        for side in ("left", "right"):
+            columns[f"{method}_{key}_{side}"] = by_side[side][key]
+    columns[f"{method}_{total}"] = np.fmax(left[total], right[total])
+
+
+def _levels(scores: np.ndarray, to_level) -> np.ndarray:
+    """The engine's action level for each known score; NaN where the score is unknown."""
+    known = np.isfinite(scores)
+    out = np.full(scores.shape, np.nan)
+    out[known] = to_level(scores[known].astype(np.int64))
+    return out
