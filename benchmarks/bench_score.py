@@ -46,7 +46,8 @@ def main() -> int:
         # In-process stage times (after imports), to see where the time goes.
         from edge.datasets.sequence import load_sequence, scorable_joints
         from edge.scoring.outputs import _write_csv, plot_timeline
-        from edge.scoring.offline import ScoreConfig, score_sequence
+        from edge.scoring.methods import ScoreConfig
+        from edge.scoring.offline import score_sequence
         from edge.skeletons import get_layout
 
         stages = {}

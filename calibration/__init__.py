@@ -1,4 +1,5 @@
-"""INT8 calibration: QDQ ONNX from real calibration data, with content-keyed caches that are checked before reuse.
+"""INT8 calibration (not yet built): calibration readers over real data, QDQ ONNX, and content-keyed caches checked
+before reuse.
 
 Depends on `edge` only; meets `export` and `runtime` through files.
 """

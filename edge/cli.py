@@ -48,7 +48,8 @@ def _reject_constant(name: str):
 def _cmd_score(args) -> int:
     from edge.datasets.sequence import load_sequence, scorable_joints
     from edge.ergonomics.l5s1 import BodyParams
-    from edge.scoring.offline import ScoreConfig, score_sequence
+    from edge.scoring.methods import ScoreConfig
+    from edge.scoring.offline import score_sequence
     from edge.scoring.outputs import write_outputs
     from edge.skeletons import get_layout
 
@@ -155,9 +156,12 @@ def _cmd_calibrate_scene(args) -> int:
 
 
 def _add_estimator_args(p) -> None:
+    from edge.inference.backends import BACKENDS
+    from edge.pose.adapters.registry import ADAPTERS
+
     p.add_argument("--model", help="a pose model of your own (.onnx or TensorRT .engine); default: BlazePose")
-    p.add_argument("--adapter", choices=("yolo-pose", "rtmpose", "rtmo"), help="how to read --model")
-    p.add_argument("--backend", choices=("auto", "onnxruntime", "openvino", "tensorrt"), default="auto",
+    p.add_argument("--adapter", choices=tuple(ADAPTERS), help="how to read --model")
+    p.add_argument("--backend", choices=("auto", *BACKENDS), default="auto",
                    help="auto: .engine -> TensorRT, .onnx -> OpenVINO where installed, else ONNX Runtime")
     p.add_argument("--models-dir", help="where fetched models live (default: $ERGOEDGE_MODELS or the user cache)")
     p.add_argument("--max-people", type=int, default=1, help="people tracked at once (default 1)")

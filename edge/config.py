@@ -35,17 +35,17 @@ def check_number(value: Any, what: str, *, minimum: float | None = None, maximum
 
     Booleans are refused (True is not 1 second). `positive` means > 0; `minimum`/`maximum` are inclusive.
     """
-    kind = "a whole number" if integer else "a number"
     if minimum is not None and maximum is not None:
-        wanted = f"{kind} from {minimum:g} to {maximum:g}"
+        bounds = f" from {minimum:g} to {maximum:g}"
     elif positive:
-        wanted = f"a positive {kind[2:]}"
+        bounds = " above 0" + (f" and at most {maximum:g}" if maximum is not None else "")
     elif minimum is not None:
-        wanted = f"{kind} >= {minimum:g}"
+        bounds = f" >= {minimum:g}"
     elif maximum is not None:
-        wanted = f"{kind} <= {maximum:g}"
+        bounds = f" <= {maximum:g}"
     else:
-        wanted = f"a finite {kind[2:]}"
+        bounds = ""
+    wanted = ("a whole number" if integer else "a number" if bounds else "a finite number") + bounds
     ok_type = hasattr(value, "__index__") if integer else hasattr(value, "__float__")
     if isinstance(value, (bool, str)) or not ok_type:
         raise InputError(f"{what} must be {wanted}, got {value!r}")

@@ -87,7 +87,7 @@ _H36M = (
     "neck", "nose", "head", "left_shoulder", "left_elbow", "left_wrist", "right_shoulder", "right_elbow",
     "right_wrist",
 )
-# UW-IOM (MTL-ERA release) order, see notes/datasets.md.
+# UW-IOM joint order as the MTL-ERA release stores it.
 _UWIOM = (
     "right_ankle", "left_ankle", "right_knee", "left_knee", "right_hip", "left_hip", "right_wrist", "left_wrist",
     "right_elbow", "left_elbow", "right_shoulder", "left_shoulder", "neck", "head", "spine_mid",

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 from edge.config import load_config as _load
 from edge.pose.estimator import EstimatorSpec
-from edge.scoring.offline import ScoreConfig
+from edge.scoring.methods import ScoreConfig
 from runtime.alerts.engine import AlertRule
 from runtime.alerts.mqtt_config import MqttConfig
 

@@ -6,20 +6,15 @@ from __future__ import annotations
 import base64
 import html
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
-from edge.scoring.offline import COMPRESSION_LIMIT_N, reba_risk_bands
+from edge.ergonomics.l5s1 import COMPRESSION_LIMIT_N
+from edge.paths import atomic_path, atomic_write
+from edge.ergonomics.reba import risk_bands
+from edge.scoring.outputs import RISK_COLOURS
 
-_COLOURS = ("#2e7d32", "#9ccc65", "#fdd835", "#fb8c00", "#c62828")
-
-
-def _atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def _plot(rows: dict[int, dict[float, list[float]]], bin_s: float, path: Path) -> None:
@@ -31,8 +26,8 @@ def _plot(rows: dict[int, dict[float, list[float]]], bin_s: float, path: Path) -
     FigureCanvasAgg(fig)
     axes = fig.subplots(len(people), 1, squeeze=False)[:, 0]
     for ax, person in zip(axes, people):
-        for (name, lo, hi), colour in zip(reba_risk_bands(), _COLOURS):
-            ax.axhspan(lo - 0.5, hi + 0.5, color=colour, alpha=0.18, lw=0)
+        for band, colour in zip(risk_bands(), RISK_COLOURS):
+            ax.axhspan(band.low - 0.5, band.high + 0.5, color=colour, alpha=0.18, lw=0)
         ax.set_ylim(0.5, 15.5)
         ax.set_ylabel("REBA")
         if person is None:
@@ -52,9 +47,8 @@ def _plot(rows: dict[int, dict[float, list[float]]], bin_s: float, path: Path) -
         ax.set_title(f"person {person}: worst REBA per {bin_s:g} s", loc="left", fontsize=10)
     axes[-1].set_xlabel("time [s]")
     fig.tight_layout()
-    tmp = path.with_name(path.name + ".tmp.png")
-    fig.savefig(tmp, dpi=80)
-    os.replace(tmp, path)
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=80)
 
 
 def _plot_in_child(report_json: Path, png: Path) -> None:
@@ -91,9 +85,9 @@ def write_report(report: dict, rows: dict[int, dict[float, list[float]]], bin_s:
         "people": {str(p): [[round(s, 3), *[None if v != v else round(v, 1) for v in rows[p][s]]]
                             for s in sorted(rows[p])] for p in sorted(rows)},
     }
-    _atomic(out / "report.json", (json.dumps(report, indent=1, default=str) + "\n").encode())
+    atomic_write(out / "report.json", json.dumps(report, indent=1, default=str) + "\n")
     _plot_in_child(out / "report.json", out / "report.png")
-    _atomic(out / "report.html", _html(report, out / "report.png").encode())
+    atomic_write(out / "report.html", _html(report, out / "report.png"))
     return report
 
 
@@ -104,11 +98,11 @@ def _html(report: dict, png: Path) -> str:
     for shift, data in sorted(report.get("exposure", {}).get("shifts", {}).items()):
         for person, totals in sorted(data.get("persons", {}).items(), key=lambda kv: int(kv[0])):
             levels = totals.get("reba_s", {})
-            cells = "".join(f"<td>{levels.get(name, 0.0):.1f}</td>" for name, _, _ in reba_risk_bands())
+            cells = "".join(f"<td>{levels.get(band.name, 0.0):.1f}</td>" for band in risk_bands())
             raised = sum(totals.get("alerts_raised", {}).values())
             rows.append(f"<tr><td>{esc(shift)}</td><td>{esc(person)}</td><td>{totals.get('tracked_s', 0.0):.1f}</td>"
                         f"{cells}<td>{raised}</td></tr>")
-    head = "".join(f"<th>{esc(name)} [s]</th>" for name, _, _ in reba_risk_bands())
+    head = "".join(f"<th>{esc(band.name)} [s]</th>" for band in risk_bands())
     alerts = "".join(
         f"<tr><td>{esc(a['wall_time'])}</td><td>{a['time_s']:.1f}</td><td>{a['person']}</td><td>{esc(a['rule'])}</td>"
         f"<td>{esc(a['kind'])}</td><td>{esc(a['severity'])}</td><td>{esc(a.get('message', ''))}</td></tr>"

@@ -23,7 +23,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from edge.errors import InputError
-from edge.scoring.offline import reba_risk_bands
+from edge.ergonomics.reba import risk_band
 from edge.paths import user_dir
 from runtime.config import RunConfig
 
@@ -288,9 +288,8 @@ def _open_outputs(config: RunConfig, size: tuple[int, int], fps: float):
 
 
 def _risk_name(reba: float | None) -> str | None:
-    if reba is None or reba != reba:
-        return None
-    return next((name for name, lo, hi in reba_risk_bands() if lo <= reba <= hi), None)
+    band = risk_band(reba)
+    return band.name if band is not None else None
 
 
 def _camera_name(spec) -> str:

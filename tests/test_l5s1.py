@@ -1,5 +1,5 @@
 """L5/S1 top-down inverse dynamics: hand-built poses of a 1.74 m, 75 kg body, checked against numbers worked out here
-(notes/ergonomics.md, "L5/S1 load by top-down inverse dynamics")."""
+(the method is in edge/ergonomics/l5s1.py)."""
 
 from __future__ import annotations
 

@@ -10,7 +10,8 @@ from edge.ergonomics.l5s1 import BodyParams
 from edge.datasets.synth.example_lift import example_lift_sequence
 from edge.datasets.synth.posing import Posture, posed_joints
 from edge.scoring.outputs import write_outputs
-from edge.scoring.offline import ScoreConfig, score_sequence
+from edge.scoring.methods import ScoreConfig
+from edge.scoring.offline import score_sequence
 from edge.skeletons import get_layout, parse_up
 from edge.ergonomics.worksheet import assess
 

@@ -13,13 +13,13 @@ REQUIRED = {"pelvis", "neck", "head", "left_hip", "right_hip", "left_knee", "rig
 def test_joint_counts_and_published_orders():
     assert {name: layout.num_joints for name, layout in LAYOUTS.items()} == {
         "blazepose33": 33, "coco17": 17, "h36m17": 17, "uwiom15": 15, "kinect25": 25}
-    uw = get_layout("uwiom15").joints  # notes/datasets.md order
+    uw = get_layout("uwiom15").joints  # the MTL-ERA release's order
     assert uw[0] == "right_ankle" and uw[6] == "right_wrist" and uw[12:] == ("neck", "head", "spine_mid")
     coco = get_layout("coco17").joints
     assert coco[0] == "nose" and coco[5] == "left_shoulder" and coco[16] == "right_ankle"
     blaze = get_layout("blazepose33").joints
     assert blaze[11] == "left_shoulder" and blaze[24] == "right_hip" and blaze[32] == "right_toe"
-    # The COCO-17 subset of BlazePose (notes/pose-model.md).
+    # The COCO-17 subset of BlazePose: the same body points, in COCO's order.
     subset = [0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28]
     assert tuple(blaze[i] for i in subset) == coco
     kinect = get_layout("kinect25").joints

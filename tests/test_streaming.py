@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from edge.datasets.synth.example_lift import example_lift_sequence
-from edge.scoring.offline import ScoreConfig, score_sequence
+from edge.scoring.methods import ScoreConfig
+from edge.scoring.offline import score_sequence
 from edge.skeletons import get_layout, parse_up
 from edge.scoring.stream import PersonStream
 

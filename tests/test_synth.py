@@ -15,7 +15,8 @@ from edge.datasets.synth.generator import generate, write_synth
 from edge.ergonomics.l5s1 import BodyParams
 from edge.errors import InputError
 from edge.kinematics import joint_angles
-from edge.scoring.offline import ScoreConfig, score_sequence
+from edge.scoring.methods import ScoreConfig
+from edge.scoring.offline import score_sequence
 from edge.skeletons import get_layout
 
 SEED = 11

@@ -1,1 +1,2 @@
-"""Data sets: one sequence format, loaders for published layouts, synthetic workplace motion, augmentations."""
+"""Data sets: one sequence format (`sequence`), loaders for published data sets (`loaders/`), synthetic workplace
+motion (`synth/`), training augmentations (`augment`) and data set statistics (`stats`)."""

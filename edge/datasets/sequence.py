@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.errors import InputError
+from edge.paths import atomic_path
 from edge.skeletons import get_layout, parse_up, to_canonical
 
 UNKNOWN_ACTIVITY = -1
@@ -91,9 +92,8 @@ def save_sequence(seq: Sequence, path: str | os.PathLike) -> Path:
         arrays["quality"] = np.float64(seq.quality)
     for name, values in seq.targets.items():
         arrays[f"target/{name}"] = values
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, path)
+    with atomic_path(path, suffix=".npz") as tmp:  # numpy would add .npz to a name without it
+        np.savez_compressed(tmp, **arrays)
     return path
 
 

@@ -38,7 +38,10 @@ from edge.geometry import cross, dot, unit
 from edge.ergonomics.tables import tables
 from edge.signals import butterworth_lowpass, true_runs
 
-__all__ = ["BodyParams", "L5S1Config", "L5S1Result", "l5s1_load"]
+__all__ = ["COMPRESSION_LIMIT_N", "BodyParams", "L5S1Config", "L5S1Result", "l5s1_load"]
+
+# The NIOSH action limit for L5/S1 disc compression: above it, the risk of low-back injury rises for many workers.
+COMPRESSION_LIMIT_N = 3400.0
 
 G = 9.81
 

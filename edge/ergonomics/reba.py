@@ -29,7 +29,9 @@ Score A = Table A + load (<= 9 + 3 = 12); Score B = Table B + coupling (<= 9 + 3
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -147,14 +149,38 @@ def reba_scores(inp: RebaInput) -> dict[str, np.ndarray]:
     return {k: np.asarray(v, dtype=np.int64) for k, v in out.items()}
 
 
+class RiskBand(NamedTuple):
+    """One of REBA's published risk levels: totals `low`..`high` are `name` risk, at `action_level`."""
+
+    name: str
+    low: int
+    high: int
+    action_level: int
+
+
+@functools.lru_cache(maxsize=1)
+def risk_bands() -> tuple[RiskBand, ...]:
+    """REBA's risk levels, lowest first: the one place they are read from the published table."""
+    return tuple(RiskBand(b["risk"], b["min"], b["max"], b["action_level"]) for b in tables()["reba"]["risk_levels"])
+
+
+def risk_band(score: float | None) -> RiskBand | None:
+    """The risk level of one REBA score, or None when the score is unknown (None, NaN, inf) or not 1..15. A
+    smoothed, non-integer score counts in the band of its nearest integer (halves round up)."""
+    if score is None or not math.isfinite(score):
+        return None
+    nearest = math.floor(score + 0.5)
+    return next((band for band in risk_bands() if band.low <= nearest <= band.high), None)
+
+
 @functools.lru_cache(maxsize=1)
 def _risk_lookup() -> tuple[np.ndarray, np.ndarray]:
     """Action level and risk name indexed by REBA total (index 0 unused: -1 / "")."""
     levels = np.full(16, -1, dtype=np.int64)
     names = np.full(16, "", dtype=object)
-    for band in tables()["reba"]["risk_levels"]:
-        levels[band["min"]: band["max"] + 1] = band["action_level"]
-        names[band["min"]: band["max"] + 1] = band["risk"]
+    for band in risk_bands():
+        levels[band.low: band.high + 1] = band.action_level
+        names[band.low: band.high + 1] = band.name
     for arr in (levels, names):
         arr.setflags(write=False)
     return levels, names

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Any
 
@@ -10,15 +9,6 @@ import numpy as np
 
 from edge.errors import InputError
 from edge.inference.base import Spec, check_inputs, existing_file, first_line, wanted_outputs
-
-
-@functools.lru_cache(maxsize=1)
-def _core():
-    """One OpenVINO Core per process: a second Core made after GStreamer has run pipelines in the same process was
-    seen to crash in `available_devices` (tests/test_run.py run on its own)."""
-    import openvino as ov
-
-    return ov.Core()
 
 
 class OpenVinoBackend:
@@ -44,7 +34,7 @@ class OpenVinoBackend:
         except ImportError as exc:
             raise InputError(f"OpenVINO is not importable ({exc}); pip install openvino, "
                              "or use the onnxruntime backend") from None
-        core = _core()
+        core = ov.Core()
         virtual = device.split(":")[0] in ("AUTO", "MULTI", "HETERO")
         if not virtual and device not in core.available_devices:
             raise InputError(f"OpenVINO device {device!r} is not available here; this machine has "

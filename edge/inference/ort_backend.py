@@ -47,7 +47,7 @@ class OrtBackend:
         which is reported as a RuntimeWarning and recorded: `providers` is what actually runs (from
         `session.get_providers()`), `provider` its first.
     intra_op_threads: 0 lets ONNX Runtime choose.
-    allow_spinning: off by default; on shared cores spin-waiting threads multiply latency (notes/platform.md).
+    allow_spinning: off by default; on shared cores spin-waiting threads multiply latency.
     """
 
     def __init__(self, model_path: str | Path, providers: tuple | list | None = None,

@@ -1,5 +1,7 @@
-"""Pose estimation: frames -> people with 2D keypoints, 3D world keypoints and track ids.
+"""Pose estimation: frames -> people with 2D keypoints, 3D world keypoints where the model has them, and track ids.
 
-Backends (ONNX Runtime, TensorRT) sit behind one interface (`edge.inference.backends`); pre- and post-processing are
-numpy/OpenCV. Nothing heavy is imported here.
+`estimator.open_estimator` builds the estimator: BlazePose (`blazepose`) or a model you bring, read through an
+adapter (`adapters/`); keypoint smoothing (`filters`), track ids for per-frame models (`tracking`), gravity per
+camera (`scene`), the joints scoring uses (`lifting`), drawing (`draw`), and `ergoedge pose` on a file
+(`estimate_file`). Models run through `edge.inference`; pre- and post-processing are numpy/OpenCV.
 """

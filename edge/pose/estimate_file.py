@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.errors import InputError
+from edge.paths import atomic_write
 from edge.pose.estimator import Estimator
 from edge.pose.frames import IMAGE_SUFFIXES, read_image, video_frames
 from edge.pose.types import Person
@@ -113,9 +114,7 @@ def _write_keypoints(out: Path, source: Path, records: list[list[Person]], fps: 
         "approximated_2d": [] if has_world else ["all angles (image-plane projection)", "l5s1 (no metric 3D)"],
         "frames": frame_json,
     }
-    tmp = out / "keypoints.json.tmp"
-    tmp.write_text(json.dumps(doc) + "\n", encoding="utf-8")
-    os.replace(tmp, out / "keypoints.json")
+    atomic_write(out / "keypoints.json", json.dumps(doc) + "\n")
 
     arrays = dict(track_ids=np.asarray(track_ids, dtype=np.int64), keypoints=keypoints, scores=scores,
                   fps=np.float64(fps or 0.0), layout=layout, image_size=np.asarray(size, dtype=np.int64))

@@ -14,8 +14,6 @@ import numpy as np
 from edge.errors import InputError
 from edge.pose.types import Person
 
-ADAPTERS = ("yolo-pose", "rtmpose", "rtmo")
-
 
 @dataclass(frozen=True)
 class EstimatorSpec:
@@ -77,18 +75,13 @@ def open_estimator(spec: EstimatorSpec = EstimatorSpec()) -> Estimator:
         landmarks = open_backend(model_path("pose_landmark_full", spec.models_dir), spec.backend)
         pose = BlazePose(detector, landmarks, BlazePoseConfig(max_people=spec.max_people))
         return Estimator(pose, "blazepose33", spec.smoothing, runtime=landmarks.provider, keypoints_3d=True)
-    if spec.adapter not in ADAPTERS:
-        raise InputError(f"a model file needs --adapter, one of: {', '.join(ADAPTERS)}")
-    from edge.pose import adapters
+    from edge.pose.adapters.registry import ADAPTERS
     from edge.pose.tracking import IouTracker
 
+    if spec.adapter not in ADAPTERS:
+        raise InputError(f"a model file needs --adapter, one of: {', '.join(ADAPTERS)}")
     backend = open_backend(spec.model, spec.backend)
-    build = {
-        "yolo-pose": lambda: adapters.YoloPoseAdapter(backend, adapters.YoloPoseConfig(max_people=spec.max_people)),
-        "rtmpose": lambda: adapters.RTMPoseAdapter(backend, adapters.RTMPoseConfig()),
-        "rtmo": lambda: adapters.RTMOAdapter(backend, adapters.RTMOConfig(max_people=spec.max_people)),
-    }[spec.adapter]
-    adapter, tracker = build(), IouTracker()
+    adapter, tracker = ADAPTERS[spec.adapter].build(backend, spec.max_people), IouTracker()
 
     def detect(frame):
         return tracker(adapter(frame))

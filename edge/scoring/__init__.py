@@ -1,2 +1,3 @@
-"""Scoring: joint angles -> worksheet answers -> REBA/RULA/L5-S1 per frame, for whole recordings (`offline`) and one
-frame at a time (`stream`), the REBA risk bands, and the files a scored recording is written to (`outputs`)."""
+"""Scoring: joint angles -> worksheet answers -> REBA/RULA per frame (`methods`, shared by both scorers), for whole
+recordings (`offline`, with its `summary`) and one frame at a time (`stream`), and the files a scored recording is
+written to (`outputs`)."""

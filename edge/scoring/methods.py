@@ -1,7 +1,7 @@
 """From joint angles to REBA and RULA: the answers a worksheet would get, scored per frame and per side.
 
 The one mapping both scorers use (`edge.scoring.offline` for whole recordings, `edge.scoring.stream` one frame at a
-time), so that live and offline scores agree. Thresholds are in `edge.scoring.offline.ScoreConfig`:
+time), so that live and offline scores agree. Thresholds are in `ScoreConfig`:
 - Trunk and neck angles within `neutral_tolerance_deg` of 0 count as upright/neutral: the published bands give a
   score of 1 only at exactly 0 degrees, which a measured angle never is.
 - twisted / side bent / abducted / shoulder raised / wrist deviated are angle thresholds.
@@ -20,10 +20,46 @@ is never made up.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 
+from edge.ergonomics.activity import ActivityConfig
+from edge.ergonomics.l5s1 import BodyParams, L5S1Config
 from edge.ergonomics.reba import COUPLING, RebaInput, reba_risk, reba_scores
 from edge.ergonomics.rula import RulaInput, rula_action_level, rula_scores
+from edge.errors import InputError
+
+
+@dataclass(frozen=True)
+class ScoreConfig:
+    """How measured angles become worksheet answers, and what the pose cannot show."""
+
+    neutral_tolerance_deg: float = 5.0
+    twist_deg: float = 20.0
+    side_bend_deg: float = 10.0
+    abduction_deg: float = 20.0
+    shoulder_raise_deg: float = 10.0
+    wrist_deviation_deg: float = 15.0
+    unilateral_foot_height_m: float = 0.10
+    # Wrist further out than this many shoulder half-widths from the midline = working out to the side (RULA).
+    out_to_side_ratio: float = 1.75
+    load_kg: float = 0.0
+    shock: bool = False
+    coupling: str = "good"
+    arm_supported: bool = False
+    seated_supported: bool = False
+    wrist_twist_end: bool = False
+    high_risk_reba: int = 8  # episodes of REBA at or above this are reported as risky
+    activity: ActivityConfig = field(default_factory=ActivityConfig)
+    body: BodyParams = field(default_factory=BodyParams)
+    l5s1: L5S1Config = field(default_factory=L5S1Config)
+
+    def __post_init__(self):
+        if self.coupling not in COUPLING:
+            raise InputError(f"coupling must be one of {', '.join(COUPLING)}, got {self.coupling!r}")
+        if not (np.isfinite(self.load_kg) and self.load_kg >= 0):
+            raise InputError(f"load must be a finite number of kg >= 0, got {self.load_kg!r}")
 
 
 def _neutral(angle: np.ndarray, tol: float) -> np.ndarray:
@@ -41,12 +77,10 @@ def _fill(x: np.ndarray, value: float = 0.0) -> np.ndarray:
     return np.nan_to_num(x, nan=value)
 
 
-def method_columns(a: dict[str, np.ndarray], act: dict[str, np.ndarray], cfg) -> dict:
+def method_columns(a: dict[str, np.ndarray], act: dict[str, np.ndarray], cfg: ScoreConfig) -> dict:
     """REBA and RULA columns (every partial per side, worse-side totals, action levels) and the activity flags,
     from angles and activity flags of any number of frames (arrays (T,)): whole recordings in
-    `edge.scoring.offline`, one frame at a time in `edge.scoring.stream`.
-
-    `cfg` is an `edge.scoring.offline.ScoreConfig`; it is not imported here because that module imports this one."""
+    `edge.scoring.offline`, one frame at a time in `edge.scoring.stream`."""
     tol = cfg.neutral_tolerance_deg
 
     trunk = _neutral(a["trunk_flexion_deg"], tol)

@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from edge.paths import atomic_path, atomic_write
-from edge.scoring.offline import COMPRESSION_LIMIT_N, ScoreResult, reba_risk_bands
+from edge.ergonomics.l5s1 import COMPRESSION_LIMIT_N
+from edge.ergonomics.reba import risk_bands
+from edge.scoring.offline import ScoreResult
 
 _INTEGER_PREFIXES = ("reba_", "rula_")
 
@@ -59,7 +61,8 @@ def _write_csv(columns: dict[str, np.ndarray], path: Path) -> None:
     atomic_write(path, ",".join(columns) + "\n" + body + "\n")
 
 
-_RISK_COLOURS = ("#2e7d32", "#9ccc65", "#fdd835", "#fb8c00", "#c62828")
+# Plot colours of REBA's risk levels, negligible to very high (report figures use them too).
+RISK_COLOURS = ("#2e7d32", "#9ccc65", "#fdd835", "#fb8c00", "#c62828")
 
 
 def plot_timeline(result: ScoreResult, path: Path) -> None:
@@ -74,9 +77,9 @@ def plot_timeline(result: ScoreResult, path: Path) -> None:
     FigureCanvasAgg(fig)
     axes = fig.subplots(3, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2, 2]})
     ax = axes[0]
-    for (name, lo, hi), colour in zip(reba_risk_bands(), _RISK_COLOURS):
-        ax.axhspan(lo - 0.5, hi + 0.5, color=colour, alpha=0.18, lw=0)
-        ax.text(1.005, (lo + hi) / 2, name, transform=ax.get_yaxis_transform(), va="center", fontsize=8)
+    for band, colour in zip(risk_bands(), RISK_COLOURS):
+        ax.axhspan(band.low - 0.5, band.high + 0.5, color=colour, alpha=0.18, lw=0)
+        ax.text(1.005, (band.low + band.high) / 2, band.name, transform=ax.get_yaxis_transform(), va="center", fontsize=8)
     ax.step(t, c["reba_total"], where="post", color="black", lw=1.2, label="REBA (worse side)")
     ax.set_ylim(0.5, 15.5)
     ax.set_ylabel("REBA")
@@ -87,7 +90,7 @@ def plot_timeline(result: ScoreResult, path: Path) -> None:
     ax.set_title(title, loc="left", fontsize=10)
 
     ax = axes[1]
-    for level, colour in zip((1, 2, 3, 4), _RISK_COLOURS[1:]):
+    for level, colour in zip((1, 2, 3, 4), RISK_COLOURS[1:]):
         ax.axhspan(2 * level - 1.5, 2 * level + 0.5, color=colour, alpha=0.18, lw=0)
     ax.step(t, c["rula_grand"], where="post", color="black", lw=1.2)
     ax.set_ylim(0.5, 7.5)

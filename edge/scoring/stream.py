@@ -1,5 +1,5 @@
 """Scoring one frame at a time for the live runtime: per-person state, causal windows, the same mapping as the
-offline scorer (`edge.scoring.offline.method_columns`), so live and offline scores agree.
+offline scorer (`edge.scoring.methods.method_columns`), so live and offline scores agree.
 
 `PersonStream.update(time_s, joints)` returns the frame's metrics: every joint angle, the REBA/RULA columns,
 activity flags, `lifts_per_min`, and L5/S1 load. Windows are in seconds of stream time (frames may be dropped
@@ -26,7 +26,7 @@ from edge.ergonomics.activity import ARM_SIGNALS, BODY_SIGNALS
 from edge.ergonomics.l5s1 import l5s1_load
 from edge.kinematics import angles_from_points
 from edge.scoring.methods import method_columns
-from edge.scoring.offline import ScoreConfig
+from edge.scoring.methods import ScoreConfig
 from edge.skeletons import Layout, to_canonical
 
 _SIGNALS = BODY_SIGNALS + ARM_SIGNALS

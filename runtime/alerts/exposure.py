@@ -3,7 +3,6 @@ raised per rule."""
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta, timezone, tzinfo
@@ -11,14 +10,9 @@ from typing import Any
 
 from edge.config import check_number
 from edge.errors import InputError
-from edge.ergonomics.tables import tables
+from edge.ergonomics.reba import risk_band, risk_bands
 from runtime.alerts.engine import DEFAULT_RULES, AlertRule, check_person, check_rules, check_time, metric_value
 from runtime.alerts.event import AlertEvent, parse_utc, utc_now
-
-
-def _reba_bands() -> list[tuple[int, int, str]]:
-    # The bands live once, in the package's ergonomics tables.
-    return [(b["min"], b["max"], b["risk"]) for b in tables()["reba"]["risk_levels"]]
 
 
 def _parse_shift_starts(starts: Iterable[str]) -> tuple[int, ...]:
@@ -67,7 +61,6 @@ class ExposureTracker:
         self._tz = _resolve_tz(tz)
         self._clock = clock
         self.reba_metric = reba_metric
-        self._bands = _reba_bands()
         self._shifts: dict[str, dict[int, dict]] = {}
         self._last_time: dict[int, float] = {}
 
@@ -132,15 +125,14 @@ class ExposureTracker:
     def _reba_level(self, value: float | None) -> str:
         if value is None:
             return "unknown"
-        score = math.floor(value + 0.5)  # a smoothed score counts in the band of its nearest integer
-        for low, high, name in self._bands:
-            if low <= score <= high:
-                return name
-        raise InputError(f"metric {self.reba_metric!r}: REBA must be 1..15, got {value:g}")
+        band = risk_band(value)  # a smoothed score counts in the band of its nearest integer
+        if band is None:
+            raise InputError(f"metric {self.reba_metric!r}: REBA must be 1..15, got {value:g}")
+        return band.name
 
     def _empty(self) -> dict:
         return {"tracked_s": 0.0,
-                "reba_s": {**{name: 0.0 for _, _, name in self._bands}, "unknown": 0.0},
+                "reba_s": {**{band.name: 0.0 for band in risk_bands()}, "unknown": 0.0},
                 "over_threshold_s": {rule.name: 0.0 for rule in self.rules},
                 "alerts_raised": {rule.name: 0 for rule in self.rules}}
 

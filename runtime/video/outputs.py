@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.device import is_jetson
+from edge.config import check_number
 from edge.errors import InputError
 from runtime.video.gst import has_element
 from runtime.video.pipelines import (display_available, display_description, framerate, recorder_description,
@@ -247,8 +248,7 @@ class RtspServer:
                  encoder: str | None = None) -> None:
         if not path.startswith("/") or len(path) < 2:
             raise InputError(f"RTSP mount path must start with '/' and name the stream, got {path!r}")
-        if not isinstance(port, int) or not 0 <= port <= 65535:
-            raise InputError(f"RTSP port must be 0..65535, got {port!r}")
+        check_number(port, "RTSP port", integer=True, minimum=0, maximum=65535)
         self.width, self.height, self.fps = int(width), int(height), fps
         self.encoder = encoder or select_encoder(is_jetson(), has_element)
         self.description = rtsp_launch_description(fps, width, height, bitrate_kbps, self.encoder)

@@ -1,8 +1,8 @@
 """What the operator sees: skeletons, per-person REBA labels, an alert banner and a status line, drawn in place on BGR
 frames with OpenCV; and face blurring for privacy before a frame leaves the device.
 
-Everything is drawn in numpy before a frame is pushed into GStreamer (see notes/platform.md: setting `textoverlay`
-text from the pushing thread lands on the wrong frame), so the overlay always matches the frame it describes.
+Everything is drawn in numpy before a frame is pushed into GStreamer (setting a `textoverlay` element's text from
+the pushing thread lands on the wrong frame), so the overlay always matches the frame it describes.
 Text sizes scale with the frame (a 640-pixel frame is the reference).
 """
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from fractions import Fraction
 
-import numpy as np
 
+from edge.config import check_number
 from edge.errors import InputError
 from runtime.video.uri import SourceSpec
 
@@ -102,8 +102,7 @@ _X264, _NVENC = "x264enc", "nvv4l2h264enc"
 
 def framerate(fps: float) -> tuple[int, int]:
     """fps as a GStreamer fraction (29.97 -> 30000/1001)."""
-    if not (isinstance(fps, (int, float)) and np.isfinite(fps) and fps > 0):
-        raise InputError(f"fps must be a positive number, got {fps!r}")
+    check_number(fps, "fps", positive=True)
     # Rounded NTSC rates (23.976, 29.97, 59.94) stand for n*1000/1001; 2997/100 would drift against the source.
     for n in (24, 30, 48, 60, 120):
         if abs(fps - n * 1000 / 1001) < 0.005:
@@ -113,9 +112,8 @@ def framerate(fps: float) -> tuple[int, int]:
 
 
 def check_frame_size(width: int, height: int) -> None:
-    for name, v in (("width", width), ("height", height)):
-        if not isinstance(v, (int, np.integer)) or v <= 0:
-            raise InputError(f"{name} must be a positive integer, got {v!r}")
+    for name, value in (("width", width), ("height", height)):
+        check_number(value, name, integer=True, positive=True)
     # 4:2:0 encoders need even dimensions; failing here beats a caps negotiation error deep in the pipeline.
     if width % 2 or height % 2:
         raise InputError(f"frame size {width}x{height} must be even in both dimensions for H.264")
@@ -143,8 +141,7 @@ def encoder_description(encoder: str, bitrate_kbps: int, fps: float) -> str:
     4:2:0 is forced: from BGR, videoconvert would otherwise hand x264 Y444, giving High 4:4:4 streams that most
     players and browsers cannot decode and that RTP's baseline payloader rejects.
     """
-    if not isinstance(bitrate_kbps, (int, np.integer)) or bitrate_kbps <= 0:
-        raise InputError(f"bitrate_kbps must be a positive integer, got {bitrate_kbps!r}")
+    check_number(bitrate_kbps, "bitrate_kbps", integer=True, positive=True)
     gop = max(1, int(float(fps) + 0.5))
     if encoder == _X264:
         return (f"videoconvert ! video/x-raw,format=I420 ! x264enc speed-preset=ultrafast tune=zerolatency bitrate={int(bitrate_kbps)} "

@@ -17,7 +17,6 @@ is the source as messages and logs may show it, with any password hidden.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from fractions import Fraction
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from edge.config import check_number
 from edge.errors import InputError
 
 KINDS = ("csi", "v4l2", "rtsp", "file", "test")
@@ -79,19 +79,17 @@ class SourceSpec:
         if self.live != (self.kind in LIVE_KINDS):
             raise InputError(f"{self.kind} sources are {'live' if self.kind in LIVE_KINDS else 'not live'}")
         for name in ("width", "height"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= 16384):
-                raise InputError(f"source {name} must be an integer from 1 to 16384, got {value!r}")
-        if self.fps is not None and (isinstance(self.fps, bool) or not isinstance(self.fps, (int, float))
-                                     or not math.isfinite(self.fps) or not 0 < self.fps <= 1000):
-            raise InputError(f"source fps must be a number above 0 and at most 1000, got {self.fps!r}")
+            if getattr(self, name) is not None:
+                check_number(getattr(self, name), f"source {name}", integer=True, minimum=1, maximum=16384)
+        if self.fps is not None:
+            check_number(self.fps, "source fps", positive=True, maximum=1000)
         _check_choice("pattern", self.pattern, TEST_PATTERNS)
         _check_choice("codec", self.codec, RTSP_CODECS)
         _check_choice("transport", self.transport, RTSP_TRANSPORTS)
         _check_choice("format", self.input_format, V4L2_FORMATS)
-        _check_int("latency", self.latency_ms, 0, 60_000)
-        _check_int("sensor id", self.sensor_id, 0, 63)
-        _check_int("flip", self.flip_method, 0, 7)
+        check_number(self.latency_ms, "source latency", integer=True, minimum=0, maximum=60_000)
+        check_number(self.sensor_id, "source sensor id", integer=True, minimum=0, maximum=63)
+        check_number(self.flip_method, "source flip", integer=True, minimum=0, maximum=7)
         if self.kind == "rtsp" and self.location.lower().startswith("rtsps:") and self.transport != "tcp":
             raise InputError("rtsps:// runs over TLS, which needs transport=tcp")
         if not self.location and self.kind in ("v4l2", "rtsp", "file"):
@@ -111,11 +109,6 @@ class SourceSpec:
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise InputError(f"source {name} must be one of {', '.join(choices)}, got {value!r}")
-
-
-def _check_int(name: str, value: Any, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise InputError(f"source {name} must be an integer from {low} to {high}, got {value!r}")
 
 
 def _redact(uri: str) -> str:

@@ -42,7 +42,8 @@ from edge.datasets.synth.person import draw_person, draw_work_cell
 from edge.ergonomics.l5s1 import BodyParams
 from edge.errors import InputError
 from edge.paths import atomic_write
-from edge.scoring.offline import ScoreConfig, score_sequence
+from edge.scoring.methods import ScoreConfig
+from edge.scoring.offline import score_sequence
 from edge.skeletons import get_layout
 
 _TARGET_PREFIXES = ("reba_", "rula_")
