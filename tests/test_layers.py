@@ -117,7 +117,8 @@ def check_tree(root: Path) -> list[str]:
 
 
 def test_the_tree_keeps_its_import_rules():
-    assert check_tree(REPO) == []
+    problems = check_tree(REPO)
+    assert not problems, "import rules broken:\n" + "\n".join(problems)
 
 
 def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
