@@ -130,3 +130,30 @@ def test_models_show_lists_the_manifest(capsys, blazepose_models):
     assert set(manifest["models"]) == {"pose_detection", "pose_landmark_full"}
     code, stdout, _ = _run(capsys, "models", "fetch")
     assert code == 0 and "models ready" in stdout
+
+
+def _png_header_only(path, width, height):
+    """A PNG whose header declares width x height and whose pixel data is a stub: readers that trust the header
+    before decoding see the size; a decoder would have to allocate it."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+                     + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.mark.parametrize("size", [(30000, 30000), (10000, 6000)])
+def test_an_oversized_image_is_refused_before_decoding(tmp_path, capsys, size):
+    import resource
+
+    image = _png_header_only(tmp_path / "huge.png", *size)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    code, _, err = _run(capsys, "pose", image, "--out", tmp_path / "out")
+    _one_line_error(code, err, "megapixels")
+    # Nothing near the decoded size (30000 x 30000 BGR is 2.7 GB) was ever allocated.
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KiB

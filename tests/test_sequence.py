@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from edge.datasets.sequence import Sequence, load_sequence, resample, save_sequence, split_by, windows
+from edge.datasets.sequence import Sequence, load_sequence, resample, save_sequence, scorable_joints, split_by, windows
 from edge.errors import InputError
 from edge.datasets.synth.example_lift import example_lift_sequence
 
@@ -79,3 +79,58 @@ def test_validation(tmp_path):
         load_sequence(tmp_path / "fake.npz")
     with pytest.raises(InputError, match="no such"):
         load_sequence(tmp_path / "missing.npz")
+
+
+def _pose_file(tmp_path, joints, **stored):
+    path = tmp_path / "poses.npz"
+    np.savez(path, joints=joints, **stored)
+    return path
+
+
+def test_plain_pose_files_read_as_sequences(tmp_path):
+    joints = example_lift_sequence(seconds=2, fps=30, layout="coco17")
+    seq = load_sequence(_pose_file(tmp_path, joints.astype(np.float32), fps=30.0, layout="coco17", up="z"))
+    assert (seq.layout, seq.fps, seq.num_frames) == ("coco17", 30.0, 60)
+    np.testing.assert_array_equal(seq.up, [0.0, 0.0, 1.0])
+    np.testing.assert_array_equal(scorable_joints(seq), joints.astype(np.float32).astype(np.float64))
+    # Given values win over stored ones.
+    assert load_sequence(tmp_path / "poses.npz", fps=15.0, up="-y").fps == 15.0
+    np.save(tmp_path / "poses.npy", joints)
+    with pytest.raises(InputError, match="no layout given"):
+        load_sequence(tmp_path / "poses.npy")
+
+
+@pytest.mark.parametrize("up, share", [("x", "100%"), ("-z", "100%"), ("y", "78%")])
+def test_an_up_vector_that_stands_the_body_on_its_head_is_refused(tmp_path, up, share):
+    joints = example_lift_sequence(seconds=10, fps=30, layout="blazepose33", up="z")
+    seq = load_sequence(_pose_file(tmp_path, joints, fps=30.0, layout="blazepose33"), up=up)
+    with pytest.raises(InputError, match=f"neck is not above the ankles in {share} of frames"):
+        scorable_joints(seq)
+    # The right axis passes, stoops to the floor included.
+    assert scorable_joints(load_sequence(tmp_path / "poses.npz", up="z")).shape == joints.shape
+
+
+@pytest.mark.parametrize("scale, message", [(1e300, "must be metres"), (1e4, "must be metres"),
+                                            (0.0, "not a body"), (1e-3, "not a body")])
+def test_joints_that_are_not_a_body_in_metres_are_refused(tmp_path, scale, message):
+    joints = example_lift_sequence(seconds=2, fps=30, layout="coco17") * scale
+    with np.errstate(over="ignore"):
+        seq = load_sequence(_pose_file(tmp_path, joints, fps=30.0, layout="coco17", up="z"))
+        with pytest.raises(InputError, match=message):
+            scorable_joints(seq)
+
+
+@pytest.mark.parametrize("fps", [1e-300, 0.5, 1e300, 2000.0])
+def test_a_frame_rate_outside_the_documented_range_is_refused(tmp_path, fps):
+    joints = example_lift_sequence(seconds=2, fps=30, layout="coco17")
+    with pytest.raises(InputError, match="frame rate must be a number from 1 to 1000"):
+        load_sequence(_pose_file(tmp_path, joints, layout="coco17", up="z"), fps=fps)
+
+
+def test_unseen_joints_of_a_pose_estimate_are_scored_as_not_observed(tmp_path):
+    joints = example_lift_sequence(seconds=2, fps=30, layout="blazepose33")
+    joints[10:20] = np.nan  # the person left the view
+    with pytest.raises(InputError, match="--allow-missing"):
+        scorable_joints(load_sequence(_pose_file(tmp_path, joints, fps=30.0, layout="blazepose33", up="z")))
+    marked = load_sequence(_pose_file(tmp_path, joints, fps=30.0, layout="blazepose33", up="z", missing="unobserved"))
+    assert np.isnan(scorable_joints(marked)[10:20]).all()

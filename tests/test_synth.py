@@ -238,3 +238,23 @@ def test_cli_synth_and_data_stats(tmp_path, capsys, monkeypatch):
     ):
         code = main(argv)
         _one_line_error(code, capsys.readouterr().err, fragment)
+
+
+def test_a_huge_request_is_refused_before_any_work(tmp_path):
+    with pytest.raises(InputError, match="at most 1440"):
+        write_synth(tmp_path / "big", 1e9, seed=1)
+    assert not (tmp_path / "big").exists()
+
+
+def test_recordings_are_made_and_written_one_at_a_time(tmp_path, monkeypatch):
+    """Only one recording is in memory: each file is written before the next recording is generated."""
+    from edge.datasets.synth import generator
+
+    made, written = [], []
+    real_record, real_save = generator._record, generator.save_sequence
+    monkeypatch.setattr(generator, "_record", lambda *a: made.append(a[1]) or real_record(*a))
+    monkeypatch.setattr(generator, "save_sequence", lambda seq, path: written.append(len(made)) or real_save(seq, path))
+    config = SynthConfig(recording_minutes=(0.05, 0.05))
+    manifest = write_synth(tmp_path / "s", 0.2, seed=3, config=config)
+    assert manifest["counts"]["sequences"] == len(made) == 4
+    assert written == [1, 2, 3, 4]  # recording k was written before recording k + 1 was made

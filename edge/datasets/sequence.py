@@ -20,14 +20,22 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.config import check_number
 from edge.errors import InputError
 from edge.paths import atomic_path
 from edge.skeletons import get_layout, parse_up, to_canonical
 
 UNKNOWN_ACTIVITY = -1
 _FORMAT = 1
-# A standing adult's pelvis-to-neck distance is about 0.5 m; beyond this the joints are not in metres.
+# A standing adult's pelvis-to-neck distance is about 0.5 m: outside these bounds the joints are not a body in
+# metres; no coordinate of a workplace recording lies farther than _MAX_COORDINATE_M from its origin.
 _MAX_TRUNK_M = 1.5
+_MIN_TRUNK_M = 0.1
+_MAX_COORDINATE_M = 1000.0
+# Frame rates a recording may have: a slow Kinect logs a few frames a second, a fast camera a few hundred.
+MIN_FPS, MAX_FPS = 1.0, 1000.0
+# A file's `missing` field with this value says that NaN joints are joints the pose model did not see.
+MISSING_UNOBSERVED = "unobserved"
 
 
 @dataclass(frozen=True, eq=False)
@@ -45,8 +53,7 @@ class Sequence:
 
     def __post_init__(self):
         lay = get_layout(self.layout)
-        if not (np.isfinite(self.fps) and self.fps > 0):
-            raise InputError(f"sequence fps must be positive, got {self.fps}")
+        check_number(self.fps, "sequence fps", minimum=MIN_FPS, maximum=MAX_FPS)
         if self.joints is None and self.keypoints2d is None:
             raise InputError("a sequence needs joints (3D) or keypoints2d")
         lengths = set()
@@ -123,7 +130,7 @@ def load_sequence(path: str | os.PathLike, layout: str | None = None, up: str | 
             if "joints" not in data.files:
                 raise InputError(f"{path}: not an ergo-edge sequence or pose file: no 'joints' array "
                                  f"(found: {', '.join(data.files) or 'nothing'})")
-            stored = {k: _single(data, k, path) for k in ("fps", "layout", "up") if k in data.files}
+            stored = {k: _single(data, k, path) for k in ("fps", "layout", "up", "missing") if k in data.files}
             return _pose_sequence(path, data["joints"], stored, layout, up, fps)
     except InputError:
         raise
@@ -172,8 +179,7 @@ def _pose_sequence(path: Path, joints: np.ndarray, stored: dict, layout, up, fps
             raise InputError(f"{path}: stored fps is not a number") from None
     if fps is None:
         raise InputError(f"{path}: no frame rate given; pass --fps")
-    if not (np.isfinite(fps) and fps > 0):
-        raise InputError(f"frame rate must be a positive number, got {fps}")
+    check_number(fps, "frame rate", minimum=MIN_FPS, maximum=MAX_FPS)
     if joints.dtype.kind not in "fiu":
         raise InputError(f"{path}: joints must be numbers, got dtype {joints.dtype}")
     if joints.ndim != 3 or joints.shape[2] != 3:
@@ -181,12 +187,17 @@ def _pose_sequence(path: Path, joints: np.ndarray, stored: dict, layout, up, fps
     if joints.shape[1] != lay.num_joints:
         raise InputError(
             f"{path}: joints have {joints.shape[1]} points per frame but layout {lay.name} has {lay.num_joints}")
-    return Sequence(layout=lay.name, fps=float(fps), joints=joints, up=up_vec, metadata={"source": str(path)})
+    metadata = {"source": str(path)}
+    if "missing" in stored:
+        metadata["missing"] = str(stored["missing"].reshape(-1)[0])
+    return Sequence(layout=lay.name, fps=float(fps), joints=joints, up=up_vec, metadata=metadata)
 
 
 def scorable_joints(seq: Sequence, allow_missing: bool = False) -> np.ndarray:
     """The sequence's 3D joints as float64 metres, checked for scoring: frames present, finite, NaN only with
-    `allow_missing` (then scored as not observed), and plausibly in metres."""
+    `allow_missing` or in a file that says unseen joints are NaN (`ergoedge pose` output; then scored as not
+    observed), a body of plausible size in metres, and an up vector that puts the neck above the ankles in most
+    frames."""
     if seq.joints is None:
         raise InputError("the sequence has no 3D joints to score (only 2D keypoints)")
     lay = get_layout(seq.layout)
@@ -199,17 +210,41 @@ def scorable_joints(seq: Sequence, allow_missing: bool = False) -> np.ndarray:
     nan = np.isnan(joints)
     if nan.any():
         frame, joint = np.argwhere(nan)[0][:2]
-        if not allow_missing:
+        if not (allow_missing or seq.metadata.get("missing") == MISSING_UNOBSERVED):
             raise InputError(
                 f"NaN coordinates in {int(nan.any(axis=2).sum())} joint positions, first at frame {frame}, "
                 f"joint {joint} ({lay.joints[joint]}); pass --allow-missing to score them as not observed")
         if nan.all():
             raise InputError("every coordinate is NaN; nothing to score")
-    points = to_canonical(joints, lay)
-    trunk = np.linalg.norm(points["neck"] - points["pelvis"], axis=-1)
-    if np.isfinite(trunk).any() and np.nanmedian(trunk) > _MAX_TRUNK_M:
-        raise InputError(f"pelvis-to-neck distance is {np.nanmedian(trunk):.1f} units; coordinates must be in metres")
+    _check_body(joints, lay, np.asarray(seq.up, dtype=np.float64))
     return joints
+
+
+def _check_body(joints: np.ndarray, lay, up: np.ndarray) -> None:
+    """Refuse joints that cannot be a person in metres, and an up vector that stands them on their head."""
+    largest = float(np.nanmax(np.abs(joints)))
+    if largest > _MAX_COORDINATE_M:
+        raise InputError(f"coordinates reach {largest:.3g} units; they must be metres (a workplace is not "
+                         f"{_MAX_COORDINATE_M:g} m across)")
+    with np.errstate(invalid="ignore"):
+        points = to_canonical(joints, lay)
+        trunk = np.nanmedian(np.linalg.norm(points["neck"] - points["pelvis"], axis=-1))
+        body = points["neck"] - 0.5 * (points["left_ankle"] + points["right_ankle"])
+        along_up = (body @ up) / np.linalg.norm(body, axis=-1)
+    if not np.isfinite(trunk):
+        return  # no frame shows both: nothing to measure the body by
+    if trunk > _MAX_TRUNK_M:
+        raise InputError(f"pelvis-to-neck distance is {trunk:.1f} units; coordinates must be in metres")
+    if trunk < _MIN_TRUNK_M:
+        raise InputError(f"pelvis-to-neck distance is {trunk:.3g} m: the joints are not a body (all at one point, "
+                         "or not in metres)")
+    seen = np.isfinite(along_up)
+    # cos 75 deg: even stooped to the floor the neck stays above the ankles; a wrong or upside-down axis does not.
+    upright = along_up[seen] > 0.26
+    if seen.any() and upright.mean() < 0.5:
+        raise InputError(f"with up = ({', '.join(f'{v:g}' for v in up)}) the neck is not above the ankles in "
+                         f"{100 * (1 - upright.mean()):.0f}% of frames: the up vector is wrong for these joints "
+                         "(check --up)")
 
 
 def resample(seq: Sequence, fps: float) -> Sequence:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.datasets.sequence import MISSING_UNOBSERVED
 from edge.errors import InputError
 from edge.paths import atomic_write
 from edge.pose.estimator import Estimator
@@ -124,6 +125,7 @@ def _write_keypoints(out: Path, source: Path, records: list[list[Person]], fps: 
             main = int(np.argmax(np.isfinite(world[:, :, 0, 0]).sum(axis=0)))
             arrays["joints"] = world[:, main]
             arrays["main_track"] = np.int64(track_ids[main])
+            arrays["missing"] = MISSING_UNOBSERVED  # NaN where the person was not seen: `ergoedge score` takes it as is
         if up_vec is not None:
             arrays["up"] = ",".join(f"{v:.6f}" for v in up_vec)
     np.savez_compressed(out / "keypoints.npz", **arrays)

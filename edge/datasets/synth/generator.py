@@ -27,6 +27,7 @@ import dataclasses
 import json
 import math
 import platform
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -113,18 +114,26 @@ def _record(seed: int, k: int, cfg: SynthConfig, n: int) -> list[Sequence]:
     return out
 
 
+# A day of recordings per call: about 1.8 GB of blazepose33 files (3 minutes measured 3.7 MB) and a few minutes
+# of work; more data is more calls with other seeds.
+MAX_MINUTES = 24 * 60.0
+
+
 def _check_request(minutes, seed) -> None:
     """Refuse a length or seed that the command line or a caller got wrong, before anything is drawn."""
     if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or not (math.isfinite(minutes)
                                                                                      and minutes > 0):
         raise InputError(f"minutes must be a positive number, got {minutes!r}")
+    if minutes > MAX_MINUTES:
+        raise InputError(f"minutes must be at most {MAX_MINUTES:g} (a day of recordings; run again with another seed "
+                         f"for more), got {minutes:g}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise InputError(f"seed must be an integer >= 0, got {seed!r}")
 
 
-def generate(minutes: float, seed: int, config: SynthConfig = SynthConfig()) -> list[Sequence]:
-    """About `minutes` of synthetic recordings (rounded to whole frames), one Sequence per recording and layout,
-    recordings of `config.recording_minutes` each (a short remainder joins the last one)."""
+def _recording_lengths(minutes: float, seed: int, config: SynthConfig) -> list[int]:
+    """Frames per recording for about `minutes` in all (drawn before any recording, so the plan is the same
+    whether recordings are kept or streamed to files)."""
     _check_request(minutes, seed)
     total = int(round(minutes * 60.0 * config.fps))
     if total < 1:
@@ -138,7 +147,19 @@ def generate(minutes: float, seed: int, config: SynthConfig = SynthConfig()) -> 
             n = remaining
         lengths.append(n)
         remaining -= n
-    return [seq for k, n in enumerate(lengths) for seq in _record(int(seed), k, config, n)]
+    return lengths
+
+
+def iter_sequences(minutes: float, seed: int, config: SynthConfig = SynthConfig()) -> Iterator[Sequence]:
+    """The sequences of `generate`, one recording at a time, so that only one recording is ever in memory."""
+    for k, n in enumerate(_recording_lengths(minutes, seed, config)):
+        yield from _record(int(seed), k, config, n)
+
+
+def generate(minutes: float, seed: int, config: SynthConfig = SynthConfig()) -> list[Sequence]:
+    """About `minutes` of synthetic recordings (rounded to whole frames), one Sequence per recording and layout,
+    recordings of `config.recording_minutes` each (a short remainder joins the last one)."""
+    return list(iter_sequences(minutes, seed, config))
 
 
 def write_synth(out_dir, minutes: float, seed: int, config: SynthConfig = SynthConfig()) -> dict:
@@ -151,25 +172,26 @@ def write_synth(out_dir, minutes: float, seed: int, config: SynthConfig = SynthC
     # Never mix two data sets (stale files of a larger run would be read as part of this one), never delete.
     if out.is_dir() and ((out / "manifest.json").exists() or any(out.glob("synth_*.npz"))):
         raise InputError(f"{out} already holds a synthetic data set; choose a new or empty directory")
-    sequences = generate(minutes, seed, config)
     files = []
     counts = {name: 0 for name in ACTIVITIES}
-    for k, seq in enumerate(sequences):
+    targets: list[str] = []
+    for k, seq in enumerate(iter_sequences(minutes, seed, config)):  # each written before the next is made
         path = save_sequence(seq, out / f"synth_{seed}_{k}.npz")
         files.append({"file": path.name, "recording": seq.metadata["recording"], "layout": seq.layout,
                       "frames": seq.num_frames, "duration_s": round(seq.duration_s, 3)})
         for i, c in enumerate(np.bincount(seq.activity, minlength=len(ACTIVITIES))):
             counts[ACTIVITIES[i]] += int(c)
+        targets = targets or sorted(seq.targets)
     frames = sum(f["frames"] for f in files)
     manifest = {
         "generator": "edge.datasets.synth.generator",
         "seed": int(seed),
         "minutes": float(minutes),
         "config": _json_ready(dataclasses.asdict(config)),
-        "counts": {"sequences": len(sequences), "recordings": len({f["recording"] for f in files}),
+        "counts": {"sequences": len(files), "recordings": len({f["recording"] for f in files}),
                    "frames": frames, "duration_s": round(frames / config.fps, 3), "activity_frames": counts},
         "activities": list(ACTIVITIES),
-        "targets": sorted(sequences[0].targets) if sequences else [],
+        "targets": targets,
         "files": files,
         "versions": {"ergo_edge": __version__, "numpy": np.__version__, "python": platform.python_version()},
     }
