@@ -1,6 +1,8 @@
 """The `ergoedge` command: one entry point, thin subcommands that parse arguments and call one library function.
 
 Errors in the input end with one line on stderr (`ergoedge: error: ...`) and exit code 2; never a traceback.
+An internal error (a bug) is one line too, exit code 1; its traceback goes to the system log or the state
+directory's log file (`edge.crashlog`), or to stderr with ERGOEDGE_DEBUG=1.
 """
 
 from __future__ import annotations
@@ -47,16 +49,13 @@ def _reject_constant(name: str):
 
 def _cmd_score(args) -> int:
     from edge.datasets.sequence import load_sequence, scorable_joints
-    from edge.ergonomics.l5s1 import BodyParams
-    from edge.scoring.methods import ScoreConfig
     from edge.scoring.offline import score_sequence
     from edge.scoring.outputs import write_outputs
     from edge.skeletons import get_layout
 
+    config = _score_config(args)
     seq = load_sequence(args.poses, layout=args.layout, up=args.up, fps=args.fps)
     joints = scorable_joints(seq, allow_missing=args.allow_missing)
-    body = BodyParams(mass_kg=args.body_mass, height_m=args.height, sex=args.sex)
-    config = ScoreConfig(load_kg=args.load_kg, coupling=args.coupling, body=body)
     result = score_sequence(joints, get_layout(seq.layout), seq.up, seq.fps, config)
     run_info = {
         "command": sys.argv,
@@ -77,6 +76,20 @@ def _cmd_score(args) -> int:
     for path in paths.values():
         print(f"  {path}")
     return 0
+
+
+def _score_config(args):
+    """The `[scoring]` table of --config (the run config's; its other tables are not for `score`), then the
+    command line's values over it."""
+    from edge.config import from_mapping, read_toml, with_overrides
+    from edge.scoring.methods import ScoreConfig
+
+    config = ScoreConfig()
+    if args.config:
+        table = read_toml(args.config).get("scoring", {})
+        config = from_mapping(ScoreConfig, table, f"{Path(args.config).name}.scoring")
+    return with_overrides(config, load_kg=args.load_kg, coupling=args.coupling,
+                          **{"body.mass_kg": args.body_mass, "body.height_m": args.height, "body.sex": args.sex})
 
 
 def _cmd_example_poses(args) -> int:
@@ -214,11 +227,14 @@ def _add_score(sub) -> None:
     p.add_argument("--layout", help="blazepose33, coco17, h36m17, uwiom15 or kinect25")
     p.add_argument("--up", help="up direction: x, y, z with optional sign (-y), or three numbers 0,0,1")
     p.add_argument("--fps", type=float, help="frame rate of the sequence")
-    p.add_argument("--body-mass", type=float, default=75.0, help="body mass in kg (default 75)")
-    p.add_argument("--height", type=float, default=None, help="stature in m (default: from the skeleton)")
-    p.add_argument("--sex", choices=("male", "female"), default="male", help="for segment parameters")
-    p.add_argument("--load-kg", type=float, default=0.0, help="load held in the hands, kg (default 0)")
-    p.add_argument("--coupling", choices=("good", "fair", "poor", "unacceptable"), default="good")
+    p.add_argument("--config", help="TOML file whose [scoring] table sets thresholds, activity terms, body and load "
+                                    "(a run config serves; its other tables are ignored)")
+    # No defaults here: an option not given leaves the --config file's value (or ScoreConfig's default).
+    p.add_argument("--body-mass", type=float, help="body mass in kg (default 75)")
+    p.add_argument("--height", type=float, help="stature in m (default: from the skeleton)")
+    p.add_argument("--sex", choices=("male", "female"), help="for segment parameters (default male)")
+    p.add_argument("--load-kg", type=float, help="load held in the hands, kg (default 0)")
+    p.add_argument("--coupling", choices=("good", "fair", "poor", "unacceptable"), help="(default good)")
     p.add_argument("--allow-missing", action="store_true", help="score NaN joints as not observed")
     p.add_argument("--out", required=True, help="output directory")
     p.set_defaults(func=_cmd_score)
@@ -310,9 +326,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # a bug: still one line, and a way to see the traceback
+    except Exception as exc:  # a bug: still one line; the traceback goes to the log (edge.crashlog)
         if os.environ.get("ERGOEDGE_DEBUG"):
             raise
-        print(f"ergoedge: internal error: {type(exc).__name__}: {exc} (set ERGOEDGE_DEBUG=1 for the traceback)",
-              file=sys.stderr)
+        from edge.crashlog import record_traceback
+
+        where = record_traceback(exc)
+        hint = f"traceback in {where}" if where else "set ERGOEDGE_DEBUG=1 for the traceback"
+        print(f"ergoedge: internal error: {type(exc).__name__}: {exc} ({hint})", file=sys.stderr)
         return 1

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from edge.datasets.synth.example_lift import example_lift_sequence
+from edge.ergonomics.activity import ActivityConfig
 from edge.scoring.methods import ScoreConfig
 from edge.scoring.offline import score_sequence
 from edge.skeletons import get_layout, parse_up
@@ -54,3 +55,16 @@ def test_unseen_frames_and_irregular_time():
     metrics = [stream.update(t, j) for t, j in zip(times, joints)]
     assert np.isnan(metrics[40]["reba_total"]) and np.isfinite(metrics[41]["reba_total"])
     assert all(np.isfinite(m["trunk_flexion_deg"]) for i, m in enumerate(metrics) if i != 40)
+
+
+def test_posture_only_live_equals_offline():
+    layout, up = get_layout("blazepose33"), parse_up("z")
+    joints = example_lift_sequence(seconds=75.0, fps=30.0)
+    config = ScoreConfig(load_kg=10.0, activity=ActivityConfig(enabled=False))
+    offline = score_sequence(joints, layout, up, 30.0, config).columns
+    stream = PersonStream(layout, up, config)
+    live = [stream.update(i / 30.0, joints[i]) for i in range(len(joints))]
+    for key in ("static", "repeated", "rapid_change"):
+        assert not offline[key].any() and not any(m[key] for m in live)
+    for key in ("reba_total", "rula_grand"):
+        np.testing.assert_allclose([m[key] for m in live], offline[key].astype(float), atol=1e-9)

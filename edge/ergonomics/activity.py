@@ -12,6 +12,9 @@ at frames up to t), so the same rules can run on a live stream. Rules, with defa
 - rapid change: an angle that moved through at least `rapid_range_deg` within the last `rapid_window_s` seconds.
 
 Body-part groups: "body" = trunk and neck flexion; "arm" = each side's upper-arm and elbow flexion.
+
+`enabled = False` scores posture only: every flag is false, so REBA gets no activity score and RULA no muscle use
+(offline here, live in `edge.scoring.stream`).
 """
 
 from __future__ import annotations
@@ -26,10 +29,12 @@ BODY_SIGNALS = ("trunk_flexion_deg", "neck_flexion_deg")
 ARM_SIGNALS = tuple(
     f"{side}_{name}" for side in ("left", "right") for name in ("upper_arm_flexion_deg", "elbow_flexion_deg")
 )
+FLAGS = ("static_body", "static_arm", "repeated_body", "repeated_arm", "rapid_change")
 
 
 @dataclass(frozen=True)
 class ActivityConfig:
+    enabled: bool = True  # False: posture only, no activity terms
     static_hold_s: float = 60.0
     static_range_deg: float = 10.0
     repetition_window_s: float = 60.0
@@ -75,10 +80,14 @@ def _hold_last(x: np.ndarray) -> np.ndarray:
 
 
 def activity_flags(angles: dict[str, np.ndarray], fps: float, config: ActivityConfig = ActivityConfig()):
-    """Per-frame booleans: static_body, static_arm, repeated_body, repeated_arm, rapid_change."""
+    """Per-frame booleans: static_body, static_arm, repeated_body, repeated_arm, rapid_change (`FLAGS`)."""
+    frames = len(next(iter(angles.values())))
+    if not config.enabled:
+        return {name: np.zeros(frames, dtype=bool) for name in FLAGS}
+
     def any_of(names, rule):
         flags = [rule(np.asarray(angles[n], dtype=np.float64), fps, config) for n in names if n in angles]
-        return np.logical_or.reduce(flags) if flags else np.zeros(len(next(iter(angles.values()))), dtype=bool)
+        return np.logical_or.reduce(flags) if flags else np.zeros(frames, dtype=bool)
 
     return {
         "static_body": any_of(BODY_SIGNALS, _static),

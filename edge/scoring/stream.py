@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.ergonomics.activity import ARM_SIGNALS, BODY_SIGNALS
+from edge.ergonomics.activity import ARM_SIGNALS, BODY_SIGNALS, FLAGS
 from edge.ergonomics.l5s1 import l5s1_load
 from edge.kinematics import angles_from_points
 from edge.scoring.methods import method_columns
@@ -113,6 +113,8 @@ class PersonStream:
     # -- activity ----------------------------------------------------------------------------------------
     def _activity(self, t: float, angles: dict[str, np.ndarray]) -> dict[str, bool]:
         cfg = self.config.activity
+        if not cfg.enabled:  # posture only, as offline
+            return dict.fromkeys(FLAGS, False)
         row = np.array([angles[n][0] for n in _SIGNALS])
         slot = self._ring_i % len(self._ring_t)
         self._ring_t[slot], self._ring_v[slot] = t, row
