@@ -26,33 +26,56 @@ class _Parser(argparse.ArgumentParser):
 def _cmd_assess(args) -> int:
     from edge.ergonomics.worksheet import assess
 
-    path = Path(args.file)
+    print(json.dumps(assess(_read_worksheets(Path(args.file))), indent=2))
+    return 0
+
+
+# Worksheet files hold a few kilobytes per worksheet; more than this is not a worksheet file (and /dev/zero never
+# ends).
+MAX_WORKSHEET_BYTES = 16 * 1024 * 1024
+
+
+def _read_worksheets(path: Path):
+    """The parsed JSON of a worksheet file, read in bounded memory; every problem is a one-line InputError."""
+    if not path.exists():
+        raise InputError(f"no such file: {path}")
+    if path.is_dir():
+        raise InputError(f"{path} is a directory, expected a JSON file")
+    if not path.is_file():
+        raise InputError(f"{path} is not a regular file, expected a JSON file")
+    with open(path, "rb") as f:
+        data = f.read(MAX_WORKSHEET_BYTES + 1)
+    if len(data) > MAX_WORKSHEET_BYTES:
+        raise InputError(f"{path}: larger than {MAX_WORKSHEET_BYTES // 2**20} MiB; not a worksheet file")
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"no such file: {path}") from None
-    except IsADirectoryError:
-        raise InputError(f"{path} is a directory, expected a JSON file") from None
+        return json.loads(data.decode("utf-8"), parse_constant=_reject_constant, parse_int=_worksheet_int)
     except UnicodeDecodeError:
         raise InputError(f"{path}: not a UTF-8 text file") from None
-    try:
-        doc = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
-    print(json.dumps(assess(doc), indent=2))
-    return 0
+    except RecursionError:
+        raise InputError(f"{path}: JSON nested too deeply to be a worksheet") from None
 
 
 def _reject_constant(name: str):
     raise InputError(f"{name} is not allowed in a worksheet: numbers must be finite")
 
 
+def _worksheet_int(text: str) -> int:
+    # Past 18 digits a number is beyond every field's range and beyond a float's exact integers.
+    if len(text.lstrip("-")) > 18:
+        raise InputError(f"a {len(text.lstrip('-'))}-digit number is not a worksheet value")
+    return int(text)
+
+
 def _cmd_score(args) -> int:
     from edge.datasets.sequence import load_sequence, scorable_joints
+    from edge.paths import output_dir
     from edge.scoring.offline import score_sequence
     from edge.scoring.outputs import write_outputs
     from edge.skeletons import get_layout
 
+    output_dir(args.out)  # refused before any work: an empty name or a file
     config = _score_config(args)
     seq = load_sequence(args.poses, layout=args.layout, up=args.up, fps=args.fps)
     joints = scorable_joints(seq, allow_missing=args.allow_missing)
@@ -149,6 +172,8 @@ def _cmd_calibrate_scene(args) -> int:
 
     if (args.pitch is None) != (args.roll is None):
         raise InputError("give both --pitch and --roll, or neither")
+    if args.pitch is not None and args.source:
+        raise InputError("give a SOURCE or --pitch and --roll, not both")
     if args.pitch is not None:
         if not args.camera:
             raise InputError("--camera is needed with --pitch/--roll")
@@ -257,7 +282,7 @@ def _add_pose(sub) -> None:
     _add_estimator_args(p)
     p.add_argument("--camera", help="camera name for the scene calibration (default: the file name's stem)")
     p.add_argument("--scene-dir", help="where scene calibrations live (default: $ERGOEDGE_SCENES or ~/.config)")
-    p.add_argument("--max-frames", type=int, help="stop after this many frames")
+    p.add_argument("--max-frames", type=_positive_int, help="stop after this many frames")
     p.add_argument("--no-draw", action="store_true", help="do not write the annotated image/video")
     p.set_defaults(func=_cmd_pose)
 
@@ -314,9 +339,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+# Options whose values may begin with "-" (argparse would read `--up -y` as two options).
+_SIGNED_VALUE_OPTIONS = ("--up",)
+
+
+def _attach_signed_values(argv: list[str]) -> list[str]:
+    """`--up -y` as `--up=-y`, so that a negative axis works as the README writes it."""
+    out: list[str] = []
+    for token in argv:
+        if out and out[-1] in _SIGNED_VALUE_OPTIONS and token.startswith("-") and not token.startswith("--"):
+            out[-1] = f"{out[-1]}={token}"
+        else:
+            out.append(token)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser().parse_args(_attach_signed_values(sys.argv[1:] if argv is None else list(argv)))
         return args.func(args)
     except InputError as exc:
         print(f"ergoedge: error: {exc}", file=sys.stderr)

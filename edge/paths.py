@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge.errors import InputError
+
 
 @dataclass(frozen=True)
 class _UserDir:
@@ -45,6 +47,18 @@ def user_dir(kind: str, override: str | os.PathLike | None = None) -> Path:
     xdg = os.environ.get(spec.xdg_variable)
     base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / spec.xdg_default
     return base / spec.subdirectory
+
+
+def output_dir(path: str | os.PathLike) -> Path:
+    """An output directory (`--out`) as the user gave it, checked but not created: an empty name (which would be the
+    working directory) and an existing file are refused. Writers create it when they write their first file, so a
+    command that fails early leaves no empty folder behind."""
+    if str(path).strip() == "":
+        raise InputError("the output directory is empty: give --out a directory name")
+    path = Path(path).expanduser()
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{path} is a file, not a directory: give --out a new or existing directory")
+    return path
 
 
 @contextlib.contextmanager

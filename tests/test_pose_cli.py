@@ -78,6 +78,10 @@ def test_pose_bad_input(footage, tmp_path, capsys, blazepose_models):
     _one_line_error(code, err, "messi5.jpg")
     code, _, err = _run(capsys, "pose", footage / "opencv" / "messi5.jpg", "--out", tmp_path / "o",
                         "--model", tmp_path / "model.onnx")
+    _one_line_error(code, err, "no such model file")  # not "needs --adapter": the file is what is wrong
+    (tmp_path / "model.onnx").write_bytes(b"model")
+    code, _, err = _run(capsys, "pose", footage / "opencv" / "messi5.jpg", "--out", tmp_path / "o",
+                        "--model", tmp_path / "model.onnx")
     _one_line_error(code, err, "--adapter")
     # A file named .onnx that is not a model, in a fresh process so that anything a runtime's C++ side writes
     # straight to the stderr descriptor is seen too: OpenVINO refuses it, ONNX Runtime refuses it, one line.

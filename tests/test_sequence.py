@@ -72,7 +72,7 @@ def test_validation(tmp_path):
     with pytest.raises(InputError, match="fps"):
         Sequence(layout="coco17", fps=0.0, joints=joints, up=np.array([0, 0, 1.0]))
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
-    with pytest.raises(InputError, match="not a readable sequence"):
+    with pytest.raises(InputError, match="not a readable numpy .npz file"):
         load_sequence(tmp_path / "junk.npz")
     (tmp_path / "fake.npz").write_bytes(b"PK\x03\x04 not really a zip")
     with pytest.raises(InputError, match="not a readable sequence"):

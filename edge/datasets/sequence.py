@@ -117,6 +117,7 @@ def load_sequence(path: str | os.PathLike, layout: str | None = None, up: str | 
     suffix = path.suffix.lower()
     if suffix not in (".npy", ".npz"):
         raise InputError(f"{path}: unsupported file type {suffix or '(none)'}; expected .npy or .npz")
+    _check_magic(path, suffix)
     try:
         if suffix == ".npy":
             return _pose_sequence(path, np.load(path, allow_pickle=False), {}, layout, up, fps)
@@ -136,6 +137,21 @@ def load_sequence(path: str | os.PathLike, layout: str | None = None, up: str | 
         raise
     except (ValueError, OSError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         raise InputError(f"{path}: not a readable sequence or numpy {suffix} file ({exc})") from None
+
+
+# How each file type begins: a file that begins otherwise is not one, whatever its name says.
+_MAGIC = {".npy": b"\x93NUMPY", ".npz": b"PK\x03\x04"}
+
+
+def _check_magic(path: Path, suffix: str) -> None:
+    if not path.is_file():
+        raise InputError(f"{path} is not a regular file, expected a {suffix} file")
+    with open(path, "rb") as f:
+        head = f.read(len(_MAGIC[suffix]))
+    if head != _MAGIC[suffix]:
+        kind = "a zip archive of numpy arrays" if suffix == ".npz" else "a numpy array file"
+        raise InputError(f"{path}: not a readable numpy {suffix} file (a {suffix} file is {kind}; this one "
+                         f"begins otherwise)")
 
 
 def _stored_sequence(path: Path, data) -> Sequence:
@@ -242,7 +258,7 @@ def _check_body(joints: np.ndarray, lay, up: np.ndarray) -> None:
     # cos 75 deg: even stooped to the floor the neck stays above the ankles; a wrong or upside-down axis does not.
     upright = along_up[seen] > 0.26
     if seen.any() and upright.mean() < 0.5:
-        raise InputError(f"with up = ({', '.join(f'{v:g}' for v in up)}) the neck is not above the ankles in "
+        raise InputError(f"with up = ({', '.join(f'{v + 0.0:g}' for v in up)}) the neck is not above the ankles in "
                          f"{100 * (1 - upright.mean()):.0f}% of frames: the up vector is wrong for these joints "
                          "(check --up)")
 

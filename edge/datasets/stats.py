@@ -28,6 +28,8 @@ def _files(path: Path) -> list[Path]:
         if not files:
             raise InputError(f"no .npz sequence files in {path}")
         return files
+    if path.exists():
+        raise InputError(f"{path} is neither a file nor a directory of sequence files")
     raise InputError(f"no such file or directory: {path}")
 
 

@@ -54,7 +54,7 @@ def open_backend(path: str | Path, backend: str = "auto", **kw: Any) -> OrtBacke
         backend = _SUFFIXES.get(path.suffix.lower(), "")
         if not backend:
             raise InputError(f"cannot tell the backend from {path.name!r}: use a .onnx, .engine or .plan file, "
-                             f"or pass backend= one of {', '.join(BACKENDS)}")
+                             f"or name the backend: one of {', '.join(BACKENDS)}")
         if backend == "onnx":
             backend = onnx_runtime_for_auto()
     cls = BACKENDS.get(backend)

@@ -17,7 +17,7 @@ import numpy as np
 
 from edge.datasets.sequence import MISSING_UNOBSERVED
 from edge.errors import InputError
-from edge.paths import atomic_write
+from edge.paths import atomic_write, output_dir
 from edge.pose.estimator import Estimator
 from edge.pose.frames import IMAGE_SUFFIXES, read_image, video_frames
 from edge.pose.types import Person
@@ -33,8 +33,7 @@ def estimate_file(source: str | os.PathLike, out_dir: str | os.PathLike, estimat
         raise InputError(f"no such file: {path}")
     if path.is_dir():
         raise InputError(f"{path} is a directory, expected an image or a video")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_dir(out_dir)
     is_image = path.suffix.lower() in IMAGE_SUFFIXES
     estimator.reset()
     records: list[list[Person]] = []
@@ -44,6 +43,7 @@ def estimate_file(source: str | os.PathLike, out_dir: str | os.PathLike, estimat
     try:
         if is_image:
             frame = read_image(path)
+            out.mkdir(parents=True, exist_ok=True)  # only once there is something to write
             people = estimator(frame, 0.0)
             records.append(people)
             size = frame.shape[1], frame.shape[0]
@@ -55,6 +55,7 @@ def estimate_file(source: str | os.PathLike, out_dir: str | os.PathLike, estimat
             for index, time_s, frame, fps in video_frames(path):
                 if max_frames is not None and index >= max_frames:
                     break
+                out.mkdir(parents=True, exist_ok=True)
                 people = estimator(frame, time_s)
                 records.append(people)
                 size = frame.shape[1], frame.shape[0]

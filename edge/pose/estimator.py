@@ -8,6 +8,7 @@ model of your own (ONNX or TensorRT) read through one of the adapters (`edge.pos
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -78,6 +79,8 @@ def open_estimator(spec: EstimatorSpec = EstimatorSpec()) -> Estimator:
     from edge.pose.adapters.registry import ADAPTERS
     from edge.pose.tracking import IouTracker
 
+    if not Path(spec.model).is_file():
+        raise InputError(f"no such model file: {spec.model}")
     if spec.adapter not in ADAPTERS:
         raise InputError(f"a model file needs --adapter, one of: {', '.join(ADAPTERS)}")
     backend = open_backend(spec.model, spec.backend)

@@ -6,6 +6,9 @@ a huge image (an 875 KB PNG of 30000 x 30000 pixels decodes to 2.7 GB), and a de
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -43,11 +46,27 @@ def read_image(path: Path) -> np.ndarray:
     return frame
 
 
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """FFmpeg, inside OpenCV, prints its complaints about a broken file to the process's stderr ("moov atom not
+    found"); the user gets our one-line error instead."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def video_frames(path: Path):
     """(index, time_s, frame, fps) for every frame of a video; raises InputError when nothing can be read."""
     import cv2
 
-    cap = cv2.VideoCapture(str(path))
+    with _native_stderr_silenced():
+        cap = cv2.VideoCapture(str(path))
     try:
         if not cap.isOpened():
             raise InputError(f"{path}: not a readable video or image")
@@ -56,7 +75,8 @@ def video_frames(path: Path):
         fps = float(fps) if fps and np.isfinite(fps) and fps > 0 else 30.0
         index = 0
         while True:
-            ok, frame = cap.read()
+            with _native_stderr_silenced():
+                ok, frame = cap.read()
             if not ok:
                 break
             yield index, index / fps, frame, fps

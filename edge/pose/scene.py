@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.config import check_number
 from edge.errors import InputError
 from edge.geometry import angle_between_deg
 from edge.paths import atomic_write, user_dir
@@ -48,6 +49,10 @@ class SceneCalibration:
 
 
 def up_from_pitch_roll(pitch_deg: float, roll_deg: float) -> np.ndarray:
+    """Up in the camera frame of a camera pitched down by `pitch_deg` (-90..90) and rolled by `roll_deg`
+    (-180..180)."""
+    check_number(pitch_deg, "pitch (degrees)", minimum=-90, maximum=90)
+    check_number(roll_deg, "roll (degrees)", minimum=-180, maximum=180)
     p, r = math.radians(pitch_deg), math.radians(roll_deg)
     return np.array([-math.sin(r) * math.cos(p), -math.cos(r) * math.cos(p), -math.sin(p)])
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.paths import atomic_path, atomic_write
+from edge.paths import output_dir, atomic_path, atomic_write
 from edge.ergonomics.l5s1 import COMPRESSION_LIMIT_N
 from edge.ergonomics.reba import risk_bands
 from edge.scoring.offline import ScoreResult
@@ -18,7 +18,7 @@ _INTEGER_PREFIXES = ("reba_", "rula_")
 
 def write_outputs(result: ScoreResult, out_dir: str | os.PathLike, run_info: dict | None = None) -> dict[str, Path]:
     """Write the three files into `out_dir` (created if needed); returns their paths."""
-    out = Path(out_dir)
+    out = output_dir(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"scores": out / "scores.csv", "summary": out / "summary.json", "timeline": out / "timeline.png"}
     _write_csv(result.columns, paths["scores"])
