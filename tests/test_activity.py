@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from edge.ergonomics.activity import ActivityConfig, activity_flags
-from edge.signals import butterworth_lowpass, cycle_frames, trailing_range
+from edge.signals import cycle_frames, trailing_range
 
 FPS = 10.0
 
@@ -94,19 +94,3 @@ def test_cycle_frames_counts_full_cycles_causally():
     assert len(cycle_frames(x, 60.0)) == 0
     # Confirmed on the way down, after the peak (peaks at t = 1.25 + 5k).
     assert np.all(t[frames] > 1.25 + 5.0 * np.arange(6))
-
-
-def test_butterworth_gain_and_zero_phase():
-    fps, cutoff = 100.0, 8.0
-    t = np.arange(0, 10, 1 / fps)
-    low = np.sin(2 * np.pi * 1.0 * t)
-    high = np.sin(2 * np.pi * 30.0 * t)
-    y = butterworth_lowpass(np.c_[low + high, 2 * low], fps, cutoff, order=4)
-    inner = slice(100, -100)
-    # 1 Hz passes (gain 1/(1+(1/8)^8) ~ 1) with no delay; 30 Hz is attenuated by 1/(1+(30/8)^8) ~ 2.6e-5.
-    np.testing.assert_allclose(y[inner, 0], low[inner], atol=2e-3)
-    np.testing.assert_allclose(y[inner, 1], 2 * low[inner], atol=2e-3)
-    at_cutoff = butterworth_lowpass(np.sin(2 * np.pi * cutoff * t), fps, cutoff)
-    assert np.std(at_cutoff[inner]) == pytest.approx(0.5 / np.sqrt(2), rel=0.02)  # gain 1/2 at fc
-    line = butterworth_lowpass(3.0 + 2.0 * t, fps, cutoff)  # odd padding keeps a ramp exact at the ends
-    np.testing.assert_allclose(line, 3.0 + 2.0 * t, atol=1e-6)

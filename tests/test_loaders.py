@@ -1,5 +1,6 @@
 """Data set loaders, on small fixtures generated here in each published layout (no data set ships with the project)."""
 
+import hashlib
 import json
 
 import numpy as np
@@ -37,10 +38,24 @@ def assert_round_trip(seqs, tmp_path):
 # ------------------------------------------------------------------------------------------------------------- UW-IOM
 
 UW_LENGTHS = {"01": 12, "02": 15, "03": 9}
+# Labels/uniquelabelnames.npy as released: <U22, the release's own spellings, sorted, each ending in a newline;
+# the file's sha256 (1624 bytes: a .npy 1.0 header and 17 x <U22).
+UW_NAMES = (
+    "box_bend_pick-up_low\n", "box_bend_place_low\n", "box_stand_pick-up_mid\n", "box_stand_pick-up_top\n",
+    "box_stand_place_mid\n", "box_stand_place_top\n", "box_walk_hold_none\n", "none_bend_none_none\n",
+    "none_stand_none_none\n", "none_stand_reach_top\n", "none_walk_none_none\n", "rod_bend_pick-up_low\n",
+    "rod_bend_place_low\n", "rod_stand_pick-up_mid\n", "rod_stand_pick-up_top\n", "rod_stand_place_mid\n",
+    "rod_stand_place_top\n",
+)
+UW_NAMES_SHA256 = "5eb019e88461bb9b010928443eb01331e966dc265dfc93dc2f957761eadef07e"
+
+
+def uwiom_release_names():
+    return np.array(UW_NAMES, dtype="<U22")
 
 
 def make_uwiom(base):
-    """Data/UW as in the MTL-ERA release: 3 videos, one float64 pose file, alphabetical uniquelabelnames.npy."""
+    """Data/UW as in the MTL-ERA release: 3 videos, one float64 pose file, the release's uniquelabelnames.npy."""
     uw = base / "Data" / "UW"
     for sub in ("Poses", "Labels/ClassNumber", "RebaScoreFrameWise", "EDTCN/TrainValSplits"):
         (uw / sub).mkdir(parents=True)
@@ -56,7 +71,7 @@ def make_uwiom(base):
         np.save(uw / "Labels" / "ClassNumber" / f"{video}.npy", labels)
         np.savetxt(uw / "RebaScoreFrameWise" / f"{video}.txt", reba, fmt="%.18e")
         truth[video] = (joints, labels, reba)
-    np.save(uw / "Labels" / "uniquelabelnames.npy", np.array(sorted(UWIOM_CLASSES), dtype="<U22"))
+    np.save(uw / "Labels" / "uniquelabelnames.npy", uwiom_release_names())
     np.save(uw / "EDTCN" / "TrainValSplits" / "train.npy", np.array(["03", "01"], dtype="<U2"))
     np.save(uw / "EDTCN" / "TrainValSplits" / "val.npy", np.array(["02"], dtype="<U2"))
     return uw, truth
@@ -83,14 +98,38 @@ def test_uwiom_published_class_order_reba_and_splits(tmp_path):
     assert_round_trip(seqs, tmp_path)
 
 
+def test_uwiom_accepts_the_release_label_name_file_byte_for_byte(tmp_path):
+    uw, _ = make_uwiom(tmp_path)
+    path = uw / "Labels" / "uniquelabelnames.npy"
+    data = path.read_bytes()
+    assert len(data) == 1624 and hashlib.sha256(data).hexdigest() == UW_NAMES_SHA256  # the released file itself
+    assert list(UW_NAMES) == sorted(UW_NAMES) and np.load(path).dtype == np.dtype("<U22")
+    seqs = load_uwiom(uw)
+    assert [s.num_frames for s in seqs] == [12, 15, 9] and seqs[0].activity_names == UWIOM_CLASSES
+    # The file's order is alphabetical, the class ids follow the config: release spelling i names class i.
+    from edge.datasets.loaders.uwiom import UWIOM_RELEASE_NAMES
+
+    assert sorted(n + "\n" for n in UWIOM_RELEASE_NAMES) == list(UW_NAMES)
+    pairs = dict(zip(UWIOM_RELEASE_NAMES, UWIOM_CLASSES))
+    assert (pairs["none_walk_none_none"], pairs["none_stand_none_none"], pairs["box_walk_hold_none"],
+            pairs["box_bend_pick-up_low"], pairs["none_stand_reach_top"], pairs["rod_stand_pick-up_mid"]) == (
+        "walking", "standing", "box_walk_hold", "box_bend_pick_up_low", "stand_reach_top", "rod_stand_pick_up_mid")
+    assert [UWIOM_RELEASE_NAMES.index(n.strip()) for n in UW_NAMES[:3]] == [15, 11, 7]
+    # Without the newlines, or in another order, it names the same classes.
+    np.save(path, np.array(UWIOM_RELEASE_NAMES))
+    assert [s.num_frames for s in load_uwiom(uw)] == [12, 15, 9]
+
+
 @pytest.mark.parametrize("breakage, message", [
     (lambda uw: (uw / "RebaScoreFrameWise" / "02.txt").unlink(), "missing REBA score file"),
     (lambda uw: np.savetxt(uw / "RebaScoreFrameWise" / "01.txt", np.ones(11)), "lengths differ"),
     (lambda uw: np.save(uw / "Labels" / "ClassNumber" / "03.npy", np.zeros(8, np.int64)), "lengths differ"),
     (lambda uw: np.save(uw / "Poses" / "01_pose3d.npy", np.zeros((12, 14, 3))), "(T, 15, 3)"),
     (lambda uw: np.save(uw / "Labels" / "ClassNumber" / "01.npy", np.full(12, 17)), "class ids must be 0..16"),
-    (lambda uw: np.save(uw / "Labels" / "uniquelabelnames.npy",
-                        np.array(sorted(UWIOM_CLASSES)[:-1] + ["carrying"])), "differ from the published"),
+    (lambda uw: np.save(uw / "Labels" / "uniquelabelnames.npy", np.append(uwiom_release_names()[:-1], "carrying")),
+     r"17 label names differ .* \['carrying'\]; missing: \['rod_stand_place_top'\]"),
+    (lambda uw: np.save(uw / "Labels" / "uniquelabelnames.npy", uwiom_release_names()[:16]), "16 label names"),
+    (lambda uw: np.save(uw / "Labels" / "uniquelabelnames.npy", np.arange(17)), "label name strings"),
     (lambda uw: (uw / "EDTCN" / "TrainValSplits" / "val.npy").unlink(), "missing UW-IOM split file"),
     (lambda uw: np.save(uw / "EDTCN" / "TrainValSplits" / "val.npy", np.array(["02", "01"])), "in both"),
     (lambda uw: np.save(uw / "Poses" / "04_pose3d.npy", np.zeros((5, 15, 3))), "missing class label file"),

@@ -85,10 +85,10 @@ class BodyParams:
 class L5S1Config:
     """Model settings. Defaults follow the reference study (Mehrizi et al.).
 
-    - ``cutoff_hz`` (8.0) and ``filter_order`` (4): zero-phase low-pass with the gain of a forward-backward
-      Butterworth filter (`edge.signals.butterworth_lowpass`) applied to the point trajectories before they are
-      differentiated. If fps <= 2 * cutoff_hz the cutoff is lowered to 0.4 * fps (below Nyquist). A run of valid
-      frames shorter than 16 frames is left unfiltered (plain finite differences). ``None`` disables filtering.
+    - ``cutoff_hz`` (8.0) and ``filter_order`` (4): digital Butterworth low-pass run forwards and backwards (zero
+      phase, `edge.signals.butterworth_lowpass`) on the point trajectories before they are differentiated. If
+      fps <= 2 * cutoff_hz the cutoff is lowered to 0.4 * fps (below Nyquist). A run of valid frames shorter than
+      16 frames is left unfiltered (plain finite differences). ``None`` disables filtering.
       As with any zero-phase filter, accelerations in the first and last ~1/cutoff seconds of a run are less
       reliable (edge transients).
     - ``l5s1_height_fraction`` (50/531.9): L5/S1 lies on the pelvis->neck line this fraction of its length above the

@@ -13,13 +13,21 @@ from edge.datasets.loaders.readers import PathLike, float_column, load_npy
 from edge.datasets.sequence import Sequence
 from edge.errors import InputError
 
-# The index order of Labels/ClassNumber/NN.npy, as published with the MTL-ERA code. Labels/uniquelabelnames.npy holds
-# the same names sorted alphabetically, which is NOT this order.
+# The index order of Labels/ClassNumber/NN.npy: the MTL-ERA config's class list. The poses agree: on the release's
+# training videos the bend classes (9-12, 15) have a median trunk flexion of 36-53 deg, every other class -3..7 deg.
 UWIOM_CLASSES: tuple[str, ...] = (
     "walking", "stand_reach_top", "box_stand_pick_up_top", "box_stand_place_mid", "standing",
     "rod_stand_pick_up_top", "rod_stand_place_mid", "box_stand_pick_up_mid", "rod_stand_pick_up_mid",
     "none_bend_none_none", "rod_bend_pick_up_low", "box_bend_place_low", "rod_bend_place_low",
     "box_stand_place_top", "rod_stand_place_top", "box_bend_pick_up_low", "box_walk_hold",
+)
+# The same classes as Labels/uniquelabelnames.npy spells them (object_posture_action_height, "pick-up"), in the
+# index order above. The file itself holds them sorted alphabetically, each ending in "\n": not the index order.
+UWIOM_RELEASE_NAMES: tuple[str, ...] = (
+    "none_walk_none_none", "none_stand_reach_top", "box_stand_pick-up_top", "box_stand_place_mid",
+    "none_stand_none_none", "rod_stand_pick-up_top", "rod_stand_place_mid", "box_stand_pick-up_mid",
+    "rod_stand_pick-up_mid", "none_bend_none_none", "rod_bend_pick-up_low", "box_bend_place_low",
+    "rod_bend_place_low", "box_stand_place_top", "rod_stand_place_top", "box_bend_pick-up_low", "box_walk_hold_none",
 )
 # Nominally about 12 fps (Kinect); per-subject rates of 7.8-10.6 fps were measured from raw timestamps. Treated as
 # 10 fps: define windows in seconds and expect timing errors of up to ~25 % per subject.
@@ -52,14 +60,18 @@ def uwiom_splits(root: PathLike) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 
 def _check_uwiom_names(folder: Path) -> None:
+    """The release's label name file must name the 17 published classes (in its own spelling, any order)."""
     path = folder / "Labels" / "uniquelabelnames.npy"
     if not path.exists():
         return
     names = load_npy(path, "label name file")
-    found = {str(n).strip() for n in np.ravel(names)}
-    if names.size != len(UWIOM_CLASSES) or found != set(UWIOM_CLASSES):
-        extra, missing = sorted(found - set(UWIOM_CLASSES)), sorted(set(UWIOM_CLASSES) - found)
-        raise InputError(f"{path}: label names differ from the published UW-IOM classes "
+    if names.dtype.kind != "U":
+        raise InputError(f"{path}: expected an array of label name strings, got {names.dtype}")
+    found = [str(n).strip() for n in np.ravel(names)]
+    expected = set(UWIOM_RELEASE_NAMES)
+    if len(found) != len(expected) or set(found) != expected:
+        extra, missing = sorted(set(found) - expected), sorted(expected - set(found))
+        raise InputError(f"{path}: {len(found)} label names differ from the 17 published UW-IOM classes "
                          f"(unexpected: {extra or 'none'}; missing: {missing or 'none'})")
 
 
@@ -68,6 +80,8 @@ def load_uwiom(root: PathLike) -> list[Sequence]:
 
     Per video NN: `Poses/NN_pose3d.npy` (T, 15, 3) metres with z up -> layout uwiom15, up (0, 0, 1);
     `Labels/ClassNumber/NN.npy` (T,) class ids in the published index order (`UWIOM_CLASSES`);
+    `Labels/uniquelabelnames.npy`, when present, must hold the 17 classes in the release's spelling
+    (`UWIOM_RELEASE_NAMES`; sorted, newline-terminated, as released); the names shown are `UWIOM_CLASSES`;
     `RebaScoreFrameWise/NN.txt` -> targets["reba_total"]; metadata["split"] from `EDTCN/TrainValSplits`.
     Frame rate: `UWIOM_FPS` (10, see there).
     """
