@@ -28,6 +28,9 @@ from edge.errors import InputError
 
 T = TypeVar("T")
 
+# Keys holding credentials: an error about one names the key, never the value (errors reach terminals and journals).
+_SECRET_KEYS = ("password", "passwd", "secret", "token")
+
 
 def check_number(value: Any, what: str, *, minimum: float | None = None, maximum: float | None = None,
                  integer: bool = False, positive: bool = False) -> float | int:
@@ -119,7 +122,14 @@ def from_mapping(cls: type[T], data: dict, path: str = "config") -> T:
                 and f.default_factory is dataclasses.MISSING and f.name not in data]
     if required:
         raise InputError(f"{path}: missing key {required[0]!r}")
-    kwargs = {key: _convert(value, hints[key], f"{path}.{key}") for key, value in data.items()}
+    kwargs = {}
+    for key, value in data.items():
+        try:
+            kwargs[key] = _convert(value, hints[key], f"{path}.{key}")
+        except InputError as exc:
+            if any(word in key.lower() for word in _SECRET_KEYS):
+                raise InputError(str(exc).replace(repr(value), "(value hidden)")) from None
+            raise
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:  # InputError is a ValueError: the path says where

@@ -1,29 +1,35 @@
-"""The device runtime's subcommands: `ergoedge run` and `ergoedge events` (wired into the one `ergoedge` by
-`edge/cli.py`). Each parses its arguments and calls one library function."""
+"""The device runtime's subcommands: `ergoedge run`, `ergoedge events` and `ergoedge doctor` (wired into the one
+`ergoedge` by `edge/cli.py`). Each parses its arguments and calls one library function."""
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from edge.errors import InputError
 
 
 def add_commands(sub) -> None:
-    """Add `run` and `events` to the `ergoedge` subparsers `sub`."""
+    """Add `run`, `events` and `doctor` to the `ergoedge` subparsers `sub`."""
     _add_run(sub)
     _add_events(sub)
+    _add_doctor(sub)
 
 
 def _add_run(sub) -> None:
     p = sub.add_parser("run", help="watch a camera or video: pose, risk and alerts, live")
-    p.add_argument("--source", help="csi://0, v4l2:///dev/video0, rtsp://..., file path, or test://")
+    p.add_argument("--source", help="csi://0, v4l2:///dev/video0, rtsp://..., file path, or test:// (a camera "
+                                    "password belongs in --config: any local user can read a command line)")
     p.add_argument("--config", help="TOML file with changes from the defaults (see runtime/config.py)")
     p.add_argument("--out", help="directory for the report and the alert log (default: a new one under "
                                  "~/.local/share/ergo-edge/runs)")
     p.add_argument("--record", help="write the annotated video to this .mp4 (no frame is stored otherwise)")
     p.add_argument("--show", action="store_true", help="show the annotated video on the device's display")
     p.add_argument("--rtsp-port", type=int, help="serve the annotated video over RTSP on this port")
-    p.add_argument("--face-blur", action="store_true", help="blur faces in every output video")
+    p.add_argument("--rtsp-address", help="address the RTSP output listens on (default 127.0.0.1, this machine "
+                                          "only; any other needs output.rtsp_user and rtsp_password in --config)")
+    p.add_argument("--face-blur", action=argparse.BooleanOptionalAction, default=None,
+                   help="blur faces in every output video (the default; --no-face-blur where faces must be seen)")
     p.add_argument("--camera", help="camera name (scene calibration, events); default from the source")
     p.add_argument("--scene-dir", help="where scene calibrations live")
     p.add_argument("--max-people", type=int)
@@ -45,12 +51,13 @@ def _run(args) -> int:
         load_config(args.config), camera=args.camera, scene_dir=args.scene_dir, max_seconds=args.max_seconds,
         **{"source.uri": args.source, "pose.max_people": args.max_people, "pose.models_dir": args.models_dir,
            "output.record": args.record, "output.show": True if args.show else None,
-           "output.rtsp_port": args.rtsp_port, "output.face_blur": True if args.face_blur else None,
+           "output.rtsp_port": args.rtsp_port, "output.rtsp_address": args.rtsp_address,
+           "output.face_blur": args.face_blur,
            "sinks.sqlite": args.events_db})
     out = Path(args.out) if args.out else user_dir("data") / "runs" / datetime.now().strftime("%Y%m%d-%H%M%S")
     report = run(config, out)
     print(f"{report['frames']} frames in {report['wall_seconds']:.1f} s ({report['fps']:.1f} fps), "
-          f"{sum(1 for a in report['alerts'] if a['kind'] == 'raised')} alert(s) raised")
+          f"{sum(report['alert_counts']['raised'].values())} alert(s) raised")
     for key in ("html", "json", "png"):
         print(f"  report: {report['files'][key]}")
     if config.sinks.jsonl:
@@ -88,3 +95,19 @@ def _events(args) -> int:
         store.close()
     print(format_events(rows, as_json=args.json))
     return 0
+
+
+def _add_doctor(sub) -> None:
+    p = sub.add_parser("doctor", help="check this machine for running ergo-edge: what is wrong and how to fix it")
+    p.add_argument("--config", help="the run config to check (default /etc/ergo-edge/run.toml when it exists)")
+    p.add_argument("--models-dir", help="default: the config's, else $ERGOEDGE_MODELS or the user cache")
+    p.add_argument("--json", action="store_true", help="JSON instead of a table")
+    p.set_defaults(func=_doctor)
+
+
+def _doctor(args) -> int:
+    from runtime.doctor import FAIL, format_checks, run_checks
+
+    checks = run_checks(args.config, args.models_dir)
+    print(format_checks(checks, as_json=args.json))
+    return 1 if any(c.status == FAIL for c in checks) else 0

@@ -26,7 +26,10 @@ an error that names it (a misspelled threshold must never be silently ignored). 
     host = "127.0.0.1"
     [output]
     record = "/data/run.mp4"
-    face_blur = true
+    rtsp_port = 8554
+    rtsp_address = "0.0.0.0"               # default 127.0.0.1 (this machine only)
+    rtsp_user = "viewer"                   # needed on any other address (or rtsp_allow_anonymous = true)
+    rtsp_password = "..."                  # a file with passwords: readable by root and the service only (0640)
 """
 
 from __future__ import annotations
@@ -34,11 +37,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from edge.config import check_number
 from edge.config import load_config as _load
 from edge.pose.estimator import EstimatorSpec
 from edge.scoring.methods import ScoreConfig
 from runtime.alerts.engine import AlertRule
 from runtime.alerts.mqtt_config import MqttConfig
+from runtime.network import check_rtsp_output
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,12 @@ class PoseConfig(EstimatorSpec):
 class AlertsConfig:
     rules: tuple[AlertRule, ...] = ()  # empty: runtime.alerts.engine.DEFAULT_RULES
     shift_starts: tuple[str, ...] = ("06:00", "14:00", "22:00")
+    # Exposure is saved to the event store this often (wall seconds): what a crash can lose. A restarted run
+    # continues its shift from the saved totals (runtime.alerts.exposure).
+    exposure_save_s: float = 5.0
+
+    def __post_init__(self) -> None:
+        check_number(self.exposure_save_s, "alerts.exposure_save_s", positive=True)
 
 
 @dataclass(frozen=True)
@@ -92,8 +103,18 @@ class OutputConfig:
     show: bool = False
     rtsp_port: int = 0  # 0: no RTSP output
     rtsp_path: str = "/ergo"
-    face_blur: bool = False
+    # The RTSP output shows workers: this machine only unless an address is given, and then only to viewers with
+    # the user name and password (RTSP digest authentication), unless anonymous viewers are explicitly allowed.
+    rtsp_address: str = "127.0.0.1"
+    rtsp_user: str | None = None
+    rtsp_password: str | None = field(default=None, repr=False)
+    rtsp_allow_anonymous: bool = False
+    face_blur: bool = True  # privacy by default in every output; false only where faces must be seen
     overlay: bool = True
+
+    def __post_init__(self) -> None:
+        if self.rtsp_port:
+            check_rtsp_output(self.rtsp_address, self.rtsp_user, self.rtsp_password, self.rtsp_allow_anonymous)
 
 
 @dataclass(frozen=True)
@@ -102,12 +123,17 @@ class RunConfig:
     scene_dir: str | None = None
     max_seconds: float | None = None  # stop after this much stream time (None: until the source ends)
     status_interval_s: float = 1.0
+    # report.json is rewritten this often (wall seconds) while the run goes, so a crash leaves a recent one.
+    report_every_s: float = 60.0
     source: SourceConfig = field(default_factory=SourceConfig)
     pose: PoseConfig = field(default_factory=PoseConfig)
     scoring: ScoreConfig = field(default_factory=ScoreConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     sinks: SinksConfig = field(default_factory=SinksConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+
+    def __post_init__(self) -> None:
+        check_number(self.report_every_s, "report_every_s", positive=True)
 
 
 def load_config(path: str | os.PathLike | None) -> RunConfig:

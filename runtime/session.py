@@ -8,17 +8,24 @@ joints into REBA/RULA/L5-S1 metrics; the alert engine turns metrics into events;
 latency, frame rate, dropped frames and source gaps are measured as it goes, and at the end `report.json`,
 `report.png` and `report.html` describe the run for a supervisor.
 
-Privacy: no frame is stored unless `output.record` is given; `output.face_blur` blurs faces in every output.
+Restarts (systemd restarts the service after a crash): exposure is saved in the event store every few seconds and a
+new run continues its shift's totals from there; report.json is rewritten every `report_every_s`, and a new run
+first renames the report it finds to report-<run id>.* (`runtime.report`). Everything a run keeps in memory is
+bounded (the report holds the latest events, shifts, people and gaps plus totals), so weeks of running stay flat.
+
+Privacy: no frame is stored unless `output.record` is given; `output.face_blur` (on by default) blurs faces in
+every output. Nothing the run writes or logs holds a source credential: the source appears as its label and the
+default camera name comes from host and path only (`runtime.video.uri`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import re
 import signal
 import sys
 import threading
 import time
+import uuid
 from dataclasses import asdict
 from pathlib import Path
 
@@ -26,6 +33,7 @@ from edge.errors import InputError
 from edge.ergonomics.reba import risk_band
 from edge.paths import user_dir
 from runtime.config import RunConfig
+from runtime.network import log_exposure_warnings
 
 
 def run(config: RunConfig, out_dir: str | Path, status=sys.stderr) -> dict:
@@ -55,15 +63,21 @@ def _stop_on_signals():
 
 class Session:
     """One run of the device pipeline: everything is opened here, advanced one frame at a time by `step`, and
-    released by `close`; `write_report` then describes the run."""
+    released by `close`; `write_report` then describes the run.
 
-    def __init__(self, config: RunConfig, out_dir: str | Path, status=sys.stderr):
+    `wall_clock` (aware UTC datetimes; default the system clock) is what alerts, shifts, exposure saves and the
+    periodic report read: benchmarks/bench_week.py runs a week through `observe` on a fast one. Each run has a
+    `run_id` (its UTC start and a random suffix) under which its exposure is saved and its report is kept."""
+
+    def __init__(self, config: RunConfig, out_dir: str | Path, status=sys.stderr, wall_clock=None):
         from edge.pose.estimator import open_estimator
         from edge.pose.scene import load_calibration
         from edge.skeletons import get_layout
         from runtime.alerts.engine import DEFAULT_RULES, AlertEngine
+        from runtime.alerts.event import parse_utc, utc_now
         from runtime.alerts.exposure import ExposureTracker
-        from runtime.telemetry import RiskTimeline, StageClock
+        from runtime.report import keep_previous_reports
+        from runtime.telemetry import EventLog, RiskTimeline, StageClock
         from runtime.video.source import GstSource, ReconnectPolicy
         from runtime.video.uri import parse_source
 
@@ -72,23 +86,31 @@ class Session:
         self.config, self.status = config, status
         self.out = Path(out_dir)
         self.out.mkdir(parents=True, exist_ok=True)
+        self.wall_clock = wall_clock or utc_now
+        self.started_utc = parse_utc(self.wall_clock())
+        self.run_id = f"{self.started_utc:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+        keep_previous_reports(self.out)  # a restart must not overwrite the report of the run before it
         src = config.source
         self.spec = parse_source(src.uri, width=src.width, height=src.height, fps=src.fps)
-        self.camera = config.camera or _camera_name(self.spec)
+        self.camera = config.camera or self.spec.camera_name()
         self.scene = load_calibration(self.camera, config.scene_dir)
         self.estimator = open_estimator(config.pose)
         self.layout = get_layout(self.estimator.layout)
         rules = config.alerts.rules or DEFAULT_RULES
-        self.engine = AlertEngine(rules, camera=self.camera)
-        self.exposure = ExposureTracker(rules, shift_starts=config.alerts.shift_starts)
-        self.messages: list[str] = []
+        self.engine = AlertEngine(rules, camera=self.camera, clock=self.wall_clock)
+        self.messages: list[str] = log_exposure_warnings(config, self.spec)  # what goes out unencrypted
         self.sinks, self.store = _open_sinks(config, self.out, self.camera, log=self.messages.append)
         self.clock = StageClock()
         self.timeline = RiskTimeline()
+        # After the sinks: exposure is saved in the event store, and a restarted run loads its shift from there.
+        self.exposure = ExposureTracker(
+            rules, shift_starts=config.alerts.shift_starts, clock=self.wall_clock, store=self.store,
+            camera=self.camera, run_id=self.run_id, save_every_s=config.alerts.exposure_save_s,
+            log=self.messages.append)
         self.streams: dict = {}  # track id -> PersonStream
         self.last_seen: dict[int, float] = {}
         self.active: dict[tuple[int, str], str] = {}  # (person, rule) -> message of each raised alert
-        self.events: list[dict] = []
+        self.events = EventLog()  # the latest events and counts of all (every event is in the sinks)
         self.outputs: list = []
         self.frames = 0
         self.t = 0.0
@@ -99,6 +121,8 @@ class Session:
         self.started = time.monotonic()
         self._wait_start = time.perf_counter()
         self.source_stats: dict = {}
+        self._next_report = self.started_utc.timestamp() + config.report_every_s
+        self._report_failed = False
 
     def step(self, frame) -> bool:
         """Process one frame; False (and the frame unused) once it lies past `max_seconds` of stream time."""
@@ -115,7 +139,7 @@ class Session:
         metrics = self._score(people, t)
         t_score = time.perf_counter()
         self.clock.add("score", (t_score - t_pose) * 1000)
-        self._alert(metrics, t, dt)
+        self.observe(metrics, t, dt)
         t_alerts = time.perf_counter()
         self.clock.add("alerts", (t_alerts - t_score) * 1000)
         self.frames += 1
@@ -138,21 +162,40 @@ class Session:
             if stream is None:
                 stream = self.streams[person.track_id] = PersonStream(self.layout, up, self.config.scoring)
             metrics[person.track_id] = stream.update(t, joints)
-            self.last_seen[person.track_id] = t
         return metrics
 
-    def _alert(self, metrics: dict[int, dict], t: float, dt: float) -> None:
-        """Alert rules and exposure for everyone seen; people gone for `forget_after_s` are forgotten."""
+    def observe(self, metrics: dict[int, dict], t: float, dt: float) -> None:
+        """One frame's metrics per person (track id -> metrics) at stream time `t`, `dt` after the frame before:
+        alert rules, exposure and timeline for everyone seen; people gone for `forget_after_s` are forgotten;
+        report.json when `report_every_s` has passed. `step` calls it after pose and scoring."""
+        self.t = t
         events = []
         for pid, m in metrics.items():
+            self.last_seen[pid] = t
             events += self.engine.update(t, pid, m)
             self.exposure.update(t, pid, m, dt)
             self.timeline.add(pid, t, m)
         for pid in [p for p, seen in self.last_seen.items() if t - seen > self.config.pose.forget_after_s]:
             events += self.engine.forget(pid, t)
+            self.exposure.forget(pid)
             self.streams.pop(pid, None)
             self.last_seen.pop(pid)
         self._emit(events)
+        self._report_when_due()
+
+    def _report_when_due(self) -> None:
+        now = self.wall_clock().timestamp()
+        if now < self._next_report:
+            return
+        self._next_report = now + self.config.report_every_s
+        self.source_stats = self.source.stats()
+        try:
+            self.write_report(final=False)
+        except OSError as exc:  # a full disk must not stop the monitor; the final report will say it again
+            if not self._report_failed:
+                self._report_failed = True
+                self.messages.append(f"writing report.json failed: {exc} "
+                                     f"(retried every {self.config.report_every_s:g} s)")
 
     def _emit(self, events) -> None:
         for event in events:
@@ -219,14 +262,15 @@ class Session:
         if self.status is not None:
             self.status.write("\n")
 
-    def write_report(self) -> dict:
-        """report.json, report.png and report.html in the output directory; returns the report."""
+    def write_report(self, final: bool = True) -> dict:
+        """report.json, report.png and report.html in the output directory (report.json alone, marked
+        "final": false, when not `final`: the periodic one while the run goes); returns the report."""
         from runtime.report import write_report
 
         elapsed = time.monotonic() - self.started
         report = {
             "camera": self.camera,
-            "source": self.config.source.uri,
+            "source": self.spec.label(),
             "scene": asdict(self.scene),
             "frames": self.frames,
             "stream_seconds": round(self.t, 3),
@@ -236,11 +280,15 @@ class Session:
             "stages": self.clock.summary(),
             "keypoints_2d_only": not self.estimator.keypoints_3d,
             "exposure": self.exposure.totals(),
-            "alerts": self.events,
+            "alerts": list(self.events.recent),
+            "alert_counts": self.events.summary(),
             "sinks": self.sinks.stats(),
             "messages": self.messages,
+            "run_id": self.run_id,
+            "started": self.started_utc.isoformat(),
+            "timeline": self.timeline.to_json(),
         }
-        return write_report(report, self.timeline.seconds(), self.timeline.bin_s, self.out)
+        return write_report(report, self.out, final=final)
 
 
 def _open_sinks(config: RunConfig, out: Path, camera: str, log):
@@ -254,7 +302,7 @@ def _open_sinks(config: RunConfig, out: Path, camera: str, log):
     if s.sqlite != "":
         db = Path(s.sqlite) if s.sqlite else user_dir("data") / "events.db"
         store = EventStore(db, retention_days=s.retention_days)
-        sinks.append(SqliteSink(store))
+        sinks.append(SqliteSink(store, close_store=False))  # the session closes it, after exposure's last save
     if s.stdout:
         sinks.append(StdoutSink())
     if s.mqtt is not None:
@@ -279,7 +327,9 @@ def _open_outputs(config: RunConfig, size: tuple[int, int], fps: float):
     if o.rtsp_port:
         from runtime.video.outputs import RtspServer
 
-        outputs.append(RtspServer(port=o.rtsp_port, path=o.rtsp_path, fps=fps, width=size[0], height=size[1]))
+        outputs.append(RtspServer(port=o.rtsp_port, path=o.rtsp_path, fps=fps, width=size[0], height=size[1],
+                                  address=o.rtsp_address, user=o.rtsp_user, password=o.rtsp_password,
+                                  allow_anonymous=o.rtsp_allow_anonymous))
     if o.show:
         from runtime.video.outputs import DisplayOutput
 
@@ -290,8 +340,3 @@ def _open_outputs(config: RunConfig, size: tuple[int, int], fps: float):
 def _risk_name(reba: float | None) -> str | None:
     band = risk_band(reba)
     return band.name if band is not None else None
-
-
-def _camera_name(spec) -> str:
-    name = Path(spec.location).stem if spec.kind == "file" else f"{spec.kind}-{spec.location}"
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_")[:64] or spec.kind

@@ -30,6 +30,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
 HOST = "127.0.0.1"
 
 
@@ -65,12 +66,13 @@ class Broker:
     """
 
     def __init__(self, workdir: Path, port: int | None = None, tls: BrokerTls | None = None,
-                 persistence: bool = True) -> None:
+                 persistence: bool = True, users: dict[str, str] | None = None) -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
         self.tls = tls
         self.persistence = persistence
+        self.users = dict(users or {})  # user -> password; when given, anonymous clients are refused
         self.proc: subprocess.Popen | None = None
         self.conf = self.workdir / "mosquitto.conf"
         self.logfile = self.workdir / "mosquitto.log"
@@ -79,9 +81,15 @@ class Broker:
     def _write_conf(self) -> None:
         lines = [
             f"listener {self.port} {HOST}",
-            "allow_anonymous true",
+            f"allow_anonymous {'false' if self.users else 'true'}",
             f"persistence {'true' if self.persistence else 'false'}",
         ]
+        if self.users:
+            passwd = self.workdir / "passwd"
+            passwd.write_text("")
+            for user, password in self.users.items():
+                subprocess.run([MOSQUITTO_PASSWD, "-b", str(passwd), user, password], check=True, capture_output=True)
+            lines.append(f"password_file {passwd}")
         if self.persistence:
             lines += [f"persistence_location {self.workdir}/", "persistence_file mosquitto.db",
                       "autosave_interval 1", "autosave_on_changes true"]

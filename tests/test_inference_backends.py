@@ -1,23 +1,19 @@
-"""Inference backends (`edge/inference/`) on tiny ONNX models: ONNX Runtime specs, dtype checks and providers,
-`open_backend` dispatch, and TensorRT's binding logic against CPU stand-ins for TensorRT and cuda-python."""
+"""Inference backends (`edge/inference/`) on tiny ONNX models: ONNX Runtime specs, dtype checks and providers, and
+`open_backend` dispatch. TensorRT on its CUDA bindings (stand-ins and the real thing): tests/test_cuda_bindings.py."""
 
 from __future__ import annotations
 
-import ctypes
-import enum
 import sys
-import types
 
 import numpy as np
 import pytest
 
 from edge.errors import InputError
 from edge.inference.backends import open_backend
-from edge.inference.base import InferenceBackend
 from edge.inference.ort_backend import OrtBackend
 from edge.inference.tensorrt_backend import TensorRTBackend
 from onnx_stand_ins import (  # tests/ is on sys.path under pytest; skips this module without onnx/onnxruntime/cv2
-    RNG, rtmpose_dot_model, rtmpose_random_model, yolo_constant_model, yolo_rows,
+    rtmpose_dot_model, yolo_constant_model, yolo_rows,
 )
 
 
@@ -111,178 +107,6 @@ def test_open_backend_dispatch(tmp_path, yolo_const, monkeypatch):
         open_backend(tmp_path / "m.engine", providers=("CPUExecutionProvider",))
     with pytest.raises(InputError, match="not found"):
         TensorRTBackend(tmp_path / "absent.engine")
-
-
-# A stand-in for TensorRT 10 and cuda-python, enough to exercise TensorRTBackend's binding logic on CPU: "device"
-# memory is host memory, the "engine" computes y = 2 x + 1 for x of shape (1..8, 3).
-
-class _Err(enum.IntEnum):
-    cudaSuccess = 0
-    cudaErrorMemoryAllocation = 2
-
-
-def _fake_cuda(fail_malloc=False):
-    rt = types.ModuleType("cuda.bindings.runtime")
-    rt.memory = {}
-    rt.cudaError_t = _Err
-    rt.cudaMemcpyKind = types.SimpleNamespace(cudaMemcpyHostToDevice=1, cudaMemcpyDeviceToHost=2)
-
-    def malloc(n):
-        if fail_malloc:
-            return (_Err.cudaErrorMemoryAllocation, 0)
-        buf = np.zeros(n, np.uint8)
-        rt.memory[buf.ctypes.data] = buf
-        return (_Err.cudaSuccess, buf.ctypes.data)
-
-    def free(ptr):
-        del rt.memory[ptr]
-        return (_Err.cudaSuccess,)
-
-    def memcpy(dst, src, n, kind, stream):
-        assert kind in (1, 2) and stream == 77
-        ctypes.memmove(dst, src, n)
-        return (_Err.cudaSuccess,)
-
-    rt.cudaMalloc, rt.cudaFree, rt.cudaMemcpyAsync = malloc, free, memcpy
-    rt.cudaStreamCreate = lambda: (_Err.cudaSuccess, 77)
-    rt.cudaStreamSynchronize = lambda s: (_Err.cudaSuccess,)
-    rt.cudaStreamDestroy = lambda s: (_Err.cudaSuccess,)
-    rt.cudaGetErrorName = lambda e: (_Err.cudaSuccess, e.name.encode())
-    bindings = types.ModuleType("cuda.bindings")
-    bindings.runtime = rt
-    cuda = types.ModuleType("cuda")
-    cuda.bindings = bindings
-    return {"cuda": cuda, "cuda.bindings": bindings, "cuda.bindings.runtime": rt}
-
-
-def _fake_tensorrt():
-    trt = types.ModuleType("tensorrt")
-    trt.TensorIOMode = types.SimpleNamespace(INPUT="input", OUTPUT="output")
-    trt.nptype = lambda dt: {"FLOAT": np.float32}[dt]
-
-    class Logger:
-        WARNING = 2
-
-        def __init__(self, level):
-            self.level = level
-
-    class Context:
-        def __init__(self):
-            self.shape, self.addr = None, {}
-
-        def set_input_shape(self, name, shape):
-            ok = len(shape) == 2 and 1 <= shape[0] <= 8 and shape[1] == 3
-            self.shape = tuple(shape) if ok else None
-            return ok
-
-        def get_tensor_shape(self, name):
-            return self.shape if self.shape else (-1, 3)
-
-        def set_tensor_address(self, name, ptr):
-            self.addr[name] = ptr
-            return True
-
-        def execute_async_v3(self, stream_handle):
-            assert stream_handle == 77
-            n = int(np.prod(self.shape))
-            x = np.ctypeslib.as_array((ctypes.c_float * n).from_address(self.addr["x"]))
-            y = np.ctypeslib.as_array((ctypes.c_float * n).from_address(self.addr["y"]))
-            y[:] = 2 * x + 1
-            return True
-
-    class Engine:
-        num_io_tensors = 2
-
-        def get_tensor_name(self, i):
-            return ["x", "y"][i]
-
-        def get_tensor_mode(self, name):
-            return "input" if name == "x" else "output"
-
-        def get_tensor_shape(self, name):
-            return (-1, 3)
-
-        def get_tensor_dtype(self, name):
-            return "FLOAT"
-
-        def create_execution_context(self):
-            return Context()
-
-    class Runtime:
-        def __init__(self, logger):
-            pass
-
-        def deserialize_cuda_engine(self, data):
-            return Engine() if data.startswith(b"FAKE") else None
-
-    trt.Logger, trt.Runtime = Logger, Runtime
-    return trt
-
-
-def test_tensorrt_backend_binding_logic_with_stand_ins(tmp_path, monkeypatch):
-    cuda = _fake_cuda()
-    for name, module in {**cuda, "tensorrt": _fake_tensorrt()}.items():
-        monkeypatch.setitem(sys.modules, name, module)
-    engine = tmp_path / "m_b8_fp16.engine"
-    engine.write_bytes(b"FAKE engine")
-    b = open_backend(engine)
-    assert isinstance(b, TensorRTBackend) and isinstance(b, InferenceBackend)
-    assert b.input_specs == {"x": ((None, 3), np.dtype(np.float32))} and b.output_names == ["y"]
-    for n in (2, 5, 1):                                       # grows the device buffers, then reuses them
-        x = RNG.normal(size=(n, 3)).astype(np.float32)
-        out = b.infer({"x": x})
-        assert out["y"].shape == (n, 3)
-        np.testing.assert_allclose(out["y"], 2 * x + 1, rtol=1e-6)
-    assert len(cuda["cuda.bindings.runtime"].memory) == 2
-    with pytest.raises(InputError, match="optimisation profile"):
-        b.infer({"x": np.zeros((9, 3), np.float32)})
-    with pytest.raises(InputError, match="dtype"):
-        b.infer({"x": np.zeros((2, 3), np.float64)})
-    b.close()
-    assert cuda["cuda.bindings.runtime"].memory == {}
-
-    bad = tmp_path / "bad.plan"
-    bad.write_bytes(b"garbage")
-    with pytest.raises(InputError, match="cannot deserialize.*bad.plan"):
-        TensorRTBackend(bad)
-    for name, module in _fake_cuda(fail_malloc=True).items():
-        monkeypatch.setitem(sys.modules, name, module)
-    with pytest.raises(RuntimeError, match="cudaErrorMemoryAllocation"):
-        TensorRTBackend(engine).infer({"x": np.zeros((2, 3), np.float32)})
-
-
-def test_tensorrt_backend_needs_cuda_python(tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "tensorrt", _fake_tensorrt())
-    for name in ("cuda", "cuda.bindings", "cuda.bindings.runtime", "cuda.cudart"):
-        monkeypatch.setitem(sys.modules, name, None)
-    engine = tmp_path / "m.engine"
-    engine.write_bytes(b"FAKE")
-    with pytest.raises(InputError, match="pip install cuda-python"):
-        TensorRTBackend(engine)
-
-
-@pytest.mark.tensorrt
-def test_tensorrt_engine_matches_onnxruntime(tmp_path):
-    """Build a real engine from a small Conv model and compare it with ONNX Runtime (needs TensorRT and a GPU)."""
-    trt = pytest.importorskip("tensorrt", reason="TensorRT's Python bindings are not installed (JetPack/GPU only)")
-    cudart = pytest.importorskip("cuda.bindings.runtime", reason="cuda-python is not installed")
-    err, count = cudart.cudaGetDeviceCount()
-    if err != cudart.cudaError_t.cudaSuccess or count < 1:
-        pytest.skip("no CUDA device")
-    onnx_path = rtmpose_random_model(tmp_path / "rtmpose_rand.onnx")
-    logger = trt.Logger(trt.Logger.WARNING)
-    builder = trt.Builder(logger)
-    network = builder.create_network(0)
-    parser = trt.OnnxParser(network, logger)
-    assert parser.parse(onnx_path.read_bytes()), [parser.get_error(i) for i in range(parser.num_errors)]
-    serialized = builder.build_serialized_network(network, builder.create_builder_config())
-    engine = tmp_path / "rtmpose_rand_b1_fp32.engine"
-    engine.write_bytes(bytes(serialized))
-    x = RNG.normal(size=(1, 3, 256, 192)).astype(np.float32)
-    got = TensorRTBackend(engine).infer({"input": x})
-    want = OrtBackend(onnx_path).infer({"input": x})
-    for name in ("simcc_x", "simcc_y"):
-        np.testing.assert_allclose(got[name], want[name], rtol=1e-3, atol=1e-4)
 
 
 def test_ort_backend_accepts_provider_options(yolo_const):

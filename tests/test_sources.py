@@ -464,3 +464,19 @@ def test_rtsp_without_server_fails_fast(gst):
     message = str(info.value)
     assert message.startswith(f"rtsp://127.0.0.1:{port}/cam: cannot start: ") and "\n" not in message
     assert "rtspsrc" in message
+
+
+def test_native_libraries_loaded_after_gstreamer_still_unwind(blazepose_models):
+    """GStreamer's core library brings libunwind into the global symbol scope; without GCC's unwinder there first,
+    the first C++ exception inside OpenVINO (its device enumeration throws and catches) aborted the process."""
+    pytest.importorskip("openvino")
+    code = ("import sys; from runtime.video.source import GstSource\n"
+            "from edge.inference.openvino_backend import OpenVinoBackend\n"
+            "with GstSource('test://?width=64&height=48&fps=30') as source:\n"
+            "    next(iter(source))\n"
+            "backend = OpenVinoBackend(sys.argv[1])\n"
+            "print(sorted(backend.output_specs)[0])\n")
+    done = subprocess.run([sys.executable, "-c", code, str(blazepose_models[1])], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-500:]
+    assert done.stdout.strip() == "Identity"

@@ -68,3 +68,15 @@ def test_posture_only_live_equals_offline():
         assert not offline[key].any() and not any(m[key] for m in live)
     for key in ("reba_total", "rula_grand"):
         np.testing.assert_allclose([m[key] for m in live], offline[key].astype(float), atol=1e-9)
+
+
+def test_metric_names_are_what_a_frame_reports():
+    from edge.scoring.stream import metric_names
+
+    joints = example_lift_sequence(seconds=1, fps=30, layout="blazepose33")
+    stream = PersonStream(get_layout("blazepose33"), np.array([0.0, 0.0, 1.0]))
+    reported = set()
+    for i, frame in enumerate(joints):
+        reported |= set(stream.update(i / 30, frame))
+    assert reported == set(metric_names())
+    assert {"reba_total", "rula_grand", "trunk_flexion_deg", "lifts_per_min", "l5s1_compression_n"} <= reported

@@ -10,7 +10,7 @@ All backends expose `input_specs` (name -> (shape, dtype), None for a dynamic di
 for outputs, as far as the model declares them) and `output_names`. Inputs must arrive with the declared dtype; a
 wrong dtype or a missing input is an `InputError`, never a silent cast.
 
-Nothing heavy is imported at module import: onnxruntime, openvino, tensorrt and cuda-python are imported by the
+Nothing heavy is imported at module import: onnxruntime, openvino, tensorrt and pycuda/cuda-python are imported by the
 constructors, and a missing package raises an `InputError` that says what to install.
 """
 

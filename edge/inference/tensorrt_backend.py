@@ -1,17 +1,18 @@
 """TensorRT 10 backend: a serialized engine run with `execute_async_v3` on its own CUDA stream.
 
-`tensorrt` (JetPack) and `cuda-python` are imported when a backend is made, never at module import.
+`tensorrt` (JetPack) and the CUDA bindings (pycuda or cuda-python, `edge.inference.cuda_memory`) are imported when a
+backend is made, never at module import.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from edge.errors import InputError
 from edge.inference.base import Spec, check_inputs, existing_file
+from edge.inference.cuda_memory import open_cuda
 
 
 def _import_tensorrt():
@@ -25,66 +26,21 @@ def _import_tensorrt():
     return trt
 
 
-def _import_cudart():
-    # cuda-python >= 12.6 moved the runtime API to cuda.bindings.runtime; older releases expose cuda.cudart.
-    try:
-        from cuda.bindings import runtime as cudart
-    except ImportError:
-        try:
-            from cuda import cudart
-        except ImportError as exc:
-            raise InputError(f"cuda-python is not importable ({exc}); pip install cuda-python "
-                             "(the TensorRT backend uses it for device memory and streams)") from None
-    return cudart
-
-
-class _Cuda:
-    """The few CUDA runtime calls the TensorRT backend needs, with every status checked."""
-
-    def __init__(self, cudart: Any) -> None:
-        self.rt = cudart
-
-    def call(self, result: Any) -> Any:
-        if not isinstance(result, tuple):
-            result = (result,)
-        err, rest = result[0], result[1:]
-        if err != self.rt.cudaError_t.cudaSuccess:
-            try:
-                name = self.rt.cudaGetErrorName(err)[1]
-                name = name.decode() if isinstance(name, bytes) else str(name)
-            except Exception:  # the error name is a nicety; the failure itself is reported either way
-                name = str(err)
-            raise RuntimeError(f"CUDA call failed: {name}")
-        return rest[0] if len(rest) == 1 else (rest or None)
-
-    def malloc(self, nbytes: int) -> int:
-        return int(self.call(self.rt.cudaMalloc(max(int(nbytes), 1))))
-
-    def free(self, ptr: int) -> None:
-        self.call(self.rt.cudaFree(ptr))
-
-    def h2d(self, dst: int, src: np.ndarray, stream: Any) -> None:
-        kind = self.rt.cudaMemcpyKind.cudaMemcpyHostToDevice
-        self.call(self.rt.cudaMemcpyAsync(dst, src.ctypes.data, src.nbytes, kind, stream))
-
-    def d2h(self, dst: np.ndarray, src: int, stream: Any) -> None:
-        kind = self.rt.cudaMemcpyKind.cudaMemcpyDeviceToHost
-        self.call(self.rt.cudaMemcpyAsync(dst.ctypes.data, src, dst.nbytes, kind, stream))
-
-
 class TensorRTBackend:
     """A serialized TensorRT 10 engine (.engine / .plan) run with `execute_async_v3` on its own CUDA stream.
 
-    Needs `tensorrt` (JetPack) and `cuda-python`. Device buffers are allocated per tensor and grown when a dynamic
-    input shape needs more room; inputs must lie inside the engine's optimisation profile 0. Host copies use
-    pageable numpy memory (simple and safe; pinned buffers would save a copy on large tensors). Call `close()` to
-    release device memory early; it also runs on garbage collection.
+    Needs `tensorrt` (JetPack) and CUDA bindings: `cuda` is "auto" (pycuda, which the `jetson` extra installs, else
+    cuda-python), "pycuda" or "cuda-python"; `cuda_bindings` says which one runs. Device buffers are allocated per
+    tensor and grown when a dynamic input shape needs more room; inputs must lie inside the engine's optimisation
+    profile 0. Host copies use pageable numpy memory (simple and safe; pinned buffers would save a copy on large
+    tensors). Call `close()` to release device memory early; it also runs on garbage collection.
     """
 
-    def __init__(self, engine_path: str | Path) -> None:
+    def __init__(self, engine_path: str | Path, cuda: str = "auto") -> None:
         path = existing_file(engine_path, "TensorRT engine")
         trt = _import_tensorrt()
-        cuda = _Cuda(_import_cudart())
+        cuda = open_cuda(cuda)
+        self.cuda_bindings = cuda.name
         self.path = path
         self._trt = trt
         self._cuda = cuda
@@ -92,13 +48,14 @@ class TensorRTBackend:
         self._stream = None
 
         self._logger = trt.Logger(trt.Logger.WARNING)
-        self._runtime = trt.Runtime(self._logger)
-        engine = self._runtime.deserialize_cuda_engine(path.read_bytes())
-        if engine is None:
-            raise InputError(f"TensorRT cannot deserialize {path}: not an engine, or built by another TensorRT "
-                             "version or for another GPU (engines are not portable; rebuild it on this device)")
-        self._engine = engine
-        self._context = engine.create_execution_context()
+        with cuda.active():  # TensorRT allocates in the context the CUDA bindings use
+            self._runtime = trt.Runtime(self._logger)
+            engine = self._runtime.deserialize_cuda_engine(path.read_bytes())
+            if engine is None:
+                raise InputError(f"TensorRT cannot deserialize {path}: not an engine, or built by another TensorRT "
+                                 "version or for another GPU (engines are not portable; rebuild it on this device)")
+            self._engine = engine
+            self._context = engine.create_execution_context()
         if self._context is None:
             raise RuntimeError(f"TensorRT could not create an execution context for {path} (out of GPU memory?)")
 
@@ -115,7 +72,7 @@ class TensorRTBackend:
         self.output_names: list[str] = list(self.output_specs)
         self.providers = ("TensorRT",)
         self.provider = "TensorRT"
-        self._stream = cuda.call(cuda.rt.cudaStreamCreate())
+        self._stream = cuda.stream_create()
 
     def _device(self, name: str, nbytes: int) -> int:
         ptr, capacity = self._buffers.get(name, (0, 0))
@@ -129,6 +86,10 @@ class TensorRTBackend:
 
     def infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         feed = check_inputs(self.input_specs, inputs, self.path.name)
+        with self._cuda.active():
+            return self._run(feed)
+
+    def _run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         ctx, cuda, stream = self._context, self._cuda, self._stream
         for name, arr in feed.items():
             if not ctx.set_input_shape(name, tuple(arr.shape)):
@@ -146,11 +107,11 @@ class TensorRTBackend:
             host = np.empty(shape, dtype=self.output_specs[name][1])
             ctx.set_tensor_address(name, self._device(name, host.nbytes))
             outputs[name] = host
-        if not ctx.execute_async_v3(int(stream)):
+        if not ctx.execute_async_v3(cuda.stream_handle(stream)):
             raise RuntimeError(f"{self.path.name}: TensorRT execution failed (see the TensorRT log above)")
         for name, host in outputs.items():
             cuda.d2h(host, self._buffers[name][0], stream)
-        cuda.call(cuda.rt.cudaStreamSynchronize(stream))
+        cuda.stream_sync(stream)
         return outputs
 
     def close(self) -> None:
@@ -161,7 +122,7 @@ class TensorRTBackend:
             cuda.free(ptr)
         self._buffers = {}
         if self._stream is not None:
-            cuda.call(cuda.rt.cudaStreamDestroy(self._stream))
+            cuda.stream_destroy(self._stream)
             self._stream = None
 
     def __del__(self) -> None:

@@ -17,6 +17,7 @@ live, so frame counts would lie):
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 from dataclasses import dataclass
 
@@ -24,7 +25,7 @@ import numpy as np
 
 from edge.ergonomics.activity import ARM_SIGNALS, BODY_SIGNALS, FLAGS
 from edge.ergonomics.l5s1 import l5s1_load
-from edge.kinematics import angles_from_points
+from edge.kinematics import ANGLE_NAMES, angles_from_points
 from edge.scoring.methods import method_columns
 from edge.scoring.methods import ScoreConfig
 from edge.skeletons import Layout, to_canonical
@@ -68,6 +69,18 @@ class _CycleCounter:
             self.rising_done, self.low = False, v
             return True
         return False
+
+
+# The L5/S1 metrics of a frame (computed on a trailing window, see the module docstring).
+L5S1_METRICS = ("l5s1_moment_nm", "l5s1_moment_extension_nm", "l5s1_compression_n")
+
+
+@functools.lru_cache(maxsize=1)
+def metric_names() -> tuple[str, ...]:
+    """Every metric `PersonStream.update` returns, sorted: what an alert rule may name."""
+    angles = {name: np.array([np.nan]) for name in ANGLE_NAMES}
+    flags = {name: np.array([False]) for name in FLAGS}
+    return tuple(sorted({*angles, *method_columns(angles, flags, ScoreConfig()), "lifts_per_min", *L5S1_METRICS}))
 
 
 class PersonStream:
@@ -185,8 +198,7 @@ class PersonStream:
         if self._l5s1_last is not None and t - self._l5s1_time < 1.0 / s.l5s1_rate_hz:
             return self._l5s1_last
         times = np.fromiter(self._points_t, dtype=np.float64)
-        nan = {"l5s1_moment_nm": float("nan"), "l5s1_moment_extension_nm": float("nan"),
-               "l5s1_compression_n": float("nan")}
+        nan = dict.fromkeys(L5S1_METRICS, float("nan"))
         if len(times) < 3 or times[-1] - times[0] <= 0:
             return nan
         fps = (len(times) - 1) / (times[-1] - times[0])

@@ -1,9 +1,11 @@
 """Exposure totals per shift and person: seconds in each REBA risk level, seconds past each rule's threshold, alerts
-raised per rule."""
+raised per rule; kept in bounded memory and, given an event store, saved every few seconds so that a restarted run
+continues its shift."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any
@@ -40,6 +42,28 @@ def _resolve_tz(tz: tzinfo | str | None) -> tzinfo | None:
         raise InputError(f"tz: unknown time zone {tz!r} (use an IANA name such as 'Europe/Berlin')") from None
 
 
+# Memory bounds (a week-long run must stay flat). Shifts: the current one and the two before it stay in memory and
+# in the report; older ones are only in the event store. People: per shift, the tracks updated most recently; the
+# rest are folded into one "others" bucket (a flickering tracker can make a new track id every second).
+KEEP_SHIFTS = 3
+MAX_PERSONS = 64
+# Seconds of wall time between saves to the event store: what a crash can lose at most.
+SAVE_EVERY_S = 5.0
+OTHERS = -1  # the person id of the folded tracks in the event store
+
+
+@dataclass
+class _Shift:
+    """One shift in memory: this run's people (least recently updated first), the tracks it folded together, the
+    totals earlier runs saved for the shift, and what changed since the last save."""
+
+    persons: dict[int, dict] = field(default_factory=dict)
+    others: dict | None = None
+    earlier: dict | None = None
+    dirty: set[int] = field(default_factory=set)
+    dropped: set[int] = field(default_factory=set)  # folded since the last save: their own rows go
+
+
 class ExposureTracker:
     """Accumulated exposure per shift and person: seconds per REBA risk level, seconds past each rule's
     threshold, alerts raised per rule.
@@ -48,21 +72,41 @@ class ExposureTracker:
     runs to the next start, so ("06:00", "14:00", "22:00") puts 02:00 on 2 May in shift "2024-05-01T22:00".
     Frames whose REBA is unknown count as "unknown", so the level seconds always add up to `tracked_s`.
     It is also a sink (`emit` = `record`) so it can sit in a SinkSet to count the engine's raised alerts.
+
+    Memory holds `keep_shifts` shifts and, per shift, `max_persons` people (see KEEP_SHIFTS, MAX_PERSONS); call
+    `forget(person)` when a track ends. With a `store` (`runtime.alerts.store.EventStore`) this run's totals are
+    saved as `run_id`'s rows every `save_every_s` seconds of wall time, at each shift change and on `close`, and a
+    shift's rows saved by other runs (a run before a restart) are loaded when the shift is first met and counted
+    in its "all" (as "earlier_runs"). A failing save is logged once through `log` and retried at the next one.
     """
 
     name = "exposure"
 
     def __init__(self, rules: Iterable[AlertRule] = DEFAULT_RULES,
                  shift_starts: Iterable[str] = ("06:00", "14:00", "22:00"), tz: tzinfo | str | None = None,
-                 clock: Callable[[], datetime] = utc_now, reba_metric: str = "reba_total"):
+                 clock: Callable[[], datetime] = utc_now, reba_metric: str = "reba_total", *, store=None,
+                 camera: str = "", run_id: str = "", save_every_s: float = SAVE_EVERY_S,
+                 keep_shifts: int = KEEP_SHIFTS, max_persons: int = MAX_PERSONS,
+                 log: Callable[[str], None] | None = None):
         self.rules = check_rules(rules)
         self.shift_starts = tuple(str(s).strip() for s in shift_starts)
         self._starts = _parse_shift_starts(self.shift_starts)
         self._tz = _resolve_tz(tz)
         self._clock = clock
         self.reba_metric = reba_metric
-        self._shifts: dict[str, dict[int, dict]] = {}
+        self.keep_shifts = check_number(keep_shifts, "exposure: keep_shifts", integer=True, minimum=1)
+        self.max_persons = check_number(max_persons, "exposure: max_persons", integer=True, minimum=1)
+        self.save_every_s = check_number(save_every_s, "exposure: save_every_s", positive=True)
+        if store is not None and not run_id:
+            raise InputError("exposure: a run_id is needed to save to an event store")
+        self._store, self.camera, self.run_id = store, str(camera), str(run_id)
+        self._log = log
+        self.save_failures = 0
+        self._shifts: dict[str, _Shift] = {}
         self._last_time: dict[int, float] = {}
+        self._next_save: datetime | None = None
+        if store is not None:  # a restarted run shows and continues its shift's totals from the start
+            self._shift(self.shift_key(self._clock()))
 
     def shift_key(self, when: datetime) -> str:
         """The shift that `when` falls in, named by its local start, e.g. "2024-05-01T22:00"."""
@@ -91,11 +135,13 @@ class ExposureTracker:
         over = [rule.name for rule in self.rules
                 if (v := metric_value(metrics, rule.metric)) is not None and rule.triggers(v)]
         self._last_time[person] = t
-        bucket = self._bucket(self.shift_key(wall_time or self._clock()), person)
+        when = wall_time or self._clock()
+        bucket = self._bucket(self.shift_key(when), person)
         bucket["tracked_s"] += dt
         bucket["reba_s"][level] += dt
         for name in over:
             bucket["over_threshold_s"][name] += dt
+        self._save_when_due(when)
 
     def record(self, event: AlertEvent) -> None:
         """Count a raised alert in the shift of its wall time (cleared events are ignored)."""
@@ -107,20 +153,57 @@ class ExposureTracker:
 
     emit = record
 
+    def forget(self, person: int) -> None:
+        """The track ended: its time check goes (its totals stay in their shifts)."""
+        self._last_time.pop(person, None)
+
+    def save(self) -> bool:
+        """Write what changed since the last save to the store (nothing without one); False if that failed."""
+        if self._store is None:
+            return True
+        rows, drop = [], []
+        for key, shift in self._shifts.items():
+            drop += [(key, p) for p in shift.dropped]
+            rows += [(key, p, shift.others if p == OTHERS else shift.persons[p]) for p in shift.dirty]
+        if rows or drop:
+            try:
+                self._store.save_exposure(self.camera, self.run_id, rows, updated=self._clock(), drop=drop)
+            except Exception as exc:  # noqa: BLE001 - a full disk must not stop the monitor; the next save retries
+                self.save_failures += 1
+                if self.save_failures == 1 and self._log is not None:
+                    self._log(f"saving exposure failed: {type(exc).__name__}: {exc} (retried at every save)")
+                return False
+            for shift in self._shifts.values():
+                shift.dirty.clear()
+                shift.dropped.clear()
+        return True
+
     def close(self) -> None:
-        pass
+        self.save()
 
     def totals(self) -> dict:
-        """JSON-ready: {"timezone", "shift_starts", "shifts": {key: {"persons": {"<id>": totals}, "all": totals}}}."""
+        """JSON-ready: {"timezone", "shift_starts", "shifts": {key: {"persons": {"<id>": totals}, "all": totals}}};
+        a shift also has "others" (tracks folded together) and "earlier_runs" (saved by other runs) when it has
+        them, and "all" counts them too."""
         shifts = {}
         for key in sorted(self._shifts):
-            persons = self._shifts[key]
-            everyone = self._empty()
-            for bucket in persons.values():
-                _add_into(everyone, bucket)
-            shifts[key] = {"persons": {str(p): _copy(b) for p, b in sorted(persons.items())}, "all": everyone}
+            shift = self._shifts[key]
+            entry: dict = {"persons": {str(p): _copy(b) for p, b in sorted(shift.persons.items())}}
+            for name, part in (("others", shift.others), ("earlier_runs", shift.earlier)):
+                if part is not None:
+                    entry[name] = _copy(part)
+            entry["all"] = self.sum_totals([*shift.persons.values(), shift.others, shift.earlier])
+            shifts[key] = entry
         return {"timezone": str(self._tz) if self._tz is not None else "local", "shift_starts": list(self.shift_starts),
                 "shifts": shifts}
+
+    def sum_totals(self, buckets: Iterable[dict | None]) -> dict:
+        """The sum of exposure buckets (None ones skipped), starting from this tracker's empty bucket."""
+        total = self._empty()
+        for bucket in buckets:
+            if bucket is not None:
+                _add_into(total, bucket)
+        return total
 
     def _reba_level(self, value: float | None) -> str:
         if value is None:
@@ -136,11 +219,53 @@ class ExposureTracker:
                 "over_threshold_s": {rule.name: 0.0 for rule in self.rules},
                 "alerts_raised": {rule.name: 0 for rule in self.rules}}
 
-    def _bucket(self, shift: str, person: int) -> dict:
-        persons = self._shifts.setdefault(shift, {})
-        if person not in persons:
-            persons[person] = self._empty()
-        return persons[person]
+    def _bucket(self, key: str, person: int) -> dict:
+        """The person's bucket in the shift, now the most recently updated; the least recent folds into "others"
+        once the shift has more than max_persons people."""
+        shift = self._shifts.get(key) or self._shift(key)
+        bucket = shift.persons.pop(person, None) or self._empty()
+        shift.persons[person] = bucket
+        shift.dirty.add(person)
+        if len(shift.persons) > self.max_persons:
+            folded = next(iter(shift.persons))
+            shift.others = self.sum_totals([shift.others, shift.persons.pop(folded)])
+            shift.dirty.discard(folded)
+            shift.dirty.add(OTHERS)
+            shift.dropped.add(folded)
+        return bucket
+
+    def _shift(self, key: str) -> _Shift:
+        """Open a shift in memory: save first (a shift change), load what the store has for it, and let the oldest
+        other shift go once more than keep_shifts are held."""
+        self.save()
+        shift = self._shifts[key] = _Shift()
+        if self._store is not None:
+            for row in self._store.load_exposure(self.camera, key):
+                if row["run_id"] != self.run_id:
+                    shift.earlier = self.sum_totals([shift.earlier, row["totals"]])
+                elif row["person"] == OTHERS:
+                    shift.others = row["totals"]
+                else:
+                    shift.persons[row["person"]] = row["totals"]
+        while len(self._shifts) > self.keep_shifts:
+            del self._shifts[min(k for k in self._shifts if k != key)]
+        return shift
+
+    def _save_when_due(self, now: datetime) -> None:
+        if self._store is None:
+            return
+        if self._next_save is None or now >= self._next_save:
+            if self._next_save is not None:
+                self.save()
+            self._next_save = now + timedelta(seconds=self.save_every_s)
+
+
+def stored_totals(store, camera: str, shift: str) -> dict:
+    """A shift's exposure for everyone, summed over every run's rows in `store` (an EventStore); {} if none."""
+    total: dict = {}
+    for row in store.load_exposure(camera, shift):
+        _add_into(total, row["totals"])
+    return total
 
 
 def _add_into(total: dict, part: dict) -> None:

@@ -35,7 +35,10 @@ run on its network thread and only put small records on a queue; the sink's publ
 (paho holds its own locks while it runs callbacks) and a PUBACK can never be matched against a map of another
 connection.
 
-paho-mqtt (>= 2.0) is imported when a sink is created, not when this module is imported.
+paho-mqtt is imported when a sink is created, not when this module is imported. It must be >= 2.2
+(`PAHO_MQTT_MINIMUM`): the reconnect path calls `drop_out_messages()`, which 2.0 and 2.1 lack, and there the
+failure would be inside paho's network thread, where nothing is published and nothing is said. An older paho is
+refused when the sink is created, in one line.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ from typing import Any
 
 from edge.errors import InputError
 from edge.paths import user_dir
+from edge.versions import require_version
 from runtime.alerts.event import AlertEvent
 from runtime.alerts.mqtt_config import MqttConfig
 from runtime.alerts.outbox import Outbox
@@ -63,6 +67,8 @@ log = logging.getLogger(__name__)
 _PRUNE_EVERY_S = 3600.0
 _IDLE_TICK_S = 1.0
 _DEFAULT_CONFIG = MqttConfig()   # the local broker, 127.0.0.1:1883
+# drop_out_messages() (called on every connect) came with paho-mqtt 2.2; pyproject.toml declares the same floor.
+PAHO_MQTT_MINIMUM = "2.2"
 
 
 class MqttSink:
@@ -365,12 +371,12 @@ class MqttSink:
 
 
 def _import_paho():
+    install = f"pip install -U 'paho-mqtt>={PAHO_MQTT_MINIMUM}'"
     try:
         import paho.mqtt.client as mqtt
     except ImportError as err:
-        raise InputError(f"the MQTT sink needs paho-mqtt >= 2.0: pip install 'paho-mqtt>=2.0' ({err})") from err
-    if not hasattr(mqtt, "CallbackAPIVersion"):
-        raise InputError("the MQTT sink needs paho-mqtt >= 2.0 (found 1.x): pip install -U 'paho-mqtt>=2.0'")
+        raise InputError(f"the MQTT sink needs paho-mqtt >= {PAHO_MQTT_MINIMUM}: {install} ({err})") from err
+    require_version("paho-mqtt", PAHO_MQTT_MINIMUM, f"the MQTT sink needs it (drop_out_messages); {install}")
     return mqtt
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from edge.config import check_number
@@ -63,7 +63,7 @@ class MqttConfig:
     qos: int = 1
     client_id: str | None = None
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)  # kept out of reprs, tracebacks, logs
     tls: MqttTls | None = None
     outbox_path: str | None = None
     keepalive: int = 30

@@ -6,6 +6,13 @@ is nil, while NORMAL may lose the last committed alerts on a power cut (a Jetson
 
 wall_time is stored normalised to UTC with microseconds ("2024-05-01T10:00:03.000000+00:00"), so that string
 order is time order and range queries and pruning can use the index.
+
+The same file holds exposure per shift (`runtime.alerts.exposure.ExposureTracker` writes it every few seconds), so
+that a run restarted after a crash continues its shift's totals. Rows are keyed by (camera, shift, run_id, person):
+track ids start again at 0 in every run, so each run writes its own rows and a shift's total is the sum over all
+runs' rows (`runtime.alerts.exposure.stored_totals`). Person -1 holds the tracks a run folded together
+(`ExposureTracker.max_persons`).
+`PRAGMA user_version` is the schema version: 0 before the exposure table existed, SCHEMA_VERSION since.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from edge.config import check_number
 from edge.errors import InputError
 from runtime.alerts.event import AlertEvent, parse_utc, utc_iso
 
+SCHEMA_VERSION = 1
 COLUMNS = ("event_id", "kind", "rule", "person", "severity", "time_s", "wall_time", "value", "threshold",
            "duration_s", "camera", "message")
 
@@ -41,9 +49,23 @@ CREATE TABLE IF NOT EXISTS events (
     message    TEXT NOT NULL DEFAULT ''
 )
 """
+EXPOSURE_COLUMNS = ("camera", "shift", "run_id", "person", "tracked_s", "totals", "updated")
+_EXPOSURE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS exposure (
+    camera    TEXT NOT NULL,
+    shift     TEXT NOT NULL,
+    run_id    TEXT NOT NULL,
+    person    INTEGER NOT NULL,
+    tracked_s REAL NOT NULL,
+    totals    TEXT NOT NULL,
+    updated   TEXT NOT NULL,
+    PRIMARY KEY (camera, shift, run_id, person)
+)
+"""
 _INDEXES = """
 CREATE INDEX IF NOT EXISTS events_wall_time ON events (wall_time);
 CREATE INDEX IF NOT EXISTS events_rule ON events (rule);
+CREATE INDEX IF NOT EXISTS exposure_updated ON exposure (updated);
 """
 
 
@@ -67,20 +89,30 @@ class EventStore:
         try:
             self.journal_mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             self._conn.execute("PRAGMA synchronous=FULL")
-            with self._conn:
-                self._conn.execute(_SCHEMA)
-            found = tuple(row[1] for row in self._conn.execute("PRAGMA table_info(events)"))
-            if found == COLUMNS:
-                self._conn.executescript(_INDEXES)
+            problem = self._create_schema()
         except sqlite3.DatabaseError as exc:
             self._conn.close()
             raise InputError(f"{self.path}: not a usable SQLite event store ({exc})") from None
-        if found != COLUMNS:  # someone else's table of the same name: do not touch it
+        if problem:
             self._conn.close()
-            raise InputError(f"{self.path}: table 'events' has columns {', '.join(found)}, "
-                             f"expected {', '.join(COLUMNS)}")
+            raise InputError(f"{self.path}: {problem}")
         self._closed = False
         self.prune()
+
+    def _create_schema(self) -> str | None:
+        """Create or upgrade the tables; a problem that makes the file someone else's, or None."""
+        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            return f"schema version {version} was written by a newer ergo-edge (this one reads {SCHEMA_VERSION})"
+        for table, create, expected in (("events", _SCHEMA, COLUMNS), ("exposure", _EXPOSURE_SCHEMA, EXPOSURE_COLUMNS)):
+            with self._conn:
+                self._conn.execute(create)
+            found = tuple(row[1] for row in self._conn.execute(f"PRAGMA table_info({table})"))
+            if found != expected:  # someone else's table of the same name: do not touch it or add to the file
+                return f"table {table!r} has columns {', '.join(found)}, expected {', '.join(expected)}"
+        self._conn.executescript(_INDEXES)
+        self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        return None
 
     def add(self, event: AlertEvent) -> bool:
         """Store one event; False if its event_id was already stored (redelivery is harmless)."""
@@ -123,7 +155,8 @@ class EventStore:
         return [{c: row[c] for c in COLUMNS} for row in rows]
 
     def prune(self, now: str | datetime | None = None) -> int:
-        """Delete events older than the retention period before `now` (default: the current time)."""
+        """Delete events, and exposure rows last written, before the retention period before `now` (default: the
+        current time); returns how many events were deleted."""
         if self.retention_days is None:
             return 0
         now_utc = parse_utc(now) if now is not None else datetime.now(timezone.utc)
@@ -131,8 +164,41 @@ class EventStore:
         with self._lock:
             with self._conn:
                 deleted = self._conn.execute("DELETE FROM events WHERE wall_time < ?", (cutoff,)).rowcount
+                self._conn.execute("DELETE FROM exposure WHERE updated < ?", (cutoff,))
             self._adds_since_prune = 0
         return deleted
+
+    def save_exposure(self, camera: str, run_id: str, rows: Iterable[tuple[str, int, dict]],
+                      updated: str | datetime, drop: Iterable[tuple[str, int]] = ()) -> None:
+        """One run's current totals, (shift, person, totals) each, replacing what the run wrote before for the same
+        keys; the (shift, person) rows in `drop` are deleted first. One transaction: a crash keeps the last save."""
+        when = utc_iso(updated)
+        upsert = (f"INSERT INTO exposure ({', '.join(EXPOSURE_COLUMNS)}) VALUES ({', '.join('?' * 7)}) "
+                  "ON CONFLICT (camera, shift, run_id, person) DO UPDATE SET tracked_s = excluded.tracked_s, "
+                  "totals = excluded.totals, updated = excluded.updated")
+        values = [(camera, shift, run_id, int(person), float(totals["tracked_s"]), json.dumps(totals), when)
+                  for shift, person, totals in rows]
+        with self._lock:
+            with self._conn:
+                self._conn.executemany("DELETE FROM exposure WHERE camera = ? AND shift = ? AND run_id = ? "
+                                       "AND person = ?", [(camera, s, run_id, int(p)) for s, p in drop])
+                self._conn.executemany(upsert, values)
+
+    def load_exposure(self, camera: str, shift: str) -> list[dict]:
+        """Every run's rows for one camera and shift: dicts of run_id, person, totals (parsed) and updated."""
+        with self._lock:
+            rows = self._conn.execute("SELECT run_id, person, totals, updated FROM exposure WHERE camera = ? AND "
+                                      "shift = ? ORDER BY run_id, person", (camera, shift)).fetchall()
+        return [{"run_id": r["run_id"], "person": r["person"], "totals": json.loads(r["totals"]),
+                 "updated": r["updated"]} for r in rows]
+
+    def exposure_shifts(self, camera: str | None = None) -> list[tuple[str, str]]:
+        """(camera, shift) pairs with stored exposure, in order."""
+        where, args = ("WHERE camera = ?", (camera,)) if camera is not None else ("", ())
+        with self._lock:
+            rows = self._conn.execute(f"SELECT DISTINCT camera, shift FROM exposure {where} ORDER BY camera, shift",
+                                      args).fetchall()
+        return [(r["camera"], r["shift"]) for r in rows]
 
     def count(self) -> int:
         with self._lock:
@@ -177,4 +243,4 @@ def format_events(rows: Iterable[dict], as_json: bool = False) -> str:
     return "\n".join([line(header), *(line(r) for r in body)])
 
 
-__all__ = ["COLUMNS", "EventStore", "format_events"]
+__all__ = ["COLUMNS", "EXPOSURE_COLUMNS", "SCHEMA_VERSION", "EventStore", "format_events"]

@@ -25,11 +25,27 @@ _GST: Any = None
 _GST_LOCK = threading.Lock()
 
 
+def _keep_gcc_unwinder() -> None:
+    """Put GCC's unwinder (libgcc_s) in the global symbol scope before GStreamer's core library brings in
+    libunwind: otherwise libunwind's `_Unwind_Resume` wins for every native library loaded later, and a C++
+    exception thrown and caught inside one (OpenVINO's device enumeration throws while probing plugins) aborts
+    the process (seen with openvino 2026.4 on Debian 12's GStreamer 1.22, in gdb: __libunwind_Unwind_Resume)."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("gcc_s") or "libgcc_s.so.1"
+    try:
+        ctypes.CDLL(name, mode=ctypes.RTLD_GLOBAL)
+    except OSError:  # not a GNU toolchain system: nothing to keep
+        pass
+
+
 def gst() -> Any:
     """Import and initialise GStreamer once; returns a namespace with Gst, GstApp, GstVideo, GLib."""
     global _GST
     with _GST_LOCK:
         if _GST is None:
+            _keep_gcc_unwinder()
             try:
                 import gi
 

@@ -3,8 +3,9 @@ frames through GStreamer's appsrc.
 
     with VideoRecorder("out.mp4", fps=30, width=640, height=480) as rec:
         rec.write(frame)                      # (480, 640, 3) uint8 BGR; raises if the pipeline failed
-    server = RtspServer(port=8554, path="/ergo", fps=30, width=640, height=480)
+    server = RtspServer(port=8554, path="/ergo", fps=30, width=640, height=480)   # 127.0.0.1 only
     server.write(frame)                       # dropped cheaply while no client watches; server.url to connect
+    RtspServer(address="0.0.0.0", user="viewer", password="...")   # the network: viewers must authenticate
     server.close()
 
 The pipeline descriptions come from `runtime.video.pipelines` (pure functions, testable without GStreamer).
@@ -26,6 +27,7 @@ import numpy as np
 from edge.device import is_jetson
 from edge.config import check_number
 from edge.errors import InputError
+from runtime.network import check_rtsp_output
 from runtime.video.gst import has_element
 from runtime.video.pipelines import (display_available, display_description, framerate, recorder_description,
                                      rtsp_launch_description, select_encoder)
@@ -241,11 +243,17 @@ class RtspServer:
     One shared media for all viewers. Its appsrc exists only while a viewer is connected: `write` drops the frame
     (returns False, before any copy) when nobody watches. The server's GLib main loop runs in a daemon thread.
     port=0 picks a free port (see `port` / `url` after construction).
+
+    It listens on `address` (default 127.0.0.1: this machine only). With `user` and `password` a viewer must
+    authenticate (RTSP digest: unlike basic authentication, the password never crosses the network; the video
+    itself is not encrypted). Any other address without credentials is refused unless `allow_anonymous`.
     """
 
     def __init__(self, port: int = 8554, path: str = "/ergo", fps: float = 30.0, width: int = 640,
-                 height: int = 480, bitrate_kbps: int = 2000, address: str = "0.0.0.0",
-                 encoder: str | None = None) -> None:
+                 height: int = 480, bitrate_kbps: int = 2000, address: str = "127.0.0.1",
+                 encoder: str | None = None, user: str | None = None, password: str | None = None,
+                 allow_anonymous: bool = False) -> None:
+        check_rtsp_output(address, user, password, allow_anonymous)
         if not path.startswith("/") or len(path) < 2:
             raise InputError(f"RTSP mount path must start with '/' and name the stream, got {path!r}")
         check_number(port, "RTSP port", integer=True, minimum=0, maximum=65535)
@@ -264,7 +272,8 @@ class RtspServer:
             import gi
 
             gi.require_version("GstRtspServer", "1.0")
-            from gi.repository import GLib, GstRtspServer
+            gi.require_version("GstRtsp", "1.0")
+            from gi.repository import GLib, GstRtsp, GstRtspServer
         except (ImportError, ValueError) as exc:
             raise InputError(f"GStreamer RTSP server bindings not available ({exc}): install "
                              f"gir1.2-gst-rtsp-server-1.0") from None
@@ -276,6 +285,8 @@ class RtspServer:
         factory.set_launch(self.description)
         factory.set_shared(True)
         factory.connect("media-configure", self._on_media_configure)
+        if user is not None:
+            _require_login(self._server, factory, user, password, GstRtspServer, GstRtsp)
         self._server.get_mount_points().add_factory(path, factory)
 
         # A private context, so the server never depends on (or disturbs) a default main loop the app may run.
@@ -360,6 +371,23 @@ class RtspServer:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _require_login(server, factory, user: str, password: str, GstRtspServer, GstRtsp) -> None:
+    """Only `user` with `password` may watch: digest authentication only (a basic-auth client would send the
+    password in the clear with every request), and the factory lets only that user's role build and see media."""
+    role = "viewer"
+    auth = GstRtspServer.RTSPAuth()
+    auth.set_realm("ergo-edge")
+    auth.set_supported_methods(GstRtsp.RTSPAuthMethod.DIGEST)
+    token = GstRtspServer.RTSPToken()
+    token.set_string("media.factory.role", role)
+    auth.add_digest(user, password, token)
+    server.set_auth(auth)
+    permissions = GstRtspServer.RTSPPermissions()
+    permissions.add_permission_for_role(role, "media.factory.access", True)
+    permissions.add_permission_for_role(role, "media.factory.construct", True)
+    factory.set_permissions(permissions)
 
 
 # --------------------------------------------------------------------------------------------------------- display

@@ -15,11 +15,13 @@ import contextlib
 import logging
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from edge.config import check_number
 from edge.errors import InputError
 from runtime.video.gst import gst as _gst
 from runtime.video.gst import jetson_elements
@@ -66,7 +68,8 @@ class Frame:
 
     image: HxWx3 uint8 BGR, a copy (owns its memory). index: frames delivered before this one.
     pts_s: stream time in seconds (buffer PTS; across reconnects each session is offset so that time keeps running
-    through the gap and never goes backwards). wall_time: time.time() at delivery. session: reconnects so far.
+    through the gap and always moves forward; a frame delivered twice is skipped). wall_time: time.time() at
+    delivery. session: reconnects so far.
     Frames compare by identity (eq=False: numpy arrays have no single truth value).
     """
 
@@ -83,6 +86,9 @@ def _clock(wall: float) -> str:
 
 
 _PULL_NS = 100_000_000  # 0.1 s: how long one try_pull_sample blocks before the bus is looked at again
+# Outages kept in full for stats(); older ones only count in its totals, so a camera that drops every few minutes
+# for weeks does not grow the process.
+KEEP_GAPS = 100
 
 
 class GstSource:
@@ -101,7 +107,8 @@ class GstSource:
     """
 
     def __init__(self, source: SourceSpec | str, *, jetson: bool | None = None, stall_timeout_s: float = 5.0,
-                 reconnect: ReconnectPolicy | None = None, start_timeout_s: float = 10.0) -> None:
+                 reconnect: ReconnectPolicy | None = None, start_timeout_s: float = 10.0,
+                 keep_gaps: int = KEEP_GAPS) -> None:
         self.spec = parse_source(source) if isinstance(source, str) else source
         if not isinstance(self.spec, SourceSpec):
             raise InputError(f"GstSource needs a SourceSpec or a source URI, got {type(source).__name__}")
@@ -124,7 +131,10 @@ class GstSource:
         self._dropped = 0
         self._errors = 0
         self._warnings = 0
-        self._gaps: list[dict[str, Any]] = []
+        keep_gaps = check_number(keep_gaps, "keep_gaps", integer=True, minimum=1)
+        self._gaps: deque[dict[str, Any]] = deque(maxlen=keep_gaps)  # the latest ended outages
+        self._gaps_total = 0
+        self._gap_s_total = 0.0  # seconds from the last frame before to the first frame after, over all of them
         self._gap: dict[str, Any] | None = None  # the outage in progress
         self._failed_attempts = 0
         # time bookkeeping
@@ -191,7 +201,10 @@ class GstSource:
                 continue
             sample = sink.try_pull_sample(_PULL_NS)
             if sample is not None:
-                return self._frame(sample)
+                frame = self._frame(sample)
+                if frame is not None:
+                    return frame
+                continue
             if self._closing.is_set():
                 continue
             if sink.is_eos() or self._eos:
@@ -208,13 +221,15 @@ class GstSource:
         """Counters: frames, reconnects, dropped (estimated from PTS jumps), errors, warnings, reconnect attempts
         failed in a row, and gaps: one dict per outage with start (wall time of the last frame before it), detected
         (when it was noticed), end (wall time of the first frame after it; None while ongoing), reason
-        ("error", "eos", "stall"), detail (the message) and attempts."""
+        ("error", "eos", "stall"), detail (the message) and attempts. Only the latest `keep_gaps` ended outages
+        (and the one in progress) are listed; gaps_total counts every outage and gap_s_total sums the ended ones."""
         gaps = [dict(g) for g in self._gaps]
         if self._gap is not None:
             gaps.append(dict(self._gap))
         return {"frames": self._frames, "reconnects": self._reconnects, "dropped": self._dropped,
                 "errors": self._errors, "warnings": self._warnings, "failed_attempts": self._failed_attempts,
-                "gaps": gaps}
+                "gaps": gaps, "gaps_total": self._gaps_total + (self._gap is not None),
+                "gap_s_total": self._gap_s_total}
 
     def stream_time_s(self) -> float | None:
         """The pipeline clock's current running time on the Frame.pts_s time line (None when not playing).
@@ -238,7 +253,7 @@ class GstSource:
         try:
             pipeline = Gst.parse_launch(self.description)
         except GLib.Error as exc:
-            raise SourceError(f"{label}: cannot build the pipeline: {exc.message}") from None
+            raise SourceError(f"{label}: cannot build the pipeline: {self.spec.scrub(exc.message)}") from None
         self._pipeline, self._bus, self._eos = pipeline, pipeline.get_bus(), False
         self._sink = pipeline.get_by_name("sink")
         self._session_first, self._prev_raw = True, None
@@ -316,13 +331,13 @@ class GstSource:
             if problem is not None or time.monotonic() >= deadline:
                 return problem[1] if problem else None
 
-    @staticmethod
-    def _message_text(message: Any) -> str:
+    def _message_text(self, message: Any) -> str:
+        """An ERROR or WARNING as one line, scrubbed: an element may quote its location, credentials included."""
         Gst = _gst().Gst
         error, _debug = message.parse_error() if message.type == Gst.MessageType.ERROR else message.parse_warning()
         source = message.src.get_name() if message.src is not None else "pipeline"
         text = " ".join((error.message or "unknown error").split())
-        return f"{text} (from element {source})"
+        return self.spec.scrub(f"{text} (from element {source})")
 
     def _session_failed(self, reason: str, detail: str) -> None:
         """An ERROR, EOS or stall: raise for files and for a live source that never delivered; else start an outage."""
@@ -350,7 +365,7 @@ class GstSource:
         attempt = self._failed_attempts + 1
         if self.reconnect.max_attempts is not None and attempt > self.reconnect.max_attempts:
             gap, self._gap = self._gap, None
-            self._gaps.append(gap)
+            self._end_gap(gap)
             self.close()
             raise SourceError(f"{self.spec.label()}: gave up after {self._failed_attempts} reconnection attempts "
                               f"({gap.get('last_failure', gap['detail'])})")
@@ -364,9 +379,15 @@ class GstSource:
             self._gap["last_failure"] = str(exc)
             log.info("reconnection attempt %d failed: %s", attempt, exc)
 
+    def _end_gap(self, gap: dict[str, Any]) -> None:
+        self._gaps.append(gap)
+        self._gaps_total += 1
+        if gap["end"] is not None:
+            self._gap_s_total += gap["end"] - (gap["start"] or gap["detected"])
+
     # -- frames -----------------------------------------------------------------------------------------------------
 
-    def _frame(self, sample: Any) -> Frame:
+    def _frame(self, sample: Any) -> Frame | None:
         ns = _gst()
         Gst = ns.Gst
         caps = sample.get_caps()
@@ -404,7 +425,7 @@ class GstSource:
             if self._gap is not None:
                 gap, self._gap = self._gap, None
                 gap["end"] = now_wall
-                self._gaps.append(gap)
+                self._end_gap(gap)
                 self._reconnects += 1
                 self._failed_attempts = 0
                 log.warning("%s: stream resumed after %.2f s (%d attempts)", self.spec.label(),
@@ -417,8 +438,13 @@ class GstSource:
             pts = (self._last_pts or 0.0) + (now_mono - self._last_mono if self._last_mono is not None else 0.0)
         else:
             pts = raw + self._offset
-        if self._last_pts is not None and pts < self._last_pts:
-            pts = self._last_pts  # never backwards (a source that restarts its timestamps mid-session)
+        if self._last_pts is not None and pts <= self._last_pts:
+            if raw is not None and raw == self._prev_raw:
+                return None  # the same frame again (seen from RTSP cameras): the pose filters need time to advance
+            # A source that restarted its timestamps mid-session: the time line goes on one frame later.
+            step = self._frame_s or 0.001
+            self._offset += self._last_pts + step - pts
+            pts = self._last_pts + step
         self._prev_raw = raw
         self._last_pts, self._last_mono, self._last_wall = pts, now_mono, now_wall
         frame = Frame(image=image, index=self._frames, pts_s=pts, wall_time=now_wall, session=self._reconnects)

@@ -11,8 +11,13 @@ Source URIs:
     file:///abs/clip.mp4?width=640   or a plain path (relative paths are made absolute); must exist
     test://?pattern=ball&width=640&height=480&fps=30   videotestsrc, live
 
-`parse_source(uri)` is the one entry point; every problem is a one-line `InputError` naming it. `SourceSpec.label()`
-is the source as messages and logs may show it, with any password hidden.
+`parse_source(uri)` is the one entry point; every problem is a one-line `InputError` naming it.
+
+Credentials: a URI may carry a password (user:pw@host), a user name that is really a token, or a credential in a
+path or query parameter (?password=, ?token=, /user=admin&password=...). `SourceSpec.label()` (or `redact(uri)`) is
+the source as messages, logs and reports may show it; `SourceSpec.camera_name()` is a default camera name that never
+holds one (it names topics, files and events); `SourceSpec.scrub(text)` hides them in any other text, e.g. an error
+from GStreamer that may quote the location.
 """
 
 from __future__ import annotations
@@ -96,14 +101,52 @@ class SourceSpec:
             raise InputError(f"{self.kind} source needs a location")
 
     def label(self) -> str:
-        """The source for messages and logs, with any RTSP password hidden."""
+        """The source for messages, logs and reports, with its credentials hidden (`redact`)."""
         if self.kind == "rtsp":
-            return _redact(self.location)
+            return redact(self.location)
         if self.kind == "csi":
             return f"csi://{self.sensor_id}"
         if self.kind == "test":
             return f"test://?pattern={self.pattern}"
         return self.location
+
+    def camera_name(self) -> str:
+        """A default camera name, safe for MQTT topics and file names. For RTSP it is built from host, port, path
+        and the query's parameters that are not credentials, never from the user part: the name ends up in topics,
+        outbox file names, the event store and every alert."""
+        if self.kind == "file":
+            name = Path(self.location).stem
+        elif self.kind == "rtsp":
+            parts = urlsplit(self.location)
+            try:
+                port = parts.port
+            except ValueError:  # parse_source refuses a bad port; a SourceSpec made by hand may still hold one
+                port = None
+            host = (parts.hostname or "") + (f"_{port}" if port else "")
+            name = f"rtsp-{host}{_SECRET_PARAM.sub('', parts.path)}?{_SECRET_PARAM.sub('', parts.query)}"
+        else:
+            name = f"{self.kind}-{self.location}"
+        return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_")[:64] or self.kind
+
+    def secrets(self) -> tuple[str, ...]:
+        """The credentials in the location (as written and percent-decoded): password, a user name given without
+        one (often a token), and the values of credential-like path and query parameters."""
+        if self.kind != "rtsp":
+            return ()
+        found = []
+        netloc = urlsplit(self.location).netloc
+        if "@" in netloc:
+            user, colon, password = netloc.rpartition("@")[0].partition(":")
+            found.append(password if colon else user)
+        found += [m.group(2) for m in _SECRET_PARAM.finditer(_after_authority(self.location))]
+        return tuple(sorted({v for raw in found for v in (raw, unquote(raw)) if v}, key=len, reverse=True))
+
+    def scrub(self, text: str) -> str:
+        """`text` with the location replaced by its label and every remaining credential by ***."""
+        text = str(text).replace(self.location, self.label()) if self.location else str(text)
+        for secret in self.secrets():
+            text = text.replace(secret, "***")
+        return text
 
 
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
@@ -111,15 +154,34 @@ def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
         raise InputError(f"source {name} must be one of {', '.join(choices)}, got {value!r}")
 
 
-def _redact(uri: str) -> str:
-    parts = urlsplit(uri)
-    if parts.password is None:
-        return uri
-    host = parts.netloc.rsplit("@", 1)[1]
-    return parts._replace(netloc=f"{parts.username}:***@{host}").geturl()
-
-
+# A path or query parameter whose name looks like a credential, e.g. ?password=, &token=, ?api_key=, or the
+# /user=admin&password=x&channel=1 paths of some DVRs. A name that only looks like one costs a hidden value.
+_SECRET_PARAM = re.compile(r"([^&;/?#=]*(?:pass|pwd|token|secret|key|auth|cred|sig)[^&;/?#=]*)=([^&;/?#]*)",
+                           re.IGNORECASE)
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
+_AUTHORITY = re.compile(_SCHEME.pattern + r"([^/?#]*)")  # scheme, then user:password@host:port
+
+
+def _after_authority(uri: str) -> str:
+    match = _AUTHORITY.match(uri)
+    return uri[match.end():] if match else uri
+
+
+def redact(uri: str) -> str:
+    """`uri` as messages and logs may show it: `user:***@` for a password, `***@` for a user name given alone (a
+    token, often), and *** for the value of every credential-like path or query parameter. Never raises, so an
+    error message about a malformed URI can use it."""
+    uri = str(uri)
+    match = _AUTHORITY.match(uri)
+    if match is None:
+        return _SECRET_PARAM.sub(r"\1=***", uri)
+    netloc = match.group(2)
+    if "@" in netloc:
+        userinfo, _, host = netloc.rpartition("@")
+        user, colon, _password = userinfo.partition(":")
+        netloc = f"{user}:***@{host}" if colon else f"***@{host}"
+    return uri[:match.start(2)] + netloc + _SECRET_PARAM.sub(r"\1=***", uri[match.end():])
+
 
 # Options accepted in the query (or, for RTSP, the fragment) of each kind: option name -> SourceSpec field.
 _OPTIONS = {
@@ -150,23 +212,23 @@ def parse_source(uri: str, width: int | None = None, height: int | None = None,
         if scheme in ("rtsp", "rtsps"):
             parts.port  # noqa: B018 - raises ValueError for a bad port
     except ValueError as exc:
-        raise InputError(f"malformed source URI {_redact(uri)!r}: {exc}") from None
+        raise InputError(f"malformed source URI {redact(uri)!r}: {exc}") from None
 
     if scheme in ("rtsp", "rtsps"):
         if not parts.hostname:
-            raise InputError(f"RTSP URL has no host: {_redact(uri)}")
+            raise InputError(f"RTSP URL has no host: {redact(uri)}")
         options = _options(parts.fragment, "rtsp", uri)
         location = parts._replace(fragment="").geturl()
         fields = {"kind": "rtsp", "location": location}
     elif scheme == "test":
         if parts.netloc or parts.path not in ("", "/"):
-            raise InputError(f"test:// takes its options as a query, e.g. test://?pattern=ball: got {uri!r}")
+            raise InputError(f"test:// takes its options as a query, e.g. test://?pattern=ball: got {redact(uri)!r}")
         options = _options(parts.query, "test", uri)
         fields = {"kind": "test", "location": ""}
     elif scheme == "csi":
         sensor = parts.netloc or "0"
         if parts.path not in ("", "/") or not sensor.isdigit():
-            raise InputError(f"csi:// needs a sensor number, e.g. csi://0: got {uri!r}")
+            raise InputError(f"csi:// needs a sensor number, e.g. csi://0: got {redact(uri)!r}")
         options = _options(parts.query, "csi", uri)
         fields = {"kind": "csi", "location": sensor, "sensor_id": int(sensor)}
     elif scheme == "v4l2":
@@ -175,15 +237,15 @@ def parse_source(uri: str, width: int | None = None, height: int | None = None,
         elif not parts.netloc and parts.path.startswith("/") and len(parts.path) > 1:
             device = unquote(parts.path)
         else:
-            raise InputError(f"v4l2 source needs a device: v4l2:///dev/video0 or v4l2://0, got {uri!r}")
+            raise InputError(f"v4l2 source needs a device: v4l2:///dev/video0 or v4l2://0, got {redact(uri)!r}")
         options = _options(parts.query, "v4l2", uri)
         fields = {"kind": "v4l2", "location": device}
     elif scheme == "file":
         if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
-            raise InputError(f"file URI must be absolute (file:///path/to/clip.mp4), got {uri!r}")
+            raise InputError(f"file URI must be absolute (file:///path/to/clip.mp4), got {redact(uri)!r}")
         return _file_spec(unquote(parts.path), _options(parts.query, "file", uri), width, height, fps)
     else:
-        raise InputError(f"unknown source scheme {scheme + '://'!r} in {_redact(uri)!r} "
+        raise InputError(f"unknown source scheme {scheme + '://'!r} in {redact(uri)!r} "
                          f"(expected csi://, v4l2://, rtsp://, rtsps://, file://, test:// or a file path)")
     return _make_spec(fields, options, width, height, fps)
 
@@ -202,13 +264,13 @@ def _options(text: str, kind: str, uri: str) -> dict[str, str]:
     try:
         pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text))
     except ValueError:
-        raise InputError(f"malformed options {text!r} in source {_redact(uri)!r} (expected key=value&...)") from None
+        raise InputError(f"malformed options {text!r} in source {redact(uri)!r} (expected key=value&...)") from None
     out: dict[str, str] = {}
     for key, value in pairs:
         if key not in allowed:
             raise InputError(f"unknown option {key!r} for a {kind} source (allowed: {', '.join(sorted(allowed))})")
         if allowed[key] in out:
-            raise InputError(f"option {key!r} given twice in source {_redact(uri)!r}")
+            raise InputError(f"option {key!r} given twice in source {redact(uri)!r}")
         out[allowed[key]] = value
     return out
 

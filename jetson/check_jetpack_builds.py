@@ -1,0 +1,73 @@
+"""Which builds this Python imports, as a Jetson needs them: JetPack's cv2 (with GStreamer) and an onnxruntime with the
+CUDA provider (NVIDIA's onnxruntime-gpu), never PyPI's CPU builds that a venv would put ahead of them; numpy below 2
+(JetPack's cv2 is built against numpy 1.x); pycuda for the TensorRT backend.
+
+    /opt/ergo-edge/venv/bin/python jetson/check_jetpack_builds.py
+
+Prints one line per package (version, where it comes from) and each problem with its fix; exit code 1 when there is
+a problem. jetson/install.sh and jetson/Dockerfile run it after `pip install '.[jetson]'`; `ergoedge doctor` checks
+the whole device.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import sys
+from pathlib import Path
+
+
+def where(module) -> str:
+    path = Path(getattr(module, "__file__", "") or ".").resolve()
+    return "the venv" if Path(sys.prefix).resolve() in path.parents else str(path.parent.parent)
+
+
+def check() -> list[str]:
+    problems = []
+    try:
+        import numpy
+    except ImportError as exc:
+        return [f"numpy: not importable ({exc}): pip install '.[jetson]'"]
+    from edge.versions import version_satisfies  # installed with the package, like numpy
+
+    print(f"numpy {numpy.__version__} from {where(numpy)}")
+    if not version_satisfies(numpy.__version__, "<2"):
+        problems.append("numpy >= 2: JetPack's cv2 needs numpy 1.x: pip install 'numpy<2' (the jetson extra does)")
+    try:
+        cv2 = importlib.import_module("cv2")
+    except ImportError as exc:
+        problems.append(f"cv2: not importable ({exc}): apt install nvidia-opencv (JetPack's OpenCV)")
+    else:
+        print(f"cv2 {cv2.__version__} from {where(cv2)}")
+        if not re.search(r"GStreamer:\s+YES", cv2.getBuildInformation()):
+            problems.append("cv2 without GStreamer (a PyPI wheel?): pip uninstall opencv-python-headless "
+                            "opencv-python, so that JetPack's cv2 is the one imported")
+    try:
+        ort = importlib.import_module("onnxruntime")
+    except ImportError as exc:
+        problems.append(f"onnxruntime: not importable ({exc}): install NVIDIA's onnxruntime-gpu wheel for this "
+                        "JetPack (.onnx models need it; .engine models run on TensorRT without it)")
+    else:
+        providers = ort.get_available_providers()
+        print(f"onnxruntime {ort.__version__} from {where(ort)}: {', '.join(providers)}")
+        if "CUDAExecutionProvider" not in providers:
+            problems.append("onnxruntime without the CUDA provider (PyPI's CPU build?): pip uninstall onnxruntime, "
+                            "then install NVIDIA's onnxruntime-gpu wheel for this JetPack")
+    try:
+        drv = importlib.import_module("pycuda.driver")
+    except ImportError as exc:
+        problems.append(f"pycuda: not importable ({exc}): pip install '.[jetson]' with /usr/local/cuda/bin on PATH")
+    else:
+        print(f"pycuda from {where(drv)}")
+    return problems
+
+
+def main() -> int:
+    problems = check()
+    for problem in problems:
+        print(f"problem: {problem}")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
