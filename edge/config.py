@@ -29,7 +29,12 @@ from edge.errors import InputError
 T = TypeVar("T")
 
 # Keys holding credentials: an error about one names the key, never the value (errors reach terminals and journals).
-_SECRET_KEYS = ("password", "passwd", "secret", "token")
+SECRET_KEY_WORDS = ("password", "passwd", "secret", "token")
+
+
+def is_secret_key(name: str) -> bool:
+    """Whether a config key holds a credential (its value is never shown)."""
+    return any(word in name.lower() for word in SECRET_KEY_WORDS)
 
 
 def check_number(value: Any, what: str, *, minimum: float | None = None, maximum: float | None = None,
@@ -127,7 +132,7 @@ def from_mapping(cls: type[T], data: dict, path: str = "config") -> T:
         try:
             kwargs[key] = _convert(value, hints[key], f"{path}.{key}")
         except InputError as exc:
-            if any(word in key.lower() for word in _SECRET_KEYS):
+            if is_secret_key(key):
                 raise InputError(str(exc).replace(repr(value), "(value hidden)")) from None
             raise
     try:

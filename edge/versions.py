@@ -19,7 +19,7 @@ from packaging.version import InvalidVersion, Version
 
 from edge.errors import InputError
 
-__all__ = ["installed_version", "require_version", "version_satisfies"]
+__all__ = ["declared_specifier", "installed_version", "require_version", "version_satisfies"]
 
 
 def installed_version(distribution: str) -> str | None:
@@ -54,3 +54,21 @@ def require_version(distribution: str, minimum: str, hint: str) -> Version:
     if version < Version(minimum):
         raise InputError(f"{distribution} >= {minimum} is needed, {found} is installed: {hint}")
     return version
+
+
+def declared_specifier(distribution: str, project: str = "ergo-edge") -> str | None:
+    """The version range the installed `project` declares for `distribution` on this machine (environment markers
+    applied, extras not), e.g. ">=1.12"; None when it declares none or `project` is not installed."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    try:
+        lines = metadata.requires(project) or []
+    except metadata.PackageNotFoundError:
+        return None
+    for line in lines:
+        req = Requirement(line)
+        if canonicalize_name(req.name) == canonicalize_name(distribution) and (
+                req.marker is None or req.marker.evaluate({"extra": ""})):
+            return str(req.specifier) or None
+    return None

@@ -25,6 +25,7 @@ preset="${1:-orin-nano}"
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends python3-venv python3-gi python3-gst-1.0 gir1.2-gstreamer-1.0 \
   gir1.2-gst-plugins-base-1.0 gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
+  gstreamer1.0-plugins-ugly \
   gstreamer1.0-rtsp mosquitto python3-dev build-essential
 id ergoedge >/dev/null 2>&1 || useradd --system --home /var/lib/ergo-edge --shell /usr/sbin/nologin ergoedge
 getent group gpio >/dev/null || groupadd --system gpio

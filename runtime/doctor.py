@@ -27,6 +27,7 @@ from typing import Any
 from edge.artifacts import models_dir as default_models_dir
 from edge.device import is_jetson
 from edge.errors import InputError
+from edge.versions import declared_specifier
 from runtime.alerts.mqtt_config import MqttConfig
 from runtime.config import RunConfig, load_config
 from runtime.doctor_checks import (FAIL, OK, SKIP, WARN, Check, check_broker, check_clock, check_config_file, check_csi,
@@ -55,26 +56,6 @@ def _has_rtsp_server() -> bool:
     except (ImportError, ValueError):
         return False
     return True
-
-
-def _declared_range(name: str) -> str | None:
-    """The version range ergo-edge's installed metadata declares for distribution `name` on this machine
-    (markers applied), e.g. ">=1.16"; None when it declares none or ergo-edge is not installed."""
-    from importlib import metadata
-
-    from packaging.requirements import Requirement
-    from packaging.utils import canonicalize_name
-
-    try:
-        lines = metadata.requires("ergo-edge") or []
-    except metadata.PackageNotFoundError:
-        return None
-    for line in lines:
-        req = Requirement(line)
-        if canonicalize_name(req.name) == canonicalize_name(name) and (
-                req.marker is None or req.marker.evaluate({"extra": ""})):
-            return str(req.specifier) or None
-    return None
 
 
 def _video_devices() -> list[Path]:
@@ -176,7 +157,7 @@ class Probes:
     has_element: Callable[[str], bool] = has_element
     has_rtsp_server: Callable[[], bool] = _has_rtsp_server
     import_module: Callable[[str], Any] = importlib.import_module
-    declared: Callable[[str], str | None] = _declared_range
+    declared: Callable[[str], str | None] = declared_specifier
     video_devices: Callable[[], list[Path]] = _video_devices
     access: Callable[[Path, int], bool] = os.access
     argus_running: Callable[[], bool] = _argus_running

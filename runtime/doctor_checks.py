@@ -16,10 +16,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from edge.artifacts import FETCH_HINT, ModelError, load_manifest
+from edge.config import is_secret_key
 from edge.errors import InputError
+from edge.inference.cuda_memory import BINDING_MODULES, INSTALL_HINT
+from edge.versions import version_satisfies
 from edge.paths import user_dir
 from runtime.alerts.mqtt_config import MqttConfig
 from runtime.config import RunConfig
@@ -57,14 +59,11 @@ def _reason(exc: BaseException) -> str:
 
 def _version_ok(version: str, wanted: str | None) -> bool:
     """Whether `version` is in the range `wanted` (">=1.16"); True when either cannot be read."""
-    from packaging.specifiers import InvalidSpecifier, SpecifierSet
-    from packaging.version import InvalidVersion, Version
-
     if not wanted:
         return True
     try:
-        return SpecifierSet(wanted).contains(Version(version), prereleases=True)
-    except (InvalidVersion, InvalidSpecifier):
+        return version_satisfies(version, wanted)
+    except ValueError:
         return True
 
 
@@ -216,7 +215,7 @@ def check_tensorrt(import_module: Callable[[str], Any], jetson: bool, required: 
 def check_cuda_bindings(import_module: Callable[[str], Any], jetson: bool, required: bool) -> Check:
     """pycuda or cuda-python, what the TensorRT backend moves tensors with."""
     found, problems = [], []
-    for label, modules in (("pycuda", ("pycuda.driver",)), ("cuda-python", ("cuda.bindings.runtime", "cuda.cudart"))):
+    for label, modules in BINDING_MODULES.items():
         for module in modules:
             try:
                 import_module(module)
@@ -233,7 +232,7 @@ def check_cuda_bindings(import_module: Callable[[str], Any], jetson: bool, requi
         return Check("cuda", OK, ", ".join(found))
     if required or jetson:
         return Check("cuda", FAIL if required else WARN, f"no CUDA bindings ({'; '.join(problems)})",
-                     fix="pip install pycuda (it builds against JetPack's CUDA) or pip install cuda-python")
+                     fix=INSTALL_HINT)
     return Check("cuda", SKIP, "not a Jetson and no TensorRT engine configured")
 
 
@@ -429,12 +428,9 @@ def check_ntp(synced: bool | None) -> Check:
     return Check("clock.ntp", OK, "synchronised")
 
 
-_SECRET_WORDS = ("password", "passwd", "secret", "token")
-
-
 def secret_keys(values: Mapping, prefix: str = "") -> list[str]:
     """Dotted keys of `values` (a config as a mapping) that hold a secret: a password-like key with a value, or a
-    URL with a password in it (rtsp://user:pw@...). Names only: never the values."""
+    camera URL with credentials in it (rtsp://user:pw@..., ?token=...). Names only: never the values."""
     found = []
     for key, value in values.items():
         dotted = f"{prefix}{key}"
@@ -442,13 +438,13 @@ def secret_keys(values: Mapping, prefix: str = "") -> list[str]:
             found += secret_keys(value, dotted + ".")
         elif isinstance(value, (list, tuple)):
             found += secret_keys({str(i): v for i, v in enumerate(value)}, dotted + ".")
-        elif value and any(word in str(key).lower() for word in _SECRET_WORDS):
+        elif value and is_secret_key(str(key)):
             found.append(dotted)
-        elif isinstance(value, str) and "://" in value and "@" in value:
+        elif isinstance(value, str) and value.lower().startswith(("rtsp://", "rtsps://")):
             try:
-                if urlsplit(value).password:
-                    found.append(f"{dotted} (a password in the URL)")
-            except ValueError:
+                if parse_source(value).secrets():
+                    found.append(f"{dotted} (credentials in the URL)")
+            except InputError:
                 continue
     return found
 

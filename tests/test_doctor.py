@@ -258,8 +258,10 @@ def test_world_readable_config_without_secrets_is_ok_but_world_writable_is_not(t
 
 def test_secrets_are_found_in_urls_and_password_keys():
     config = {"source": {"uri": "rtsp://admin:s3cret@10.0.0.5:554/stream"}, "output": {"rtsp_password": "x"},
-              "sinks": {"mqtt": {"password": None, "host": "broker"}}, "plain": "rtsp://10.0.0.5/stream"}
-    assert secret_keys(config) == ["source.uri (a password in the URL)", "output.rtsp_password"]
+              "sinks": {"mqtt": {"password": None, "host": "broker"}}, "plain": "rtsp://10.0.0.5/stream",
+              "other": {"uri": "rtsp://10.0.0.5/stream?token=abc123"}}
+    assert secret_keys(config) == ["source.uri (credentials in the URL)", "output.rtsp_password",
+                                   "other.uri (credentials in the URL)"]
 
 
 # ----------------------------------------------------------------------------------------------- MQTT

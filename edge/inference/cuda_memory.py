@@ -27,10 +27,12 @@ import numpy as np
 from edge.errors import InputError
 from edge.inference.base import first_line
 
-__all__ = ["BINDINGS", "CudaMemory", "CudaPythonMemory", "PyCudaMemory", "open_cuda"]
+__all__ = ["BINDINGS", "BINDING_MODULES", "INSTALL_HINT", "CudaMemory", "CudaPythonMemory", "PyCudaMemory", "open_cuda"]
 
 BINDINGS = ("pycuda", "cuda-python")
-_INSTALL = ("on a Jetson `pip install '.[jetson]'` builds pycuda against JetPack's CUDA; elsewhere pip install pycuda "
+# The modules each binding is imported from (cuda-python >= 12.6 moved its runtime API to cuda.bindings.runtime).
+BINDING_MODULES = {"pycuda": ("pycuda.driver",), "cuda-python": ("cuda.bindings.runtime", "cuda.cudart")}
+INSTALL_HINT = ("on a Jetson `pip install '.[jetson]'` builds pycuda against JetPack's CUDA; elsewhere pip install pycuda "
             "(needs the CUDA toolkit) or pip install cuda-python (the major version of the device's CUDA)")
 
 
@@ -91,7 +93,7 @@ def open_cuda(binding: str = "auto", device: int = 0) -> CudaMemory:
         return PyCudaMemory(module, device) if name == "pycuda" else CudaPythonMemory(module, device)
     what = " or ".join(wanted)
     raise InputError(f"the TensorRT backend needs {what} for device memory and streams, and cannot import "
-                     f"{'either' if len(wanted) > 1 else 'it'} ({'; '.join(missing)}): {_INSTALL}")
+                     f"{'either' if len(wanted) > 1 else 'it'} ({'; '.join(missing)}): {INSTALL_HINT}")
 
 
 class CudaPythonMemory:
