@@ -69,17 +69,15 @@ def _worksheet_int(text: str) -> int:
 
 
 def _cmd_score(args) -> int:
-    from edge.datasets.sequence import load_sequence, scorable_joints
+    from edge.datasets.sequence import check_scorable, load_sequence
     from edge.paths import output_dir
-    from edge.scoring.offline import score_sequence
-    from edge.scoring.outputs import write_outputs
+    from edge.scoring.chunked import score_recording
     from edge.skeletons import get_layout
 
     output_dir(args.out)  # refused before any work: an empty name or a file
     config = _score_config(args)
     seq = load_sequence(args.poses, layout=args.layout, up=args.up, fps=args.fps)
-    joints = scorable_joints(seq, allow_missing=args.allow_missing)
-    result = score_sequence(joints, get_layout(seq.layout), seq.up, seq.fps, config)
+    check_scorable(seq, allow_missing=args.allow_missing)
     run_info = {
         "command": sys.argv,
         "input": str(Path(args.poses).resolve()),
@@ -89,11 +87,13 @@ def _cmd_score(args) -> int:
         "ergo_edge_version": __version__,
         "python": platform.python_version(),
     }
-    paths = write_outputs(result, args.out, run_info)
-    reba = result.summary["reba"]
+    # Long recordings are scored in parts, with a progress line on stderr (edge.scoring.chunked).
+    summary, paths = score_recording(seq.joints, get_layout(seq.layout), seq.up, seq.fps, config, args.out,
+                                     run_info, progress=sys.stderr)
+    reba = summary["reba"]
     peak = reba["peak"]["value"] if reba["peak"] else "n/a"
     print(
-        f"scored {result.summary['frames']} frames ({result.summary['duration_s']:.1f} s): REBA peak {peak}, "
+        f"scored {summary['frames']} frames ({summary['duration_s']:.1f} s): REBA peak {peak}, "
         f"{reba['time_s_high_or_above']:.1f} s at high risk or above"
     )
     for path in paths.values():

@@ -8,13 +8,21 @@ exercise assessment); and free-form metadata (subject, video id, source, camera.
 `save_sequence` and `load_sequence` are exact inverses (NPZ, no pickles); `load_sequence` also reads plain pose
 files (a `.npy` of joints, or the `.npz` that `ergoedge pose` writes), and `scorable_joints` checks 3D joints
 before scoring. `resample`, `windows` and `split_by` are pure functions returning new sequences.
+
+Size cap: `load_sequence` reads every array's header first (the .npy file's, or each member's of an .npz) and
+refuses, before reading any data, a header that is not well formed, an array of more than `MAX_FRAMES` frames
+(2,000,000: 18.5 hours at 30 fps), and a file whose arrays declare more than `MAX_FILE_BYTES` together (1.58 GB:
+float64 joints of the widest layout, BlazePose's 33, at `MAX_FRAMES`). A small compressed file that would inflate
+beyond that is refused at once.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import zipfile
+import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -36,6 +44,11 @@ _MAX_COORDINATE_M = 1000.0
 MIN_FPS, MAX_FPS = 1.0, 1000.0
 # A file's `missing` field with this value says that NaN joints are joints the pose model did not see.
 MISSING_UNOBSERVED = "unobserved"
+# The longest recording read: 18.5 hours at 30 fps, a 12-hour shift at 46 fps. Scoring it needs the joints as stored
+# plus about 120 bytes a frame (edge.scoring.chunked).
+MAX_FRAMES = 2_000_000
+# What the arrays of one file may declare together: float64 joints of the widest layout (33 points) at MAX_FRAMES.
+MAX_FILE_BYTES = MAX_FRAMES * 33 * 3 * 8
 
 
 @dataclass(frozen=True, eq=False)
@@ -118,6 +131,7 @@ def load_sequence(path: str | os.PathLike, layout: str | None = None, up: str | 
     if suffix not in (".npy", ".npz"):
         raise InputError(f"{path}: unsupported file type {suffix or '(none)'}; expected .npy or .npz")
     _check_magic(path, suffix)
+    _check_declared_sizes(path, suffix)
     try:
         if suffix == ".npy":
             return _pose_sequence(path, np.load(path, allow_pickle=False), {}, layout, up, fps)
@@ -135,7 +149,7 @@ def load_sequence(path: str | os.PathLike, layout: str | None = None, up: str | 
             return _pose_sequence(path, data["joints"], stored, layout, up, fps)
     except InputError:
         raise
-    except (ValueError, OSError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+    except (ValueError, OSError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         raise InputError(f"{path}: not a readable sequence or numpy {suffix} file ({exc})") from None
 
 
@@ -152,6 +166,71 @@ def _check_magic(path: Path, suffix: str) -> None:
         kind = "a zip archive of numpy arrays" if suffix == ".npz" else "a numpy array file"
         raise InputError(f"{path}: not a readable numpy {suffix} file (a {suffix} file is {kind}; this one "
                          f"begins otherwise)")
+
+
+def _check_declared_sizes(path: Path, suffix: str) -> None:
+    """Refuse, from the headers alone, a malformed header, an array of more than MAX_FRAMES frames, and arrays
+    that declare more than MAX_FILE_BYTES together: numpy would allocate what a header declares before reading."""
+    total = 0
+    for name, shape, size in _declared_arrays(path, suffix):
+        if shape and shape[0] > MAX_FRAMES:
+            raise InputError(f"{path}: {name} declares {shape[0]:,} frames (shape {shape}); at most {MAX_FRAMES:,} "
+                             f"frames ({MAX_FRAMES / 30 / 3600:.1f} h at 30 fps) are read: split the recording")
+        total += size
+    if total > MAX_FILE_BYTES:
+        raise InputError(f"{path}: its arrays declare {_bytes_text(total)}; at most {_bytes_text(MAX_FILE_BYTES)} "
+                         f"are read from one file: split the recording")
+
+
+def _declared_arrays(path: Path, suffix: str) -> list[tuple[str, tuple, int]]:
+    """(name, shape, bytes) of every array in a .npy or .npz file, read from the headers only."""
+    from numpy.lib import format as npy
+
+    found = []
+    try:
+        if suffix == ".npy":
+            with open(path, "rb") as f:
+                return [("the array", *_array_header(f, f"{path}"))]
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+                with archive.open(info) as member:
+                    if member.read(len(npy.MAGIC_PREFIX)) != npy.MAGIC_PREFIX:
+                        # Not an array: np.load would hand over the member's bytes as they are.
+                        found.append((f"'{name}'", (), info.file_size))
+                        continue
+                    member.seek(0)
+                    found.append((f"'{name}'", *_array_header(member, f"{path}: '{name}'")))
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError) as exc:
+        # NotImplementedError: an unsupported compression method; RuntimeError: an encrypted member.
+        raise InputError(f"{path}: not a readable sequence or numpy {suffix} file ({exc})") from None
+    return found
+
+
+def _array_header(stream, where: str) -> tuple[tuple, int]:
+    """The shape and byte size that a .npy header declares, or an InputError saying the header is malformed."""
+    from numpy.lib import format as npy
+
+    try:
+        version = npy.read_magic(stream)
+        if version not in ((1, 0), (2, 0), (3, 0)):
+            raise ValueError(f"format version {version[0]}.{version[1]}; 1.0, 2.0 and 3.0 are read")
+        # 3.0 is laid out as 2.0 with a UTF-8 header, which differs only in non-ASCII field names of structured
+        # dtypes: the shape and item size read the same.
+        read = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+        shape, _, dtype = read(stream)
+    except Exception as exc:  # noqa: BLE001 - numpy's header parser lets its tokenizer's errors through
+        raise InputError(f"{where}: malformed numpy array header ({type(exc).__name__}: {exc})") from None
+    if any(d < 0 for d in shape):
+        raise InputError(f"{where}: malformed numpy array header (negative dimension in shape {shape})")
+    return tuple(shape), math.prod(shape) * dtype.itemsize
+
+
+def _bytes_text(size: int) -> str:
+    for unit, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20)):
+        if size >= scale:
+            return f"{size / scale:.2f} {unit}"
+    return f"{size} bytes"
 
 
 def _stored_sequence(path: Path, data) -> Sequence:
@@ -210,57 +289,100 @@ def _pose_sequence(path: Path, joints: np.ndarray, stored: dict, layout, up, fps
 
 
 def scorable_joints(seq: Sequence, allow_missing: bool = False) -> np.ndarray:
-    """The sequence's 3D joints as float64 metres, checked for scoring: frames present, finite, NaN only with
+    """The sequence's 3D joints as float64 metres, checked for scoring (`check_scorable`)."""
+    check_scorable(seq, allow_missing)
+    return seq.joints.astype(np.float64)
+
+
+# Frames checked at a time: a long recording is checked in bounded memory, never copied whole.
+_CHECK_FRAMES = 32_768
+
+
+def check_scorable(seq: Sequence, allow_missing: bool = False) -> None:
+    """Check 3D joints for scoring, a block of frames at a time: frames present, finite, NaN only with
     `allow_missing` or in a file that says unseen joints are NaN (`ergoedge pose` output; then scored as not
     observed), a body of plausible size in metres, and an up vector that puts the neck above the ankles in most
     frames."""
     if seq.joints is None:
         raise InputError("the sequence has no 3D joints to score (only 2D keypoints)")
     lay = get_layout(seq.layout)
-    joints = seq.joints.astype(np.float64)
-    if joints.shape[0] == 0:
+    if seq.joints.shape[0] == 0:
         raise InputError("the sequence has no frames")
-    if np.isinf(joints).any():
-        frame, joint = np.argwhere(np.isinf(joints))[0][:2]
+    body = _BodyCheck(lay, np.asarray(seq.up, dtype=np.float64))
+    first_inf = first_nan = None
+    nan_positions = known_coordinates = 0
+    for start in range(0, seq.joints.shape[0], _CHECK_FRAMES):
+        block = seq.joints[start:start + _CHECK_FRAMES].astype(np.float64)
+        inf, nan = np.isinf(block), np.isnan(block)
+        if first_inf is None and inf.any():
+            first_inf = _first_position(inf, start)
+        if nan.any():
+            first_nan = first_nan or _first_position(nan, start)
+            nan_positions += int(nan.any(axis=2).sum())
+        known_coordinates += int(nan.size - np.count_nonzero(nan))
+        body.add(block)
+    if first_inf is not None:
+        frame, joint = first_inf
         raise InputError(f"infinite coordinate at frame {frame}, joint {joint} ({lay.joints[joint]})")
-    nan = np.isnan(joints)
-    if nan.any():
-        frame, joint = np.argwhere(nan)[0][:2]
+    if first_nan is not None:
+        frame, joint = first_nan
         if not (allow_missing or seq.metadata.get("missing") == MISSING_UNOBSERVED):
             raise InputError(
-                f"NaN coordinates in {int(nan.any(axis=2).sum())} joint positions, first at frame {frame}, "
+                f"NaN coordinates in {nan_positions} joint positions, first at frame {frame}, "
                 f"joint {joint} ({lay.joints[joint]}); pass --allow-missing to score them as not observed")
-        if nan.all():
+        if known_coordinates == 0:
             raise InputError("every coordinate is NaN; nothing to score")
-    _check_body(joints, lay, np.asarray(seq.up, dtype=np.float64))
-    return joints
+    body.check()
 
 
-def _check_body(joints: np.ndarray, lay, up: np.ndarray) -> None:
-    """Refuse joints that cannot be a person in metres, and an up vector that stands them on their head."""
-    largest = float(np.nanmax(np.abs(joints)))
-    if largest > _MAX_COORDINATE_M:
-        raise InputError(f"coordinates reach {largest:.3g} units; they must be metres (a workplace is not "
-                         f"{_MAX_COORDINATE_M:g} m across)")
-    with np.errstate(invalid="ignore"):
-        points = to_canonical(joints, lay)
-        trunk = np.nanmedian(np.linalg.norm(points["neck"] - points["pelvis"], axis=-1))
-        body = points["neck"] - 0.5 * (points["left_ankle"] + points["right_ankle"])
-        along_up = (body @ up) / np.linalg.norm(body, axis=-1)
-    if not np.isfinite(trunk):
-        return  # no frame shows both: nothing to measure the body by
-    if trunk > _MAX_TRUNK_M:
-        raise InputError(f"pelvis-to-neck distance is {trunk:.1f} units; coordinates must be in metres")
-    if trunk < _MIN_TRUNK_M:
-        raise InputError(f"pelvis-to-neck distance is {trunk:.3g} m: the joints are not a body (all at one point, "
-                         "or not in metres)")
-    seen = np.isfinite(along_up)
-    # cos 75 deg: even stooped to the floor the neck stays above the ankles; a wrong or upside-down axis does not.
-    upright = along_up[seen] > 0.26
-    if seen.any() and upright.mean() < 0.5:
-        raise InputError(f"with up = ({', '.join(f'{v + 0.0:g}' for v in up)}) the neck is not above the ankles in "
-                         f"{100 * (1 - upright.mean()):.0f}% of frames: the up vector is wrong for these joints "
-                         "(check --up)")
+def _first_position(mask: np.ndarray, start: int) -> tuple[int, int]:
+    frame, joint = np.argwhere(mask)[0][:2]
+    return start + int(frame), int(joint)
+
+
+class _BodyCheck:
+    """Refuse joints that cannot be a person in metres, and an up vector that stands them on their head: what is
+    measured is gathered a block of frames at a time (`add`), judged at the end (`check`)."""
+
+    def __init__(self, lay, up: np.ndarray):
+        self.lay, self.up = lay, up
+        self.largest = 0.0
+        self.trunks: list[np.ndarray] = []  # pelvis-to-neck distance per frame, 8 bytes a frame
+        self.seen = self.upright = 0
+
+    def add(self, joints: np.ndarray) -> None:
+        # Joints far too large overflow here; they are refused by `check` before anything measured is used.
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            magnitude = np.fmax.reduce(np.abs(joints), axis=None)  # NaN only when every value is NaN
+            if magnitude > self.largest:
+                self.largest = float(magnitude)
+            points = to_canonical(joints, self.lay)
+            self.trunks.append(np.linalg.norm(points["neck"] - points["pelvis"], axis=-1))
+            body = points["neck"] - 0.5 * (points["left_ankle"] + points["right_ankle"])
+            along_up = (body @ self.up) / np.linalg.norm(body, axis=-1)
+        seen = np.isfinite(along_up)
+        self.seen += int(np.count_nonzero(seen))
+        # cos 75 deg: even stooped to the floor the neck stays above the ankles; a wrong or upside-down axis does not.
+        self.upright += int(np.count_nonzero(along_up[seen] > 0.26))
+
+    def check(self) -> None:
+        if self.largest > _MAX_COORDINATE_M:
+            raise InputError(f"coordinates reach {self.largest:.3g} units; they must be metres (a workplace is not "
+                             f"{_MAX_COORDINATE_M:g} m across)")
+        with np.errstate(invalid="ignore"):
+            trunk = np.nanmedian(np.concatenate(self.trunks)) if self.trunks else np.nan
+        if not np.isfinite(trunk):
+            return  # no frame shows both: nothing to measure the body by
+        if trunk > _MAX_TRUNK_M:
+            raise InputError(f"pelvis-to-neck distance is {trunk:.1f} units; coordinates must be in metres")
+        if trunk < _MIN_TRUNK_M:
+            raise InputError(f"pelvis-to-neck distance is {trunk:.3g} m: the joints are not a body (all at one "
+                             "point, or not in metres)")
+        if self.seen and self.upright / self.seen < 0.5:
+            up = ", ".join(f"{v + 0.0:g}" for v in self.up)
+            raise InputError(f"with up = ({up}) the neck is not above the ankles in "
+                             f"{100 * (1 - self.upright / self.seen):.0f}% of frames: the up vector is wrong for "
+                             "these joints (check --up)")
 
 
 def resample(seq: Sequence, fps: float) -> Sequence:

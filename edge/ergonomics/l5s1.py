@@ -24,11 +24,14 @@ For a person facing +y with z up: forward = +y, right = +x. Moment components, a
   in the left hand;
 - ``moment_twist``     = M . up: positive would turn the upper body to the left (counter-clockwise seen from above).
 
-Single public entry point: `l5s1_load`.
+Entry point: `l5s1_load`. A long recording can be scored in parts (`edge.scoring.chunked`) with the same result:
+each part with `context_frames` extra frames on either side, and the segment lengths of the whole recording (the
+medians of `segment_lengths`) passed as `l5s1_load(..., lengths=...)`.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,7 +41,8 @@ from edge.geometry import cross, dot, unit
 from edge.ergonomics.tables import tables
 from edge.signals import butterworth_lowpass, true_runs
 
-__all__ = ["COMPRESSION_LIMIT_N", "BodyParams", "L5S1Config", "L5S1Result", "l5s1_load"]
+__all__ = ["COMPRESSION_LIMIT_N", "BodyParams", "L5S1Config", "L5S1Result", "context_frames", "l5s1_load",
+           "segment_lengths"]
 
 # The NIOSH action limit for L5/S1 disc compression: above it, the risk of low-back injury rises for many workers.
 COMPRESSION_LIMIT_N = 3400.0
@@ -162,12 +166,17 @@ def _filter(block: np.ndarray, valid: np.ndarray, fps: float, config: L5S1Config
     """Zero-phase Butterworth low-pass of (T, K) `block` along time, each run of valid frames on its own."""
     if config.cutoff_hz is None:
         return block
-    cutoff = config.cutoff_hz if fps > 2.0 * config.cutoff_hz else 0.4 * fps
     out = block.copy()
     for start, stop in true_runs(valid):
         if stop - start >= _MIN_FILTER_FRAMES:
-            out[start:stop] = butterworth_lowpass(block[start:stop], fps, cutoff, int(config.filter_order))
+            out[start:stop] = butterworth_lowpass(block[start:stop], fps, _cutoff(fps, config),
+                                                  int(config.filter_order))
     return out
+
+
+def _cutoff(fps: float, config: L5S1Config) -> float:
+    """The low-pass cut-off at `fps`: the configured one, lowered below Nyquist for slow frame rates."""
+    return config.cutoff_hz if fps > 2.0 * config.cutoff_hz else 0.4 * fps
 
 
 def _derivative(x: np.ndarray, valid: np.ndarray, dt: float) -> np.ndarray:
@@ -195,6 +204,13 @@ def _derivative(x: np.ndarray, valid: np.ndarray, dt: float) -> np.ndarray:
 
 def _median_length(v: np.ndarray, valid: np.ndarray) -> float:
     return float(np.median(np.linalg.norm(v[valid], axis=-1))) if valid.any() else float("nan")
+
+
+def _measure(valid: np.ndarray, given: dict[str, float] | None):
+    """Segment length by name (`segment_lengths`' names): `given[name]`, else the median over the valid frames."""
+    if given is not None:
+        return lambda name, v: float(given[name])
+    return lambda name, v: _median_length(v, valid)
 
 
 def _as_points(points: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], int]:
@@ -266,10 +282,10 @@ class _TrunkLine:
         return self.neck - frac * self.vector
 
 
-def _trunk_line(p, valid, seg, body: BodyParams, config: L5S1Config) -> _TrunkLine:
+def _trunk_line(p, measure, seg, body: BodyParams, config: L5S1Config) -> _TrunkLine:
     pelvis, neck = p["pelvis"], p["neck"]
     trunk_vec = neck - pelvis
-    trunk_len = _median_length(trunk_vec, valid)
+    trunk_len = measure("trunk", trunk_vec)
     trunk_mm = {k: seg[k]["length_mm"] for k in ("upper_trunk", "middle_trunk", "lower_trunk")}
     if body.height_m is not None:
         scale = body.height_m / (_STATURE_MM[body.sex] / 1000.0)
@@ -330,18 +346,18 @@ def _add_head_and_trunk(segments: _Segments, p, trunk: _TrunkLine, config: L5S1C
     )
 
 
-def _add_arms(segments: _Segments, p, valid: np.ndarray, scale: float) -> None:
+def _add_arms(segments: _Segments, p, measure, scale: float) -> None:
     seg = segments.seg
     for side in ("left", "right"):
         sh, el, wr = p[f"{side}_shoulder"], p[f"{side}_elbow"], p[f"{side}_wrist"]
         for name, row, a, b in (("upper_arm", "upper_arm", sh, el), ("forearm", "forearm", el, wr)):
             v = b - a
             segments.add(f"{side}_{name}", row, a + seg[row]["com_pct_from_origin"] / 100.0 * v, unit(v),
-                         _median_length(v, valid))
+                         measure(f"{side}_{name}", v))
         hand_com_frac = seg["hand"]["com_pct_from_origin"] / 100.0
         if f"{side}_hand" in p:
             v = p[f"{side}_hand"] - wr
-            com, axis, length = wr + hand_com_frac * v, unit(v), _median_length(v, valid)
+            com, axis, length = wr + hand_com_frac * v, unit(v), measure(f"{side}_hand", v)
         else:
             axis = unit(wr - el)
             length = seg["hand"]["length_mm"] / 1000.0 * scale
@@ -414,6 +430,7 @@ def l5s1_load(
     body: BodyParams = BodyParams(),
     load_kg: float | np.ndarray = 0.0,
     config: L5S1Config = L5S1Config(),
+    lengths: dict[str, float] | None = None,
 ) -> L5S1Result:
     """Net force, moment and estimated compression at L5/S1 for every frame.
 
@@ -443,7 +460,8 @@ def l5s1_load(
     Dynamics: positions are low-pass filtered (`L5S1Config`), CoM accelerations are second time derivatives
     (central differences). Each segment's angular acceleration comes from its longitudinal axis u: omega = u x du/dt,
     alpha = d omega/dt; its moment of inertia perpendicular to the axis is m (r * L)^2 with r the mean of de Leva's
-    sagittal and transverse radii of gyration and L the segment length (median over valid frames, so I is constant).
+    sagittal and transverse radii of gyration and L the segment length (median over valid frames, so I is constant;
+    `lengths`, when given, replaces those medians and the trunk's: name -> m, as `segment_lengths` names them).
     Spin about the long axis is unobservable from keypoints and is ignored; so is the gyroscopic term, which vanishes
     for a segment symmetric about its long axis that does not spin.
     """
@@ -456,9 +474,49 @@ def l5s1_load(
     table = tables()["segment_parameters_de_leva_1996"]
     seg = {name: dict(zip(table["_columns"], row)) for name, row in table[body.sex].items()}
     p, valid = _filtered_points(pts, float(fps), config)
-    trunk = _trunk_line(p, valid, seg, body, config)
+    measure = _measure(valid, lengths)
+    trunk = _trunk_line(p, measure, seg, body, config)
     segments = _Segments(seg, body.mass_kg)
     _add_head_and_trunk(segments, p, trunk, config)
-    _add_arms(segments, p, valid, trunk.scale)
+    _add_arms(segments, p, measure, trunk.scale)
     force, moment = _newton_euler(segments, valid, float(fps), up, load, trunk.l5, config)
     return _decompose(force, moment, p, up, trunk, segments.masses, config)
+
+
+def segment_lengths(points: dict[str, np.ndarray], fps: float, config: L5S1Config = L5S1Config()) -> dict:
+    """Per-frame lengths (m) of the measured segments after the low-pass, NaN where a point is missing: `trunk`
+    (pelvis->neck), `{side}_upper_arm`, `{side}_forearm` and, with hand points, `{side}_hand`. `l5s1_load` uses their
+    medians; a recording scored in parts passes the whole recording's medians as `lengths`."""
+    pts, _ = _as_points(points)
+    p, valid = _filtered_points(pts, float(fps), config)
+    vectors = {"trunk": p["neck"] - p["pelvis"]}
+    for side in ("left", "right"):
+        vectors[f"{side}_upper_arm"] = p[f"{side}_elbow"] - p[f"{side}_shoulder"]
+        vectors[f"{side}_forearm"] = p[f"{side}_wrist"] - p[f"{side}_elbow"]
+        if f"{side}_hand" in p:
+            vectors[f"{side}_hand"] = p[f"{side}_hand"] - p[f"{side}_wrist"]
+    return {name: np.where(valid, np.linalg.norm(v, axis=-1), np.nan) for name, v in vectors.items()}
+
+
+# The weight of the low-pass's impulse response left beyond `context_frames`, relative to the whole.
+_CONTEXT_TAIL = 1e-20
+
+
+def context_frames(fps: float, config: L5S1Config = L5S1Config()) -> int:
+    """Frames on either side of a frame that its L5/S1 load depends on: scored in parts, each with this many extra
+    frames on either side (and the whole recording's `lengths`), a recording gets the loads it gets scored whole.
+
+    The low-pass is a Butterworth IIR filter run forwards and backwards: its impulse response decays as r**k, r the
+    largest pole radius of the digital filter (scipy.signal.butter designs it), and less than `_CONTEXT_TAIL` of its
+    weight lies beyond log(_CONTEXT_TAIL) / log(r) frames (tests/test_long_sequences.py measures it), so cutting
+    the recording there changes a frame by less than that fraction of the trajectories' range. A part also keeps at
+    least `_MIN_FILTER_FRAMES` either side (a run that short is not filtered), and the two derivatives reach two
+    frames further."""
+    reach = 0
+    if config.cutoff_hz is not None:
+        from scipy.signal import butter  # 0.6 s to import: only long recordings, scored in parts, need it
+
+        _, poles, _ = butter(int(config.filter_order), _cutoff(fps, config), fs=fps, output="zpk")
+        radius = float(np.abs(poles).max())
+        reach = math.ceil(math.log(_CONTEXT_TAIL) / math.log(radius)) if radius > _CONTEXT_TAIL else 1
+    return max(reach, _MIN_FILTER_FRAMES) + 2

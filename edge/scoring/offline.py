@@ -3,7 +3,8 @@
 `score_sequence` is the one entry point; `edge.scoring.outputs.write_outputs` writes its result to `scores.csv`,
 `summary.json` and `timeline.png`. How angles become worksheet answers (with the thresholds of `ScoreConfig`) is
 `edge.scoring.methods`, the summary `edge.scoring.summary`; the activity terms come from `edge.ergonomics.activity`, the L5/S1 load from
-`edge.ergonomics.l5s1`.
+`edge.ergonomics.l5s1`. A recording too long to hold all its columns at once is scored in parts, with the same
+`frame_columns`, by `edge.scoring.chunked`.
 
 Unobserved parts: a NaN angle means the part was not seen. The worksheet items that could not be observed are
 listed per frame in the `unobserved` column and as fractions of the recording in the summary.
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge.ergonomics.activity import activity_flags
-from edge.ergonomics.l5s1 import l5s1_load
+from edge.ergonomics.l5s1 import L5S1Result, l5s1_load
 from edge.kinematics import joint_angles
 from edge.scoring.methods import ScoreConfig, method_columns
 from edge.scoring.summary import summarise, unobserved_items
@@ -35,19 +36,25 @@ def score_sequence(
     joints: np.ndarray, layout: Layout, up: np.ndarray, fps: float, config: ScoreConfig = ScoreConfig()
 ) -> ScoreResult:
     """Score every frame of joints (T, J, 3), metres, with gravity `up` (unit vector) and frame rate `fps`."""
-    num_frames = joints.shape[0]
     a = joint_angles(joints, layout, up)
     act = activity_flags(a, fps, config.activity)
-    columns: dict[str, np.ndarray] = {"time_s": np.arange(num_frames) / fps, **a}
-    columns.update(method_columns(a, act, config))
     cfg = config
     load = l5s1_load(to_canonical(joints, layout), up, fps, cfg.body, cfg.load_kg, cfg.l5s1)
-    columns["l5s1_moment_nm"] = load.moment_magnitude
-    columns["l5s1_moment_extension_nm"] = load.moment_extension
-    columns["l5s1_moment_lateral_nm"] = load.moment_lateral
-    columns["l5s1_moment_twist_nm"] = load.moment_twist
-    columns["l5s1_compression_n"] = load.compression_n
-    columns["unobserved"] = unobserved_items(a, num_frames)
+    columns = frame_columns(a, act, load, 0, fps, cfg)
+    return ScoreResult(columns=columns, summary=summarise(columns, fps, layout, cfg))
 
-    summary = summarise(columns, fps, layout, cfg)
-    return ScoreResult(columns=columns, summary=summary)
+
+def frame_columns(angles: dict[str, np.ndarray], act: dict[str, np.ndarray], load: L5S1Result, first_frame: int,
+                  fps: float, config: ScoreConfig, load_frames: slice = slice(None)) -> dict[str, np.ndarray]:
+    """The per-frame columns, in CSV order, of consecutive frames from `first_frame` on: from their angles, activity
+    flags and L5/S1 load (`load_frames` of it: a load computed with extra frames around them)."""
+    num_frames = len(angles["trunk_flexion_deg"])
+    columns: dict[str, np.ndarray] = {"time_s": np.arange(first_frame, first_frame + num_frames) / fps, **angles}
+    columns.update(method_columns(angles, act, config))
+    columns["l5s1_moment_nm"] = load.moment_magnitude[load_frames]
+    columns["l5s1_moment_extension_nm"] = load.moment_extension[load_frames]
+    columns["l5s1_moment_lateral_nm"] = load.moment_lateral[load_frames]
+    columns["l5s1_moment_twist_nm"] = load.moment_twist[load_frames]
+    columns["l5s1_compression_n"] = load.compression_n[load_frames]
+    columns["unobserved"] = unobserved_items(angles, num_frames)
+    return columns

@@ -1,9 +1,16 @@
-"""Writing a scored sequence: `scores.csv` (a row per frame), `summary.json` and `timeline.png`."""
+"""Writing a scored sequence: `scores.csv` (a row per frame), `summary.json` and `timeline.png`.
+
+`write_outputs` writes a recording scored whole; `write_scored_blocks` one scored a block of frames at a time
+(`edge.scoring.chunked`): scores.csv grows as the blocks come, the summary is built as they go, and the timeline
+is drawn from the largest values in each of at most `TIMELINE_BINS` runs of frames.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -12,22 +19,49 @@ from edge.paths import output_dir, atomic_path, atomic_write
 from edge.ergonomics.l5s1 import COMPRESSION_LIMIT_N
 from edge.ergonomics.reba import risk_bands
 from edge.scoring.offline import ScoreResult
+from edge.scoring.summary import SummaryBuilder
 
 _INTEGER_PREFIXES = ("reba_", "rula_")
 
 
 def write_outputs(result: ScoreResult, out_dir: str | os.PathLike, run_info: dict | None = None) -> dict[str, Path]:
     """Write the three files into `out_dir` (created if needed); returns their paths."""
-    out = output_dir(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {"scores": out / "scores.csv", "summary": out / "summary.json", "timeline": out / "timeline.png"}
-    _write_csv(result.columns, paths["scores"])
-    summary = dict(result.summary)
-    if run_info:
-        summary["run"] = run_info
-    atomic_write(paths["summary"], json.dumps(summary, indent=2, default=_json_default) + "\n")
+    paths = _output_paths(out_dir)
+    write_scores_csv(result.columns, paths["scores"])
+    _write_summary(result.summary, run_info, paths["summary"])
     plot_timeline(result, paths["timeline"])
     return paths
+
+
+def write_scored_blocks(blocks: Iterable[dict[str, np.ndarray]], summary: SummaryBuilder, num_frames: int,
+                        out_dir: str | os.PathLike, run_info: dict | None = None) -> tuple[dict, dict[str, Path]]:
+    """Write the three files of a recording of `num_frames` frames whose columns come as `blocks` of consecutive
+    frames: each block is written to scores.csv and added to `summary` as it comes. Returns the summary and the
+    paths."""
+    paths = _output_paths(out_dir)
+    timeline = TimelineBins(num_frames)
+    with _csv_writer(paths["scores"]) as write:
+        for columns in blocks:
+            write(columns)
+            summary.add(columns)
+            timeline.add(columns)
+    result = ScoreResult(columns=timeline.columns(), summary=summary.result())
+    _write_summary(result.summary, run_info, paths["summary"])
+    plot_timeline(result, paths["timeline"])
+    return result.summary, paths
+
+
+def _output_paths(out_dir: str | os.PathLike) -> dict[str, Path]:
+    out = output_dir(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return {"scores": out / "scores.csv", "summary": out / "summary.json", "timeline": out / "timeline.png"}
+
+
+def _write_summary(summary: dict, run_info: dict | None, path: Path) -> None:
+    summary = dict(summary)
+    if run_info:
+        summary["run"] = run_info
+    atomic_write(path, json.dumps(summary, indent=2, default=_json_default) + "\n")
 
 
 def _json_default(obj):
@@ -40,25 +74,77 @@ def _json_default(obj):
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
-def _write_csv(columns: dict[str, np.ndarray], path: Path) -> None:
+def write_scores_csv(columns: dict[str, np.ndarray], path: Path) -> None:
     """One row per frame. Integers for scores, 3 decimals for measures, 0/1 for flags, empty cells for unknown."""
-    formats, values = [], []
-    for name, column in columns.items():
-        column = np.asarray(column)
-        if column.dtype == object:
-            formats.append("%s")
-        elif column.dtype == bool:
-            formats.append("%d")
-        elif name.startswith(_INTEGER_PREFIXES):
-            formats.append("%.0f")
-        else:
-            formats.append("%.3f")
-        values.append(column.tolist())
-    row_format = ",".join(formats)
-    # One %-format per row is the fast path in pure Python; NaN prints as "nan", which becomes an empty cell
-    # (no column name or label contains "nan").
-    body = "\n".join(row_format % row for row in zip(*values)).replace("nan", "")
-    atomic_write(path, ",".join(columns) + "\n" + body + "\n")
+    with _csv_writer(path) as write:
+        write(columns)
+
+
+# Rows formatted at a time: every cell becomes a Python object first (90 columns, ~3 KB a row), so a CSV of any length
+# is written in bounded memory.
+_CSV_BLOCK_ROWS = 4096
+
+
+@contextlib.contextmanager
+def _csv_writer(path: Path) -> Iterator[Callable[[dict[str, np.ndarray]], None]]:
+    """A function that appends the rows of a block of frames' columns to scores.csv (the header before the first
+    block); the file is written beside `path` and renamed into place when the block ends without an exception."""
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        started = []
+
+        def write(columns: dict[str, np.ndarray]) -> None:
+            if not started:
+                f.write(",".join(columns) + "\n")
+                started.append(True)
+            formats = ",".join(_cell_format(name, np.asarray(column)) for name, column in columns.items())
+            frames = len(columns["time_s"])
+            for first in range(0, max(frames, 1), _CSV_BLOCK_ROWS):
+                values = [np.asarray(column)[first:first + _CSV_BLOCK_ROWS].tolist() for column in columns.values()]
+                # One %-format per row is the fast path in pure Python; NaN prints as "nan", which becomes an empty
+                # cell (no column name or label contains "nan").
+                f.write("\n".join(formats % row for row in zip(*values)).replace("nan", "") + "\n")
+
+        yield write
+
+
+def _cell_format(name: str, column: np.ndarray) -> str:
+    if column.dtype == object:
+        return "%s"
+    if column.dtype == bool:
+        return "%d"
+    return "%.0f" if name.startswith(_INTEGER_PREFIXES) else "%.3f"
+
+
+# Points per curve in the timeline of a recording written in blocks: the plot is 990 pixels wide.
+TIMELINE_BINS = 2000
+_TIMELINE_COLUMNS = ("reba_total", "rula_grand", "l5s1_compression_n")
+
+
+class TimelineBins:
+    """The largest REBA, RULA and compression in each of at most TIMELINE_BINS equal runs of frames (NaN where a
+    run has no known value), gathered a block of frames at a time: what timeline.png shows of a long recording."""
+
+    def __init__(self, num_frames: int):
+        bins = max(min(TIMELINE_BINS, num_frames), 1)
+        self.starts = np.arange(bins + 1) * num_frames // bins  # first frame of each run, and the end
+        self.values = {name: np.full(bins, np.nan) for name in _TIMELINE_COLUMNS}
+        self.time_s = np.full(bins, np.nan)
+        self.frames = 0
+
+    def add(self, c: dict[str, np.ndarray]) -> None:
+        lo, hi = self.frames, self.frames + len(c["time_s"])
+        first = int(np.searchsorted(self.starts, lo, side="right")) - 1
+        last = int(np.searchsorted(self.starts, hi - 1, side="right")) - 1
+        offsets = np.maximum(self.starts[first:last + 1], lo) - lo
+        for name, values in self.values.items():
+            values[first:last + 1] = np.fmax(values[first:last + 1], np.fmax.reduceat(c[name], offsets))
+        begins = self.starts[first:last + 1]
+        inside = begins >= lo
+        self.time_s[first:last + 1][inside] = c["time_s"][begins[inside] - lo]
+        self.frames = hi
+
+    def columns(self) -> dict[str, np.ndarray]:
+        return {"time_s": self.time_s, **self.values}
 
 
 # Plot colours of REBA's risk levels, negligible to very high (report figures use them too).
