@@ -1,0 +1,1 @@
+"""The training stage: data, loop, metrics, checkpoints, evaluation."""
