@@ -47,6 +47,19 @@ ANGLE_NAMES: tuple[str, ...] = BODY_ANGLES + tuple(
     f"{side}_{name}" for side in SIDES for name in SIDE_ANGLES
 ) + ("foot_height_difference_m",)
 
+_INF = float("inf")
+# What each value can be, from the function that makes it (the conventions above): atan2 and signed angles
+# -180..180, arcsin -90..90, unsigned angles between vectors 0..180; ratios and lengths are unbounded.
+_SPANS = {"trunk_flexion_deg": (-180.0, 180.0), "trunk_side_bend_deg": (-90.0, 90.0),
+          "trunk_twist_deg": (-180.0, 180.0), "neck_flexion_deg": (-180.0, 180.0), "neck_side_bend_deg": (-90.0, 90.0),
+          "neck_twist_deg": (-180.0, 180.0), "upper_arm_flexion_deg": (-180.0, 180.0),
+          "upper_arm_abduction_deg": (-90.0, 90.0), "shoulder_raise_deg": (-90.0, 90.0),
+          "elbow_flexion_deg": (0.0, 180.0), "wrist_flexion_deg": (0.0, 180.0), "wrist_deviation_deg": (0.0, 90.0),
+          "wrist_lateral_ratio": (-_INF, _INF), "knee_flexion_deg": (0.0, 180.0),
+          "foot_height_difference_m": (-_INF, _INF)}
+ANGLE_RANGES: dict[str, tuple[float, float]] = {
+    name: _SPANS[name.removeprefix("left_").removeprefix("right_")] for name in ANGLE_NAMES}
+
 
 def _nan(num_frames: int) -> np.ndarray:
     return np.full(num_frames, np.nan)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from edge.errors import InputError
@@ -34,8 +35,10 @@ def _add_run(sub) -> None:
     p.add_argument("--scene-dir", help="where scene calibrations live")
     p.add_argument("--max-people", type=int)
     p.add_argument("--models-dir")
-    p.add_argument("--max-seconds", type=float, help="stop after this much stream time")
+    p.add_argument("--max-seconds", type=float, help="stop after this much stream time (seconds, above 0)")
     p.add_argument("--events-db", help="SQLite event store (default ~/.local/share/ergo-edge/events.db)")
+    p.add_argument("--list-metrics", action="store_true",
+                   help="print every metric an alert rule may name, with its range, and exit")
     p.set_defaults(func=_run)
 
 
@@ -47,6 +50,11 @@ def _run(args) -> int:
     from runtime.config import load_config
     from runtime.session import run
 
+    if args.list_metrics:
+        from edge.scoring.stream import describe_range, metric_ranges
+
+        print("\n".join(f"{name:<28} {describe_range(*span)}" for name, span in metric_ranges().items()))
+        return 0
     config = with_overrides(
         load_config(args.config), camera=args.camera, scene_dir=args.scene_dir, max_seconds=args.max_seconds,
         **{"source.uri": args.source, "pose.max_people": args.max_people, "pose.models_dir": args.models_dir,
@@ -54,17 +62,23 @@ def _run(args) -> int:
            "output.rtsp_port": args.rtsp_port, "output.rtsp_address": args.rtsp_address,
            "output.face_blur": args.face_blur,
            "sinks.sqlite": args.events_db})
-    out = Path(args.out) if args.out else user_dir("data") / "runs" / datetime.now().strftime("%Y%m%d-%H%M%S")
-    report = run(config, out)
+    # --out "" is refused by the session (edge.paths.output_dir), never the working directory nor the default.
+    out = args.out if args.out is not None else user_dir("data") / "runs" / datetime.now().strftime("%Y%m%d-%H%M%S")
+    report = run(config, out, status=sys.stderr, config_file=args.config)  # stderr as it is now, not at import
     print(f"{report['frames']} frames in {report['wall_seconds']:.1f} s ({report['fps']:.1f} fps), "
           f"{sum(report['alert_counts']['raised'].values())} alert(s) raised")
     for key in ("html", "json", "png"):
         print(f"  report: {report['files'][key]}")
-    if config.sinks.jsonl:
-        print(f"  alert log: {out / 'alerts.jsonl'}")
-    if config.output.record:
+    if config.sinks.jsonl and (Path(out) / "alerts.jsonl").exists():
+        print(f"  alert log: {Path(out) / 'alerts.jsonl'}")
+    failed = [o for o in report["outputs"] if not o["ok"]]
+    if config.output.record and Path(config.output.record).expanduser().is_file() \
+            and not any(o["output"] == "recording" for o in failed):
         print(f"  annotated video: {config.output.record}")
-    return 0
+    for o in failed:  # the run went on without it; the report says so too
+        print(f"ergoedge: error: {o['output']} {o['target']}: {o['error']} (see {report['files']['json']})",
+              file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _add_events(sub) -> None:
@@ -75,24 +89,26 @@ def _add_events(sub) -> None:
     p.add_argument("--rule")
     p.add_argument("--person", type=int)
     p.add_argument("--camera")
-    p.add_argument("--limit", type=int, default=1000)
+    p.add_argument("--limit", type=int, default=1000,
+                   help="list the newest N events, 1 to 100000 (default 1000; older ones: --until)")
     p.add_argument("--json", action="store_true", help="JSON lines instead of a table")
     p.set_defaults(func=_events)
 
 
 def _events(args) -> int:
+    from edge.config import check_number
     from edge.paths import user_dir
-    from runtime.alerts.store import EventStore, format_events
+    from runtime.alerts.store import MAX_LIMIT, EventReader, format_events
 
     db = Path(args.db) if args.db else user_dir("data") / "events.db"
     if not db.exists():
         raise InputError(f"no event store at {db} (it is created by `ergoedge run`)")
-    store = EventStore(db)
-    try:
-        rows = store.query(since=args.since, until=args.until, rule=args.rule, person=args.person,
-                           camera=args.camera, limit=args.limit)
-    finally:
-        store.close()
+    limit = check_number(args.limit, "--limit", integer=True, minimum=1, maximum=MAX_LIMIT)
+    if args.person is not None:
+        check_number(args.person, "--person", integer=True, minimum=0, maximum=2**63 - 1)
+    with EventReader(db) as reader:  # read-only: the file, its journal mode and its directory stay as they are
+        rows = reader.query(since=args.since, until=args.until, rule=args.rule, person=args.person,
+                            camera=args.camera, limit=limit)
     print(format_events(rows, as_json=args.json))
     return 0
 

@@ -34,14 +34,17 @@ an error that names it (a misspelled threshold must never be silently ignored). 
 
 from __future__ import annotations
 
+import difflib
 import os
 from dataclasses import dataclass, field
 
 from edge.config import check_number
 from edge.config import load_config as _load
+from edge.errors import InputError
 from edge.pose.estimator import EstimatorSpec
 from edge.scoring.methods import ScoreConfig
-from runtime.alerts.engine import AlertRule
+from edge.scoring.stream import describe_range, metric_ranges
+from runtime.alerts.engine import DEFAULT_RULES, AlertRule, check_rules
 from runtime.alerts.mqtt_config import MqttConfig
 from runtime.network import check_rtsp_output
 
@@ -49,14 +52,25 @@ from runtime.network import check_rtsp_output
 @dataclass(frozen=True)
 class SourceConfig:
     uri: str = ""
-    width: int | None = None
-    height: int | None = None
-    fps: float | None = None
-    # Reconnect back-off for live sources (seconds).
+    width: int | None = None  # 1..16384 pixels (as runtime.video.uri.SourceSpec)
+    height: int | None = None  # 1..16384 pixels
+    fps: float | None = None  # above 0, at most 1000
+    # Reconnect back-off for live sources (seconds): the first wait above 0 and at most 60 s, doubling up to
+    # reconnect_max_s (from reconnect_initial_s to 3600 s).
     reconnect_initial_s: float = 0.5
     reconnect_max_s: float = 10.0
-    # A live source with no frame for this long is treated as dropped and reconnected.
+    # A live source with no frame for this long (0.1..600 s) is treated as dropped and reconnected.
     stall_timeout_s: float = 5.0
+
+    def __post_init__(self) -> None:
+        for name in ("width", "height"):
+            if getattr(self, name) is not None:
+                check_number(getattr(self, name), f"source.{name}", integer=True, minimum=1, maximum=16384)
+        if self.fps is not None:
+            check_number(self.fps, "source.fps", positive=True, maximum=1000)
+        check_number(self.reconnect_initial_s, "source.reconnect_initial_s", positive=True, maximum=60)
+        check_number(self.reconnect_max_s, "source.reconnect_max_s", minimum=self.reconnect_initial_s, maximum=3600)
+        check_number(self.stall_timeout_s, "source.stall_timeout_s", minimum=0.1, maximum=600)
 
 
 @dataclass(frozen=True)
@@ -64,27 +78,65 @@ class PoseConfig(EstimatorSpec):
     """The estimator (`edge.pose.estimator.EstimatorSpec`: model, adapter, backend, models_dir, max_people,
     smoothing) and how long a person stays remembered."""
 
-    # A person not seen for this long is forgotten (their alerts clear with "left").
+    # A person not seen for this long (above 0, at most 600 s) is forgotten (their alerts clear with "left").
     forget_after_s: float = 2.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()  # max_people: 1..32
+        check_number(self.forget_after_s, "pose.forget_after_s", positive=True, maximum=600)
 
 
 @dataclass(frozen=True)
 class AlertsConfig:
-    rules: tuple[AlertRule, ...] = ()  # empty: runtime.alerts.engine.DEFAULT_RULES
+    # Default: runtime.alerts.engine.DEFAULT_RULES. Rules given replace them all; `rules = []` means no rules (no
+    # alert is raised, and the run says so). Each rule names a metric `ergoedge run --list-metrics` lists, with a
+    # threshold and a release level within that metric's range (`check_rule`).
+    rules: tuple[AlertRule, ...] = DEFAULT_RULES
     shift_starts: tuple[str, ...] = ("06:00", "14:00", "22:00")
-    # Exposure is saved to the event store this often (wall seconds): what a crash can lose. A restarted run
-    # continues its shift from the saved totals (runtime.alerts.exposure).
+    # Exposure is saved to the event store this often (wall seconds, above 0, at most 3600): what a crash can lose.
+    # A restarted run continues its shift from the saved totals (runtime.alerts.exposure).
     exposure_save_s: float = 5.0
 
     def __post_init__(self) -> None:
-        check_number(self.exposure_save_s, "alerts.exposure_save_s", positive=True)
+        check_number(self.exposure_save_s, "alerts.exposure_save_s", positive=True, maximum=3600)
+        for rule in check_rules(self.rules):  # AlertRules with distinct names
+            check_rule(rule)
+
+
+# Said at the start of a run, and in its report, when the config's rules are an explicit empty list.
+NO_RULES_WARNING = "alerts.rules is empty: no alert will be raised (leave rules out of the config for the defaults)"
+
+
+def check_rule(rule: AlertRule) -> None:
+    """An `InputError` unless `rule` names a metric the runtime computes (`edge.scoring.stream.metric_names`), with
+    a threshold it can reach and a release level it can get back to (`AlertRule.check_range`)."""
+    ranges = metric_ranges()
+    if rule.metric not in ranges:
+        close = difflib.get_close_matches(rule.metric, list(ranges), n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        raise InputError(f"rule {rule.name!r}: unknown metric {rule.metric!r} ({hint}every metric: "
+                         "`ergoedge run --list-metrics`)")
+    rule.check_range(*ranges[rule.metric], describe_range(*ranges[rule.metric]))
+
+
+# The pin numbers of the Jetson's 40-pin header in each numbering.
+GPIO_PINS = {"BOARD": (1, 40), "BCM": (0, 27)}
 
 
 @dataclass(frozen=True)
 class GpioSection:
-    # severity -> header pin (BOARD numbering), e.g. {warning = 31, critical = 33}
+    # severity -> header pin, e.g. {warning = 31, critical = 33}: BOARD numbering 1..40 (the 40-pin header), BCM
+    # 0..27 (runtime.alerts.sinks.GpioSink)
     pins: dict = field(default_factory=dict)
     mode: str = "BOARD"
+
+    def __post_init__(self) -> None:
+        if self.mode not in GPIO_PINS:
+            raise InputError(f"sinks.gpio.mode must be one of {', '.join(GPIO_PINS)}, got {self.mode!r}")
+        low, high = GPIO_PINS[self.mode]
+        for severity, pin in self.pins.items():
+            check_number(pin, f"sinks.gpio.pins.{severity} ({self.mode} numbering)", integer=True, minimum=low,
+                         maximum=high)
 
 
 @dataclass(frozen=True)
@@ -92,16 +144,19 @@ class SinksConfig:
     jsonl: bool = True  # <out>/alerts.jsonl
     stdout: bool = True
     sqlite: str | None = None  # default: <data dir>/events.db; "" to disable
-    retention_days: float = 90.0
+    retention_days: float = 90.0  # events are kept this long: above 0, at most 3650 days
     mqtt: MqttConfig | None = None  # runtime.alerts.mqtt_config: host, port, topic, qos, tls, outbox_path...
     gpio: GpioSection | None = None
+
+    def __post_init__(self) -> None:
+        check_number(self.retention_days, "sinks.retention_days", positive=True, maximum=3650)
 
 
 @dataclass(frozen=True)
 class OutputConfig:
     record: str | None = None  # annotated video file (.mp4)
     show: bool = False
-    rtsp_port: int = 0  # 0: no RTSP output
+    rtsp_port: int = 0  # 0: no RTSP output, else 1..65535
     rtsp_path: str = "/ergo"
     # The RTSP output shows workers: this machine only unless an address is given, and then only to viewers with
     # the user name and password (RTSP digest authentication), unless anonymous viewers are explicitly allowed.
@@ -113,6 +168,7 @@ class OutputConfig:
     overlay: bool = True
 
     def __post_init__(self) -> None:
+        check_number(self.rtsp_port, "output.rtsp_port (0: none)", integer=True, minimum=0, maximum=65535)
         if self.rtsp_port:
             check_rtsp_output(self.rtsp_address, self.rtsp_user, self.rtsp_password, self.rtsp_allow_anonymous)
 
@@ -121,9 +177,11 @@ class OutputConfig:
 class RunConfig:
     camera: str = ""  # default: derived from the source
     scene_dir: str | None = None
-    max_seconds: float | None = None  # stop after this much stream time (None: until the source ends)
-    status_interval_s: float = 1.0
-    # report.json is rewritten this often (wall seconds) while the run goes, so a crash leaves a recent one.
+    # Stop after this much stream time, above 0 (None: until the source ends).
+    max_seconds: float | None = None
+    status_interval_s: float = 1.0  # the status line is rewritten this often: above 0, at most 3600 s
+    # report.json is rewritten this often (wall seconds, above 0, at most 3600) while the run goes, so a crash
+    # leaves a recent one.
     report_every_s: float = 60.0
     source: SourceConfig = field(default_factory=SourceConfig)
     pose: PoseConfig = field(default_factory=PoseConfig)
@@ -133,7 +191,10 @@ class RunConfig:
     output: OutputConfig = field(default_factory=OutputConfig)
 
     def __post_init__(self) -> None:
-        check_number(self.report_every_s, "report_every_s", positive=True)
+        if self.max_seconds is not None:
+            check_number(self.max_seconds, "max_seconds", positive=True)
+        check_number(self.status_interval_s, "status_interval_s", positive=True, maximum=3600)
+        check_number(self.report_every_s, "report_every_s", positive=True, maximum=3600)
 
 
 def load_config(path: str | os.PathLike | None) -> RunConfig:
@@ -142,4 +203,4 @@ def load_config(path: str | os.PathLike | None) -> RunConfig:
 
 
 __all__ = ["RunConfig", "SourceConfig", "PoseConfig", "AlertsConfig", "SinksConfig", "GpioSection", "OutputConfig",
-           "load_config"]
+           "GPIO_PINS", "NO_RULES_WARNING", "check_rule", "load_config"]

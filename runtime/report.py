@@ -94,6 +94,7 @@ def write_report(report: dict, out: Path, final: bool = True) -> dict:
     file paths and the final flag added. `report["timeline"]` is `runtime.telemetry.RiskTimeline.to_json()`."""
     report = {**report, "final": final,
               "files": {name: str(out / f"report.{name}") for name in (REPORT_FILES if final else ("json",))}}
+    out.mkdir(parents=True, exist_ok=True)  # a run that saw no frame has not made it yet
     atomic_write(out / "report.json", json.dumps(report, indent=1, default=str) + "\n")
     if final:
         _plot_in_child(out / "report.json", out / "report.png")

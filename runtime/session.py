@@ -21,6 +21,7 @@ default camera name comes from host and path only (`runtime.video.uri`).
 from __future__ import annotations
 
 import contextlib
+import logging
 import signal
 import sys
 import threading
@@ -31,14 +32,18 @@ from pathlib import Path
 
 from edge.errors import InputError
 from edge.ergonomics.reba import risk_band
-from edge.paths import user_dir
+from edge.paths import output_dir
 from runtime.config import RunConfig
 from runtime.network import log_exposure_warnings
+from runtime.output_set import OutputSet
+from runtime.run_paths import check_run_paths, event_store_path
 
 
-def run(config: RunConfig, out_dir: str | Path, status=sys.stderr) -> dict:
-    """Run until the source ends, `max_seconds` of stream time pass, or SIGINT/SIGTERM. Returns the report."""
-    session = Session(config, out_dir, status)
+def run(config: RunConfig, out_dir: str | Path, status=sys.stderr, config_file: str | Path | None = None) -> dict:
+    """Run until the source ends, `max_seconds` of stream time pass, or SIGINT/SIGTERM. Returns the report (its
+    "outputs" say which output failed; the run goes on without it). `config_file`: the file `config` came from,
+    which no output may replace."""
+    session = Session(config, out_dir, status, config_file=config_file)
     try:
         with _stop_on_signals() as stop:
             for frame in session.source:
@@ -62,21 +67,25 @@ def _stop_on_signals():
 
 
 class Session:
-    """One run of the device pipeline: everything is opened here, advanced one frame at a time by `step`, and
-    released by `close`; `write_report` then describes the run.
+    """One run of the device pipeline: made here, advanced one frame at a time by `step`, and released by `close`;
+    `write_report` then describes the run.
 
     `wall_clock` (aware UTC datetimes; default the system clock) is what alerts, shifts, exposure saves and the
     periodic report read: benchmarks/bench_week.py runs a week through `observe` on a fast one. Each run has a
-    `run_id` (its UTC start and a random suffix) under which its exposure is saved and its report is kept."""
+    `run_id` (its UTC start and a random suffix) under which its exposure is saved and its report is kept.
 
-    def __init__(self, config: RunConfig, out_dir: str | Path, status=sys.stderr, wall_clock=None):
+    Nothing is created before the first frame: every path is checked first (`runtime.run_paths`), and the output
+    folder, the alert log and the stores are opened by the first `observe` (`_begin`), so a run that cannot start
+    leaves nothing behind."""
+
+    def __init__(self, config: RunConfig, out_dir: str | Path, status=sys.stderr, wall_clock=None,
+                 config_file: str | Path | None = None):
         from edge.pose.estimator import open_estimator
         from edge.pose.scene import load_calibration
         from edge.skeletons import get_layout
-        from runtime.alerts.engine import DEFAULT_RULES, AlertEngine
+        from runtime.alerts.engine import AlertEngine
+        from runtime.config import NO_RULES_WARNING
         from runtime.alerts.event import parse_utc, utc_now
-        from runtime.alerts.exposure import ExposureTracker
-        from runtime.report import keep_previous_reports
         from runtime.telemetry import EventLog, RiskTimeline, StageClock
         from runtime.video.source import GstSource, ReconnectPolicy
         from runtime.video.uri import parse_source
@@ -84,34 +93,32 @@ class Session:
         if not config.source.uri:
             raise InputError("no source: pass --source (test://, a video file, rtsp://..., v4l2:///dev/video0, csi://0)")
         self.config, self.status = config, status
-        self.out = Path(out_dir)
-        self.out.mkdir(parents=True, exist_ok=True)
+        self.out = output_dir(out_dir)  # checked; created once the run has started
         self.wall_clock = wall_clock or utc_now
         self.started_utc = parse_utc(self.wall_clock())
         self.run_id = f"{self.started_utc:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
-        keep_previous_reports(self.out)  # a restart must not overwrite the report of the run before it
         src = config.source
         self.spec = parse_source(src.uri, width=src.width, height=src.height, fps=src.fps)
         self.camera = config.camera or self.spec.camera_name()
+        check_run_paths(config, self.spec, self.camera, self.out, config_file)  # no output replaces an input
+        self.messages: list[str] = log_exposure_warnings(config, self.spec)  # what goes out unencrypted
+        self.outputs = OutputSet(config.output, self.spec.fps or 30.0, log=self._output_failed)  # display checked
         self.scene = load_calibration(self.camera, config.scene_dir)
         self.estimator = open_estimator(config.pose)
         self.layout = get_layout(self.estimator.layout)
-        rules = config.alerts.rules or DEFAULT_RULES
+        rules = config.alerts.rules  # defaults unless the config gave its own; an explicit [] is none: said so
+        if not rules:
+            self.messages.append(NO_RULES_WARNING)
+            logging.getLogger(__name__).warning("%s", NO_RULES_WARNING)
         self.engine = AlertEngine(rules, camera=self.camera, clock=self.wall_clock)
-        self.messages: list[str] = log_exposure_warnings(config, self.spec)  # what goes out unencrypted
-        self.sinks, self.store = _open_sinks(config, self.out, self.camera, log=self.messages.append)
+        self.sinks = self.store = self.exposure = None  # opened by `_begin`, on the first frame
+        self._reports_kept = False
         self.clock = StageClock()
         self.timeline = RiskTimeline()
-        # After the sinks: exposure is saved in the event store, and a restarted run loads its shift from there.
-        self.exposure = ExposureTracker(
-            rules, shift_starts=config.alerts.shift_starts, clock=self.wall_clock, store=self.store,
-            camera=self.camera, run_id=self.run_id, save_every_s=config.alerts.exposure_save_s,
-            log=self.messages.append)
         self.streams: dict = {}  # track id -> PersonStream
         self.last_seen: dict[int, float] = {}
         self.active: dict[tuple[int, str], str] = {}  # (person, rule) -> message of each raised alert
         self.events = EventLog()  # the latest events and counts of all (every event is in the sinks)
-        self.outputs: list = []
         self.frames = 0
         self.t = 0.0
         self._last_t: float | None = None
@@ -168,6 +175,8 @@ class Session:
         """One frame's metrics per person (track id -> metrics) at stream time `t`, `dt` after the frame before:
         alert rules, exposure and timeline for everyone seen; people gone for `forget_after_s` are forgotten;
         report.json when `report_every_s` has passed. `step` calls it after pose and scoring."""
+        if self.sinks is None:
+            self._begin()
         self.t = t
         events = []
         for pid, m in metrics.items():
@@ -182,6 +191,32 @@ class Session:
             self.last_seen.pop(pid)
         self._emit(events)
         self._report_when_due()
+
+    def _begin(self) -> None:
+        """What the run writes, opened once it has started (its first frame): the previous report kept aside, the
+        sinks (alert log, event store, MQTT outbox), and exposure continued from the store."""
+        from runtime.alerts.exposure import ExposureTracker
+
+        self._keep_previous_report()
+        config = self.config
+        self.sinks, self.store = _open_sinks(config, self.out, self.camera, log=self.messages.append)
+        # After the sinks: exposure is saved in the event store, and a restarted run loads its shift from there.
+        self.exposure = ExposureTracker(
+            self.engine.rules, shift_starts=config.alerts.shift_starts, clock=self.wall_clock, store=self.store,
+            camera=self.camera, run_id=self.run_id, save_every_s=config.alerts.exposure_save_s,
+            log=self.messages.append)
+
+    def _keep_previous_report(self) -> None:
+        from runtime.report import keep_previous_reports
+
+        if not self._reports_kept:
+            self._reports_kept = True
+            keep_previous_reports(self.out)  # a restart must not overwrite the report of the run before it
+
+    def _output_failed(self, message: str) -> None:
+        self.messages.append(message)
+        if self.status is not None:
+            self.status.write(f"\n{message}\n")
 
     def _report_when_due(self) -> None:
         now = self.wall_clock().timestamp()
@@ -213,11 +248,11 @@ class Session:
         from runtime.video.overlay import PersonStatus, blur_faces, draw_overlay
 
         o = self.config.output
-        if not (o.record or o.rtsp_port or o.show):
+        if not self.outputs.active:
             return
-        if not self.outputs:
+        if not self.outputs.opened:
             h, w = image.shape[:2]
-            self.outputs = _open_outputs(self.config, (w, h), self.spec.fps or 30.0)
+            self.outputs.open((w, h))
         image = image.copy()
         if o.face_blur:
             blur_faces(image, people)
@@ -228,8 +263,7 @@ class Session:
                 alerts=tuple(r for (p, r) in self.active if p == pid)) for pid, m in metrics.items()}
             banner = next(iter(self.active.values()), None)
             draw_overlay(image, people, statuses, banner, f"{fps_now:.1f} fps  {len(people)} people")
-        for output in self.outputs:
-            output.write(image)
+        self.outputs.write(image)
 
     def _show_status(self, people, metrics: dict[int, dict], fps_now: float) -> None:
         if self.status is None or time.monotonic() - self._last_status < self.config.status_interval_s:
@@ -248,15 +282,13 @@ class Session:
         for pid in list(self.last_seen):
             self._emit(self.engine.forget(pid, self.t))
         self.last_seen.clear()
-        for output in self.outputs:
-            try:
-                output.close()
-            except Exception as exc:  # one output failing to close must not lose the report
-                self.messages.append(f"output close failed: {exc}")
+        self.outputs.close()  # each failure recorded, never losing the report
         self.source_stats = self.source.stats()
         self.source.close()
-        self.sinks.close()
-        self.exposure.close()
+        if self.sinks is not None:
+            self.sinks.close()
+        if self.exposure is not None:
+            self.exposure.close()
         if self.store is not None:
             self.store.close()
         if self.status is not None:
@@ -267,6 +299,7 @@ class Session:
         "final": false, when not `final`: the periodic one while the run goes); returns the report."""
         from runtime.report import write_report
 
+        self._keep_previous_report()  # done by `_begin` unless no frame came
         elapsed = time.monotonic() - self.started
         report = {
             "camera": self.camera,
@@ -279,10 +312,11 @@ class Session:
             "source_stats": self.source_stats,
             "stages": self.clock.summary(),
             "keypoints_2d_only": not self.estimator.keypoints_3d,
-            "exposure": self.exposure.totals(),
+            "exposure": self.exposure.totals() if self.exposure is not None else {},
             "alerts": list(self.events.recent),
             "alert_counts": self.events.summary(),
-            "sinks": self.sinks.stats(),
+            "sinks": self.sinks.stats() if self.sinks is not None else {},
+            "outputs": self.outputs.stats(),
             "messages": self.messages,
             "run_id": self.run_id,
             "started": self.started_utc.isoformat(),
@@ -300,8 +334,7 @@ def _open_sinks(config: RunConfig, out: Path, camera: str, log):
     if s.jsonl:
         sinks.append(JsonlSink(out / "alerts.jsonl"))
     if s.sqlite != "":
-        db = Path(s.sqlite) if s.sqlite else user_dir("data") / "events.db"
-        store = EventStore(db, retention_days=s.retention_days)
+        store = EventStore(event_store_path(config), retention_days=s.retention_days)
         sinks.append(SqliteSink(store, close_store=False))  # the session closes it, after exposure's last save
     if s.stdout:
         sinks.append(StdoutSink())
@@ -314,27 +347,6 @@ def _open_sinks(config: RunConfig, out: Path, camera: str, log):
 
         sinks.append(GpioSink(pins=s.gpio.pins, mode=s.gpio.mode))
     return SinkSet(sinks, log=log), store
-
-
-def _open_outputs(config: RunConfig, size: tuple[int, int], fps: float):
-    outputs = []
-    o = config.output
-    if o.record:
-        from runtime.video.outputs import VideoRecorder
-
-        Path(o.record).parent.mkdir(parents=True, exist_ok=True)
-        outputs.append(VideoRecorder(o.record, fps, size[0], size[1]))
-    if o.rtsp_port:
-        from runtime.video.outputs import RtspServer
-
-        outputs.append(RtspServer(port=o.rtsp_port, path=o.rtsp_path, fps=fps, width=size[0], height=size[1],
-                                  address=o.rtsp_address, user=o.rtsp_user, password=o.rtsp_password,
-                                  allow_anonymous=o.rtsp_allow_anonymous))
-    if o.show:
-        from runtime.video.outputs import DisplayOutput
-
-        outputs.append(DisplayOutput())
-    return outputs
 
 
 def _risk_name(reba: float | None) -> str | None:

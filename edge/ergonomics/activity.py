@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edge.config import check_number
 from edge.signals import cycle_frames, trailing_mean, trailing_range
 
 BODY_SIGNALS = ("trunk_flexion_deg", "neck_flexion_deg")
@@ -34,15 +35,25 @@ FLAGS = ("static_body", "static_arm", "repeated_body", "repeated_arm", "rapid_ch
 
 @dataclass(frozen=True)
 class ActivityConfig:
+    """The rules' settings (module docstring), each with its valid range; a live person keeps
+    max(static_hold_s, repetition_window_s, 60 s) of angles, hence the 300 s caps."""
+
     enabled: bool = True  # False: posture only, no activity terms
-    static_hold_s: float = 60.0
-    static_range_deg: float = 10.0
-    repetition_window_s: float = 60.0
-    repetitions_per_min: float = 4.0
-    repetition_amplitude_deg: float = 20.0
-    repetition_smoothing_s: float = 0.5
-    rapid_window_s: float = 1.0
-    rapid_range_deg: float = 45.0
+    static_hold_s: float = 60.0  # 1..300 s
+    static_range_deg: float = 10.0  # 0..90 deg
+    repetition_window_s: float = 60.0  # 1..300 s
+    repetitions_per_min: float = 4.0  # 0..600
+    repetition_amplitude_deg: float = 20.0  # above 0, at most 180 deg
+    repetition_smoothing_s: float = 0.5  # 0..10 s (at least one frame is averaged)
+    rapid_window_s: float = 1.0  # above 0, at most 10 s (at least two frames are compared)
+    rapid_range_deg: float = 45.0  # above 0, at most 180 deg
+
+    def __post_init__(self) -> None:
+        for name, low, high in (("static_hold_s", 1, 300), ("static_range_deg", 0, 90), ("repetition_window_s", 1, 300),
+                                ("repetitions_per_min", 0, 600), ("repetition_smoothing_s", 0, 10)):
+            check_number(getattr(self, name), name, minimum=low, maximum=high)
+        for name, high in (("repetition_amplitude_deg", 180), ("rapid_window_s", 10), ("rapid_range_deg", 180)):
+            check_number(getattr(self, name), name, positive=True, maximum=high)
 
 
 def _static(x: np.ndarray, fps: float, cfg: ActivityConfig) -> np.ndarray:

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edge.config import check_number
 from edge.errors import InputError
 from edge.geometry import cross, dot, unit
 from edge.ergonomics.tables import tables
@@ -73,14 +74,9 @@ class BodyParams:
     sex: str = "male"
 
     def __post_init__(self) -> None:
-        for name in ("mass_kg", "height_m"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float, np.number))):
-                raise InputError(f"body {name}={value!r} must be a number")
-        if not (np.isfinite(self.mass_kg) and 20.0 <= self.mass_kg <= 300.0):
-            raise InputError(f"body mass_kg={self.mass_kg!r} is outside 20..300 kg")
-        if self.height_m is not None and not (np.isfinite(self.height_m) and 1.0 <= self.height_m <= 2.5):
-            raise InputError(f"body height_m={self.height_m!r} is outside 1.0..2.5 m")
+        check_number(self.mass_kg, "body mass_kg", minimum=20, maximum=300)
+        if self.height_m is not None:
+            check_number(self.height_m, "body height_m", minimum=1, maximum=2.5)
         if self.sex not in ("male", "female"):
             raise InputError(f"body sex={self.sex!r}: use 'male' or 'female'")
 
@@ -89,18 +85,20 @@ class BodyParams:
 class L5S1Config:
     """Model settings. Defaults follow the reference study (Mehrizi et al.).
 
-    - ``cutoff_hz`` (8.0) and ``filter_order`` (4): digital Butterworth low-pass run forwards and backwards (zero
-      phase, `edge.signals.butterworth_lowpass`) on the point trajectories before they are differentiated. If
-      fps <= 2 * cutoff_hz the cutoff is lowered to 0.4 * fps (below Nyquist). A run of valid frames shorter than
-      16 frames is left unfiltered (plain finite differences). ``None`` disables filtering.
+    - ``cutoff_hz`` (8.0; 0.5..50 Hz: lower smooths the movement away, and the context of a recording scored in
+      parts grows as 1 / cutoff) and ``filter_order`` (4; 1..10): digital Butterworth low-pass run forwards and
+      backwards (zero phase, `edge.signals.butterworth_lowpass`) on the point trajectories before they are
+      differentiated. If fps <= 2 * cutoff_hz the cutoff is lowered to 0.4 * fps (below Nyquist). A run of valid
+      frames shorter than 16 frames is left unfiltered (plain finite differences). ``None`` disables filtering.
       As with any zero-phase filter, accelerations in the first and last ~1/cutoff seconds of a run are less
       reliable (edge transients).
-    - ``l5s1_height_fraction`` (50/531.9): L5/S1 lies on the pelvis->neck line this fraction of its length above the
-      pelvis, i.e. 5 cm above mid-hip for de Leva's 531.9 mm male trunk, scaled to the measured trunk.
-    - ``lower_trunk_mass_fraction`` (0.5): share of de Leva's lower trunk (omphalion->mid-hip) above L5/S1; with it
-      the mass above L5/S1 is 54.7% of body mass for a male.
-    - ``extensor_moment_arm_m`` (0.05): moment arm of the single equivalent extensor muscle used for compression.
-    - ``left_hand_share`` (0.5): share of the hand load carried by the left hand; the rest goes to the right hand.
+    - ``l5s1_height_fraction`` (50/531.9; 0..0.4): L5/S1 lies on the pelvis->neck line this fraction of its length
+      above the pelvis, i.e. 5 cm above mid-hip for de Leva's 531.9 mm male trunk, scaled to the measured trunk.
+    - ``lower_trunk_mass_fraction`` (0.5; 0..1): share of de Leva's lower trunk (omphalion->mid-hip) above L5/S1;
+      with it the mass above L5/S1 is 54.7% of body mass for a male.
+    - ``extensor_moment_arm_m`` (0.05; 0.02..0.15 m): moment arm of the single equivalent extensor muscle used for
+      compression (measured arms are 5-7 cm).
+    - ``left_hand_share`` (0.5; 0..1): share of the hand load carried by the left hand; the rest goes to the right hand.
     """
 
     cutoff_hz: float | None = 8.0
@@ -111,18 +109,12 @@ class L5S1Config:
     left_hand_share: float = 0.5
 
     def __post_init__(self) -> None:
-        if self.cutoff_hz is not None and not (np.isfinite(self.cutoff_hz) and self.cutoff_hz > 0):
-            raise InputError(f"cutoff_hz={self.cutoff_hz!r} must be positive (or None for no filtering)")
-        if int(self.filter_order) != self.filter_order or not 1 <= self.filter_order <= 10:
-            raise InputError(f"filter_order={self.filter_order!r} must be an integer in 1..10")
-        if not 0.0 <= self.l5s1_height_fraction < 0.5:
-            raise InputError(f"l5s1_height_fraction={self.l5s1_height_fraction!r} must be in [0, 0.5)")
-        if not 0.0 <= self.lower_trunk_mass_fraction <= 1.0:
-            raise InputError(f"lower_trunk_mass_fraction={self.lower_trunk_mass_fraction!r} must be in [0, 1]")
-        if not (np.isfinite(self.extensor_moment_arm_m) and self.extensor_moment_arm_m > 0):
-            raise InputError(f"extensor_moment_arm_m={self.extensor_moment_arm_m!r} must be positive")
-        if not 0.0 <= self.left_hand_share <= 1.0:
-            raise InputError(f"left_hand_share={self.left_hand_share!r} must be in [0, 1]")
+        if self.cutoff_hz is not None:
+            check_number(self.cutoff_hz, "l5s1 cutoff_hz", minimum=0.5, maximum=50)
+        check_number(self.filter_order, "l5s1 filter_order", integer=True, minimum=1, maximum=10)
+        for name, low, high in (("l5s1_height_fraction", 0, 0.4), ("lower_trunk_mass_fraction", 0, 1),
+                                ("extensor_moment_arm_m", 0.02, 0.15), ("left_hand_share", 0, 1)):
+            check_number(getattr(self, name), f"l5s1 {name}", minimum=low, maximum=high)
 
 
 @dataclass(frozen=True)

@@ -149,6 +149,21 @@ def reba_scores(inp: RebaInput) -> dict[str, np.ndarray]:
     return {k: np.asarray(v, dtype=np.int64) for k, v in out.items()}
 
 
+@functools.lru_cache(maxsize=1)
+def score_ranges() -> dict[str, tuple[int, int]]:
+    """The lowest and highest value of each item `reba_scores` returns: the bands in the module docstring, the
+    published tables' smallest and largest entries, and the add-ons (load, coupling, activity: 0..3 each)."""
+    def table(name: str, add_on: int = 0) -> tuple[int, int]:
+        values = table_array("reba", name)
+        return int(values.min()), int(values.max()) + add_on
+
+    levels = [band.action_level for band in risk_bands()]
+    return {"neck": (1, 3), "trunk": (1, 5), "legs": (1, 4), "upper_arm": (1, 6), "lower_arm": (1, 2),
+            "wrist": (1, 3), "table_a": table("table_a"), "score_a": table("table_a", 3), "table_b": table("table_b"),
+            "score_b": table("table_b", 3), "table_c": table("table_c"), "total": table("table_c", 3),
+            "action_level": (min(levels), max(levels))}
+
+
 class RiskBand(NamedTuple):
     """One of REBA's published risk levels: totals `low`..`high` are `name` risk, at `action_level`."""
 

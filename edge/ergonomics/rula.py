@@ -144,6 +144,21 @@ def rula_scores(inp: RulaInput) -> dict[str, np.ndarray]:
 
 
 @functools.lru_cache(maxsize=1)
+def score_ranges() -> dict[str, tuple[int, int]]:
+    """The lowest and highest value of each item `rula_scores` returns: the bands in the module docstring, the
+    published tables' smallest and largest entries, muscle use (0..1) and force (0..3) added to C and D."""
+    def table(name: str, add_on: int = 0) -> tuple[int, int]:
+        values = table_array("rula", name)
+        return int(values.min()), int(values.max()) + add_on
+
+    levels = [band["action_level"] for band in tables()["rula"]["action_levels"]]
+    return {"upper_arm": (1, 6), "lower_arm": (1, 3), "wrist": (1, 4), "wrist_twist": (1, 2), "neck": (1, 6),
+            "trunk": (1, 6), "legs": (1, 2), "table_a": table("table_a"), "force": (0, 3),
+            "score_c": table("table_a", 4), "table_b": table("table_b"), "score_d": table("table_b", 4),
+            "grand": table("table_c"), "action_level": (min(levels), max(levels))}
+
+
+@functools.lru_cache(maxsize=1)
 def _action_lookup() -> np.ndarray:
     """Action level indexed by grand score (index 0 unused: -1)."""
     bands = tables()["rula"]["action_levels"]

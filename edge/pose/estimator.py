@@ -12,8 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.config import check_number
 from edge.errors import InputError
 from edge.pose.types import Person
+
+# People tracked in one frame, at most: a workstation camera sees a few; every one costs a pose inference per frame.
+MAX_PEOPLE = 32
 
 
 @dataclass(frozen=True)
@@ -24,8 +28,11 @@ class EstimatorSpec:
     adapter: str | None = None  # for a user model: yolo-pose, rtmpose or rtmo
     backend: str = "auto"  # auto, onnxruntime, openvino or tensorrt
     models_dir: str | None = None
-    max_people: int = 1
+    max_people: int = 1  # 1..MAX_PEOPLE
     smoothing: bool = True
+
+    def __post_init__(self) -> None:
+        check_number(self.max_people, "max_people", integer=True, minimum=1, maximum=MAX_PEOPLE)
 
 
 class Estimator:

@@ -145,7 +145,8 @@ def scene_dir(override: str | os.PathLike | None = None) -> Path:
     return user_dir("scenes", override)
 
 
-def _camera_file(camera: str, directory: str | os.PathLike | None) -> Path:
+def calibration_path(camera: str, directory: str | os.PathLike | None = None) -> Path:
+    """Where the scene calibration of `camera` lives (in `directory`, else the user's scene directory)."""
     if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", camera or ""):
         raise InputError(f"camera name {camera!r}: use 1-64 letters, digits, '.', '_' or '-'")
     return scene_dir(directory) / f"{camera}.json"
@@ -163,14 +164,14 @@ def make_calibration(camera: str, up: np.ndarray, method: str, frames_used: int 
 
 
 def save_calibration(calibration: SceneCalibration, directory: str | os.PathLike | None = None) -> Path:
-    path = _camera_file(calibration.camera, directory)
+    path = calibration_path(calibration.camera, directory)
     path.parent.mkdir(parents=True, exist_ok=True)
     return atomic_write(path, json.dumps(asdict(calibration), indent=2) + "\n")
 
 
 def load_calibration(camera: str, directory: str | os.PathLike | None = None) -> SceneCalibration:
     """The saved calibration of `camera`, or the level-camera default when there is none."""
-    path = _camera_file(camera, directory)
+    path = calibration_path(camera, directory)
     if not path.exists():
         return SceneCalibration(camera=camera, up=LEVEL_UP, method="default", pitch_deg=0.0, roll_deg=0.0)
     try:

@@ -27,13 +27,17 @@ import numpy as np
 from edge.ergonomics.activity import ActivityConfig
 from edge.ergonomics.l5s1 import BodyParams, L5S1Config
 from edge.ergonomics.reba import COUPLING, RebaInput, reba_risk, reba_scores
+from edge.ergonomics.reba import score_ranges as reba_score_ranges
 from edge.ergonomics.rula import RulaInput, rula_action_level, rula_scores
+from edge.config import check_number
 from edge.errors import InputError
 
 
 @dataclass(frozen=True)
 class ScoreConfig:
-    """How measured angles become worksheet answers, and what the pose cannot show."""
+    """How measured angles become worksheet answers, and what the pose cannot show. Ranges: the tolerance and the
+    angle thresholds 0..90 deg, the foot height 0..1 m, the side ratio 0..10, the load 0..100 kg, high_risk_reba
+    a REBA total (1..15); the nested tables document their own."""
 
     neutral_tolerance_deg: float = 5.0
     twist_deg: float = 20.0
@@ -44,7 +48,7 @@ class ScoreConfig:
     unilateral_foot_height_m: float = 0.10
     # Wrist further out than this many shoulder half-widths from the midline = working out to the side (RULA).
     out_to_side_ratio: float = 1.75
-    load_kg: float = 0.0
+    load_kg: float = 0.0  # held in the hands, every frame
     shock: bool = False
     coupling: str = "good"
     arm_supported: bool = False
@@ -58,8 +62,14 @@ class ScoreConfig:
     def __post_init__(self):
         if self.coupling not in COUPLING:
             raise InputError(f"coupling must be one of {', '.join(COUPLING)}, got {self.coupling!r}")
-        if not (np.isfinite(self.load_kg) and self.load_kg >= 0):
-            raise InputError(f"load must be a finite number of kg >= 0, got {self.load_kg!r}")
+        for name in ("neutral_tolerance_deg", "twist_deg", "side_bend_deg", "abduction_deg", "shoulder_raise_deg",
+                     "wrist_deviation_deg"):
+            check_number(getattr(self, name), name, minimum=0, maximum=90)
+        check_number(self.unilateral_foot_height_m, "unilateral_foot_height_m", minimum=0, maximum=1)
+        check_number(self.out_to_side_ratio, "out_to_side_ratio", minimum=0, maximum=10)
+        check_number(self.load_kg, "load_kg", minimum=0, maximum=100)
+        check_number(self.high_risk_reba, "high_risk_reba (a REBA total)", integer=True,
+                     minimum=reba_score_ranges()["total"][0], maximum=reba_score_ranges()["total"][1])
 
 
 def _neutral(angle: np.ndarray, tol: float) -> np.ndarray:

@@ -18,6 +18,7 @@ live, so frame counts would lie):
 from __future__ import annotations
 
 import functools
+import math
 from collections import deque
 from dataclasses import dataclass
 
@@ -25,7 +26,9 @@ import numpy as np
 
 from edge.ergonomics.activity import ARM_SIGNALS, BODY_SIGNALS, FLAGS
 from edge.ergonomics.l5s1 import l5s1_load
-from edge.kinematics import ANGLE_NAMES, angles_from_points
+from edge.ergonomics.reba import score_ranges as reba_score_ranges
+from edge.ergonomics.rula import score_ranges as rula_score_ranges
+from edge.kinematics import ANGLE_NAMES, ANGLE_RANGES, angles_from_points
 from edge.scoring.methods import method_columns
 from edge.scoring.methods import ScoreConfig
 from edge.skeletons import Layout, to_canonical
@@ -83,6 +86,38 @@ def metric_names() -> tuple[str, ...]:
     return tuple(sorted({*angles, *method_columns(angles, flags, ScoreConfig()), "lifts_per_min", *L5S1_METRICS}))
 
 
+@functools.lru_cache(maxsize=1)
+def metric_ranges() -> dict[str, tuple[float, float]]:
+    """Every metric's possible values (lowest, highest; inclusive, +-inf where unbounded), from where each is made:
+    angles from `edge.kinematics.ANGLE_RANGES`, REBA/RULA items from their engines' `score_ranges` (a column
+    `reba_<item>` or `reba_<item>_<side>`), activity flags 0..1, lifts a minute and the L5/S1 moment's size and
+    compression >= 0 (axial force plus the extensor's pull: > 500 N in any posture held; below 0, tension at the
+    disc, only in a fall or on keypoints jumping centimetres a frame), the signed extensor moment unbounded."""
+    scores = {"reba": reba_score_ranges(), "rula": rula_score_ranges()}
+    inf = float("inf")
+    ranges: dict[str, tuple[float, float]] = {**ANGLE_RANGES, **dict.fromkeys(("static", "repeated", "rapid_change"),
+                                                                            (0.0, 1.0))}
+    ranges.update({"lifts_per_min": (0.0, inf), "l5s1_moment_nm": (0.0, inf), "l5s1_compression_n": (0.0, inf),
+                   "l5s1_moment_extension_nm": (-inf, inf)})
+    for name in metric_names():
+        method, _, item = name.partition("_")
+        if method in scores:
+            item = item.removesuffix("_left").removesuffix("_right")
+            ranges[name] = tuple(float(v) for v in scores[method][item])
+    return {name: ranges[name] for name in metric_names()}
+
+
+def describe_range(low: float, high: float) -> str:
+    """A metric's range for people: "1..15", ">= 0", "-180..180" or "any number"."""
+    if math.isinf(low) and math.isinf(high):
+        return "any number"
+    if math.isinf(high):
+        return f">= {low:g}"
+    if math.isinf(low):
+        return f"<= {high:g}"
+    return f"{low:g}..{high:g}"
+
+
 class PersonStream:
     """Live scores for one tracked person."""
 
@@ -136,14 +171,15 @@ class PersonStream:
             self._first_t = t
         dt = self._frame_interval()
 
-        # Windows are (t - length, t]: the same frames as the offline rule's last round(length * fps) frames.
-        held = self._ring_t > t - cfg.static_hold_s + 0.5 * dt
+        # Windows are (t - length, t]: the same frames as the offline rule's last round(length * fps) frames, and
+        # never fewer than it takes (one frame; two for a change), however short the window or slow the source.
+        held = self._ring_t > min(t - cfg.static_hold_s + 0.5 * dt, t - 0.5 * dt)
         window = self._ring_v[held]
         with np.errstate(invalid="ignore"):
             span = np.where(np.isnan(window).any(axis=0), np.inf, np.ptp(window, axis=0))
         # Static only once a full hold window has been seen.
         static = (t - self._first_t >= cfg.static_hold_s - 1.5 * dt) & (span <= cfg.static_range_deg)
-        recent = self._ring_v[self._ring_t > t - cfg.rapid_window_s + 0.5 * dt]
+        recent = self._ring_v[self._ring_t > min(t - cfg.rapid_window_s + 0.5 * dt, t - 1.5 * dt)]
         with np.errstate(invalid="ignore"):
             rapid_span = np.nanmax(recent, axis=0) - np.nanmin(recent, axis=0)
         rapid = np.nan_to_num(rapid_span, nan=0.0) >= cfg.rapid_range_deg
@@ -153,7 +189,7 @@ class PersonStream:
             smooth = self._smooth[name]
             smooth.append((t, row[i]))
             self._smooth_sum[name] += row[i]
-            while smooth and smooth[0][0] <= t - cfg.repetition_smoothing_s + 0.5 * dt:
+            while len(smooth) > 1 and smooth[0][0] <= t - cfg.repetition_smoothing_s + 0.5 * dt:
                 self._smooth_sum[name] -= smooth.popleft()[1]
             mean = self._smooth_sum[name] / len(smooth)
             if self._cycles[name].feed(mean):

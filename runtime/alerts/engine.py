@@ -36,6 +36,8 @@ from runtime.alerts.event import AlertEvent, utc_iso, utc_now
 
 DIRECTIONS = ("above", "at_least", "below", "at_most")
 SEVERITIES = ("info", "warning", "critical")
+# The longest a rule's durations may be (a day): a longer min_duration_s would never raise within a shift.
+MAX_DURATION_S = 86400.0
 # Elapsed-time slack: timestamps like 97/30 - 7/30 land a few ulps short of 3.0.
 _EPS = 1e-6
 _MESSAGE_KEYS = {"person": 0, "value": 1.0, "threshold": 1.0, "duration": 1.0, "rule": "r", "metric": "m",
@@ -50,6 +52,8 @@ class AlertRule:
     above/at_least, plus for below/at_most). Give release or hysteresis, not both. The effective level is
     `release_level` (kept derived, so `dataclasses.replace(rule, threshold=...)` moves it along).
     message: format string; fields {person}, {value}, {threshold}, {duration}, {rule}, {metric}, {severity}.
+    Ranges: threshold and release any finite number (a run config also keeps them within the metric's range,
+    `check_range`), hysteresis >= 0, min_duration_s, clear_after_s and cooldown_s 0..MAX_DURATION_S.
     """
 
     name: str
@@ -77,7 +81,9 @@ class AlertRule:
         # Normalise numbers (ints, numpy scalars) to float so equality and JSON are predictable.
         for field in ("threshold", "hysteresis", "min_duration_s", "clear_after_s", "cooldown_s"):
             minimum = None if field == "threshold" else 0.0
-            object.__setattr__(self, field, check_number(getattr(self, field), f"{who}: {field}", minimum=minimum))
+            maximum = MAX_DURATION_S if field.endswith("_s") else None
+            object.__setattr__(self, field, check_number(getattr(self, field), f"{who}: {field}", minimum=minimum,
+                                                         maximum=maximum))
         if self.release is not None:
             if self.hysteresis:
                 raise InputError(f"{who}: give release or hysteresis, not both")
@@ -88,6 +94,9 @@ class AlertRule:
             if not self._upward and self.release < self.threshold:
                 raise InputError(f"{who}: release {self.release:g} must be >= threshold {self.threshold:g} "
                                  f"for direction {self.direction!r}")
+        if not math.isfinite(self.release_level):
+            raise InputError(f"{who}: threshold {self.threshold:g} and hysteresis {self.hysteresis:g} give no finite "
+                             "release level")
         if not isinstance(self.message, str):
             raise InputError(f"{who}: message must be a string, got {self.message!r}")
         try:
@@ -118,6 +127,18 @@ class AlertRule:
 
     def worse(self, a: float, b: float) -> float:
         return max(a, b) if self._upward else min(a, b)
+
+    def check_range(self, low: float, high: float, shown: str) -> None:
+        """An `InputError` unless the rule suits a metric whose values lie in low..high (`shown`, for people): the
+        threshold within it, some value in it that raises the alert, and some that clears it again."""
+        who = f"rule {self.name!r}"
+        if not low <= self.threshold <= high:
+            raise InputError(f"{who}: threshold {self.threshold:g} is outside what {self.metric} can be ({shown})")
+        if not self.triggers(high if self._upward else low):
+            raise InputError(f"{who}: {self.direction} {self.threshold:g} is never reached: {self.metric} is {shown}")
+        if not self.releases(low if self._upward else high):
+            raise InputError(f"{who}: its alert would never clear: release level {self.release_level:g} is out of "
+                             f"reach, {self.metric} is {shown} (lower the hysteresis or move release)")
 
 
 # Defaults (all thresholds are configurable per site):

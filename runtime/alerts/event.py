@@ -51,7 +51,10 @@ def parse_utc(when: str | datetime) -> datetime:
         raise InputError(f"expected an ISO-8601 string or a datetime, got {when!r}")
     if when.tzinfo is None:
         return when.replace(tzinfo=timezone.utc)
-    return when.astimezone(timezone.utc)
+    try:
+        return when.astimezone(timezone.utc)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-05:00 is in year 10000 in UTC
+        raise InputError(f"{when.isoformat()} is outside the years 1 to 9999 in UTC") from None
 
 
 def utc_iso(when: str | datetime) -> str:

@@ -88,8 +88,7 @@ class MqttSink:
         self.config = config
         self.camera = camera
         cam = _topic_level(camera) if camera else "default"
-        template = os.fspath(config.outbox_path or user_dir("state") / "mqtt-outbox-{camera}.sqlite")
-        self.outbox_path = Path(template.replace("{camera}", cam)).expanduser().resolve()
+        self.outbox_path = outbox_path(config, camera)
         self.client_id = config.client_id or _default_client_id(self.outbox_path)
 
         mqtt = _import_paho()
@@ -368,6 +367,13 @@ class MqttSink:
 
 
 # -------------------------------------------------------------------- helpers
+
+
+def outbox_path(config: MqttConfig, camera: str) -> Path:
+    """The outbox file of `camera` under `config` (absolute, "{camera}" filled in)."""
+    cam = _topic_level(camera) if camera else "default"
+    template = os.fspath(config.outbox_path or user_dir("state") / "mqtt-outbox-{camera}.sqlite")
+    return Path(template.replace("{camera}", cam)).expanduser().resolve()
 
 
 def _import_paho():

@@ -42,7 +42,7 @@ class MqttTls:
 class MqttConfig:
     """MQTT sink settings (a run config's [mqtt] table holds only the changes from these defaults).
 
-    host, port: the broker (default the device's local broker, 127.0.0.1:1883; 8883 is usual with TLS).
+    host, port: the broker (port 1..65535; default the device's local broker, 127.0.0.1:1883; 8883 is usual with TLS).
     topic: topic template; "{camera}" is replaced by the sink's camera (else the event's, else "default").
     qos: 1 (default) or 2. QoS 0 is refused: it has no acknowledgement, so the outbox could not know what arrived.
     client_id: MQTT client id; default "ergo-edge-" + a hash of host name and outbox path (stable across restarts,
@@ -51,10 +51,12 @@ class MqttConfig:
     tls: MqttTls, or None for plain TCP.
     outbox_path: SQLite outbox file; "{camera}" is replaced by the camera. Default
         `<state dir>/mqtt-outbox-{camera}.sqlite` (`edge.paths.user_dir("state")`).
-    keepalive: seconds between MQTT pings; a dead broker is noticed after about 1.5 x keepalive.
-    reconnect_min_s, reconnect_max_s: reconnect back-off, doubling from min to max while the broker is down.
-    max_inflight: rows published and not yet acknowledged, at most.
-    retain_acked_days: acked rows older than this are deleted from the outbox (at start and hourly).
+    keepalive: seconds between MQTT pings (5..65535); a dead broker is noticed after about 1.5 x keepalive.
+    reconnect_min_s, reconnect_max_s: reconnect back-off, doubling from min (above 0, at most 60 s) to max (min..3600
+        s) while the broker is down.
+    max_inflight: rows published and not yet acknowledged, at most (1..65535).
+    retain_acked_days: acked rows older than this (above 0, at most 3650 days) are deleted from the outbox (at start
+        and hourly).
     """
 
     host: str = "127.0.0.1"
@@ -98,8 +100,8 @@ class MqttConfig:
                                              or not str(self.outbox_path)):
             raise InputError(f"mqtt outbox_path must be a file path, got {self.outbox_path!r}")
         check_number(self.keepalive, "mqtt keepalive (seconds)", integer=True, minimum=5, maximum=65535)
-        for name in ("reconnect_min_s", "reconnect_max_s", "retain_acked_days"):
-            check_number(getattr(self, name), f"mqtt {name}", positive=True)
+        for name, high in (("reconnect_min_s", 60), ("reconnect_max_s", 3600), ("retain_acked_days", 3650)):
+            check_number(getattr(self, name), f"mqtt {name}", positive=True, maximum=high)
         if self.reconnect_max_s < self.reconnect_min_s:
             raise InputError(f"mqtt reconnect_max_s ({self.reconnect_max_s}) is below reconnect_min_s "
                              f"({self.reconnect_min_s})")

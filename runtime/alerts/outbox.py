@@ -165,25 +165,30 @@ def _open_database(path: Path) -> sqlite3.Connection:
     return db
 
 
+def lock_path(path: Path) -> Path:
+    """The lock file beside the outbox `path` ("<outbox>.lock")."""
+    return path.with_name(path.name + ".lock")
+
+
 def _lock_single_writer(path: Path):
     """An open, flocked "<outbox>.lock" file (None where there is no fcntl): one live writer per outbox."""
     try:
         import fcntl
     except ImportError:   # not on Linux: no lock
         return None
-    lock_path = path.with_name(path.name + ".lock")
+    lock = lock_path(path)
     try:
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(lock_path, "a+b")  # noqa: SIM115 - held (and flocked) until Outbox.close()
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(lock, "a+b")  # noqa: SIM115 - held (and flocked) until Outbox.close()
     except OSError as err:
-        raise InputError(f"cannot create MQTT outbox lock {str(lock_path)!r}: {err}") from err
+        raise InputError(f"cannot create MQTT outbox lock {str(lock)!r}: {err}") from err
     try:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         handle.close()
-        raise InputError(f"MQTT outbox {str(path)!r} is in use by another sink (lock {str(lock_path)!r}); "
+        raise InputError(f"MQTT outbox {str(path)!r} is in use by another sink (lock {str(lock)!r}); "
                          "give each camera its own outbox_path") from None
     return handle
 
 
-__all__ = ["SCHEMA_VERSION", "Outbox"]
+__all__ = ["SCHEMA_VERSION", "Outbox", "lock_path"]

@@ -13,6 +13,8 @@ track ids start again at 0 in every run, so each run writes its own rows and a s
 runs' rows (`runtime.alerts.exposure.stored_totals`). Person -1 holds the tracks a run folded together
 (`ExposureTracker.max_persons`).
 `PRAGMA user_version` is the schema version: 0 before the exposure table existed, SCHEMA_VERSION since.
+
+`ergoedge events` reads through `EventReader`, which opens the file read-only and changes nothing (see there).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from edge.errors import InputError
 from runtime.alerts.event import AlertEvent, parse_utc, utc_iso
 
 SCHEMA_VERSION = 1
+MAX_LIMIT = 100_000  # most events one query returns (`ergoedge events --limit`: 0.23 GB peak); API None: all
+_INT64_MAX = 2**63 - 1  # SQLite's INTEGER
 COLUMNS = ("event_id", "kind", "rule", "person", "severity", "time_s", "wall_time", "value", "threshold",
            "duration_s", "camera", "message")
 
@@ -69,6 +73,50 @@ CREATE INDEX IF NOT EXISTS exposure_updated ON exposure (updated);
 """
 
 
+def _schema_problem(conn: sqlite3.Connection, tables: tuple[tuple[str, tuple[str, ...]], ...]) -> str | None:
+    """Why the file is not an event store this version can use, or None; reads only. `tables`: (name, columns)
+    pairs, the first required once the file holds any table (an empty file becomes a store)."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        return f"schema version {version} was written by a newer ergo-edge (this one reads {SCHEMA_VERSION})"
+    found = {row[0] for row in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite!_%' ESCAPE '!'")}
+    if found and tables[0][0] not in found:
+        return f"not an ergo-edge event store (no {tables[0][0]} table; it has {', '.join(sorted(found))})"
+    for table, expected in tables:
+        columns = tuple(row[1] for row in conn.execute(f"PRAGMA table_info({table})"))
+        if table in found and columns != expected:
+            return (f"not an ergo-edge event store (table {table!r} has columns {', '.join(columns)}, "
+                    f"expected {', '.join(expected)})")
+    return None
+
+
+def _select_events(conn: sqlite3.Connection, since: str | datetime | None, until: str | datetime | None,
+                   rule: str | None, person: int | None, camera: str | None, kind: str | None,
+                   limit: int | None) -> list[dict]:
+    """The rows `EventStore.query` and `EventReader.query` return."""
+    if limit is not None:
+        limit = check_number(limit, "limit (None for all)", integer=True, minimum=1, maximum=MAX_LIMIT)
+    if person is not None:
+        person = check_number(person, "person", integer=True, minimum=0, maximum=_INT64_MAX)
+    where, args = [], []
+    if since is not None:
+        where.append("wall_time >= ?")
+        args.append(utc_iso(since))
+    if until is not None:
+        where.append("wall_time < ?")
+        args.append(utc_iso(until))
+    for column, value in (("rule", rule), ("person", person), ("camera", camera), ("kind", kind)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            args.append(value)
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    sql = (f"SELECT * FROM (SELECT rowid AS _r, * FROM events {clause} "
+           f"ORDER BY wall_time DESC, rowid DESC LIMIT ?) ORDER BY wall_time, _r")
+    args.append(-1 if limit is None else limit)
+    return [{c: row[c] for c in COLUMNS} for row in conn.execute(sql, args).fetchall()]
+
+
 class EventStore:
     """Alert events in one SQLite file: `add` is idempotent on event_id; rows older than `retention_days`
     (by wall time) are pruned on open and every `prune_every` adds. Safe to share between threads."""
@@ -87,8 +135,6 @@ class EventStore:
         self._conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=10.0)
         self._conn.row_factory = sqlite3.Row
         try:
-            self.journal_mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            self._conn.execute("PRAGMA synchronous=FULL")
             problem = self._create_schema()
         except sqlite3.DatabaseError as exc:
             self._conn.close()
@@ -100,16 +146,15 @@ class EventStore:
         self.prune()
 
     def _create_schema(self) -> str | None:
-        """Create or upgrade the tables; a problem that makes the file someone else's, or None."""
-        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            return f"schema version {version} was written by a newer ergo-edge (this one reads {SCHEMA_VERSION})"
-        for table, create, expected in (("events", _SCHEMA, COLUMNS), ("exposure", _EXPOSURE_SCHEMA, EXPOSURE_COLUMNS)):
-            with self._conn:
-                self._conn.execute(create)
-            found = tuple(row[1] for row in self._conn.execute(f"PRAGMA table_info({table})"))
-            if found != expected:  # someone else's table of the same name: do not touch it or add to the file
-                return f"table {table!r} has columns {', '.join(found)}, expected {', '.join(expected)}"
+        """Switch to WAL and create or upgrade the tables; or, changing nothing, why the file is someone else's."""
+        problem = _schema_problem(self._conn, (("events", COLUMNS), ("exposure", EXPOSURE_COLUMNS)))
+        if problem:
+            return problem
+        self.journal_mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        self._conn.execute("PRAGMA synchronous=FULL")
+        with self._conn:
+            self._conn.execute(_SCHEMA)
+            self._conn.execute(_EXPOSURE_SCHEMA)
         self._conn.executescript(_INDEXES)
         self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         return None
@@ -131,28 +176,10 @@ class EventStore:
     def query(self, since: str | datetime | None = None, until: str | datetime | None = None,
               rule: str | None = None, person: int | None = None, camera: str | None = None,
               kind: str | None = None, limit: int | None = 1000) -> list[dict]:
-        """Events with since <= wall_time < until matching every given filter: the newest `limit`, oldest first.
-        Each row is a dict that `AlertEvent.from_dict` accepts."""
-        if limit is not None:
-            limit = check_number(limit, "limit (None for all)", integer=True, minimum=1)
-        where, args = [], []
-        if since is not None:
-            where.append("wall_time >= ?")
-            args.append(utc_iso(since))
-        if until is not None:
-            where.append("wall_time < ?")
-            args.append(utc_iso(until))
-        for column, value in (("rule", rule), ("person", person), ("camera", camera), ("kind", kind)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                args.append(value)
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
-        sql = (f"SELECT * FROM (SELECT rowid AS _r, * FROM events {clause} "
-               f"ORDER BY wall_time DESC, rowid DESC LIMIT ?) ORDER BY wall_time, _r")
-        args.append(-1 if limit is None else limit)
+        """Events with since <= wall_time < until matching every given filter: the newest `limit` (at most
+        MAX_LIMIT), oldest first. Each row is a dict that `AlertEvent.from_dict` accepts."""
         with self._lock:
-            rows = self._conn.execute(sql, args).fetchall()
-        return [{c: row[c] for c in COLUMNS} for row in rows]
+            return _select_events(self._conn, since, until, rule, person, camera, kind, limit)
 
     def prune(self, now: str | datetime | None = None) -> int:
         """Delete events, and exposure rows last written, before the retention period before `now` (default: the
@@ -217,22 +244,86 @@ class EventStore:
         self.close()
 
 
-def _value_text(value: Any) -> str:
+class EventReader:
+    """An event store opened read-only (`ergoedge events`): nothing in the file or beside it changes (no schema
+    upgrade, no pruning, no journal-mode switch, no -wal/-shm left behind), and read-only copies can be listed.
+
+    A WAL-mode file with a -wal beside it (being written, or copied with it) opens `mode=ro`: SQLite reads the WAL
+    through the -shm (an in-memory one where the -shm is not writable). Without a -wal every committed row is in the
+    main file, which opens `immutable=1`: `mode=ro` would create a -wal and -shm and leave them, and fails in a
+    read-only directory. (A writer starting meanwhile appends to a new -wal; it only rewrites the main file after
+    1000 pages.) Other files (rollback journal) open `mode=ro`."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise InputError(f"{self.path}: not a regular file, expected an event store")
+        real = self.path.resolve()  # SQLite keeps the -wal beside the link's target
+        with open(real, "rb") as f:
+            header = f.read(100)
+        if len(header) < 100 or not header.startswith(b"SQLite format 3\x00"):
+            raise InputError(f"{self.path}: not an SQLite database, expected an event store")
+        wal_mode = 2 in (header[18], header[19])  # the file format's read/write versions: 2 is WAL
+        mode = "mode=ro&immutable=1" if wal_mode and not Path(f"{real}-wal").exists() else "mode=ro"
+        conn = None
+        try:
+            conn = sqlite3.connect(f"{real.as_uri()}?{mode}", uri=True, timeout=10.0)
+            conn.row_factory = sqlite3.Row
+            problem = _schema_problem(conn, (("events", COLUMNS),))
+        except sqlite3.DatabaseError as exc:
+            problem = f"not a readable SQLite event store ({exc})"
+            if wal_mode and not Path(f"{real}-shm").exists():  # which a read-only directory cannot get
+                problem += "; its -wal needs its -shm: copy both, or into a writable directory"
+        if problem:
+            if conn is not None:
+                conn.close()
+            raise InputError(f"{self.path}: {problem}")
+        self._conn = conn
+
+    def query(self, since: str | datetime | None = None, until: str | datetime | None = None,
+              rule: str | None = None, person: int | None = None, camera: str | None = None,
+              kind: str | None = None, limit: int | None = 1000) -> list[dict]:
+        """As `EventStore.query`."""
+        try:
+            return _select_events(self._conn, since, until, rule, person, camera, kind, limit)
+        except sqlite3.DatabaseError as exc:
+            raise InputError(f"{self.path}: not a readable SQLite event store ({exc})") from None
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> EventReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _blob_text(value: bytes) -> str:
+    """A BLOB (never written by ergo-edge: a foreign or tampered row) is shown by its size, not its bytes."""
+    return f"<BLOB, {len(value)} bytes>"
+
+
+def _cell(value: Any) -> str:
+    """One value as table text; control characters (a tampered row) escaped, never sent to the terminal."""
     if value is None:
         return ""
-    return f"{value:.6g}" if isinstance(value, float) else str(value)
+    if isinstance(value, bytes):
+        return _blob_text(value)
+    text = f"{value:.6g}" if isinstance(value, float) else str(value)
+    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
 
 
 def format_events(rows: Iterable[dict], as_json: bool = False) -> str:
     """`ergoedge events` output: an aligned table, or one JSON object per line."""
     rows = list(rows)
     if as_json:
-        return "\n".join(json.dumps(row, sort_keys=True) for row in rows)
+        return "\n".join(json.dumps(row, sort_keys=True, default=_blob_text) for row in rows)
     if not rows:
         return "no events"
     header = ("wall time (UTC)", "camera", "person", "rule", "kind", "severity", "value")
-    body = [(row["wall_time"][:19].replace("T", " "), row.get("camera") or "-", str(row["person"]), row["rule"],
-             row["kind"], row["severity"], _value_text(row.get("value"))) for row in rows]
+    body = [(_cell(row["wall_time"])[:19].replace("T", " "), _cell(row.get("camera")) or "-", _cell(row["person"]),
+             _cell(row["rule"]), _cell(row["kind"]), _cell(row["severity"]), _cell(row.get("value"))) for row in rows]
     widths = [max(len(r[i]) for r in (header, *body)) for i in range(len(header))]
     numeric = {2, 6}  # right-align numbers
 
@@ -243,4 +334,4 @@ def format_events(rows: Iterable[dict], as_json: bool = False) -> str:
     return "\n".join([line(header), *(line(r) for r in body)])
 
 
-__all__ = ["COLUMNS", "EXPOSURE_COLUMNS", "SCHEMA_VERSION", "EventStore", "format_events"]
+__all__ = ["COLUMNS", "EXPOSURE_COLUMNS", "MAX_LIMIT", "SCHEMA_VERSION", "EventReader", "EventStore", "format_events"]

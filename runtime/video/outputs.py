@@ -32,7 +32,7 @@ from runtime.video.gst import has_element
 from runtime.video.pipelines import (display_available, display_description, framerate, recorder_description,
                                      rtsp_launch_description, select_encoder)
 
-__all__ = ["DisplayOutput", "RtspServer", "VideoRecorder"]
+__all__ = ["DisplayOutput", "RtspServer", "VideoRecorder", "check_record_path", "is_recording", "require_display"]
 
 
 def _gst():
@@ -127,6 +127,38 @@ class _AppSrcPipeline:
 
 # -------------------------------------------------------------------------------------------------------- recorder
 
+# mp4mux's ftyp box: major brand mp42, minor version 0, then compatible brands (mp42 mp41 isom iso2 here; the others
+# allowed in case another GStreamer release adds one). Any other MP4 (a camera's, ffmpeg's) is not a recording.
+_RECORDING_BRANDS = {b"mp42", b"mp41", b"isom", b"iso2", b"iso4", b"iso5", b"iso6", b"avc1"}
+
+
+def is_recording(path: str | os.PathLike) -> bool:
+    """Whether `path` is a regular file that starts like an MP4 this product writes (mp4mux's ftyp box)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(64) if Path(path).is_file() else b""
+    except OSError:
+        return False
+    size = int.from_bytes(head[:4], "big")
+    if len(head) < 16 or head[4:8] != b"ftyp" or not 16 <= size <= len(head) or (size - 16) % 4:
+        return False
+    brands = {head[i:i + 4] for i in range(16, size, 4)}
+    return head[8:16] == b"mp42" + bytes(4) and b"mp42" in brands and brands <= _RECORDING_BRANDS
+
+
+def check_record_path(path: str | os.PathLike) -> Path:
+    """`path` as a recording target, or an InputError: a directory, or an existing file (or `<path>.part`) that is
+    not an earlier recording, is refused: a recording replaces only a recording."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"cannot record to {path}: it is a directory (give a file name, e.g. {path / 'run.mp4'})")
+    for target in (path, path.with_name(path.name + ".part")):
+        if (target.exists() or target.is_symlink()) and not is_recording(target):
+            raise InputError(f"cannot record to {path}: {target} exists and is not an earlier recording (only an MP4 "
+                             f"written by ergo-edge is replaced); move it away or record to another file")
+    return path
+
+
 class VideoRecorder:
     """Encode BGR frames to an H.264 MP4 file.
 
@@ -138,7 +170,8 @@ class VideoRecorder:
       - a pipeline error (raised by write() or close()) or an EOS timeout (close()): RuntimeError; the unfinished
         `<path>.part` is kept for inspection (an MP4 without its index is generally unplayable), `path` is not
         created. close() after a write() error only tears down; it does not raise the same error again.
-    An existing file at `path` is replaced only on success.
+    An existing file at `path` is replaced only on success, and only when it is an earlier recording
+    (`check_record_path`: a directory or any other file is refused at construction).
     """
 
     def __init__(self, path: str | os.PathLike, fps: float, width: int, height: int, bitrate_kbps: int = 4000,
@@ -147,6 +180,7 @@ class VideoRecorder:
         self.part_path = self.path.with_name(self.path.name + ".part")
         self.fps, self.width, self.height = fps, int(width), int(height)
         self._num, self._den = framerate(fps)
+        check_record_path(self.path)
         if not self.path.parent.is_dir():
             raise InputError(f"cannot record to {self.path}: directory {self.path.parent} does not exist")
         if not os.access(self.path.parent, os.W_OK):
@@ -392,6 +426,15 @@ def _require_login(server, factory, user: str, password: str, GstRtspServer, Gst
 
 # --------------------------------------------------------------------------------------------------------- display
 
+def require_display(jetson: bool | None = None, env: Mapping[str, str] | None = None) -> bool:
+    """Whether this is a Jetson (`jetson`, else probed); InputError when there is no display to show frames on."""
+    jetson = is_jetson() if jetson is None else bool(jetson)
+    if not display_available(os.environ if env is None else env, jetson):
+        raise InputError("no display available for --show: $DISPLAY and $WAYLAND_DISPLAY are unset "
+                         "(use --record FILE or --rtsp-port PORT instead, or run inside a desktop session)")
+    return jetson
+
+
 class DisplayOutput:
     """Show frames in a window (autovideosink; nveglglessink on a Jetson).
 
@@ -400,10 +443,7 @@ class DisplayOutput:
     """
 
     def __init__(self, fps: float = 30.0, jetson: bool | None = None, env: Mapping[str, str] | None = None) -> None:
-        self.jetson = is_jetson() if jetson is None else bool(jetson)
-        if not display_available(os.environ if env is None else env, self.jetson):
-            raise InputError("no display available for --show: $DISPLAY and $WAYLAND_DISPLAY are unset "
-                             "(use --record or --rtsp instead, or run inside a desktop session)")
+        self.jetson = require_display(jetson, env)
         framerate(fps)
         self.fps = fps
         self._p: _AppSrcPipeline | None = None
