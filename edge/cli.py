@@ -327,6 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     """`ergoedge` with every stage's subcommands: this module's, then the export stage's and the device runtime's.
     This is the one place where `edge` meets the outer layers (they depend on `edge`, never the reverse)."""
     from export.cli import add_commands as add_export_commands
+    from edge.train.cli import add_commands as add_train_commands
     from runtime.cli import add_commands as add_runtime_commands
 
     parser = _Parser(prog="ergoedge", description="On-device ergonomic risk assessment.")
@@ -334,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for add in (_add_assess, _add_score, _add_example_poses, add_export_commands, _add_pose, _add_calibrate_scene,
-                add_runtime_commands, _add_layouts, _add_synth, _add_data):
+                add_runtime_commands, _add_layouts, _add_synth, _add_data, add_train_commands):
         add(sub)
     return parser
 

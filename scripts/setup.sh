@@ -6,6 +6,10 @@ cd "$(dirname "$0")/.."
 
 PYTHON="${PYTHON:-python3}"
 VENV=.venv
+# torch for the training stage (the `train` extra), pinned and installed before the project: on the build machines
+# this version's CPU build lies on disk and installs in seconds, while pip resolving `torch>=2.1` on its own could
+# fetch a newer multi-GB CUDA build.
+TORCH_VERSION=2.13.0
 BUILD=build
 # Debian packages the project needs at run or test time: GStreamer with its Python bindings (the camera
 # pipeline), the RTSP server library (RTSP output and the reconnect tests) and Mosquitto (MQTT tests).
@@ -46,8 +50,9 @@ stamp="$VENV/.setup-stamp"
 want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
 if [ ! -x "$VENV/bin/ergoedge" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   [ -x "$VENV/bin/python" ] || { say "creating $VENV"; "$PYTHON" -m venv "$VENV"; }
-  say "installing ergo-edge into $VENV"
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[test]'
+  say "installing torch $TORCH_VERSION and ergo-edge into $VENV"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check "torch==$TORCH_VERSION"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[test,train]'
   echo "$want" > "$stamp"
 fi
 

@@ -29,4 +29,6 @@ def test_centripetal_points_towards_the_centre():
     knee, ankle = layout.index("right_knee"), layout.index("right_ankle")
     assert dist[ankle] == dist[knee] + 1
     parts = spatial_partitions(layout)
-    assert parts[1][ankle, knee] > 0 and parts[2][knee, ankle] > 0  # the knee is nearer the centre than the ankle
+    # Columns receive: the ankle receives from the knee, nearer the centre (centripetal), and the knee from the
+    # ankle, farther (centrifugal).
+    assert parts[1][knee, ankle] > 0 and parts[2][ankle, knee] > 0

@@ -10,6 +10,9 @@ A batch is a dict of tensors over B sequences of T frames (padded; `mask` says w
     reba         (B, T) float32        REBA total, NaN where unknown
     reba_partials (B, T, P) float32    the partial scores named by `DataSpec.partials`, NaN where unknown
     quality      (B,) float32          exercise quality score (KIMORE, UI-PRMD), NaN where unknown
+    orientations (B, T, J, 4) float32  proposed, optional: joint orientations as unit quaternions (w, x, y, z),
+                                       rotated with `joints` (KIMORE gives quaternions, UI-PRMD Euler angles);
+                                       0 where unseen. No loader fills it yet (`d2sta_aqa` reads it on request)
 
 A model returns a dict with the outputs its task has:
 

@@ -46,15 +46,17 @@ def centre_joint(layout: Layout) -> int:
 
 
 def spatial_partitions(layout: Layout | str) -> np.ndarray:
-    """(3, J, J) float32: self, centripetal and centrifugal neighbours, each column-normalised (D^-1 A) so that a
-    graph convolution averages over each partition."""
+    """(3, J, J) float32: self, centripetal and centrifugal neighbours, as ST-GCN applies them (features (.., J)
+    times A: column j is the joint that receives, row i the neighbour it receives from). Entry [i, j] of partition
+    1 is a neighbour i nearer the centre than j, of partition 2 one farther; each column is divided by joint j's
+    degree with its self-loop (A D^-1), so that a graph convolution averages over j's neighbourhood."""
     layout = get_layout(layout) if isinstance(layout, str) else layout
     a = adjacency(layout)
     dist = hop_distances(a, centre_joint(layout))
     n = layout.num_joints
     parts = np.zeros((3, n, n), dtype=np.float32)
     parts[0] = np.eye(n, dtype=np.float32)
-    for i, j in zip(*np.nonzero(a)):  # i receives from j
-        parts[1 if dist[j] < dist[i] else 2][i, j] = 1.0
+    for i, j in zip(*np.nonzero(a)):  # j receives from i
+        parts[1 if dist[i] < dist[j] else 2][i, j] = 1.0
     degree = (a + np.eye(n)).sum(axis=0)
     return (parts / degree[None, None, :]).astype(np.float32)

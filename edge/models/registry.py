@@ -4,24 +4,40 @@ dotted-path strings). `ergoedge train --model NAME`, checkpoints and the exporte
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from edge.errors import InputError
+from edge.models.mtl_gcn_edtcn import MtlGcnEdtcnConfig, build as build_mtl_gcn_edtcn
+from edge.models.vae_reba import VaeRebaConfig, build as build_vae_reba
+from edge.models.mstcn_heatmap import MstcnHeatmapConfig, build as build_mstcn_heatmap
+from edge.models.edge_stream import EdgeStreamConfig, build as build_edge_stream
+from edge.models.lifter_2d3d import Lifter2d3dConfig, build as build_lifter_2d3d
+from edge.models.d2sta_aqa import D2staAqaConfig, build as build_d2sta_aqa
 
 
 @dataclass(frozen=True)
 class ModelEntry:
     """How to make one model: its frozen config dataclass (with a `data: DataSpec` field) and the function that
     builds the torch module from such a config. `task` says which targets it learns (for data and metrics):
-    "segmentation", "reba", "segmentation+reba", "quality" or "lifting"."""
+    "segmentation", "reba", "segmentation+reba", "quality" or "lifting". `train_defaults`: what the model trains
+    best with, as changes to edge.train.config's defaults in the tables of a `--config` file ({"train": {...},
+    "data": {...}}); the user's file and command line win over them."""
 
     config: type
     build: Callable[[Any], Any]
     task: str
+    train_defaults: dict = field(default_factory=dict)
 
 
 MODELS: dict[str, ModelEntry] = {
+    "mtl_gcn_edtcn": ModelEntry(MtlGcnEdtcnConfig, build_mtl_gcn_edtcn, task="segmentation+reba"),
+    "vae_reba": ModelEntry(VaeRebaConfig, build_vae_reba, task="reba"),
+    "mstcn_heatmap": ModelEntry(MstcnHeatmapConfig, build_mstcn_heatmap, task="segmentation",
+                                train_defaults={"train": {"batch_size": 2, "monitor": "f1@10"}}),
+    "edge_stream": ModelEntry(EdgeStreamConfig, build_edge_stream, task="segmentation+reba"),
+    "lifter_2d3d": ModelEntry(Lifter2d3dConfig, build_lifter_2d3d, task="lifting"),
+    "d2sta_aqa": ModelEntry(D2staAqaConfig, build_d2sta_aqa, task="quality"),
 }
 
 

@@ -1,0 +1,145 @@
+"""Benchmark: `edge_stream`, one frame at a time per stream, in torch and through ONNX Runtime.
+
+Run: `.venv/bin/python benchmarks/bench_edge_stream.py [--threads 2] [--seconds 3] [--classes 17] [--batch 1]`.
+Builds the model with random weights from its default config (UW-IOM's 15 joints, `--classes` classes, the REBA
+partials), then prints, as JSON:
+- its size (parameters, state floats per stream, receptive field in frames);
+- the torch step (`EdgeStream.step`, eval, inference mode) per call and in frames per second per stream;
+- the whole-sequence forward over `--frames` frames, frames per second (what training and offline scoring pay);
+- the step exported here to ONNX (torch.onnx.export, dynamo=False, state as explicit inputs and outputs; the
+  product's exporter is issue 13's, not this script), its graph size, the largest difference from the torch
+  step over 200 streamed frames, and ONNX Runtime's time per step (CPU provider, `--threads` intra-op threads,
+  state fed back from the previous run's outputs, as the device does).
+The acceptance target is 3000 frames per second per stream through ONNX Runtime on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+
+def per_call_s(fn, seconds: float) -> float:
+    for _ in range(20):  # warm-up
+        fn()
+    calls, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        fn()
+        calls += 1
+    return (time.perf_counter() - start) / calls
+
+
+def export_step(model, batch: int, path: Path) -> tuple[list[str], list[str]]:
+    """The step as ONNX: inputs joints + state_i, outputs activity_logits, reba, reba_partials + next_state_i."""
+    import torch
+
+    state = model.initial_state(batch)
+
+    class Step(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, joints, *state):
+            out, new = self.model.step(state, joints)
+            return (out["activity_logits"], out["reba"], out["reba_partials"], *new)
+
+    inputs = ["joints"] + [f"state_{i}" for i in range(len(state))]
+    outputs = ["activity_logits", "reba", "reba_partials"] + [f"next_state_{i}" for i in range(len(state))]
+    joints = torch.zeros(batch, model.num_joints, 3)
+    torch.onnx.export(Step().eval(), (joints, *state), str(path), input_names=inputs, output_names=outputs,
+                      opset_version=17, dynamo=False)
+    return inputs, outputs
+
+
+def bench_onnx(model, args, out: dict) -> None:
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    import torch
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "edge_stream_step.onnx"
+        inputs, outputs = export_step(model, args.batch, path)
+        graph = onnx.load(str(path)).graph
+        out["onnx"] = {"nodes": len(graph.node), "bytes": path.stat().st_size}
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = args.threads
+        opts.inter_op_num_threads = 1
+        sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+    rng = np.random.default_rng(0)
+    frames = rng.standard_normal((200, args.batch, model.num_joints, 3)).astype(np.float32)
+    state = [s.numpy() for s in model.initial_state(args.batch)]
+    torch_state = model.initial_state(args.batch)
+    n_state, worst = len(state), 0.0
+    with torch.inference_mode():
+        for frame in frames:
+            got = sess.run(None, {"joints": frame, **{n: s for n, s in zip(inputs[1:], state)}})
+            ref, torch_state = model.step(torch_state, torch.from_numpy(frame))
+            for name, value in zip(outputs[:3], got[:3]):
+                worst = max(worst, float(np.abs(value - ref[name].numpy()).max()))
+            state = got[3:]
+    out["onnx"]["max_abs_diff_vs_torch"] = worst
+
+    feeds = {"joints": frames[0], **{n: s for n, s in zip(inputs[1:], state)}}
+    names = inputs[1:]
+
+    def ort_step():
+        got = sess.run(None, feeds)
+        for i in range(n_state):
+            feeds[names[i]] = got[3 + i]
+
+    sec = per_call_s(ort_step, args.seconds)
+    out["onnx"].update(step_us=round(sec * 1e6, 1), frames_per_s_per_stream=round(args.batch / sec))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--classes", type=int, default=17)
+    parser.add_argument("--batch", type=int, default=1, help="streams stepped together")
+    parser.add_argument("--frames", type=int, default=2000, help="frames of the whole-sequence forward")
+    parser.add_argument("--no-onnx", action="store_true")
+    args = parser.parse_args()
+
+    import torch
+
+    from edge.models.base import DataSpec
+    from edge.models.edge_stream import EdgeStreamConfig, build
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    config = EdgeStreamConfig(data=DataSpec(classes=tuple(f"class_{i}" for i in range(args.classes))))
+    model = build(config).eval()
+    state = model.initial_state(args.batch)
+    out = {"config": {k: v for k, v in vars(config).items() if k != "data"}, "threads": args.threads,
+           "batch": args.batch, "parameters": sum(p.numel() for p in model.parameters()),
+           "state_floats_per_stream": sum(s[0].numel() for s in state),
+           "receptive_field_frames_per_stage": config.receptive_field}
+
+    frame = torch.randn(args.batch, model.num_joints, 3)
+    with torch.inference_mode():
+        holder = [state]
+
+        def torch_step():
+            holder[0] = model.step(holder[0], frame)[1]
+
+        sec = per_call_s(torch_step, args.seconds)
+        out["torch_step"] = {"step_us": round(sec * 1e6, 1), "frames_per_s_per_stream": round(args.batch / sec)}
+        joints = torch.randn(1, args.frames, model.num_joints, 3)
+        mask = torch.ones(1, args.frames, dtype=torch.bool)
+        sec = per_call_s(lambda: model({"joints": joints, "mask": mask}), args.seconds)
+        out["torch_forward"] = {"frames": args.frames, "frames_per_s": round(args.frames / sec)}
+    if not args.no_onnx:
+        bench_onnx(model, args, out)
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,104 @@
+"""`ergoedge train` and `ergoedge evaluate`, wired into the one `ergoedge` parser by `edge/cli.py`.
+
+Parsing needs no torch: the commands import the training stage (and torch) when they run, and say how to install
+it when it is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from edge.errors import InputError
+
+
+def add_commands(sub) -> None:
+    """Add `train` and `evaluate` to the `ergoedge` subparsers `sub`."""
+    from edge.train.data import DATASETS, SPLITS
+
+    p = sub.add_parser("train", help="train a model of the registry (edge/models) on a data set")
+    p.add_argument("--model", required=True, help="registry name, e.g. edge_stream, mtl_gcn_edtcn")
+    p.add_argument("--dataset", required=True, choices=DATASETS)
+    p.add_argument("--data", help="the data set's folder (synthetic: what `ergoedge synth` wrote, or none to make "
+                                  "data.synth_minutes of it)")
+    p.add_argument("--config", help="TOML file with [train], [data] and [model] changes from the defaults "
+                                    "(see edge/train/config.py)")
+    p.add_argument("--out", required=True, help="run directory: checkpoints, metrics.jsonl, curves.png, run.json")
+    p.add_argument("--epochs", type=_whole, help="most epochs (beats the config file)")
+    p.add_argument("--seed", type=_whole, help="random seed (beats the config file)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="score a trained run on a data set split; every metric of its task")
+    p.add_argument("run", metavar="RUN", help="run directory of `ergoedge train` (its best.pt is scored)")
+    p.add_argument("--dataset", required=True, choices=DATASETS)
+    p.add_argument("--data", help="the data set's folder (synthetic: none makes the run's synthetic data again)")
+    p.add_argument("--split", required=True, choices=SPLITS,
+                   help="val: the data set's published validation videos (UW-IOM), else the run's validation "
+                        "split; test: every sequence the run neither trained nor validated on")
+    p.add_argument("--groups", metavar="FILE", help="TOML file mapping coarse classes to this data set's classes")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=_cmd_evaluate)
+
+
+def _whole(text: str) -> int:
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _need_torch() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        raise InputError("training needs torch: pip install 'ergo-edge[train]' (on the build machines "
+                         "pip install torch==2.13.0 takes the CPU build)")
+
+
+def _cmd_train(args) -> int:
+    _need_torch()
+    from edge.train.loop import TrainRequest, train
+
+    request = TrainRequest(model=args.model, dataset=args.dataset, data_dir=args.data, out=args.out,
+                           config_path=args.config, epochs=args.epochs, seed=args.seed, resume=args.resume,
+                           command=tuple(sys.argv))
+    summary = train(request)
+    if summary["rank"] == 0:
+        best = summary["best"]
+        shown = f"{best:.4f}" if isinstance(best, float) else "-"
+        stop = ", stopped early" if summary["stopped_early"] else ""
+        print(f"trained {summary['epochs']} epoch(s) on {summary['processes']} process(es){stop}; best epoch "
+              f"{summary['best_epoch']} (validation {summary['monitor']} {shown})")
+        print(f"  {summary['run']}")
+    return 0
+
+
+def _format_metrics(metrics: dict, indent: str = "  ") -> list[str]:
+    lines = []
+    for name, value in metrics.items():
+        if isinstance(value, dict):
+            lines.append(f"{indent}{name}:")
+            lines += _format_metrics(value, indent + "  ")
+        else:
+            lines.append(f"{indent}{name:14s} {value:.4f}" if isinstance(value, float) else f"{indent}{name} {value}")
+    return lines
+
+
+def _cmd_evaluate(args) -> int:
+    _need_torch()
+    from edge.train.evaluate import evaluate, finite_or_none
+
+    result = evaluate(args.run, args.dataset, args.data, args.split, groups=args.groups)
+    if args.json:
+        print(json.dumps(finite_or_none(result), indent=2))
+        return 0
+    print(f"{result['model']} (epoch {result['epoch']}) on {result['dataset']} {result['split']}: "
+          f"{result['sequences']} sequence(s), {result['frames']} frames")
+    print("\n".join(_format_metrics(result["metrics"])))
+    return 0

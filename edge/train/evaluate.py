@@ -1,0 +1,176 @@
+"""Scoring a model on whole sequences: `predict`, `task_metrics` (the validation of every epoch uses both) and
+`evaluate`, which `ergoedge evaluate RUN --dataset ... --data DIR --split val|test` prints.
+
+Metrics by task (edge.train.metrics defines each one as the papers do; all sequences pooled):
+- segmentation: "accuracy", "edit", "f1@10", "f1@25", "f1@50", "map" (percent), from the last stage's class
+  scores (argmax per frame; softmax probabilities for mAP);
+- reba: "reba_mse", "reba_mae", "reba_spearman" of the REBA total, and for the partials the data carries
+  "partials_mse" (all partials pooled) and "partials": {name: {"mse", "mae", "spearman"}};
+- quality: "mad", "rmse", "mape" of the per-sequence quality score;
+- lifting: "mpjpe" (mean joint position error in body-scale units, the model's output space) and "mpjpe_m"
+  (metres, each sequence's body scale put back).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from edge.errors import InputError
+from edge.train.batches import Item, collate, make_item
+from edge.train.checkpoint import load_checkpoint
+from edge.train.config import train_config_from_record
+from edge.train.data import evaluation_split, load_dataset, prepare, read_groups, relabel
+
+SEGMENTATION_METRICS = ("accuracy", "edit", "f1@10", "f1@25", "f1@50", "map")
+REBA_METRICS = ("reba_mse", "reba_mae", "reba_spearman", "partials_mse")
+QUALITY_METRICS = ("mad", "rmse", "mape")
+LIFTING_METRICS = ("mpjpe", "mpjpe_m")
+BEST, LAST = "best.pt", "last.pt"
+
+
+def metric_names(task: str) -> tuple[str, ...]:
+    """The top-level metric names `task_metrics` gives for a registry task."""
+    names = ()
+    if "segmentation" in task:
+        names += SEGMENTATION_METRICS
+    if "reba" in task:
+        names += REBA_METRICS
+    if task == "quality":
+        names += QUALITY_METRICS
+    if task == "lifting":
+        names += LIFTING_METRICS
+    return names
+
+
+@dataclass(frozen=True)
+class Prediction:
+    outputs: dict  # name -> numpy array of one sequence (the batch axis dropped, padding cut)
+    loss: float | None = None
+    parts: dict | None = None
+
+
+def _unbatch(outputs: dict, frames: int) -> dict:
+    out = {}
+    for name, value in outputs.items():
+        if not torch.is_tensor(value):
+            continue  # lists of stages are for the loss
+        array = value.detach().float().cpu().numpy()[0]
+        out[name] = array[:frames] if array.ndim >= 1 and name != "quality" else array
+    return out
+
+
+def predict(model, items: list[Item], with_loss: bool = False) -> list[Prediction]:
+    """The model's outputs on each whole item (one at a time, in eval mode), with its loss when asked."""
+    model.eval()
+    device = next(model.parameters(), torch.empty(0)).device
+    preds = []
+    with torch.no_grad():
+        for item in items:
+            batch = {k: v.to(device) for k, v in collate([item]).items()}
+            outputs = model(batch)
+            loss = parts = None
+            if with_loss:
+                value, parts = model.loss(outputs, batch)
+                loss = float(value)
+            preds.append(Prediction(_unbatch(outputs, item.num_frames), loss, parts))
+    return preds
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def task_metrics(task: str, items: list[Item], preds: list[Prediction], partials: tuple[str, ...] = ()) -> dict:
+    """Every metric of `task` (module doc) over the items and their predictions; `partials` names the REBA
+    partial columns (the DataSpec's)."""
+    from edge.train.metrics import (
+        quality_metrics,
+        regression_metrics,
+        segmentation_metrics,
+    )
+
+    out: dict = {}
+    if "segmentation" in task:
+        logits = [p.outputs["activity_logits"] for p in preds]
+        out.update(segmentation_metrics([lg.argmax(axis=-1) for lg in logits], [i.activity for i in items],
+                                        num_classes=logits[0].shape[-1], scores=[_softmax(lg) for lg in logits]))
+    if "reba" in task:
+        reba = regression_metrics([p.outputs["reba"] for p in preds], [i.reba for i in items])
+        out.update({f"reba_{k}": v for k, v in reba.items()})
+        if any(np.isfinite(i.partials).any() for i in items) and "reba_partials" in preds[0].outputs:
+            got = [p.outputs["reba_partials"] for p in preds]
+            out["partials_mse"] = regression_metrics(got, [i.partials for i in items])["mse"]
+            out["partials"] = {name: regression_metrics([g[:, k] for g in got], [i.partials[:, k] for i in items])
+                               for k, name in enumerate(partials)}
+    if task == "quality":
+        out.update(quality_metrics(np.array([float(p.outputs["quality"]) for p in preds]),
+                                   np.array([i.quality for i in items])))
+    if task == "lifting":
+        errors = [(np.linalg.norm(p.outputs["joints3d"] - i.joints, axis=-1), i.scale)
+                  for p, i in zip(preds, items)]
+        known = [(e[np.isfinite(e)], s) for e, s in errors]
+        count = sum(e.size for e, _ in known)
+        out["mpjpe"] = float(sum(e.sum() for e, _ in known) / count) if count else float("nan")
+        out["mpjpe_m"] = float(sum(e.sum() * s for e, s in known) / count) if count else float("nan")
+    return out
+
+
+def frame_weighted(preds: list[Prediction], items: list[Item]) -> tuple[float, dict]:
+    """The loss and its terms averaged over sequences, weighted by their frames."""
+    weights = np.array([i.num_frames for i in items], dtype=np.float64)
+    loss = float(np.dot([p.loss for p in preds], weights) / weights.sum())
+    terms = sorted({k for p in preds for k in (p.parts or {})})
+    parts = {k: float(np.dot([(p.parts or {}).get(k, 0.0) for p in preds], weights) / weights.sum()) for k in terms}
+    return loss, parts
+
+
+def best_checkpoint(run_dir: str | Path) -> Path:
+    """A run's best checkpoint (its last one when it has no best yet)."""
+    run = Path(run_dir).expanduser()
+    if not run.is_dir():
+        raise InputError(f"no such run directory: {run}")
+    for name in (BEST, LAST):
+        if (run / name).is_file():
+            return run / name
+    raise InputError(f"{run}: no checkpoint ({BEST} or {LAST}); is it an `ergoedge train --out` directory?")
+
+
+def evaluate(run_dir, dataset: str, data_dir, split: str, groups=None) -> dict:
+    """Every metric of the run's model on `split` of a data set (edge.train.data.evaluation_split), as a dict."""
+    ckpt = load_checkpoint(best_checkpoint(run_dir))
+    run = ckpt.run
+    spec = ckpt.spec
+    config = train_config_from_record(run["train_config"]).data
+    # The run's own grouping (recorded) applies to its own data set; --groups (for this data set) wins.
+    grouping = read_groups(groups) if groups else (run.get("groups") if dataset == run["dataset"] else None)
+    config = replace(config, layout=spec.layout, fps=spec.fps, norm=ckpt.norm)
+    seqs = prepare(load_dataset(dataset, data_dir, config), config, layout=spec.layout, groups=grouping)
+    chosen = relabel(evaluation_split(seqs, split, run["splits"]), spec.classes)
+    items = [make_item(s, spec, ckpt.norm) for s in chosen]
+    model = ckpt.build()
+    preds = predict(model, items)
+    metrics = task_metrics(ckpt.task, items, preds, spec.partials)
+    return {
+        "run": str(Path(run_dir)), "checkpoint": ckpt.path.name, "epoch": ckpt.epoch, "model": ckpt.model,
+        "task": ckpt.task, "dataset": dataset, "data": None if data_dir is None else str(data_dir), "split": split,
+        "groups": str(groups) if groups else ("the run's" if grouping else None), "sequences": len(items),
+        "frames": int(sum(i.num_frames for i in items)),
+        "classes": list(spec.classes), "metrics": metrics,
+    }
+
+
+def finite_or_none(value):
+    """`value` with NaN and infinities as None, for JSON."""
+    if isinstance(value, dict):
+        return {k: finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_or_none(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

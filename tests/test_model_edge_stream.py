@@ -1,0 +1,244 @@
+"""`edge_stream` (the device model): shapes, frame-by-frame equal to whole-sequence (random weights, random inputs,
+after training steps, with unobserved joints), causality, the loss's masking of padded frames and unknown targets,
+the loss falling on a tiny synthetic set, reproducible builds, and its registry entry."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from edge.datasets.synth.config import SynthConfig  # noqa: E402
+from edge.datasets.synth.generator import generate  # noqa: E402
+from edge.models.base import REBA_PARTIALS, DataSpec  # noqa: E402
+from edge.models.edge_stream import EdgeStreamConfig, build  # noqa: E402
+from edge.models.registry import MODELS  # noqa: E402
+
+CLASSES = ("walk", "stand", "bend", "reach")
+SMALL = dict(channels=16, refine_channels=12, layers=5, kernel=3, stages=3)
+
+
+@pytest.fixture(autouse=True)
+def _threads():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def make(seed=0, **overrides):
+    torch.manual_seed(seed)
+    return build(EdgeStreamConfig(data=DataSpec(classes=CLASSES), **{**SMALL, **overrides}))
+
+
+def random_batch(b, t, seed=0, classes=len(CLASSES)):
+    g = torch.Generator().manual_seed(seed)
+    return {"joints": torch.randn(b, t, 15, 3, generator=g), "mask": torch.ones(b, t, dtype=torch.bool),
+            "activity": torch.randint(0, classes, (b, t), generator=g),
+            "reba": torch.randint(1, 12, (b, t), generator=g).float(),
+            "reba_partials": torch.randint(1, 4, (b, t, len(REBA_PARTIALS)), generator=g).float()}
+
+
+def streamed(model, joints):
+    """Outputs of `step` frame by frame, stacked along time like `forward`'s."""
+    state, rows = model.initial_state(joints.shape[0]), []
+    with torch.no_grad():
+        for t in range(joints.shape[1]):
+            out, state = model.step(state, joints[:, t])
+            rows.append(out)
+    return {k: torch.stack([r[k] for r in rows], dim=1) for k in rows[0]}, state
+
+
+def assert_stream_equals_whole(model, joints):
+    model.eval()
+    with torch.no_grad():
+        whole = model({"joints": joints, "mask": torch.ones(joints.shape[:2], dtype=torch.bool)})
+    steps, _ = streamed(model, joints)
+    assert set(steps) == set(whole) - {"activity_stages"}
+    for name, value in steps.items():
+        assert value.shape == whole[name].shape
+        assert torch.isfinite(value).all()
+        assert torch.allclose(value, whole[name], rtol=0, atol=1e-5), name
+
+
+def test_shapes_state_and_size():
+    model = make()
+    cfg = model.config
+    assert cfg.receptive_field == 1 + 2 * (2 ** 5 - 1) == 63
+    out = model(random_batch(2, 40))
+    assert out["activity_logits"].shape == (2, 40, 4)
+    assert [s.shape for s in out["activity_stages"]] == [(2, 40, 4)] * 3
+    assert out["activity_stages"][-1] is out["activity_logits"]
+    assert out["reba"].shape == (2, 40) and out["reba_partials"].shape == (2, 40, 9)
+    state = model.initial_state(2)
+    # previous frame, started flag, then per stage and layer (B, channels, (kernel-1) * 2^layer) of history
+    assert len(state) == 2 + 3 * 5 and all(isinstance(s, torch.Tensor) for s in state)
+    assert state[0].shape == (2, 45) and state[1].shape == (2, 1)
+    assert [s.shape for s in state[2:7]] == [(2, 16, 2 * 2 ** i) for i in range(5)]
+    assert [s.shape for s in state[7:12]] == [(2, 12, 2 * 2 ** i) for i in range(5)]
+    assert all((s == 0).all() for s in state)
+    step_out, new = model.step(state, torch.zeros(2, 15, 3))
+    assert step_out["activity_logits"].shape == (2, 4) and step_out["reba"].shape == (2,)
+    assert step_out["reba_partials"].shape == (2, 9)
+    assert [s.shape for s in new] == [s.shape for s in state]
+    # the device default stays small: tens of thousands of parameters
+    default = build(EdgeStreamConfig(data=DataSpec(classes=tuple(f"c{i}" for i in range(17)))))
+    assert 30_000 < sum(p.numel() for p in default.parameters()) < 100_000
+
+
+def test_stream_equals_whole_on_random_weights_and_inputs():
+    model = make(seed=1)
+    joints = torch.randn(3, 300, 15, 3, generator=torch.Generator().manual_seed(5))
+    joints[1, 40:60, 6] = float("nan")  # unobserved joints: 0 in both paths
+    assert_stream_equals_whole(model, joints)
+
+
+@pytest.mark.parametrize("overrides", [dict(kernel=2, stages=1, velocity=False), dict(kernel=4, stages=2)])
+def test_stream_equals_whole_for_other_shapes(overrides):
+    assert_stream_equals_whole(make(seed=2, **overrides), torch.randn(2, 120, 15, 3))
+
+
+def test_stream_equals_whole_after_training_steps():
+    model = make(seed=3)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    batch = random_batch(2, 80, seed=1)
+    for _ in range(5):
+        loss, _ = model.loss(model(batch), batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert_stream_equals_whole(model, torch.randn(2, 200, 15, 3))
+
+
+def test_outputs_are_causal():
+    model = make(seed=4).eval()
+    joints = torch.randn(1, 100, 15, 3)
+    changed = joints.clone()
+    changed[:, 60:] = torch.randn(1, 40, 15, 3)
+    mask = torch.ones(1, 100, dtype=torch.bool)
+    with torch.no_grad():
+        a, b = model({"joints": joints, "mask": mask}), model({"joints": changed, "mask": mask})
+    for name in ("activity_logits", "reba", "reba_partials"):
+        assert torch.equal(a[name][:, :60], b[name][:, :60])
+        assert not torch.allclose(a[name][:, 60:], b[name][:, 60:])
+
+
+def test_loss_ignores_padding_unlabelled_frames_and_nan_targets():
+    model = make(seed=5)
+    model.eval()  # no dropout: the same outputs for both batches
+    batch = random_batch(2, 30, seed=2)
+    batch["mask"][1, 20:] = False
+    batch["activity"][0, :5] = -1
+    batch["reba"][0, 10:15] = float("nan")
+    batch["reba_partials"][:, :, 7:] = float("nan")  # wrists not observable
+    out = model(batch)
+    loss, terms = model.loss(out, batch)
+    # REBA MSE by hand over the real frames with a known target
+    keep = batch["mask"] & ~torch.isnan(batch["reba"])
+    assert keep.sum() == 60 - 10 - 5
+    expected = ((out["reba"] - batch["reba"])[keep] ** 2).mean().item()
+    assert terms["reba_mse"] == pytest.approx(expected, rel=1e-6)
+    known = batch["mask"][..., None] & ~torch.isnan(batch["reba_partials"])
+    assert terms["partials_mse"] == pytest.approx(
+        ((out["reba_partials"] - batch["reba_partials"])[known] ** 2).mean().item(), rel=1e-6)
+    # what sits in padded frames, unlabelled frames and unknown targets changes nothing
+    other = {k: v.clone() for k, v in batch.items()}
+    other["joints"][1, 20:] = 100.0
+    other["activity"][1, 20:] = 3
+    other["reba"][1, 20:] = 50.0
+    other["reba_partials"][1, 20:] = 9.0
+    loss2, terms2 = model.loss(model(other), other)
+    assert loss2.item() == pytest.approx(loss.item(), rel=1e-6) and terms2 == pytest.approx(terms, rel=1e-6)
+    # NaN targets leave every gradient finite
+    model.zero_grad()
+    loss.backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters())
+    # only the smoothing term is left when nothing is labelled
+    none = {k: v.clone() for k, v in batch.items()}
+    none["activity"][:] = -1
+    none["reba"][:] = float("nan")
+    none["reba_partials"][:] = float("nan")
+    _, terms3 = model.loss(model(none), none)
+    assert terms3["ce"] == terms3["reba_mse"] == terms3["partials_mse"] == 0.0
+    assert terms3["smooth"] == pytest.approx(terms["smooth"], rel=1e-6)
+
+
+def synthetic_batch():
+    """Two 30 s synthetic recordings (UW-IOM's 15 joints, 10 fps), converted by hand to a batch: joints relative
+    to the mid-hip and scaled by the pelvis-to-neck distance, as `edge.models.base` describes."""
+    seqs = generate(1.0, seed=0, config=SynthConfig(fps=10.0, layouts=("uwiom15",), recording_minutes=(0.5, 0.5)))
+    names = seqs[0].activity_names
+    joints, activity, reba, partials = [], [], [], []
+    for s in seqs:
+        root = (s.joints[:, 4] + s.joints[:, 5]) / 2
+        scale = np.median(np.linalg.norm(s.joints[:, 12] - root, axis=1))
+        joints.append((s.joints - root[:, None]) / scale)
+        activity.append(s.activity)
+        reba.append(s.targets["reba_total"])
+        partials.append(np.stack([s.targets[p] for p in REBA_PARTIALS], axis=1))
+    batch = {"joints": torch.tensor(np.stack(joints), dtype=torch.float32),
+             "activity": torch.tensor(np.stack(activity), dtype=torch.int64),
+             "reba": torch.tensor(np.stack(reba), dtype=torch.float32),
+             "reba_partials": torch.tensor(np.stack(partials), dtype=torch.float32)}
+    batch["mask"] = torch.ones(batch["activity"].shape, dtype=torch.bool)
+    return names, batch
+
+
+def test_loss_falls_on_a_tiny_synthetic_set():
+    names, batch = synthetic_batch()
+    assert batch["joints"].shape == (2, 300, 15, 3)
+    torch.manual_seed(0)
+    model = build(EdgeStreamConfig(data=DataSpec(classes=names), dropout=0.0, **SMALL))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    history = []
+    for _ in range(60):
+        loss, terms = model.loss(model(batch), batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        history.append(terms)
+    first, last = history[0], history[-1]
+    assert last["ce"] < 0.5 * first["ce"]
+    assert last["reba_mse"] < 0.25 * first["reba_mse"] and last["partials_mse"] < 0.5 * first["partials_mse"]
+    model.eval()
+    with torch.no_grad():
+        out = model(batch)
+    labels = batch["activity"]
+    accuracy = (out["activity_logits"].argmax(-1) == labels).float().mean().item()
+    majority = np.bincount(labels.flatten().numpy()).max() / labels.numel()
+    assert accuracy > max(0.6, majority + 0.2)
+    assert_stream_equals_whole(model, batch["joints"])
+
+
+def test_same_config_and_seed_build_the_same_model():
+    a, b, c = make(seed=7), make(seed=7), make(seed=8)
+    sa, sb, sc = a.state_dict(), b.state_dict(), c.state_dict()
+    assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert any(not torch.equal(sa[k], sc[k]) for k in sa)
+    batch = random_batch(1, 20)
+    a.eval(), b.eval()
+    with torch.no_grad():
+        assert torch.equal(a(batch)["reba"], b(batch)["reba"])
+
+
+def test_without_classes_it_predicts_reba_only():
+    torch.manual_seed(0)
+    model = build(EdgeStreamConfig(data=DataSpec(classes=(), partials=()), **SMALL))
+    out = model(random_batch(1, 30))
+    assert "activity_logits" not in out and out["reba"].shape == (1, 30) and out["reba_partials"].shape == (1, 30, 0)
+    assert len(model.initial_state(1)) == 2 + 5  # one stage
+    assert_stream_equals_whole(model, torch.randn(1, 50, 15, 3))
+
+
+@pytest.mark.parametrize("bad", [dict(layers=0), dict(kernel=1), dict(dropout=1.0), dict(stages=0)])
+def test_config_checks(bad):
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        EdgeStreamConfig(**bad)
+
+
+def test_registry_entry():
+    entry = MODELS["edge_stream"]
+    assert entry.config is EdgeStreamConfig and entry.task == "segmentation+reba"
+    model = entry.build(EdgeStreamConfig(data=DataSpec(classes=CLASSES), **SMALL))
+    assert model.num_classes == 4 and model.num_joints == 15
