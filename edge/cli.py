@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from edge import __version__
+from edge.config import whole_number_option
 from edge.errors import InputError
 
 
@@ -282,7 +283,7 @@ def _add_pose(sub) -> None:
     _add_estimator_args(p)
     p.add_argument("--camera", help="camera name for the scene calibration (default: the file name's stem)")
     p.add_argument("--scene-dir", help="where scene calibrations live (default: $ERGOEDGE_SCENES or ~/.config)")
-    p.add_argument("--max-frames", type=_positive_int, help="stop after this many frames")
+    p.add_argument("--max-frames", type=whole_number_option(1), help="stop after this many frames")
     p.add_argument("--no-draw", action="store_true", help="do not write the annotated image/video")
     p.set_defaults(func=_cmd_pose)
 
@@ -338,16 +339,6 @@ def build_parser() -> argparse.ArgumentParser:
                 add_runtime_commands, _add_layouts, _add_synth, _add_data, add_train_commands):
         add(sub)
     return parser
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 # Options whose values may begin with "-" (argparse would read `--up -y` as two options).

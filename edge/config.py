@@ -180,3 +180,19 @@ def with_overrides(config: T, **changes: Any) -> T:
     for section, values in grouped.items():
         top[section] = dataclasses.replace(getattr(config, section), **values)
     return dataclasses.replace(config, **top)
+
+
+def whole_number_option(minimum: int):
+    """An argparse `type` for a whole number >= `minimum`: a bad value is argparse's own one-line error."""
+    import argparse
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse

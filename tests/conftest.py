@@ -37,3 +37,13 @@ def blazepose(request, blazepose_models):
         pytest.importorskip("openvino", reason="OpenVINO is installed on x86_64 only")
     detector, landmarks = blazepose_models
     return BlazePose(open_backend(detector, request.param), open_backend(landmarks, request.param))
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny models: one torch thread is the fastest, and leaves the other core to the rest of the machine."""
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

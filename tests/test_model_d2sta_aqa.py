@@ -17,16 +17,10 @@ from edge.models.d2sta_aqa import (D2staAqaConfig, bone_directions, bone_parents
 from edge.models.registry import MODELS  # noqa: E402
 from edge.skeletons import get_layout  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 KINECT = get_layout("kinect25")
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one thread is fastest, and leaves the other core to the rest of the machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def tiny(layout="kinect25", **kw) -> D2staAqaConfig:

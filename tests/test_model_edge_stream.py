@@ -15,16 +15,11 @@ from edge.models.base import REBA_PARTIALS, DataSpec  # noqa: E402
 from edge.models.edge_stream import EdgeStreamConfig, build  # noqa: E402
 from edge.models.registry import MODELS  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 CLASSES = ("walk", "stand", "bend", "reach")
 SMALL = dict(channels=16, refine_channels=12, layers=5, kernel=3, stages=3)
 
-
-@pytest.fixture(autouse=True)
-def _threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def make(seed=0, **overrides):

@@ -23,7 +23,8 @@ from edge.skeletons import get_layout  # noqa: E402
 from edge.train.config import NormConfig  # noqa: E402
 from edge.train.normalise import normalise_joints, normalise_keypoints  # noqa: E402
 
-torch.set_num_threads(1)  # tiny convolutions: one thread is the fastest on a shared machine
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 J = 17  # coco17
 HIPS = [11, 12]
 

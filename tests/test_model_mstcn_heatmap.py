@@ -22,18 +22,13 @@ from edge.models.mstcn_heatmap import (MstcnHeatmapConfig, SkeletonHeatmaps, bod
 from edge.models.registry import MODELS
 from edge.skeletons import get_layout
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 LAYOUT = get_layout("uwiom15")
 S, MARGIN = 32, 0.1
 TINY = dict(heatmap_size=16, cnn_channels=(8, 16), feature_dim=32, tcn_channels=16, pg_layers=5,
             refinement_layers=4)
 
-
-@pytest.fixture(autouse=True)
-def _threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def box_coordinate(pixel: float) -> float:

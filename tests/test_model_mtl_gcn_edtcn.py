@@ -18,17 +18,11 @@ from edge.models.layers import EncoderDecoderTCN  # noqa: E402
 from edge.models.mtl_gcn_edtcn import MaskedBatchNorm, MtlGcnEdtcnConfig, build  # noqa: E402
 from edge.models.registry import MODELS  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 CLASSES = tuple(f"class{i}" for i in range(5))
 J = 15  # uwiom15
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one thread is fastest, and leaves the other core to the rest of the machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def tiny(variant="emb", classes=CLASSES, partials=REBA_PARTIALS, **kw) -> MtlGcnEdtcnConfig:

@@ -27,7 +27,8 @@ from edge.skeletons import LAYOUTS, get_layout
 from edge.train.config import NormConfig
 from edge.train.normalise import normalise_joints
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 TINY = {"stream_width": 8, "model_dim": 16, "heads": 2, "layers": 1, "ff_dim": 32, "latent": 4, "decoder_width": 16,
         "teacher_width": 16, "attention_radius": 8, "dropout": 0.0}

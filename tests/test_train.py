@@ -31,6 +31,8 @@ from edge.train.normalise import body_scale, normalise_joints, normalise_keypoin
 import train_helpers  # tests/ is on sys.path under pytest
 from dataset_fixtures import make_uwiom
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 REPO = Path(__file__).resolve().parents[1]
 # Synthetic data of about 4 short recordings (4 people), windows of 64 frames at 10 fps.
 SMALL = """
@@ -53,14 +55,6 @@ recording_minutes = [0.25, 0.4]
 def tiny(monkeypatch):
     train_helpers.register(monkeypatch)
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models on shared cores: a second intra-op thread only waits for a core (3x slower when loaded)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def small_config(tmp_path, epochs=4, patience=0, min_delta=0.0, name="c.toml") -> str:

@@ -247,21 +247,14 @@ class DualDilatedLayer(nn.Module):
         return (x + h) * mask
 
 
-class PredictionGeneration(nn.Module):
-    """MS-TCN++'s first stage: 1x1 in, `layers` dual dilated layers (2^l and 2^(layers-1-l)), 1x1 to classes."""
+class PredictionGeneration(SingleStageTCN):
+    """MS-TCN++'s first stage: 1x1 in, `layers` dual dilated layers (2^l and 2^(layers-1-l)), 1x1 to classes; a
+    single-stage TCN whose layers look near and far at once."""
 
     def __init__(self, in_dim: int, channels: int, num_classes: int, layers: int, dropout: float):
-        super().__init__()
-        self.inp = nn.Conv1d(in_dim, channels, kernel_size=1)
+        super().__init__(in_dim, channels, num_classes, layers=0, dropout=dropout)
         self.layers = nn.ModuleList(DualDilatedLayer(channels, 2 ** i, 2 ** (layers - 1 - i), dropout)
                                     for i in range(layers))
-        self.head = nn.Conv1d(channels, num_classes, kernel_size=1)
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        h = self.inp(x) * mask
-        for layer in self.layers:
-            h = layer(h, mask)
-        return self.head(h) * mask
 
 
 class MstcnHeatmap(nn.Module):

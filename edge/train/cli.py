@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 
+from edge.config import whole_number_option
 from edge.errors import InputError
 
 
@@ -24,8 +25,8 @@ def add_commands(sub) -> None:
     p.add_argument("--config", help="TOML file with [train], [data] and [model] changes from the defaults "
                                     "(see edge/train/config.py)")
     p.add_argument("--out", required=True, help="run directory: checkpoints, metrics.jsonl, curves.png, run.json")
-    p.add_argument("--epochs", type=_whole, help="most epochs (beats the config file)")
-    p.add_argument("--seed", type=_whole, help="random seed (beats the config file)")
+    p.add_argument("--epochs", type=whole_number_option(0), help="most epochs (beats the config file)")
+    p.add_argument("--seed", type=whole_number_option(0), help="random seed (beats the config file)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.set_defaults(func=_cmd_train)
 
@@ -39,18 +40,6 @@ def add_commands(sub) -> None:
     p.add_argument("--groups", metavar="FILE", help="TOML file mapping coarse classes to this data set's classes")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=_cmd_evaluate)
-
-
-def _whole(text: str) -> int:
-    import argparse
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
 
 
 def _need_torch() -> None:
