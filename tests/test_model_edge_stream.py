@@ -21,7 +21,6 @@ CLASSES = ("walk", "stand", "bend", "reach")
 SMALL = dict(channels=16, refine_channels=12, layers=5, kernel=3, stages=3)
 
 
-
 def make(seed=0, **overrides):
     torch.manual_seed(seed)
     return build(EdgeStreamConfig(data=DataSpec(classes=CLASSES), **{**SMALL, **overrides}))
@@ -67,7 +66,8 @@ def test_shapes_state_and_size():
     assert out["activity_stages"][-1] is out["activity_logits"]
     assert out["reba"].shape == (2, 40) and out["reba_partials"].shape == (2, 40, 9)
     state = model.initial_state(2)
-    # previous frame, started flag, then per stage and layer (B, channels, (kernel-1) * 2^layer) of history
+    # previous frame, started flag (both read only with velocities), then per stage and layer (B, channels,
+    # (kernel-1) * 2^layer) of input history
     assert len(state) == 2 + 3 * 5 and all(isinstance(s, torch.Tensor) for s in state)
     assert state[0].shape == (2, 45) and state[1].shape == (2, 1)
     assert [s.shape for s in state[2:7]] == [(2, 16, 2 * 2 ** i) for i in range(5)]
@@ -83,19 +83,19 @@ def test_shapes_state_and_size():
 
 
 def test_stream_equals_whole_on_random_weights_and_inputs():
-    model = make(seed=1)
+    model = make(seed=1, velocity=True)
     joints = torch.randn(3, 300, 15, 3, generator=torch.Generator().manual_seed(5))
     joints[1, 40:60, 6] = float("nan")  # unobserved joints: 0 in both paths
     assert_stream_equals_whole(model, joints)
 
 
-@pytest.mark.parametrize("overrides", [dict(kernel=2, stages=1, velocity=False), dict(kernel=4, stages=2)])
+@pytest.mark.parametrize("overrides", [dict(kernel=2, stages=1), dict(kernel=4, stages=2, velocity=True)])
 def test_stream_equals_whole_for_other_shapes(overrides):
     assert_stream_equals_whole(make(seed=2, **overrides), torch.randn(2, 120, 15, 3))
 
 
 def test_stream_equals_whole_after_training_steps():
-    model = make(seed=3)
+    model = make(seed=3, velocity=True)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     batch = random_batch(2, 80, seed=1)
     for _ in range(5):

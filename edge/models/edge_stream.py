@@ -3,7 +3,8 @@ skeletons, one frame at a time with explicit state, with outputs equal to the wh
 
 A causal multi-stage temporal convolutional network (the MS-TCN of Farha & Gall, CVPR 2019, made causal):
 
-    frame features: the normalised joints (J*3) and their velocity (J*3, per second, 0 at a sequence's first frame)
+    frame features: the normalised joints (J*3), optionally their velocity (J*3, per second, 0 at a sequence's
+                    first frame)
     stage 1:        1x1 conv -> `layers` residual layers -> 1x1 conv to class scores
     stages 2..S:    the same on the softmax of the previous stage's scores (refinement)
     residual layer: x + conv1x1(relu(causal dilated conv(x))), dilation 2^l, kernel `kernel`
@@ -43,8 +44,11 @@ class EdgeStreamConfig:
     channels: feature channels of the prediction stage; refine_channels: of each refinement stage.
     layers: residual layers per stage (dilations 1, 2, ..., 2^(layers-1)); kernel: taps of each causal conv.
     stages: 1 prediction stage plus stages-1 refinement stages.
-    velocity: also feed the frame-to-frame joint velocity.
-    dropout: feature dropout on the input and inside residual layers (training only).
+    velocity: also feed the frame-to-frame joint velocity. Off by default: the first causal layer already sees
+      consecutive frames, and on UW-IOM (dev split) it changed nothing beyond seed noise while doubling the input
+      and the noise a monocular 3D pose puts into it.
+    dropout: feature dropout on the input and inside residual layers (training only); 0.4 regularises the 12-video
+      UW-IOM training set (MS-TCN uses 0.5).
     smooth_weight, smooth_clip: MS-TCN's truncated smoothing loss on the log-probabilities (weight 0.15, clipped
       at 4 as in the paper).
     reba_weight, partials_weight: weights of the REBA total and the mean partial MSE in the loss.
@@ -56,8 +60,8 @@ class EdgeStreamConfig:
     layers: int = 8
     kernel: int = 3
     stages: int = 3
-    velocity: bool = True
-    dropout: float = 0.2
+    velocity: bool = False
+    dropout: float = 0.4
     smooth_weight: float = 0.15
     smooth_clip: float = 4.0
     reba_weight: float = 1.0
@@ -74,7 +78,7 @@ class EdgeStreamConfig:
 
     @property
     def receptive_field(self) -> int:
-        """Frames one stage sees (the current one included); the whole model sees stages x that, minus overlaps."""
+        """Frames one stage sees, the current one included (the stacked stages: stages * (that - 1) + 1)."""
         return 1 + (self.kernel - 1) * (2 ** self.layers - 1)
 
 
@@ -151,14 +155,22 @@ class EdgeStream(nn.Module):
 
     # -- whole sequences ---------------------------------------------------------------------------------------------
 
-    def features(self, joints):
-        """(B, T, J, 3) -> (B, D, T): positions and, causally, velocities per second (0 at each first frame)."""
-        x = _observed(joints.flatten(2))
-        parts = [x]
+    def frame_features(self, x, prev, started):
+        """Features of frames `x` (..., J, 3) given the previous frames `prev` and `started` (..., 1): 1 where a
+        previous frame exists: positions and, with `velocity`, velocities per second (0 at a sequence's first
+        frame). The one definition both `forward` and `step` use."""
+        parts = [x.flatten(-2)]
         if self.config.velocity:
-            vel = (x[:, 1:] - x[:, :-1]) * self.config.data.fps
-            parts.append(torch.cat([torch.zeros_like(x[:, :1]), vel], dim=1))
-        return torch.cat(parts, dim=2).transpose(1, 2)
+            parts.append(((x - prev) * self.config.data.fps).flatten(-2) * started)
+        return torch.cat(parts, dim=-1)
+
+    def features(self, joints):
+        """(B, T, J, 3) -> (B, D, T), causally."""
+        x = _observed(joints)
+        prev = torch.cat([torch.zeros_like(x[:, :1]), x[:, :-1]], dim=1)
+        started = torch.ones_like(x[:, :, :1, 0])
+        started[:, 0] = 0.0
+        return self.frame_features(x, prev, started).transpose(1, 2)
 
     def forward(self, batch: dict) -> dict:
         x = self.input_drop(self.features(batch["joints"]))
@@ -179,11 +191,11 @@ class EdgeStream(nn.Module):
     # -- one frame at a time -----------------------------------------------------------------------------------------
 
     def initial_state(self, batch: int) -> tuple:
-        """The state before a sequence's first frame, for `batch` streams: (previous frame (B, J*3), started
-        (B, 1), then each stage's layers' input history (B, channels, (kernel-1)*dilation)), all zeros."""
+        """The state before a sequence's first frame, for `batch` streams, all zeros: the previous frame (B, J*3)
+        and whether there was one (B, 1), both read only with `velocity` (an ONNX export drops them otherwise);
+        then each stage's layers' input history (B, channels, (kernel-1)*dilation)."""
         p = next(self.parameters())
-        dim = self.num_joints * 3
-        state = [p.new_zeros(batch, dim), p.new_zeros(batch, 1)]
+        state = [p.new_zeros(batch, self.num_joints * 3), p.new_zeros(batch, 1)]
         for stage in self.stages:
             state += [p.new_zeros(batch, layer.conv.in_channels, layer.history) for layer in stage.layers]
         return tuple(state)
@@ -192,13 +204,9 @@ class EdgeStream(nn.Module):
         """One new frame `joints` (B, J, 3) per stream -> (outputs of that frame: activity_logits (B, C), reba (B,),
         reba_partials (B, P); the new state). Equals `forward` at that frame (in eval mode)."""
         prev, started = state[0], state[1]
-        x = _observed(joints.flatten(1))
-        parts = [x]
-        if self.config.velocity:
-            parts.append((x - prev) * self.config.data.fps * started)
-        h = torch.cat(parts, dim=1)
-        new_state = [x, torch.ones_like(started)]
-        at = 2
+        x = _observed(joints)
+        h = self.frame_features(x, prev.reshape(x.shape), started)
+        new_state, at = [x.flatten(1), torch.ones_like(started)], 2
         first, scores, past = self.stages[0].step(h, list(state[at:at + len(self.stages[0].layers)]))
         at += len(past)
         new_state += past
@@ -217,8 +225,8 @@ class EdgeStream(nn.Module):
     # -- training ----------------------------------------------------------------------------------------------------
 
     def loss(self, outputs: dict, batch: dict):
-        """Cross-entropy of every stage plus the truncated smoothing loss on labelled real frames, and the MSE of
-        REBA total and partials where known. Returns (scalar, {term: float})."""
+        """Every stage's cross-entropy over labelled real frames and its smoothing loss over consecutive real frames,
+        and the MSE of the REBA total and partials where known. Returns (scalar, {term: float})."""
         c = self.config
         mask = batch["mask"]
         terms = {}

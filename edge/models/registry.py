@@ -35,7 +35,9 @@ MODELS: dict[str, ModelEntry] = {
     "vae_reba": ModelEntry(VaeRebaConfig, build_vae_reba, task="reba"),
     "mstcn_heatmap": ModelEntry(MstcnHeatmapConfig, build_mstcn_heatmap, task="segmentation",
                                 train_defaults={"train": {"batch_size": 2, "monitor": "f1@10"}}),
-    "edge_stream": ModelEntry(EdgeStreamConfig, build_edge_stream, task="segmentation+reba"),
+    "edge_stream": ModelEntry(EdgeStreamConfig, build_edge_stream, task="segmentation+reba",
+                              train_defaults={"train": {"epochs": 80, "lr": 3e-3, "schedule": "cosine",
+                                                        "monitor": "f1@10", "patience": 30}}),
     "lifter_2d3d": ModelEntry(Lifter2d3dConfig, build_lifter_2d3d, task="lifting"),
     "d2sta_aqa": ModelEntry(D2staAqaConfig, build_d2sta_aqa, task="quality"),
 }
