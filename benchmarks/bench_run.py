@@ -1,11 +1,13 @@
 """Benchmark: `ergoedge run` end to end on a 640x480, 30 fps file with one person, and its memory over time.
 
-Run: `.venv/bin/python benchmarks/bench_run.py [--seconds 60] [--no-record]` after set-up.
+Run: `.venv/bin/python benchmarks/bench_run.py [--seconds 60] [--no-record] [--activity STEP.onnx]` after set-up.
 The clip is made from the pose2sim demo (cam01, a real person), scaled into 640x480 and looped to --seconds at
 30 fps. The run decodes it with GStreamer, runs BlazePose, scores every frame, evaluates alerts, draws the
 overlay and encodes the annotated video (unless --no-record): frames per second (wall clock) and per-stage
-milliseconds come from the run's own report. With --memory, RSS is sampled every 10 s of stream time by a thread
-and the RSS after 2 minutes is compared with the RSS at the end (use --seconds 1800 for the 30-minute check).
+milliseconds come from the run's own report, and with an activity model (--activity, else the models directory's
+default when there) its step count and step times (`activity_speed`). With --memory, RSS is sampled every 10 s of
+stream time by a thread and the RSS after 2 minutes is compared with the RSS at the end (use --seconds 1800 for the
+30-minute check).
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ def main() -> int:
     parser.add_argument("--no-record", action="store_true")
     parser.add_argument("--memory", action="store_true", help="sample RSS every 10 s of wall time")
     parser.add_argument("--footage", default=str(REPO / "build" / "footage"))
+    parser.add_argument("--activity", help="the activity model (an exported step, .onnx); \"none\" for none")
     args = parser.parse_args()
 
     from edge.config import with_overrides
@@ -66,7 +69,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         clip = Path(tmp) / "one_person_640x480_30fps.mp4"
         make_clip(clip, args.seconds, Path(args.footage))
-        changes = {"source.uri": str(clip), "sinks.sqlite": str(Path(tmp) / "events.db"), "sinks.stdout": False}
+        changes = {"source.uri": str(clip), "sinks.sqlite": str(Path(tmp) / "events.db"), "sinks.stdout": False,
+                   "activity.model": args.activity}
         if not args.no_record:
             changes["output.record"] = str(Path(tmp) / "annotated.mp4")
         config = with_overrides(load_config(None), camera="bench", scene_dir=tmp, **changes)
@@ -88,6 +92,7 @@ def main() -> int:
             "stream_seconds": report["stream_seconds"], "frames": report["frames"],
             "wall_seconds": report["wall_seconds"], "fps": report["fps"], "recorded": not args.no_record,
             "stages_ms": report["stages"], "dropped": report["source_stats"]["dropped"],
+            "activity_speed": report["activity"].get("speed", report["activity"].get("reason")),
         }
         if args.memory and samples:
             fps = report["fps"] or 30.0

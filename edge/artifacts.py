@@ -5,6 +5,11 @@ file with its sha256 and every model with its tensors. Whatever made the files (
 BlazePose, the export stage for trained models) writes the manifest; everything that runs a model reads it through
 `load_manifest` / `model_file` / `model_path`, which check each file's sha256 and raise `ModelError` (an
 `InputError`) naming what is missing or changed and what to run.
+
+The default learned models (`edge_stream.pt`, `lifter_2d3d.pt`: checkpoints of edge/train/checkpoint.py, trained on
+synthetic data by `ergoedge train-defaults`) sit in the same directory with a manifest of their own,
+`default_weights.json` (`load_weights_manifest`, `weights_path`), because `ergoedge models fetch` rewrites
+`manifest.json` whole.
 """
 
 from __future__ import annotations
@@ -23,6 +28,11 @@ MANIFEST_FORMAT = 1
 # The models the pose stage needs from the models directory (BlazePose's detector and landmark model).
 POSE_MODELS = ("pose_detection", "pose_landmark_full")
 FETCH_HINT = "run `ergoedge models fetch`"
+# The default learned models (`<name>.pt` checkpoints, edge/train/defaults.py), listed with their sha256 in a manifest
+# of their own beside the pose models: `ergoedge models fetch` rewrites manifest.json whole.
+DEFAULT_WEIGHTS = ("edge_stream", "lifter_2d3d")
+WEIGHTS_MANIFEST = "default_weights.json"
+WEIGHTS_HINT = "run `ergoedge train-defaults` (set-up does)"
 
 
 class ModelError(InputError):
@@ -106,3 +116,42 @@ def model_file(name: str, directory: str | os.PathLike | None = None) -> ModelFi
 def model_path(name: str, directory: str | os.PathLike | None = None) -> Path:
     """Path of the checked ONNX file of model `name`."""
     return model_file(name, directory).path
+
+
+def load_weights_manifest(directory: str | os.PathLike | None = None) -> dict:
+    """Read `default_weights.json` and check every checkpoint it lists against its sha256; raise `ModelError`
+    otherwise."""
+    d = models_dir(directory)
+    path = d / WEIGHTS_MANIFEST
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelError(f"no default weights in {d}; {WEIGHTS_HINT}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{path} is unreadable ({exc}); {WEIGHTS_HINT}") from None
+    models = manifest.get("models") if isinstance(manifest, dict) else None
+    if manifest.get("format") != MANIFEST_FORMAT or not isinstance(models, dict):
+        raise ModelError(f"{path} is from another version of ergo-edge; {WEIGHTS_HINT}")
+    problems = []
+    for name, info in sorted(models.items()):
+        file = d / str(info.get("file", ""))
+        if name not in DEFAULT_WEIGHTS or file.name != f"{name}.pt":
+            problems.append(f"{name} (not a default model)")
+        elif not file.is_file():
+            problems.append(f"{file.name} (missing)")
+        elif sha256_file(file) != info.get("sha256"):
+            problems.append(f"{file.name} (changed)")
+    if problems:
+        raise ModelError(f"default weights missing or changed in {d}: {', '.join(problems)}; {WEIGHTS_HINT}")
+    return manifest
+
+
+def weights_path(name: str, directory: str | os.PathLike | None = None) -> Path:
+    """The checked checkpoint (edge/train/checkpoint.py) of default model `name`, one of `DEFAULT_WEIGHTS`."""
+    if name not in DEFAULT_WEIGHTS:
+        raise ModelError(f"unknown default model {name!r}; known: {', '.join(DEFAULT_WEIGHTS)}")
+    d = models_dir(directory)
+    info = load_weights_manifest(d)["models"].get(name)
+    if info is None:
+        raise ModelError(f"no default {name} weights in {d}; {WEIGHTS_HINT}")
+    return d / info["file"]

@@ -1,5 +1,5 @@
-"""The export stage's subcommands: `ergoedge models fetch` and `ergoedge models show` (wired into the one
-`ergoedge` by `edge/cli.py`)."""
+"""The export stage's subcommands: `ergoedge models fetch`, `ergoedge models show` and `ergoedge export` (wired
+into the one `ergoedge` by `edge/cli.py`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 
 
 def add_commands(sub) -> None:
-    """Add `models` (fetch, show) to the `ergoedge` subparsers `sub`."""
+    """Add `models` (fetch, show) and `export` to the `ergoedge` subparsers `sub`."""
     p = sub.add_parser("models", help="fetch or show the offline pose models")
     models = p.add_subparsers(dest="models_command", metavar="ACTION", parser_class=type(p))
     models.required = True
@@ -18,6 +18,17 @@ def add_commands(sub) -> None:
     q = models.add_parser("show", help="print the models' manifest (after checking every file's sha256)")
     q.add_argument("--models-dir")
     q.set_defaults(func=_show)
+    _add_export(sub)
+
+
+def _add_export(sub) -> None:
+    p = sub.add_parser("export", help="export a trained model to ONNX with a manifest beside it")
+    p.add_argument("run", metavar="RUN", help="a training run directory (its best.pt) or a checkpoint file")
+    p.add_argument("--out", required=True, help="directory for the ONNX file and its manifest")
+    p.add_argument("--streaming", action="store_true",
+                   help="the model's one-frame step with explicit state inputs and outputs (what the device runs)")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    p.set_defaults(func=_export)
 
 
 def _fetch(args) -> int:
@@ -31,4 +42,18 @@ def _show(args) -> int:
     from edge.artifacts import load_manifest
 
     print(json.dumps(load_manifest(args.models_dir), indent=2))
+    return 0
+
+
+def _export(args) -> int:
+    from edge.config import check_number
+    from edge.errors import InputError
+    from export.onnx_stream import export_streaming
+
+    if not args.streaming:
+        raise InputError("only the streaming export exists yet: add --streaming")
+    opset = check_number(args.opset, "--opset", integer=True, minimum=14, maximum=21)
+    artifact = export_streaming(args.run, args.out, opset=opset)
+    print(f"exported {artifact.onnx} (step by step vs torch whole sequence: max abs diff {artifact.max_abs_diff:.2g})")
+    print(f"  manifest: {artifact.manifest}")
     return 0

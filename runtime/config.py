@@ -20,6 +20,12 @@ an error that names it (a misspelled threshold must never be silently ignored). 
     direction = "at_least"
     min_duration_s = 3
     severity = "warning"
+    [[alerts.rules]]
+    name = "bending"
+    activity = "bend"                      # a class of the activity model, held min_duration_s
+    min_duration_s = 10
+    [activity]
+    model = "/opt/ergo-edge/edge_stream_step.onnx"   # default: the models directory's, when there; "none": off
     [sinks]
     sqlite = "/var/lib/ergo-edge/events.db"
     [sinks.mqtt]
@@ -44,6 +50,7 @@ from edge.errors import InputError
 from edge.pose.estimator import EstimatorSpec
 from edge.scoring.methods import ScoreConfig
 from edge.scoring.stream import describe_range, metric_ranges
+from runtime.activity import ActivityConfig
 from runtime.alerts.engine import DEFAULT_RULES, AlertRule, check_rules
 from runtime.alerts.mqtt_config import MqttConfig
 from runtime.network import check_rtsp_output
@@ -109,7 +116,10 @@ NO_RULES_WARNING = "alerts.rules is empty: no alert will be raised (leave rules 
 
 def check_rule(rule: AlertRule) -> None:
     """An `InputError` unless `rule` names a metric the runtime computes (`edge.scoring.stream.metric_names`), with
-    a threshold it can reach and a release level it can get back to (`AlertRule.check_range`)."""
+    a threshold it can reach and a release level it can get back to (`AlertRule.check_range`). A rule on an
+    activity is checked against the activity model's classes when the run opens the model (`runtime.activity`)."""
+    if rule.activity is not None:
+        return
     ranges = metric_ranges()
     if rule.metric not in ranges:
         close = difflib.get_close_matches(rule.metric, list(ranges), n=1)
@@ -189,6 +199,8 @@ class RunConfig:
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     sinks: SinksConfig = field(default_factory=SinksConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    # The activity model per person (runtime.activity: model, backend, lift_classes, lift_min_s).
+    activity: ActivityConfig = field(default_factory=ActivityConfig)
 
     def __post_init__(self) -> None:
         if self.max_seconds is not None:
@@ -203,4 +215,4 @@ def load_config(path: str | os.PathLike | None) -> RunConfig:
 
 
 __all__ = ["RunConfig", "SourceConfig", "PoseConfig", "AlertsConfig", "SinksConfig", "GpioSection", "OutputConfig",
-           "GPIO_PINS", "NO_RULES_WARNING", "check_rule", "load_config"]
+           "ActivityConfig", "GPIO_PINS", "NO_RULES_WARNING", "check_rule", "load_config"]

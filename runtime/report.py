@@ -126,6 +126,8 @@ def keep_previous_reports(out: Path, keep: int = KEEP_PREVIOUS) -> str | None:
 
 
 def _html(report: dict, png: Path) -> str:
+    from runtime.activity import activity_html
+
     picture = base64.b64encode(png.read_bytes()).decode()
     esc = html.escape
     rows = []
@@ -157,6 +159,7 @@ if report.get('keypoints_2d_only') else ''}</p>
 <img alt="REBA over time per person" src="data:image/png;base64,{picture}">
 <h2>Time in each REBA risk level</h2>
 <table><tr><th>shift</th><th>person</th><th>seen [s]</th>{head}<th>alerts</th></tr>{''.join(rows)}</table>
+{activity_html(report.get('activity'))}
 <h2>Alerts: {sum(counts.get('raised', {}).values())} raised (the last {len(report.get('alerts', []))} of
 {counts.get('total', 0)} events below; every event is in alerts.jsonl and the event store)</h2>
 <table><tr><th>wall time</th><th>stream s</th><th>person</th><th>rule</th><th>event</th><th>severity</th>

@@ -3,7 +3,8 @@
 `run(config, out_dir)` is the one entry point: it opens a `Session`, feeds it the source's frames one at a time
 (`Session.step`) until the source ends, `max_seconds` of stream time pass, or SIGINT/SIGTERM arrives, closes it
 and writes the report. Per frame: the estimator finds and tracks people; each person's `PersonStream` turns their
-joints into REBA/RULA/L5-S1 metrics; the alert engine turns metrics into events; every event goes to every sink
+joints into REBA/RULA/L5-S1 metrics, and the activity stage (`runtime.activity`, where there is an activity model)
+adds their activity and learned REBA; the alert engine turns metrics into events; every event goes to every sink
 (isolated from each other); the frame is annotated and written to the outputs that were asked for. Per-stage
 latency, frame rate, dropped frames and source gaps are measured as it goes, and at the end `report.json`,
 `report.png` and `report.html` describe the run for a supervisor.
@@ -80,9 +81,11 @@ class Session:
 
     def __init__(self, config: RunConfig, out_dir: str | Path, status=sys.stderr, wall_clock=None,
                  config_file: str | Path | None = None):
+        from edge.artifacts import models_dir
         from edge.pose.estimator import open_estimator
         from edge.pose.scene import load_calibration
         from edge.skeletons import get_layout
+        from runtime.activity import ActivityStage
         from runtime.alerts.engine import AlertEngine
         from runtime.config import NO_RULES_WARNING
         from runtime.alerts.event import parse_utc, utc_now
@@ -111,6 +114,9 @@ class Session:
             self.messages.append(NO_RULES_WARNING)
             logging.getLogger(__name__).warning("%s", NO_RULES_WARNING)
         self.engine = AlertEngine(rules, camera=self.camera, clock=self.wall_clock)
+        # Activity and learned REBA per person, where an activity model is there (else off, said once).
+        self.activity = ActivityStage(config.activity, models_dir(config.pose.models_dir), self.layout.name, rules,
+                                      log=self.messages.append)
         self.sinks = self.store = self.exposure = None  # opened by `_begin`, on the first frame
         self._reports_kept = False
         self.clock = StageClock()
@@ -169,6 +175,7 @@ class Session:
             if stream is None:
                 stream = self.streams[person.track_id] = PersonStream(self.layout, up, self.config.scoring)
             metrics[person.track_id] = stream.update(t, joints)
+            self.activity.update(person.track_id, t, joints, up, metrics[person.track_id])
         return metrics
 
     def observe(self, metrics: dict[int, dict], t: float, dt: float) -> None:
@@ -184,9 +191,11 @@ class Session:
             events += self.engine.update(t, pid, m)
             self.exposure.update(t, pid, m, dt)
             self.timeline.add(pid, t, m)
+            self.activity.observe(pid, m, dt)
         for pid in [p for p, seen in self.last_seen.items() if t - seen > self.config.pose.forget_after_s]:
             events += self.engine.forget(pid, t)
             self.exposure.forget(pid)
+            self.activity.forget(pid)
             self.streams.pop(pid, None)
             self.last_seen.pop(pid)
         self._emit(events)
@@ -260,6 +269,8 @@ class Session:
             statuses = {pid: PersonStatus(
                 person=pid, reba=m.get("reba_total"), rula=m.get("rula_grand"),
                 risk=_risk_name(m.get("reba_total", float("nan"))), trunk_flexion_deg=m.get("trunk_flexion_deg"),
+                activity=m.get("activity"), activity_confidence=m.get("activity_confidence"),
+                learned_reba=m.get("learned_reba"),
                 alerts=tuple(r for (p, r) in self.active if p == pid)) for pid, m in metrics.items()}
             banner = next(iter(self.active.values()), None)
             draw_overlay(image, people, statuses, banner, f"{fps_now:.1f} fps  {len(people)} people")
@@ -321,6 +332,7 @@ class Session:
             "run_id": self.run_id,
             "started": self.started_utc.isoformat(),
             "timeline": self.timeline.to_json(),
+            "activity": self.activity.report(),
         }
         return write_report(report, self.out, final=final)
 

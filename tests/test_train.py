@@ -389,3 +389,22 @@ def test_a_finished_run_is_not_overwritten(tmp_path, tiny, capsys):
                  "--config", str(tmp_path / "m.toml")]) == 2
     assert "differs from the run's own config" in capsys.readouterr().err
     assert (run / "last.pt").read_bytes() == before
+
+
+def test_lifting_metrics_fit_the_heading_only_in_mpjpe_heading():
+    from edge.train.batches import Item
+    from edge.train.evaluate import Prediction, task_metrics
+
+    rng = np.random.default_rng(3)
+    target = rng.normal(size=(20, 17, 3)).astype(np.float32)
+    target[4, 2] = np.nan  # an unseen joint is left out of every error
+    turn = np.deg2rad(30.0)
+    rotation = np.array([[np.cos(turn), -np.sin(turn), 0], [np.sin(turn), np.cos(turn), 0], [0, 0, 1]], np.float32)
+    pred = np.nan_to_num(target) @ rotation.T
+    item = Item(name="s", key="s", activity=np.full(20, -1), reba=np.full(20, np.nan, np.float32),
+                partials=np.zeros((20, 0), np.float32), quality=float("nan"), scale=2.0, joints=target)
+    metrics = task_metrics("lifting", [item], [Prediction(outputs={"joints3d": pred})])
+    horizontal = np.linalg.norm((pred - target)[..., :2], axis=-1)
+    assert metrics["mpjpe"] == pytest.approx(float(np.nanmean(horizontal)), rel=1e-5)
+    assert metrics["mpjpe_m"] == pytest.approx(2.0 * metrics["mpjpe"], rel=1e-5)
+    assert metrics["mpjpe"] > 0.5 and metrics["mpjpe_heading"] < 1e-5

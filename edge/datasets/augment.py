@@ -65,6 +65,22 @@ def rotate_about_up(seq: Sequence, angle_deg: float) -> Sequence:
     return replace(seq, joints=joints, metadata=_record(seq, "rotate_about_up", angle_deg=float(angle_deg)))
 
 
+def tilt(seq: Sequence, angle_deg: float, azimuth_deg: float) -> Sequence:
+    """3D joints tilted by `angle_deg` about the horizontal axis at `azimuth_deg` (measured about up from the first
+    axis perpendicular to it), through the mean mid-hip: what a wrongly calibrated up vector (a camera's pitch or
+    roll misjudged) does to every trunk and neck angle."""
+    if seq.joints is None:
+        raise InputError("tilt needs 3D joints")
+    up = unit(np.asarray(seq.up, dtype=np.float64))
+    first = unit(reject(np.eye(3)[int(np.argmin(np.abs(up)))], up))  # a horizontal axis
+    axis = rotation_about(up, np.radians(azimuth_deg)) @ first
+    rot = rotation_about(axis, np.radians(angle_deg))
+    pivot = _pivot3d(seq)
+    joints = (seq.joints - pivot) @ rot.T + pivot
+    return replace(seq, joints=joints,
+                   metadata=_record(seq, "tilt", angle_deg=float(angle_deg), azimuth_deg=float(azimuth_deg)))
+
+
 def scale(seq: Sequence, factor: float) -> Sequence:
     """Joints scaled by `factor` about the mean mid-hip (3D) and 2D keypoints about theirs; targets unchanged."""
     if not (np.isfinite(factor) and factor > 0):
@@ -146,10 +162,14 @@ class AugmentConfig:
     mirror_p: float = 0.5  # probability of a mirror image
     drop_p: float = 0.02  # per joint and frame
     speed_range: tuple[float, float] = (0.9, 1.1)  # playback speed, log-uniform
+    tilt_deg: float = 0.0  # a misjudged up vector: tilt uniform in [0, tilt_deg] about a random horizontal axis
 
     def __post_init__(self):
-        if not (np.isfinite(self.rotate_deg) and self.rotate_deg >= 0):
-            raise InputError(f"rotate_deg must be >= 0, got {self.rotate_deg}")
+        for name in ("rotate_deg", "tilt_deg"):
+            if not (np.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
+                raise InputError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.tilt_deg > 45:
+            raise InputError(f"tilt_deg must be at most 45, got {self.tilt_deg}")
         for name in ("scale_range", "speed_range"):
             lo, hi = getattr(self, name)
             if not (0 < lo <= hi and np.isfinite(hi)):
@@ -160,12 +180,15 @@ class AugmentConfig:
 
 
 def random_augment(seq: Sequence, rng: np.random.Generator, config: AugmentConfig = AugmentConfig()) -> Sequence:
-    """Speed, rotation (3D only), scale, mirror and dropped joints, each drawn from `config` with `rng`."""
+    """Speed, rotation and tilt (3D only), scale, mirror and dropped joints, each drawn from `config` with `rng`
+    (a step that is off draws nothing)."""
     lo, hi = config.speed_range
     if hi > lo or lo != 1.0:
         seq = change_speed(seq, float(np.exp(rng.uniform(np.log(lo), np.log(hi)))))
     if config.rotate_deg > 0 and seq.joints is not None:
         seq = rotate_about_up(seq, float(rng.uniform(-config.rotate_deg, config.rotate_deg)))
+    if config.tilt_deg > 0 and seq.joints is not None:
+        seq = tilt(seq, float(rng.uniform(0.0, config.tilt_deg)), float(rng.uniform(0.0, 360.0)))
     lo, hi = config.scale_range
     if hi > lo or lo != 1.0:
         seq = scale(seq, float(rng.uniform(lo, hi)))

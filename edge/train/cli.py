@@ -1,4 +1,5 @@
-"""`ergoedge train` and `ergoedge evaluate`, wired into the one `ergoedge` parser by `edge/cli.py`.
+"""`ergoedge train`, `ergoedge evaluate` and `ergoedge train-defaults`, wired into the one `ergoedge` parser by
+`edge/cli.py`.
 
 Parsing needs no torch: the commands import the training stage (and torch) when they run, and say how to install
 it when it is missing.
@@ -41,6 +42,12 @@ def add_commands(sub) -> None:
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=_cmd_evaluate)
 
+    p = sub.add_parser("train-defaults", help="train the default edge_stream and lifter_2d3d weights into the models "
+                                              "directory (once; instant when up to date)")
+    p.add_argument("--models-dir", help="models directory (default: $ERGOEDGE_MODELS, else ~/.cache/ergo-edge/models)")
+    p.add_argument("--force", action="store_true", help="train again even when the weights are up to date")
+    p.set_defaults(func=_cmd_train_defaults)
+
 
 def _need_torch() -> None:
     import importlib.util
@@ -65,6 +72,14 @@ def _cmd_train(args) -> int:
         print(f"trained {summary['epochs']} epoch(s) on {summary['processes']} process(es){stop}; best epoch "
               f"{summary['best_epoch']} (validation {summary['monitor']} {shown})")
         print(f"  {summary['run']}")
+    return 0
+
+
+def _cmd_train_defaults(args) -> int:
+    _need_torch()
+    from edge.train.defaults import install_default_weights
+
+    install_default_weights(args.models_dir, force=args.force)
     return 0
 
 

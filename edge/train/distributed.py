@@ -57,7 +57,9 @@ class World:
             dist.init_process_group(self.backend, rank=self.rank, world_size=self.size)
 
     def stop(self) -> None:
+        """Leave the group together: no process tears its group down while another still talks to it."""
         if self.size > 1 and dist.is_initialized():
+            dist.barrier()
             dist.destroy_process_group()
 
     def wrap(self, module):

@@ -7,8 +7,10 @@ Metrics by task (edge.train.metrics defines each one as the papers do; all seque
 - reba: "reba_mse", "reba_mae", "reba_spearman" of the REBA total, and for the partials the data carries
   "partials_mse" (all partials pooled) and "partials": {name: {"mse", "mae", "spearman"}};
 - quality: "mad", "rmse", "mape" of the per-sequence quality score;
-- lifting: "mpjpe" (mean joint position error in body-scale units, the model's output space) and "mpjpe_m"
-  (metres, each sequence's body scale put back).
+- lifting: "mpjpe" (mean joint position error in body-scale units, the model's output space), "mpjpe_m"
+  (metres, each sequence's body scale put back) and "mpjpe_heading" (body-scale units, each sequence's prediction
+  first turned about the up axis onto its target: keypoints from a camera at an unknown azimuth carry no world
+  heading, so a lifter is judged on the pose; edge/models/lifter_2d3d.py).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from edge.train.data import evaluation_split, load_dataset, prepare, read_groups
 SEGMENTATION_METRICS = ("accuracy", "edit", "f1@10", "f1@25", "f1@50", "map")
 REBA_METRICS = ("reba_mse", "reba_mae", "reba_spearman", "partials_mse")
 QUALITY_METRICS = ("mad", "rmse", "mape")
-LIFTING_METRICS = ("mpjpe", "mpjpe_m")
+LIFTING_METRICS = ("mpjpe", "mpjpe_m", "mpjpe_heading")
 BEST, LAST = "best.pt", "last.pt"
 
 
@@ -118,7 +120,22 @@ def task_metrics(task: str, items: list[Item], preds: list[Prediction], partials
         count = sum(e.size for e, _ in known)
         out["mpjpe"] = float(sum(e.sum() for e, _ in known) / count) if count else float("nan")
         out["mpjpe_m"] = float(sum(e.sum() * s for e, s in known) / count) if count else float("nan")
+        out["mpjpe_heading"] = _heading_free_mpjpe(preds, items, [e.size for e, _ in known])
     return out
+
+
+def _heading_free_mpjpe(preds: list[Prediction], items: list[Item], counts: list[int]) -> float:
+    """MPJPE with each sequence's heading fitted (lifter_2d3d's own error), pooled over the known joints."""
+    from edge.models.lifter_2d3d import mpjpe
+
+    total = sum(counts)
+    if not total:
+        return float("nan")
+    errors = [float(mpjpe(torch.from_numpy(np.asarray(p.outputs["joints3d"], np.float32))[None],
+                          torch.from_numpy(np.asarray(i.joints, np.float32))[None],
+                          torch.ones(1, len(i.joints), dtype=torch.bool), align_yaw=True))
+              for p, i in zip(preds, items)]
+    return sum(e * n for e, n in zip(errors, counts)) / total
 
 
 def frame_weighted(preds: list[Prediction], items: list[Item]) -> tuple[float, dict]:

@@ -95,10 +95,11 @@ def train(request: TrainRequest, progress=sys.stderr) -> dict:
     world = World.from_environment()
     setup = _prepare(request)
     world.start()
-    try:
-        return _fit(setup, world, progress if world.is_main else None)
-    finally:
-        world.stop()
+    summary = _fit(setup, world, progress if world.is_main else None)
+    # Only after a clean finish: with a process gone, the group's teardown would wait for it (torchrun stops the
+    # others). A process leaving with its group alive can abort in gloo's threads at interpreter exit.
+    world.stop()
+    return summary
 
 
 # ----------------------------------------------------------------------------------------------------------- setup

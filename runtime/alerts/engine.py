@@ -54,11 +54,14 @@ class AlertRule:
     message: format string; fields {person}, {value}, {threshold}, {duration}, {rule}, {metric}, {severity}.
     Ranges: threshold and release any finite number (a run config also keeps them within the metric's range,
     `check_range`), hysteresis >= 0, min_duration_s, clear_after_s and cooldown_s 0..MAX_DURATION_S.
+    activity: instead of a metric and threshold, a class of the activity model, e.g. "bend": the rule holds while
+    that is the person's current activity (its metric is `activity_metric(activity)`, 1 while it is, 0 while
+    another is, unknown before the model has an answer). The run checks the name against the model's classes.
     """
 
     name: str
-    metric: str
-    threshold: float
+    metric: str = ""
+    threshold: float | None = None
     direction: str = "above"
     hysteresis: float = 0.0
     release: float | None = None
@@ -67,11 +70,16 @@ class AlertRule:
     cooldown_s: float = 0.0
     severity: str = "warning"
     message: str = "{rule}: {metric} {value:.4g} past {threshold:g} for {duration:.1f} s (person {person})"
+    activity: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
             raise InputError(f"AlertRule: name must be a non-empty string, got {self.name!r}")
         who = f"AlertRule {self.name!r}"
+        if self.activity is not None:
+            self._as_activity_rule(who)
+        elif self.threshold is None:
+            raise InputError(f"{who}: missing key 'threshold' (or name an activity)")
         if not isinstance(self.metric, str) or not self.metric.strip():
             raise InputError(f"{who}: metric must be a non-empty string, got {self.metric!r}")
         if self.direction not in DIRECTIONS:
@@ -104,6 +112,22 @@ class AlertRule:
         except (KeyError, IndexError, ValueError, AttributeError) as exc:
             raise InputError(f"{who}: message {self.message!r} is not a valid template "
                              f"(fields: {', '.join('{' + k + '}' for k in _MESSAGE_KEYS)}): {exc}") from None
+
+    def _as_activity_rule(self, who: str) -> None:
+        """An activity rule: its metric, threshold and direction follow from the activity (none may be given)."""
+        if not isinstance(self.activity, str) or not self.activity.strip():
+            raise InputError(f"{who}: activity must be a non-empty string, got {self.activity!r}")
+        metric = activity_metric(self.activity)
+        if self.metric not in ("", metric) or self.threshold not in (None, 1.0):
+            raise InputError(f"{who}: a rule on an activity takes no metric or threshold")
+        if self.direction not in ("above", "at_least") or self.hysteresis or self.release is not None:
+            raise InputError(f"{who}: a rule on an activity takes no direction, hysteresis or release")
+        object.__setattr__(self, "metric", metric)
+        object.__setattr__(self, "threshold", 1.0)
+        object.__setattr__(self, "direction", "at_least")
+        if self.message == AlertRule.message:
+            name = self.activity.replace("{", "{{").replace("}", "}}")
+            object.__setattr__(self, "message", f"Person {{person}}: {name} for {{duration:.1f}} s ({{rule}})")
 
     @property
     def _upward(self) -> bool:
@@ -164,6 +188,14 @@ DEFAULT_RULES: tuple[AlertRule, ...] = (
               min_duration_s=0.5, cooldown_s=10.0, severity="critical",
               message="Person {person}: L5/S1 compression {value:.0f} N (> {threshold:.0f} N action limit)"),
 )
+
+
+# The metric of an activity rule: 1 while the person's current activity is that class, 0 while it is another.
+ACTIVITY_METRIC_PREFIX = "activity:"
+
+
+def activity_metric(activity: str) -> str:
+    return ACTIVITY_METRIC_PREFIX + activity
 
 
 def check_rules(rules: Iterable[AlertRule]) -> tuple[AlertRule, ...]:
@@ -316,4 +348,5 @@ class AlertEngine:
                           duration_s=float(duration), camera=self.camera, message=message)
 
 
-__all__ = ["DEFAULT_RULES", "DIRECTIONS", "SEVERITIES", "AlertEngine", "AlertRule"]
+__all__ = ["ACTIVITY_METRIC_PREFIX", "DEFAULT_RULES", "DIRECTIONS", "SEVERITIES", "AlertEngine", "AlertRule",
+           "activity_metric"]

@@ -30,6 +30,9 @@ class PersonStatus:
     risk: str | None = None  # "negligible" | "low" | "medium" | "high" | "very high"
     trunk_flexion_deg: float | None = None
     alerts: tuple[str, ...] = ()
+    activity: str | None = None  # the activity model's current class (runtime.activity)
+    activity_confidence: float | None = None  # 0..1
+    learned_reba: float | None = None  # the activity model's REBA
 
 
 # BGR. REBA's five action levels from green to red; grey when the risk is not known.
@@ -90,9 +93,21 @@ def _label_lines(track_id: int, status: PersonStatus | None) -> list[str]:
         extra.append(f"trunk {_fmt(status.trunk_flexion_deg)} deg")
     if extra:
         lines.append("  ".join(extra))
+    if status.activity is not None or status.learned_reba is not None and np.isfinite(status.learned_reba):
+        lines.append(_activity_line(status))
     if status.alerts:
         lines.append("! " + ", ".join(status.alerts))
     return lines
+
+
+def _activity_line(status: PersonStatus) -> str:
+    """E.g. "bend 87%  learned REBA 6.2"."""
+    parts = []
+    if status.activity is not None:
+        conf = status.activity_confidence
+        parts.append(status.activity + (f" {100 * conf:.0f}%" if conf is not None and np.isfinite(conf) else ""))
+    parts.append(f"learned REBA {_fmt(status.learned_reba, 1)}")
+    return "  ".join(parts)
 
 
 def _draw_label(cv2, frame: np.ndarray, box: np.ndarray, lines: list[str], colour, s: float, top: int = 0) -> None:

@@ -15,8 +15,9 @@ stage is its own module under edge/datasets/synth/:
    totals, action levels), `l5s1_compression_n` and `load_kg`.
 4. Storage (here): `joints` is the clean kinematic ground truth the targets were scored from (`body.py`; float32,
    z up, metres, floor at z = 0), so `score_sequence(joints, load)` reproduces the targets exactly.
-   Estimator-like noise goes into `keypoints2d` (`camera.py`). `joint_noise_mm` > 0 adds 3D noise to the stored
-   joints (targets still from the clean ones).
+   Estimator-like noise goes into `keypoints2d` (`camera.py`). With `estimate` set (`estimate.py`) the stored joints
+   are what a monocular 3D estimator would report, and `joint_noise_mm` > 0 adds white 3D noise; the targets stay
+   the clean joints' scores.
 
 Everything is drawn from numpy Generators seeded from (seed, recording): the same seed gives the same arrays.
 """
@@ -38,6 +39,7 @@ from edge.datasets.synth.activities import ACTIVITIES
 from edge.datasets.synth.body import UP, body_landmarks
 from edge.datasets.synth.camera import draw_camera, keypoints2d
 from edge.datasets.synth.config import SynthConfig
+from edge.datasets.synth.estimate import biased_tracks, estimated_joints, estimated_proportions
 from edge.datasets.synth.motion import draw_motion
 from edge.datasets.synth.person import draw_person, draw_work_cell
 from edge.ergonomics.l5s1 import BodyParams
@@ -76,6 +78,25 @@ def _json_ready(value):
     return value
 
 
+def _joints_note(cfg: SynthConfig) -> str:
+    errors = (["a 3D estimator's errors: config estimate"] if cfg.estimate.enabled else []) + (
+        [f"{cfg.joint_noise_mm} mm"] if cfg.joint_noise_mm > 0 else [])
+    return "clean" if not errors else f"noisy ({' and '.join(errors)}); targets from clean"
+
+
+def _estimated(seed: int, k: int, cfg: SynthConfig, tracks: dict, person, cam: dict, names: list[str]) -> np.ndarray:
+    """The landmarks as a 3D pose estimator reports them (edge/datasets/synth/estimate.py), drawn from a stream of
+    their own so that the rest of the recording is the same with and without them."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(k, 1)))
+    level = float(rng.uniform(*cfg.estimate.level))
+    biased = biased_tracks(rng, cfg.estimate, tracks, level, cfg.fps)
+    proportions = estimated_proportions(rng, cfg.estimate, person.proportions, level)
+    posed_names, posed = body_landmarks(biased, person.height_m, proportions)
+    if posed_names != names:
+        raise RuntimeError("posing gave other landmarks for the biased posture")
+    return estimated_joints(rng, cfg.estimate, names, posed, cam["position"], cfg.fps, level)
+
+
 def _record(seed: int, k: int, cfg: SynthConfig, n: int) -> list[Sequence]:
     """Recording `k` of `n` frames: one person, cell, camera and motion, as one Sequence per layout."""
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(k,)))
@@ -87,8 +108,10 @@ def _record(seed: int, k: int, cfg: SynthConfig, n: int) -> list[Sequence]:
     tracks, labels, load, segments = draw_motion(rng, cfg, person, stations, n)
     names, points = body_landmarks(tracks, person.height_m, person.proportions)
     stored = points
+    if cfg.estimate.enabled:
+        stored = _estimated(seed, k, cfg, tracks, person, cam, names)
     if cfg.joint_noise_mm > 0:
-        stored = points + rng.normal(0.0, cfg.joint_noise_mm / 1000.0, points.shape)
+        stored = stored + rng.normal(0.0, cfg.joint_noise_mm / 1000.0, points.shape)
     kp2d = keypoints2d(rng, cfg, names, points, cam, cfg.fps)
 
     meta = {
@@ -97,7 +120,7 @@ def _record(seed: int, k: int, cfg: SynthConfig, n: int) -> list[Sequence]:
         "body": {"height_m": person.height_m, "mass_kg": person.mass_kg, "sex": person.sex,
                  "proportions": person.proportions},
         "camera": _json_ready({**cam, "t": -cam["R"] @ cam["position"]}),
-        "joints": "clean" if cfg.joint_noise_mm <= 0 else f"noisy ({cfg.joint_noise_mm} mm); targets from clean",
+        "joints": _joints_note(cfg),
         "targets": "score_sequence of the clean joints, each frame with its own load_kg "
                    "(see edge.datasets.synth.generator)",
         "segments": segments,

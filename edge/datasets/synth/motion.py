@@ -15,13 +15,34 @@ from edge.datasets.synth.body import SIDES
 from edge.datasets.synth.config import SynthConfig
 from edge.datasets.synth.noise import correlated_noise
 from edge.datasets.synth.person import Person, Station
-from edge.datasets.synth.programs import NONNEGATIVE_ANGLES, PROGRAMS, ProgramContext
+from edge.datasets.synth.programs import NONNEGATIVE_ANGLES, PROGRAMS, ProgramContext, turn_to_walk
 from edge.datasets.synth.timeline import Timeline
 
 
-def _next_activity(rng: np.random.Generator, current: str, person: Person, seen: set, boost: float) -> str:
-    """The activity after `current`: grammar weight x personal preference x `boost` when not yet `seen`."""
+# Activities after which the hands are empty: `SynthConfig.handling_weight` adds handling at mid or shelf height.
+_EMPTY_HANDED = ("stand", "walk", "place_low", "place_mid", "place_high", "reach_overhead", "twist", "kneel",
+                 "push_pull")
+
+
+def _grammar_row(current: str, cfg: SynthConfig) -> dict[str, float]:
+    """The grammar's weights after `current`, with `cfg.handling_weight` shared by place_mid and place_high
+    (`cfg.handling_high` of it) and `cfg.pause_weight` added to stand after an activity that leaves the hands empty
+    (never a self-loop)."""
     row = GRAMMAR[current]
+    if current not in _EMPTY_HANDED or (cfg.handling_weight <= 0 and cfg.pause_weight <= 0):
+        return row
+    row = dict(row)
+    for name, extra in (("place_mid", (1.0 - cfg.handling_high) * cfg.handling_weight),
+                        ("place_high", cfg.handling_high * cfg.handling_weight), ("stand", cfg.pause_weight)):
+        if name != current and extra > 0:
+            row[name] = row.get(name, 0.0) + extra
+    return row
+
+
+def _next_activity(rng: np.random.Generator, current: str, person: Person, seen: set, cfg: SynthConfig) -> str:
+    """The activity after `current`: grammar weight x personal preference x the novelty boost when not yet
+    `seen`."""
+    row, boost = _grammar_row(current, cfg), cfg.novelty_boost
     names = list(row)
     weights = np.array([row[n] * person.prefs[n] * (boost if n not in seen else 1.0) for n in names])
     return names[int(rng.choice(len(names), p=weights / weights.sum()))]
@@ -32,19 +53,22 @@ def draw_motion(rng: np.random.Generator, cfg: SynthConfig, person: Person, stat
     """Eased keyframe tracks for `n` frames, with frame-wise activity ids, loads (kg) and the segment list."""
     fps = cfg.fps
     timeline = Timeline()
-    context = ProgramContext(rng, person, stations, timeline)
+    context = ProgramContext(rng, person, stations, timeline, cfg)
     timeline.add(0.0, {**person.rest, "heading": context.heading, "x": context.pos[0], "y": context.pos[1]})
     end_s = n / fps
     activity, seen, t = FIRST_ACTIVITY, set(), 0.0
     segments = []
     while t < end_s:
-        context.start, context.transition_s = t, float(rng.uniform(*cfg.transition_s))
-        duration, load, swing = PROGRAMS[activity](context)
-        timeline.hold(t + duration)
-        segments.append((activity, t, t + duration, load, swing))
+        # A walk may be turned toward on the spot first, in a stand of its own (SynthConfig.turn_first).
+        turn = activity == "walk" and cfg.turn_first > 0 and rng.random() < cfg.turn_first
+        for name, program in ((("stand", turn_to_walk),) if turn else ()) + ((activity, PROGRAMS[activity]),):
+            context.start, context.transition_s = t, float(rng.uniform(*cfg.transition_s))
+            duration, load, swing = program(context)
+            timeline.hold(t + duration)
+            segments.append((name, t, t + duration, load, swing))
+            t += duration
         seen.add(activity)
-        t += duration
-        activity = _next_activity(rng, activity, person, seen, cfg.novelty_boost)
+        activity = _next_activity(rng, activity, person, seen, cfg)
 
     tracks = timeline.sample(np.arange(n) / fps)
     labels = np.zeros(n, dtype=np.int64)
@@ -71,14 +95,14 @@ def _add_gait(tracks: dict, arm_swing: np.ndarray, person: Person, fps: float) -
     speed = np.hypot(np.gradient(tracks["x"]), np.gradient(tracks["y"])) * fps
     stride = person.height_m * (0.45 + 0.35 * np.minimum(speed, 1.4) / 1.4)  # one left+right cycle, metres
     phase = 2.0 * np.pi * np.cumsum(speed / stride) / fps
-    amp = np.clip(speed / 0.8, 0.0, 1.0)
+    amp = np.clip(speed / 0.8, 0.0, 1.0) * person.gait_scale
     for side, shift in (("left", 0.0), ("right", np.pi)):
         p = phase + shift
         tracks[f"{side}_hip_flexion"] += 22.0 * amp * np.sin(p)
         # The knee bends most in mid-swing, while the hip swings forward (cos > 0).
         tracks[f"{side}_knee_flexion"] += amp * (5.0 + 55.0 * np.maximum(np.cos(p), 0.0) ** 2)
         # Each arm swings with the opposite leg.
-        tracks[f"{side}_upper_arm_flexion"] -= 15.0 * amp * arm_swing * np.sin(p)
+        tracks[f"{side}_upper_arm_flexion"] -= person.arm_swing_deg * amp * arm_swing * np.sin(p)
     tracks["trunk_flexion"] += 2.0 * amp
 
 

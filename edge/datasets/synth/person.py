@@ -34,6 +34,8 @@ class Person:
     items: list  # distinct item masses at this cell, kg, ascending
     light_kg: float  # a small part handled while twisting/sorting
     prefs: dict  # activity name -> multiplier of its grammar weights
+    gait_scale: float = 1.0  # the gait's excursions x this (SynthConfig.gait_scale)
+    arm_swing_deg: float = 15.0  # the arms' swing while walking (SynthConfig.arm_swing_deg)
 
     def body(self) -> BodyParams:
         """The body parameters L5/S1 scoring needs."""
@@ -64,15 +66,21 @@ def draw_person(rng: np.random.Generator, cfg: SynthConfig) -> Person:
                      f"{side}_wrist_flexion": float(rng.uniform(0.0, 10.0)),
                      f"{side}_knee_flexion": float(rng.uniform(0.0, 6.0)),
                      f"{side}_hip_flexion": float(rng.uniform(0.0, 3.0))})
+    if cfg.stance_deg[1] > 0:  # drawn only when asked, so that the default people stay as they were
+        rest.update({f"{side}_hip_abduction": float(rng.uniform(*cfg.stance_deg)) for side in SIDES})
     n_items = int(rng.integers(cfg.items_per_person[0], cfg.items_per_person[1] + 1))
     items = sorted({round(float(rng.uniform(*cfg.item_kg)) * 2.0) / 2.0 for _ in range(n_items)})
     if items[-1] <= HEAVY_KG < cfg.item_kg[1]:  # every cell has one item in REBA's heaviest load band
         items[-1] = round(float(rng.uniform(HEAVY_KG + 0.5, cfg.item_kg[1])) * 2.0) / 2.0
     prefs = {a: float(np.exp(rng.normal(0.0, cfg.preference_sigma))) for a in ACTIVITIES}
+    # Drawn only when asked, after everything else, so that the default people stay as they were.
+    gait = float(rng.uniform(*cfg.gait_scale)) if cfg.gait_scale != (1.0, 1.0) else 1.0
+    swing = float(rng.uniform(*cfg.arm_swing_deg)) if cfg.arm_swing_deg != (15.0, 15.0) else 15.0
     return Person(height_m=height, mass_kg=mass, sex=sex, proportions=proportions, rest=rest,
-                  pace=float(rng.uniform(0.85, 1.2)), speed=float(rng.uniform(1.0, 1.4)),
+                  pace=float(rng.uniform(*cfg.pace)), speed=float(rng.uniform(1.0, 1.4)),
                   stoop_prob=float(rng.beta(2.0, 2.0)), items=items,
-                  light_kg=round(float(rng.uniform(0.5, 4.0)) * 2.0) / 2.0, prefs=prefs)
+                  light_kg=round(float(rng.uniform(0.5, 4.0)) * 2.0) / 2.0, prefs=prefs, gait_scale=gait,
+                  arm_swing_deg=swing)
 
 
 def draw_work_cell(rng: np.random.Generator, radius: float) -> list[Station]:

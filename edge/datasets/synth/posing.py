@@ -50,6 +50,8 @@ class Posture:
     right_hip_flexion: object = 0.0
     left_knee_flexion: object = 0.0
     right_knee_flexion: object = 0.0
+    left_hip_abduction: object = 0.0  # the leg out to its side (a wider stance), the knee bending in its plane
+    right_hip_abduction: object = 0.0
     heading: object = 0.0
 
 
@@ -91,7 +93,8 @@ def _bent_frame(
 
 def _legs(posture: Posture, n: int, height_m: float, z: np.ndarray, fwd: np.ndarray, left: np.ndarray,
           pelvis: np.ndarray) -> dict[str, np.ndarray]:
-    """Hips, knees, ankles, heels and toes of both legs; the hip and knee flex in the sagittal plane."""
+    """Hips, knees, ankles, heels and toes of both legs; the hip and knee flex in the leg's plane: the sagittal
+    plane turned out to the leg's side by the hip abduction."""
     lm: dict[str, np.ndarray] = {}
     for side, s in (("left", left), ("right", -left)):
         hip = pelvis + _HIP_HALF * height_m * s
@@ -99,6 +102,10 @@ def _legs(posture: Posture, n: int, height_m: float, z: np.ndarray, fwd: np.ndar
         k = _angle(posture, f"{side}_knee_flexion", n)
         thigh = -np.cos(a)[:, None] * z + np.sin(a)[:, None] * fwd
         shank = -np.cos(a - k)[:, None] * z + np.sin(a - k)[:, None] * fwd
+        b = _angle(posture, f"{side}_hip_abduction", n)
+        if np.any(b):
+            thigh = np.cos(b)[:, None] * thigh + np.sin(b)[:, None] * s
+            shank = np.cos(b)[:, None] * shank + np.sin(b)[:, None] * s
         knee = hip + _THIGH * height_m * thigh
         ankle = knee + _SHANK * height_m * shank
         lm[f"{side}_hip"], lm[f"{side}_knee"], lm[f"{side}_ankle"] = hip, knee, ankle

@@ -14,6 +14,7 @@ import numpy as np
 
 from edge.datasets.synth.activities import HEAVY_KG
 from edge.datasets.synth.body import KNEE_RADIUS, SIDES, standing_geometry
+from edge.datasets.synth.config import SynthConfig
 from edge.datasets.synth.person import Person, Station
 from edge.datasets.synth.timeline import Timeline
 
@@ -24,8 +25,9 @@ NONNEGATIVE_ANGLES = ("elbow_flexion", "wrist_flexion", "knee_flexion")
 class ProgramContext:
     """What an activity program sees: random draws, the person, where they are, and keys relative to the segment."""
 
-    def __init__(self, rng: np.random.Generator, person: Person, stations: list[Station], timeline: Timeline):
-        self.rng, self.person, self.stations, self.timeline = rng, person, stations, timeline
+    def __init__(self, rng: np.random.Generator, person: Person, stations: list[Station], timeline: Timeline,
+                 cfg: SynthConfig):
+        self.rng, self.person, self.stations, self.timeline, self.cfg = rng, person, stations, timeline, cfg
         self.start = 0.0
         self.transition_s = 0.5
         self.station = 0
@@ -33,6 +35,7 @@ class ProgramContext:
         self.heading = stations[0].heading
         self.item: float | None = None
         self.awkward_done = False
+        self.dest: int | None = None  # the next walk's station, when a stand before it already turned toward it
 
     def uniform(self, lo: float, hi: float) -> float:
         """A number drawn uniformly from [lo, hi)."""
@@ -100,7 +103,7 @@ def _legs(knee_left: float, knee_right: float, hip_left: float, hip_right: float
 def _stoop_down(c: ProgramContext, twist_prob: float) -> dict:
     """Bent at the waist, knees nearly straight, hands near the floor (arm elevation follows the trunk angle,
     since it is measured from the trunk)."""
-    trunk = c.uniform(60.0, 95.0)
+    trunk = c.uniform(*c.cfg.stoop_trunk_deg)
     knee = c.uniform(0.0, 30.0)
     twist = c.sign() * c.uniform(15.0, 45.0) if c.rng.random() < twist_prob else c.uniform(-8.0, 8.0)
     return dict(trunk_flexion=trunk, trunk_twist=twist, trunk_side_bend=c.uniform(-10.0, 10.0),
@@ -113,7 +116,7 @@ def _stoop_down(c: ProgramContext, twist_prob: float) -> dict:
 
 def _squat_down(c: ProgramContext, twist_prob: float) -> dict:
     """Knees deep, shins leaning forward (hip = knee - 20..40 deg), trunk moderately forward."""
-    trunk = c.uniform(20.0, 45.0)
+    trunk = c.uniform(*c.cfg.squat_trunk_deg)
     knee = c.uniform(90.0, 120.0)
     twist = c.sign() * c.uniform(15.0, 35.0) if c.rng.random() < twist_prob else c.uniform(-8.0, 8.0)
     return dict(trunk_flexion=trunk, trunk_twist=twist, trunk_side_bend=c.uniform(-6.0, 6.0),
@@ -133,10 +136,44 @@ def _nearest_angle(angle: float, reference: float) -> float:
     return angle + 360.0 * round((reference - angle) / 360.0)
 
 
+def _shuffle(c: ProgramContext, start: float, stop: float) -> None:
+    """Half the time, a step or two while working: the body moves by `SynthConfig.shuffle_m` in a random direction
+    between `start` and `stop` s into the segment (the gait overlay of motion.py makes the steps). Nothing is drawn
+    when shuffle_m is (0, 0)."""
+    lo, hi = c.cfg.shuffle_m
+    if hi <= 0 or stop - start < 0.6 or c.rng.random() < 0.5:
+        return
+    distance, angle = c.uniform(lo, hi), c.uniform(0.0, 2.0 * math.pi)
+    t0 = c.uniform(start, stop - 0.6)
+    t1 = min(stop, t0 + c.uniform(0.6, 1.2))
+    c.set(t0, x=c.pos[0], y=c.pos[1])
+    c.pos = c.pos + distance * np.array([math.cos(angle), math.sin(angle)])
+    c.set(t1, x=c.pos[0], y=c.pos[1])
+
+
+def _draw_station(c: ProgramContext) -> int:
+    return int(c.rng.choice([i for i in range(len(c.stations)) if i != c.station]))
+
+
+def turn_to_walk(c: ProgramContext):
+    """A stand that turns toward the next walk's station (`SynthConfig.turn_first`): real workers turn on the
+    spot, then walk straight."""
+    c.dest = _draw_station(c)
+    delta = c.stations[c.dest].pos - c.pos
+    facing = _nearest_angle(math.degrees(math.atan2(-delta[0], delta[1])), c.heading)
+    duration = max(c.uniform(*c.cfg.stand_s), c.transition_s + 0.6 * abs(facing - c.heading) / 180.0 + 0.2)
+    c.pose(c.transition_s, **_arms(c, ua=c.uniform(0.0, 10.0), el=c.uniform(5.0, 20.0), wr=c.uniform(0.0, 10.0)))
+    c.set(0.1, heading=c.heading)
+    c.set(duration - 0.1, heading=facing)
+    c.heading = facing
+    return duration, 0.0, 0.0
+
+
 def _travel(c: ProgramContext, speed: float, posture: dict, backward: bool = False) -> float:
     """Turn toward another station, move there (facing away from it when `backward`), turn to its work direction.
     Returns the segment duration. The legs' gait is added later from the actual speed."""
-    dest = int(c.rng.choice([i for i in range(len(c.stations)) if i != c.station]))
+    turned, dest = c.dest is not None, c.dest if c.dest is not None else _draw_station(c)
+    c.dest = None
     p0, p1 = c.pos, c.stations[dest].pos
     delta = p1 - p0
     distance = float(np.linalg.norm(delta))
@@ -150,7 +187,8 @@ def _travel(c: ProgramContext, speed: float, posture: dict, backward: bool = Fal
     c.set(t_go, x=p0[0], y=p0[1])
     c.set(t_go + t_move, x=p1[0], y=p1[1])
     c.set(max(t_go + t_move - 0.4, t_turn + 0.05), heading=facing)
-    arrive = _nearest_angle(c.stations[dest].heading, facing)
+    # Turned beforehand (turn_to_walk): the walk ends facing its way too, and the work there faces that way.
+    arrive = facing if turned else _nearest_angle(c.stations[dest].heading, facing)
     end = t_go + t_move + c.uniform(0.5, 0.9)
     c.set(end, heading=arrive)
     c.pose(end, **posture)
@@ -162,8 +200,8 @@ def _travel(c: ProgramContext, speed: float, posture: dict, backward: bool = Fal
 # Activity programs: each adds its keys and returns (duration s, load kg, arm swing while moving).
 
 def _stand(c: ProgramContext):
-    duration = c.uniform(3.0, 20.0)
-    if c.rng.random() < 0.6:
+    duration = c.uniform(*c.cfg.stand_s)
+    if c.rng.random() < 1.0 - c.cfg.stand_hands_front:
         arms = _arms(c, ua=c.uniform(0.0, 10.0), el=c.uniform(5.0, 20.0), wr=c.uniform(0.0, 10.0))
     else:  # hands in front: checking, using a device
         arms = _arms(c, ua=c.uniform(10.0, 25.0), el=c.uniform(60.0, 90.0), wr=c.uniform(0.0, 15.0))
@@ -174,6 +212,13 @@ def _stand(c: ProgramContext):
         c.pose(min(t, duration), trunk_flexion=c.rest("trunk_flexion") + c.uniform(-2.0, 3.0),
                trunk_side_bend=c.uniform(-3.0, 3.0), neck_flexion=c.rest("neck_flexion") + c.uniform(-5.0, 8.0),
                neck_twist=c.uniform(-10.0, 10.0), **arms)
+    _shuffle(c, 0.0, duration)
+    lo, hi = c.cfg.stand_turn_deg
+    if hi > 0:  # turning on the spot to the next task (drawn only when asked: the default stream stays)
+        turn = c.sign() * c.uniform(lo, hi)
+        c.set(0.0, heading=c.heading)
+        c.set(duration, heading=c.heading + turn)
+        c.heading += turn
     return duration, 0.0, 0.0
 
 
@@ -203,12 +248,12 @@ def _lift(c: ProgramContext, item: float, down: dict):
     slow = c.person.pace * (1.0 + item / 40.0)  # heavier items are handled more slowly
     t1 = c.transition_s + c.uniform(0.7, 1.3) * c.person.pace
     c.pose(t1, **down)
-    t2 = t1 + c.uniform(0.4, 1.2)  # grasp
+    t2 = t1 + c.uniform(*c.cfg.grasp_s)
     c.pose(t2, **_jiggle(c, down, 3.0))
     t3 = t2 + c.uniform(0.9, 1.6) * slow
     c.pose(t3, **_holding(c, item))
     c.item = item
-    return t3 + c.uniform(0.3, 0.8), item, 0.0
+    return t3 + c.uniform(*c.cfg.lift_hold_s), item, 0.0
 
 
 def _stoop_lift(c: ProgramContext):
@@ -234,14 +279,19 @@ def _squat_lift(c: ProgramContext):
     return _lift(c, item, _squat_down(c, twist_prob=0.4 if item > HEAVY_KG else 0.15))
 
 
-def _place(c: ProgramContext, at: dict, release_s=(0.3, 0.9)):
-    """Move the held item to `at`, let go, return to the resting posture."""
+def _place(c: ProgramContext, at: dict):
+    """Move the held item (with empty hands: a part handled there) to `at`, let go, return to the resting
+    posture."""
     item = c.item if c.item is not None else c.pick_item()
     slow = c.person.pace * (1.0 + item / 40.0)
     t1 = c.transition_s + c.uniform(0.6, 1.2) * slow
     c.pose(t1, **at)
-    t2 = t1 + c.uniform(*release_s)
+    t2 = t1 + c.uniform(*c.cfg.place_s)
     c.pose(t2, **_jiggle(c, at, 3.0))
+    _shuffle(c, 0.0, t2)
+    if not c.cfg.return_to_rest:  # the next activity's transition brings the arms back
+        c.item = None
+        return t2, item, 0.0
     t3 = t2 + c.uniform(0.6, 1.1) * c.person.pace
     c.pose(t3)
     c.item = None
@@ -254,20 +304,36 @@ def _place_low(c: ProgramContext):
 
 def _place_mid(c: ProgramContext):
     twist = c.sign() * c.uniform(15.0, 35.0) if c.rng.random() < 0.35 else c.uniform(-6.0, 6.0)
-    return _place(c, dict(trunk_flexion=c.uniform(10.0, 35.0), trunk_twist=twist, neck_twist=0.5 * twist,
-                          neck_flexion=c.uniform(10.0, 30.0),
-                          **_arms(c, ua=c.uniform(35.0, 70.0), el=c.uniform(20.0, 60.0), wr=c.uniform(0.0, 25.0))))
+    cfg = c.cfg
+    at = dict(trunk_flexion=c.uniform(*cfg.handle_trunk_deg), trunk_twist=twist, neck_twist=0.5 * twist,
+              neck_flexion=c.uniform(10.0, 30.0),
+              **_arms(c, ua=c.uniform(*cfg.handle_arm_deg), el=c.uniform(*cfg.handle_elbow_deg),
+                      wr=c.uniform(0.0, 25.0)))
+    if cfg.handle_near_body <= 0 or c.rng.random() >= cfg.handle_near_body:
+        return _place(c, at)
+    near = _holding(c, c.item if c.item is not None else c.pick_item())
+    if c.rng.random() < 0.5:  # picking up: out to the shelf, then the item in to the body
+        end, load, swing = _place(c, at)
+        t = end + c.uniform(0.4, 0.9) * c.person.pace
+        c.pose(t, **near)
+        t += c.uniform(0.2, 1.0)
+        c.pose(t, **_jiggle(c, near, 3.0))
+        return t, load, swing
+    c.pose(c.transition_s, **near)  # placing: the item held at the body first, then out to the shelf
+    c.transition_s += c.uniform(0.2, 1.0)
+    return _place(c, at)
 
 
 def _place_high(c: ProgramContext):
     return _place(c, dict(trunk_flexion=c.uniform(-12.0, -2.0), neck_flexion=c.uniform(-30.0, -10.0),
-                          **_arms(c, ua=c.uniform(100.0, 150.0), el=c.uniform(20.0, 60.0), wr=c.uniform(0.0, 25.0),
+                          **_arms(c, ua=c.uniform(*c.cfg.place_high_arm_deg), el=c.uniform(20.0, 60.0),
+                                  wr=c.uniform(0.0, 25.0),
                                   abd=c.uniform(0.0, 25.0), lift=c.uniform(0.0, 0.03))))
 
 
 def _reach_overhead(c: ProgramContext):
     """Work above the head (fastening, adjusting), sometimes one-handed, sometimes holding a part or tool."""
-    arms = _arms(c, ua=c.uniform(120.0, 170.0), el=c.uniform(5.0, 40.0), wr=c.uniform(0.0, 30.0),
+    arms = _arms(c, ua=c.uniform(*c.cfg.overhead_arm_deg), el=c.uniform(5.0, 40.0), wr=c.uniform(0.0, 30.0),
                  abd=c.uniform(0.0, 20.0), lift=c.uniform(0.0, 0.04))
     if c.rng.random() < 0.3:
         other = "left" if c.rng.random() < 0.5 else "right"
@@ -278,15 +344,18 @@ def _reach_overhead(c: ProgramContext):
                 trunk_side_bend=c.uniform(-5.0, 5.0))
     t = c.transition_s + c.uniform(0.6, 1.2) * c.person.pace
     c.pose(t, **body, **arms)
-    until = t + c.uniform(2.0, 8.0)
+    reached = t
+    until = t + c.uniform(*c.cfg.reach_hold_s)
     while t < until:
         t += c.uniform(0.6, 1.5)
         c.pose(t, **body, **_jiggle(c, arms, 8.0))
-    t += c.uniform(0.6, 1.2) * c.person.pace
-    c.pose(t)
+    _shuffle(c, reached, t)
+    if c.cfg.return_to_rest:
+        t += c.uniform(0.6, 1.2) * c.person.pace
+        c.pose(t)
     light = [m for m in c.person.items if m <= 10.0]
     load = float(c.rng.choice(light)) if light and c.rng.random() < 0.4 else 0.0
-    return t + c.uniform(0.2, 0.5), load, 0.0
+    return (t + c.uniform(0.2, 0.5) if c.cfg.return_to_rest else t), load, 0.0
 
 
 def _twist(c: ProgramContext):
@@ -348,4 +417,4 @@ PROGRAMS = {
 }
 
 
-__all__ = ["NONNEGATIVE_ANGLES", "PROGRAMS", "ProgramContext"]
+__all__ = ["NONNEGATIVE_ANGLES", "PROGRAMS", "ProgramContext", "turn_to_walk"]

@@ -1,0 +1,208 @@
+"""`ergoedge export RUN --out DIR --streaming`: a trained model's streaming step as ONNX with explicit state, and
+the JSON manifest beside it that the device reads (`edge.streaming.model`).
+
+    artifact = export_streaming("runs/es/best.pt", "out/")   # out/edge_stream_step.onnx + out/edge_stream_step.json
+
+The graph: inputs `joints` (batch, J, 3) and `state_0` .. `state_{N-1}`; outputs the step's own (edge_stream:
+`activity_logits` (batch, C), `reba` (batch,), `reba_partials` (batch, P)) and `next_state_0` .. `next_state_{N-1}`,
+each shaped like its input. The batch axis is dynamic: one stream per row. Before a stream's first frame every
+state tensor is zeros (the exporter checks that the model's `initial_state` is). The ONNX is checked by
+`onnx.checker` (full check, with shape inference) and by parity: ONNX Runtime, stepping seeded sequences frame by
+frame with the state fed back, must give what torch gives on the whole sequences at once, within `PARITY_ATOL`;
+the figures go into the manifest. The manifest is written last, so one always describes a complete ONNX file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+import platform
+import warnings
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from edge import __version__
+from edge.artifacts import sha256_file
+from edge.errors import InputError
+from edge.paths import atomic_path, atomic_write, output_dir
+from edge.streaming.model import KIND, MANIFEST_FORMAT, manifest_path
+
+DEFAULT_OPSET = 17
+# Largest difference allowed between the ONNX step by step and torch on whole sequences (float32 rounding).
+PARITY_ATOL = 1e-4
+# The parity sequences: streams, frames each (past the receptive field of small models), and their seed.
+PARITY_STREAMS, PARITY_FRAMES, PARITY_SEED = 2, 96, 0
+JOINTS = "joints"
+
+
+@dataclass(frozen=True)
+class StreamArtifact:
+    onnx: Path
+    manifest: Path
+    max_abs_diff: float
+
+
+def checkpoint_file(run: str | Path) -> Path:
+    """RUN as the command line gives it: a training run directory (its best.pt) or a checkpoint file."""
+    path = Path(run).expanduser()
+    if path.is_dir():
+        path = path / "best.pt"
+    if not path.is_file():
+        raise InputError(f"no checkpoint at {path} (give a training run directory or a .pt file)")
+    return path
+
+
+class _Step:
+    """The model's `step` as a module whose flat inputs and outputs ONNX can name (built lazily: torch)."""
+
+    @staticmethod
+    def make(model, output_names: list[str]):
+        import torch
+
+        class Step(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.model = model
+
+            def forward(self, joints, *state):
+                out, new = self.model.step(tuple(state), joints)
+                return (*(out[name] for name in output_names), *new)
+
+        return Step().eval()
+
+
+def _step_outputs(model, joints_count: int) -> tuple[list[str], tuple]:
+    """The names of the step's outputs (in the order it returns them) and its initial state, checked to be zeros."""
+    import torch
+
+    if not (callable(getattr(model, "step", None)) and callable(getattr(model, "initial_state", None))):
+        raise InputError(f"{type(model).__name__} has no streaming step (initial_state and step): export it "
+                         "without --streaming")
+    state = model.initial_state(1)
+    if not all(torch.is_tensor(s) and not s.any() for s in state):
+        raise InputError("the model's initial state is not all zeros, which the streaming manifest promises")
+    with torch.no_grad():
+        out, _ = model.step(state, torch.zeros(1, joints_count, 3))
+    return list(out), state
+
+
+def _export_graph(model, names: list[str], state: tuple, joints_count: int, path: Path, opset: int) -> tuple:
+    import torch
+
+    inputs = [JOINTS] + [f"state_{i}" for i in range(len(state))]
+    outputs = names + [f"next_state_{i}" for i in range(len(state))]
+    dynamic = {name: {0: "batch"} for name in inputs + outputs}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice; its graph is checked below
+        torch.onnx.export(_Step.make(model, names), (torch.zeros(1, joints_count, 3), *state), str(path),
+                          input_names=inputs, output_names=outputs, dynamic_axes=dynamic, opset_version=opset,
+                          dynamo=False)
+    return inputs, outputs
+
+
+def _check_graph(path: Path) -> dict:
+    """onnx.checker's full check (shape inference included); the graph's inputs and outputs as manifest rows, and
+    its opset."""
+    import onnx
+    from onnx import helper
+
+    model = onnx.load(str(path))
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except onnx.checker.ValidationError as exc:
+        raise InputError(f"the exported graph fails onnx.checker: {str(exc).splitlines()[0]}") from None
+
+    def rows(values):
+        return [{"name": v.name,
+                 "shape": [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim],
+                 "dtype": str(np.dtype(helper.tensor_dtype_to_np_dtype(v.type.tensor_type.elem_type)))}
+                for v in values]
+
+    return {"inputs": rows(model.graph.input), "outputs": rows(model.graph.output),
+            "opset": model.opset_import[0].version}
+
+
+def _parity(model, path: Path, names: list[str], pairs: list[tuple[str, str, int]], joints_count: int) -> dict:
+    """ONNX Runtime frame by frame (state fed back: `pairs` of input, output and index in the model's state)
+    against torch's whole-sequence forward, per output."""
+    import onnxruntime as ort
+    import torch
+
+    rng = np.random.default_rng(PARITY_SEED)
+    joints = (0.3 * rng.standard_normal((PARITY_STREAMS, PARITY_FRAMES, joints_count, 3))).astype(np.float32)
+    joints[0, 10:20, 3] = np.nan  # unobserved joints: 0 inside the model, in both paths
+    with torch.no_grad():
+        whole = model({"joints": torch.from_numpy(joints),
+                       "mask": torch.ones(joints.shape[:2], dtype=torch.bool)})
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    initial = model.initial_state(PARITY_STREAMS)
+    feed = {i: initial[k].numpy() for i, _, k in pairs}
+    worst = dict.fromkeys(names, 0.0)
+    for t in range(PARITY_FRAMES):
+        got = dict(zip([o.name for o in session.get_outputs()], session.run(None, {JOINTS: joints[:, t], **feed})))
+        for name in names:
+            worst[name] = max(worst[name], float(np.abs(got[name] - whole[name][:, t].numpy()).max()))
+        feed = {i: got[o] for i, o, _ in pairs}
+    return {"streams": PARITY_STREAMS, "frames": PARITY_FRAMES, "seed": PARITY_SEED, "atol": PARITY_ATOL,
+            "max_abs_diff": worst, "reference": "torch whole-sequence forward",
+            "runtime": f"onnxruntime {ort.__version__}"}
+
+
+def export_streaming(run: str | Path, out_dir: str | Path, opset: int = DEFAULT_OPSET) -> StreamArtifact:
+    """Export the checkpoint of `run` (`checkpoint_file`) as `<model>_step.onnx` plus its manifest into `out_dir`;
+    refused (nothing written) when the graph fails its checks or parity."""
+    import onnx
+    import torch
+
+    from edge.skeletons import get_layout
+    from edge.train.checkpoint import load_checkpoint, state_digest
+
+    out = output_dir(out_dir)
+    source = checkpoint_file(run)
+    ckpt = load_checkpoint(source)
+    model = ckpt.build()
+    spec = ckpt.spec
+    joints_count = get_layout(spec.layout).num_joints
+    names, state = _step_outputs(model, joints_count)
+    out.mkdir(parents=True, exist_ok=True)
+    onnx_path = out / f"{ckpt.model}_step.onnx"
+    with atomic_path(onnx_path, suffix=".onnx") as tmp:
+        inputs, outputs = _export_graph(model, names, state, joints_count, tmp, opset)
+        graph = _check_graph(tmp)
+        # A state the step never reads (e.g. the previous frame without velocities) is no input of the graph.
+        read = {row["name"] for row in graph["inputs"]}
+        pairs = [(i, o, k) for k, (i, o) in enumerate(zip(inputs[1:], outputs[len(names):])) if i in read]
+        parity = _parity(model, tmp, names, pairs, joints_count)
+        bad = {k: v for k, v in parity["max_abs_diff"].items() if not v <= PARITY_ATOL}
+        if bad:
+            raise InputError(f"the exported step differs from the torch model by {bad} (more than {PARITY_ATOL}); "
+                             "nothing was written")
+    manifest = {
+        "format": MANIFEST_FORMAT, "kind": KIND, "model": ckpt.model, "task": ckpt.task,
+        "ergo_edge_version": __version__, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "onnx": onnx_path.name, "onnx_sha256": sha256_file(onnx_path), "opset": graph["opset"],
+        "precision": "fp32", "inputs": graph["inputs"], "outputs": graph["outputs"], "joints_input": JOINTS,
+        "state": [{"input": i, "output": o, "shape": list(state[k].shape[1:]), "dtype": "float32", "initial": 0.0}
+                  for i, o, k in pairs],
+        "state_layout": inspect.getdoc(model.initial_state),
+        "layout": spec.layout, "classes": list(spec.classes), "partials": list(spec.partials), "fps": spec.fps,
+        "normalisation": dataclasses.asdict(ckpt.norm),
+        "preprocessing": (f"joints in {spec.layout}, metres, resampled to {spec.fps:g} fps by linear interpolation, "
+                          "turned so that up is +z, root and body scale as `normalisation` says "
+                          "(edge/train/normalise.py); unseen joints NaN"),
+        "model_config": dataclasses.asdict(ckpt.config),
+        "checkpoint": {"file": source.name, "sha256": sha256_file(source),
+                       "state_digest": state_digest(ckpt.state_dict), "epoch": ckpt.epoch,
+                       "ergo_edge_version": ckpt.version},
+        "exporter": {"torch": torch.__version__, "onnx": onnx.__version__, "python": platform.python_version(),
+                     "torch_onnx_dynamo": False},
+        "parity": parity,
+    }
+    atomic_write(manifest_path(onnx_path), json.dumps(manifest, indent=1) + "\n")
+    return StreamArtifact(onnx_path, manifest_path(onnx_path), max(parity["max_abs_diff"].values(), default=0.0))
