@@ -128,8 +128,15 @@ def _train_one(d: Path, name: str, key: str, log) -> dict:
         run = scratch / "run"
         command = training_command(name, str(run))
         log(f"training the default {name} weights: {' '.join(training_command(name))}")
-        summary = train(TrainRequest(model=name, dataset="synthetic", data_dir=None, out=str(run),
-                                     config_path=str(recipe_path(name)), command=tuple(command)), progress=None)
+        # One thread: the same weights on any machine, and no oversubscription when the cores are shared (measured
+        # with another training on this 2-core machine: an edge_stream epoch took about 2 s on one thread, 30 s on two).
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            summary = train(TrainRequest(model=name, dataset="synthetic", data_dir=None, out=str(run),
+                                         config_path=str(recipe_path(name)), command=tuple(command)), progress=None)
+        finally:
+            torch.set_num_threads(threads)
         size = (run / BEST).stat().st_size
         if size > MAX_BYTES:
             raise ModelError(f"the {name} recipe made a {size / 2**20:.1f} MB checkpoint (at most 3 MB); shrink it")

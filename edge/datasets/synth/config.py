@@ -54,6 +54,8 @@ class SynthConfig:
     handling_high: float = 0.33  # ...of which this share at shelf height
     stand_turn_deg: tuple[float, float] = (0.0, 0.0)  # a stand turns on the spot by this much, either way (UW-IOM's
     # stands: 31, 57, 87 deg at the 25th, 50th, 75th percentile)
+    work_turn_deg: tuple[float, float] = (0.0, 0.0)  # handling at mid or shelf height and reaching up turn this
+    # much, either way, on the way to the work (UW-IOM: 20 deg median over a handling, 66 over a reach)
     turn_first: float = 0.0  # chance that a walk starts facing its way, turned toward on the spot in a stand before
     # it (and ends facing its way): UW-IOM's walks turn 16 deg (median, whole segment), its stands 57 deg
     handle_near_body: float = 0.0  # chance that a handling at mid height also holds the item at the body: picking up
@@ -120,8 +122,9 @@ class SynthConfig:
                 raise InputError(f"synth config: {name} must be within 0..1, got {getattr(self, name)}")
         if max(self.stoop_trunk_deg[1], self.squat_trunk_deg[1]) > 135 or self.stand_s[0] <= 0:
             raise InputError("synth config: bend trunk flexion must stay within 0..135 deg, stand_s above 0 s")
-        if self.stand_turn_deg[1] > 180:
-            raise InputError(f"synth config: stand_turn_deg must be within 0..180 deg, got {self.stand_turn_deg}")
+        if max(self.stand_turn_deg[1], self.work_turn_deg[1]) > 180:
+            raise InputError(f"synth config: stand_turn_deg and work_turn_deg must be within 0..180 deg, got "
+                             f"{self.stand_turn_deg}, {self.work_turn_deg}")
         if self.gait_scale[1] > 2 or self.arm_swing_deg[1] > 45:
             raise InputError(f"synth config: gait_scale must be within 0..2, arm_swing_deg within 0..45 deg, got "
                              f"{self.gait_scale}, {self.arm_swing_deg}")

@@ -169,6 +169,19 @@ def turn_to_walk(c: ProgramContext):
     return duration, 0.0, 0.0
 
 
+def _turn(c: ProgramContext, degrees: tuple[float, float], until: float | None = None) -> None:
+    """Turn by `degrees` (a range; either way) from the segment's start to `until` s into it (default: a transition
+    and a reach's time). Nothing is drawn when the range is (0, 0), so that the default stream stays as it was."""
+    if degrees[1] <= 0:
+        return
+    if until is None:
+        until = c.transition_s + c.uniform(0.6, 1.2) * c.person.pace
+    turn = c.sign() * c.uniform(*degrees)
+    c.set(0.0, heading=c.heading)
+    c.set(until, heading=c.heading + turn)
+    c.heading += turn
+
+
 def _travel(c: ProgramContext, speed: float, posture: dict, backward: bool = False) -> float:
     """Turn toward another station, move there (facing away from it when `backward`), turn to its work direction.
     Returns the segment duration. The legs' gait is added later from the actual speed."""
@@ -213,12 +226,7 @@ def _stand(c: ProgramContext):
                trunk_side_bend=c.uniform(-3.0, 3.0), neck_flexion=c.rest("neck_flexion") + c.uniform(-5.0, 8.0),
                neck_twist=c.uniform(-10.0, 10.0), **arms)
     _shuffle(c, 0.0, duration)
-    lo, hi = c.cfg.stand_turn_deg
-    if hi > 0:  # turning on the spot to the next task (drawn only when asked: the default stream stays)
-        turn = c.sign() * c.uniform(lo, hi)
-        c.set(0.0, heading=c.heading)
-        c.set(duration, heading=c.heading + turn)
-        c.heading += turn
+    _turn(c, c.cfg.stand_turn_deg, duration)  # on the spot, to the next task
     return duration, 0.0, 0.0
 
 
@@ -309,6 +317,7 @@ def _place_mid(c: ProgramContext):
               neck_flexion=c.uniform(10.0, 30.0),
               **_arms(c, ua=c.uniform(*cfg.handle_arm_deg), el=c.uniform(*cfg.handle_elbow_deg),
                       wr=c.uniform(0.0, 25.0)))
+    _turn(c, cfg.work_turn_deg)  # to the bench or shelf
     if cfg.handle_near_body <= 0 or c.rng.random() >= cfg.handle_near_body:
         return _place(c, at)
     near = _holding(c, c.item if c.item is not None else c.pick_item())
@@ -325,6 +334,7 @@ def _place_mid(c: ProgramContext):
 
 
 def _place_high(c: ProgramContext):
+    _turn(c, c.cfg.work_turn_deg)
     return _place(c, dict(trunk_flexion=c.uniform(-12.0, -2.0), neck_flexion=c.uniform(-30.0, -10.0),
                           **_arms(c, ua=c.uniform(*c.cfg.place_high_arm_deg), el=c.uniform(20.0, 60.0),
                                   wr=c.uniform(0.0, 25.0),
@@ -344,6 +354,7 @@ def _reach_overhead(c: ProgramContext):
                 trunk_side_bend=c.uniform(-5.0, 5.0))
     t = c.transition_s + c.uniform(0.6, 1.2) * c.person.pace
     c.pose(t, **body, **arms)
+    _turn(c, c.cfg.work_turn_deg, t)
     reached = t
     until = t + c.uniform(*c.cfg.reach_hold_s)
     while t < until:
