@@ -88,16 +88,23 @@ def load_manifest(directory: str | os.PathLike | None = None) -> dict:
         raise ModelError(f"{path} is incomplete; {FETCH_HINT}")
     problems = [f"{name} (not in the manifest)" for name in POSE_MODELS if name not in models]
     for name, info in sorted(files.items()):
-        file = d / name
         if Path(name).name != name:
             problems.append(f"{name} (bad file name)")
-        elif not file.is_file():
-            problems.append(f"{name} (missing)")
-        elif sha256_file(file) != info.get("sha256"):
-            problems.append(f"{name} (changed)")
+        elif (problem := _file_problem(d / name, info)) is not None:
+            problems.append(problem)
     if problems:
         raise ModelError(f"model files missing or changed in {d}: {', '.join(problems)}; {FETCH_HINT}")
     return manifest
+
+
+def _file_problem(file: Path, info: dict) -> str | None:
+    """What is wrong with a listed file against its manifest entry (`sha256`): "NAME (missing)", "NAME (changed)",
+    or None."""
+    if not file.is_file():
+        return f"{file.name} (missing)"
+    if sha256_file(file) != info.get("sha256"):
+        return f"{file.name} (changed)"
+    return None
 
 
 def model_file(name: str, directory: str | os.PathLike | None = None) -> ModelFile:
@@ -137,10 +144,8 @@ def load_weights_manifest(directory: str | os.PathLike | None = None) -> dict:
         file = d / str(info.get("file", ""))
         if name not in DEFAULT_WEIGHTS or file.name != f"{name}.pt":
             problems.append(f"{name} (not a default model)")
-        elif not file.is_file():
-            problems.append(f"{file.name} (missing)")
-        elif sha256_file(file) != info.get("sha256"):
-            problems.append(f"{file.name} (changed)")
+        elif (problem := _file_problem(file, info)) is not None:
+            problems.append(problem)
     if problems:
         raise ModelError(f"default weights missing or changed in {d}: {', '.join(problems)}; {WEIGHTS_HINT}")
     return manifest

@@ -19,7 +19,6 @@ second call only checks the files (well under a second); when one changes, the w
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -41,7 +40,7 @@ from edge.artifacts import (
     models_dir,
     sha256_file,
 )
-from edge.paths import atomic_write
+from edge.paths import atomic_write, exclusive_lock
 from edge.train.evaluate import BEST
 
 EDGE_ROOT = Path(__file__).resolve().parents[1]
@@ -102,22 +101,6 @@ def _listed(d: Path) -> dict:
     return {k: v for k, v in models.items() if isinstance(v, dict)} if isinstance(models, dict) else {}
 
 
-@contextlib.contextmanager
-def _lock(path: Path):
-    """An exclusive lock between concurrent installs (POSIX; elsewhere nothing)."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX
-        yield
-        return
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _train_one(d: Path, name: str, key: str, log) -> dict:
     """Train `name` by its recipe in a scratch run directory inside `d`; install its best.pt as `<name>.pt`."""
     from edge.train.loop import TrainRequest, train
@@ -167,7 +150,7 @@ def install_default_weights(directory: str | os.PathLike | None = None, names=DE
         d.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ModelError(f"cannot create the models directory {d}: {exc.strerror or exc}") from None
-    with _lock(d / ".defaults.lock"):
+    with exclusive_lock(d / ".defaults.lock"):
         for stale in d.glob(".train-*-*"):  # left by an install that was killed
             shutil.rmtree(stale, ignore_errors=True)
         for name, key in keys.items():

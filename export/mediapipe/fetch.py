@@ -40,6 +40,7 @@ from pathlib import Path
 from edge import __version__
 from edge.artifacts import (FETCH_HINT, MANIFEST, MANIFEST_FORMAT, ModelError, load_manifest, models_dir,
                             sha256_file)
+from edge.paths import exclusive_lock
 
 MEDIAPIPE_VERSION = "0.10.21"
 # Only the platform-independent .tflite files are used, so every machine (aarch64 too: 0.10.21 has no
@@ -139,7 +140,7 @@ def fetch_models(directory: str | os.PathLike | None = None, force: bool = False
         d.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ModelError(f"cannot create the models directory {d}: {exc.strerror or exc}") from None
-    with _lock(root / ".fetch.lock"):
+    with exclusive_lock(root / ".fetch.lock"):
         if not force:  # another process may have finished while this one waited
             current = _valid_current(d)
             if current is not None:
@@ -168,23 +169,6 @@ def _valid_current(d: Path) -> dict | None:
     except ModelError:
         return None
     return manifest if _is_current(manifest) else None
-
-
-@contextlib.contextmanager
-def _lock(path: Path):
-    """An exclusive lock between concurrent fetches (POSIX; elsewhere nothing)."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX
-        yield
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _last_error_line(text: str) -> str:
