@@ -22,12 +22,14 @@ def add_commands(sub) -> None:
 
 
 def _add_export(sub) -> None:
-    p = sub.add_parser("export", help="export a trained model to ONNX with a manifest beside it")
+    p = sub.add_parser("export", help="export a trained model to ONNX (checked, simplified, parity with torch) with a "
+                       "manifest beside it")
     p.add_argument("run", metavar="RUN", help="a training run directory (its best.pt) or a checkpoint file")
     p.add_argument("--out", required=True, help="directory for the ONNX file and its manifest")
     p.add_argument("--streaming", action="store_true",
                    help="the model's one-frame step with explicit state inputs and outputs (what the device runs)")
-    p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset, 14-21 (default 17)")
+    p.add_argument("--no-simplify", action="store_true", help="keep the graph as torch exports it (no onnxsim)")
     p.set_defaults(func=_export)
 
 
@@ -47,13 +49,16 @@ def _show(args) -> int:
 
 def _export(args) -> int:
     from edge.config import check_number
-    from edge.errors import InputError
+    from export.onnx_model import export_model
     from export.onnx_stream import export_streaming
 
-    if not args.streaming:
-        raise InputError("only the streaming export exists yet: add --streaming")
     opset = check_number(args.opset, "--opset", integer=True, minimum=14, maximum=21)
-    artifact = export_streaming(args.run, args.out, opset=opset)
-    print(f"exported {artifact.onnx} (step by step vs torch whole sequence: max abs diff {artifact.max_abs_diff:.2g})")
+    if args.streaming:
+        artifact = export_streaming(args.run, args.out, opset=opset, simplify=not args.no_simplify)
+        what = "step by step vs torch whole sequence"
+    else:
+        artifact = export_model(args.run, args.out, opset=opset, simplify=not args.no_simplify)
+        what = "vs torch"
+    print(f"exported {artifact.onnx} ({what}: max abs diff {artifact.max_abs_diff:.2g})")
     print(f"  manifest: {artifact.manifest}")
     return 0

@@ -7,31 +7,27 @@ The graph: inputs `joints` (batch, J, 3) and `state_0` .. `state_{N-1}`; outputs
 `activity_logits` (batch, C), `reba` (batch,), `reba_partials` (batch, P)) and `next_state_0` .. `next_state_{N-1}`,
 each shaped like its input. The batch axis is dynamic: one stream per row. Before a stream's first frame every
 state tensor is zeros (the exporter checks that the model's `initial_state` is). The ONNX is checked by
-`onnx.checker` (full check, with shape inference) and by parity: ONNX Runtime, stepping seeded sequences frame by
+`onnx.checker` (full check), simplified (onnxsim), its inferred shapes stored (`export/onnx_common.py`), and checked by parity: ONNX Runtime, stepping seeded sequences frame by
 frame with the state fed back, must give what torch gives on the whole sequences at once, within `PARITY_ATOL`;
 the figures go into the manifest. The manifest is written last, so one always describes a complete ONNX file.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import json
-import platform
 import warnings
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
-from edge import __version__
 from edge.artifacts import sha256_file
 from edge.errors import InputError
 from edge.paths import atomic_path, atomic_write, output_dir
 from edge.streaming.model import KIND, MANIFEST_FORMAT, manifest_path
+from export.onnx_common import DEFAULT_OPSET, checkpoint_file, finish_graph, ort_session, provenance
 
-DEFAULT_OPSET = 17
 # Largest difference allowed between the ONNX step by step and torch on whole sequences (float32 rounding).
 PARITY_ATOL = 1e-4
 # The parity sequences: streams, frames each (past the receptive field of small models), and their seed.
@@ -44,16 +40,6 @@ class StreamArtifact:
     onnx: Path
     manifest: Path
     max_abs_diff: float
-
-
-def checkpoint_file(run: str | Path) -> Path:
-    """RUN as the command line gives it: a training run directory (its best.pt) or a checkpoint file."""
-    path = Path(run).expanduser()
-    if path.is_dir():
-        path = path / "best.pt"
-    if not path.is_file():
-        raise InputError(f"no checkpoint at {path} (give a training run directory or a .pt file)")
-    return path
 
 
 class _Step:
@@ -104,28 +90,6 @@ def _export_graph(model, names: list[str], state: tuple, joints_count: int, path
     return inputs, outputs
 
 
-def _check_graph(path: Path) -> dict:
-    """onnx.checker's full check (shape inference included); the graph's inputs and outputs as manifest rows, and
-    its opset."""
-    import onnx
-    from onnx import helper
-
-    model = onnx.load(str(path))
-    try:
-        onnx.checker.check_model(model, full_check=True)
-    except onnx.checker.ValidationError as exc:
-        raise InputError(f"the exported graph fails onnx.checker: {str(exc).splitlines()[0]}") from None
-
-    def rows(values):
-        return [{"name": v.name,
-                 "shape": [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim],
-                 "dtype": str(np.dtype(helper.tensor_dtype_to_np_dtype(v.type.tensor_type.elem_type)))}
-                for v in values]
-
-    return {"inputs": rows(model.graph.input), "outputs": rows(model.graph.output),
-            "opset": model.opset_import[0].version}
-
-
 def _parity(model, path: Path, names: list[str], pairs: list[tuple[str, str, int]], joints_count: int) -> dict:
     """ONNX Runtime frame by frame (state fed back: `pairs` of input, output and index in the model's state)
     against torch's whole-sequence forward, per output."""
@@ -138,9 +102,7 @@ def _parity(model, path: Path, names: list[str], pairs: list[tuple[str, str, int
     with torch.no_grad():
         whole = model({"joints": torch.from_numpy(joints),
                        "mask": torch.ones(joints.shape[:2], dtype=torch.bool)})
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    session = ort_session(path)
     initial = model.initial_state(PARITY_STREAMS)
     feed = {i: initial[k].numpy() for i, _, k in pairs}
     worst = dict.fromkeys(names, 0.0)
@@ -154,14 +116,12 @@ def _parity(model, path: Path, names: list[str], pairs: list[tuple[str, str, int
             "runtime": f"onnxruntime {ort.__version__}"}
 
 
-def export_streaming(run: str | Path, out_dir: str | Path, opset: int = DEFAULT_OPSET) -> StreamArtifact:
+def export_streaming(run: str | Path, out_dir: str | Path, opset: int = DEFAULT_OPSET,
+                     simplify: bool = True) -> StreamArtifact:
     """Export the checkpoint of `run` (`checkpoint_file`) as `<model>_step.onnx` plus its manifest into `out_dir`;
     refused (nothing written) when the graph fails its checks or parity."""
-    import onnx
-    import torch
-
     from edge.skeletons import get_layout
-    from edge.train.checkpoint import load_checkpoint, state_digest
+    from edge.train.checkpoint import load_checkpoint
 
     out = output_dir(out_dir)
     source = checkpoint_file(run)
@@ -174,7 +134,7 @@ def export_streaming(run: str | Path, out_dir: str | Path, opset: int = DEFAULT_
     onnx_path = out / f"{ckpt.model}_step.onnx"
     with atomic_path(onnx_path, suffix=".onnx") as tmp:
         inputs, outputs = _export_graph(model, names, state, joints_count, tmp, opset)
-        graph = _check_graph(tmp)
+        graph = finish_graph(tmp, simplify=simplify)
         # A state the step never reads (e.g. the previous frame without velocities) is no input of the graph.
         read = {row["name"] for row in graph["inputs"]}
         pairs = [(i, o, k) for k, (i, o) in enumerate(zip(inputs[1:], outputs[len(names):])) if i in read]
@@ -184,25 +144,16 @@ def export_streaming(run: str | Path, out_dir: str | Path, opset: int = DEFAULT_
             raise InputError(f"the exported step differs from the torch model by {bad} (more than {PARITY_ATOL}); "
                              "nothing was written")
     manifest = {
-        "format": MANIFEST_FORMAT, "kind": KIND, "model": ckpt.model, "task": ckpt.task,
-        "ergo_edge_version": __version__, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "onnx": onnx_path.name, "onnx_sha256": sha256_file(onnx_path), "opset": graph["opset"],
-        "precision": "fp32", "inputs": graph["inputs"], "outputs": graph["outputs"], "joints_input": JOINTS,
+        "format": MANIFEST_FORMAT, "kind": KIND, "onnx": onnx_path.name, "onnx_sha256": sha256_file(onnx_path),
+        "opset": graph["opset"], "precision": "fp32", "inputs": graph["inputs"], "outputs": graph["outputs"],
+        "joints_input": JOINTS,
         "state": [{"input": i, "output": o, "shape": list(state[k].shape[1:]), "dtype": "float32", "initial": 0.0}
                   for i, o, k in pairs],
         "state_layout": inspect.getdoc(model.initial_state),
-        "layout": spec.layout, "classes": list(spec.classes), "partials": list(spec.partials), "fps": spec.fps,
-        "normalisation": dataclasses.asdict(ckpt.norm),
         "preprocessing": (f"joints in {spec.layout}, metres, resampled to {spec.fps:g} fps by linear interpolation, "
                           "turned so that up is +z, root and body scale as `normalisation` says "
                           "(edge/train/normalise.py); unseen joints NaN"),
-        "model_config": dataclasses.asdict(ckpt.config),
-        "checkpoint": {"file": source.name, "sha256": sha256_file(source),
-                       "state_digest": state_digest(ckpt.state_dict), "epoch": ckpt.epoch,
-                       "ergo_edge_version": ckpt.version},
-        "exporter": {"torch": torch.__version__, "onnx": onnx.__version__, "python": platform.python_version(),
-                     "torch_onnx_dynamo": False},
-        "parity": parity,
+        **provenance(ckpt, source), "simplified": graph["simplified"], "parity": parity,
     }
     atomic_write(manifest_path(onnx_path), json.dumps(manifest, indent=1) + "\n")
     return StreamArtifact(onnx_path, manifest_path(onnx_path), max(parity["max_abs_diff"].values(), default=0.0))

@@ -52,7 +52,7 @@ if [ ! -x "$VENV/bin/ergoedge" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]
   [ -x "$VENV/bin/python" ] || { say "creating $VENV"; "$PYTHON" -m venv "$VENV"; }
   say "installing torch $TORCH_VERSION and ergo-edge into $VENV"
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check "torch==$TORCH_VERSION"
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[test,train]'
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[test,train,export]'
   echo "$want" > "$stamp"
 fi
 

@@ -23,6 +23,7 @@ A model returns a dict with the outputs its task has:
     quality          (B,)               exercise quality
     joints3d         (B, T, J, 3)       lifted 3D joints (`lifter_2d3d`)
 
+and names the batch entries inference reads (`input_keys() -> tuple[str, ...]`, the inputs of its exported graph),
 and computes its own training loss from them (`loss(outputs, batch) -> (scalar tensor, {name: float})`), ignoring
 masked frames, unlabelled classes and NaN targets. Every model is built by its registry entry from a frozen config
 dataclass whose `data` field is the `DataSpec` of the data it is trained on, so a checkpoint rebuilds its model

@@ -319,6 +319,11 @@ class D2staAqa(nn.Module):
         ranks = motion_ranks(motion_energy(joints, mask), self.config.rank_temperature)
         return self.grouping(ranks)
 
+    def input_keys(self) -> tuple[str, ...]:
+        """The batch entries inference reads (the exported graph's inputs)."""
+        extra = ("orientations",) if self.config.orientation == "quaternions" else ()
+        return ("joints", *extra, "mask")
+
     def forward(self, batch: dict) -> dict:
         joints, orientations, mask = self._inputs(batch)
         b, t = mask.shape

@@ -172,6 +172,10 @@ class EdgeStream(nn.Module):
         started[:, 0] = 0.0
         return self.frame_features(x, prev, started).transpose(1, 2)
 
+    def input_keys(self) -> tuple[str, ...]:
+        """The batch entries inference reads (the exported graph's inputs): causal, so no mask."""
+        return ("joints",)
+
     def forward(self, batch: dict) -> dict:
         x = self.input_drop(self.features(batch["joints"]))
         stage_scores = []

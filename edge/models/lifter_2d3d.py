@@ -143,6 +143,10 @@ class Lifter2d3d(nn.Module):
         joints = out.transpose(1, 2).unflatten(2, (self.num_joints, 3))
         return joints - joints[:, :, self.root].mean(dim=2, keepdim=True)
 
+    def input_keys(self) -> tuple[str, ...]:
+        """The batch entries inference reads (the exported graph's inputs)."""
+        return ("keypoints2d", "mask")
+
     def forward(self, batch: dict) -> dict:
         x = self.inputs(batch["keypoints2d"])  # (B, T, J*3)
         if "mask" in batch:  # padded frames look unseen whatever they hold, as the end-of-sequence padding does

@@ -296,6 +296,11 @@ class MstcnHeatmap(nn.Module):
                              "the model's source = \"joints_xz\"")
         return batch["keypoints2d"]
 
+    def input_keys(self) -> tuple[str, ...]:
+        """The batch entries inference reads (the exported graph's inputs); "auto" is exported as "joints_xz", what
+        3D-only data (UW-IOM) trains, since a graph cannot choose its input by the values it is given."""
+        return ("keypoints2d", "mask") if self.config.source == "keypoints2d" else ("joints", "mask")
+
     def forward(self, batch: dict) -> dict:
         keypoints = self.keypoints(batch)
         mask = batch.get("mask")

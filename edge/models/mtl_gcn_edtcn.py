@@ -227,6 +227,10 @@ class MtlGcnEdtcn(nn.Module):
         # log sigma^2 per task (TASKS order): learned with the network, Kendall et al.'s task weighting.
         self.task_log_vars = nn.Parameter(torch.zeros(len(TASKS)))
 
+    def input_keys(self) -> tuple[str, ...]:
+        """The batch entries inference reads (the exported graph's inputs)."""
+        return ("joints", "mask")
+
     def forward(self, batch: dict) -> dict:
         joints = batch["joints"]
         mask = batch.get("mask")

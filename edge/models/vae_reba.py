@@ -316,15 +316,13 @@ class PoseEncoder(nn.Module):
         self.heads, self.radius = c.heads, c.attention_radius
 
     def attention_mask(self, mask: torch.Tensor) -> torch.Tensor:
-        """(B * heads, T, T) bool, True = may not attend: padded keys and keys beyond the radius; a frame always
-        sees itself, so no row is empty (an empty softmax row would put NaN into the padded frames)."""
-        t = mask.shape[1]
-        blocked = ~mask[:, None, :].expand(-1, t, -1)
-        idx = torch.arange(t, device=mask.device)
+        """(B, 1, T, T) bool, True = may attend: real keys within the radius; a frame always sees itself, so no row
+        is empty (an empty softmax row would put NaN into the padded frames)."""
+        idx = torch.arange(mask.shape[1], device=mask.device)
+        allowed = mask[:, None, :] | (idx[:, None] == idx[None, :])  # not torch.eye: ONNX Runtime has no bool EyeLike
         if self.radius:
-            blocked = blocked | ((idx[:, None] - idx[None, :]).abs() > self.radius)
-        blocked = blocked & ~torch.eye(t, dtype=torch.bool, device=mask.device)
-        return blocked.repeat_interleave(self.heads, dim=0)
+            allowed = allowed & ((idx[:, None] - idx[None, :]).abs() <= self.radius)
+        return allowed[:, None]
 
     def forward(self, joints: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         keep = mask[..., None].to(joints.dtype)
@@ -334,8 +332,31 @@ class PoseEncoder(nn.Module):
                  for s in STREAMS]
         h = self.fuse(torch.cat(parts, dim=-1)) * keep  # padding is zero before the convolution sees it
         h = h + self.position(h.transpose(1, 2)).transpose(1, 2) * keep
-        h = self.transformer(h, mask=self.attention_mask(mask))
+        h = encoder_forward(self.transformer, h, self.attention_mask(mask))
         return self.gaussian(h)
+
+
+def encoder_forward(encoder: nn.TransformerEncoder, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+    """`encoder(x)` for a batch-first, pre-norm, GELU `nn.TransformerEncoder`, written out with its own weights:
+    the same computation, but its time axis stays dynamic in an exported ONNX graph (torch's multi-head attention
+    freezes the traced sequence length into a Reshape). `allowed`: (B, 1, T, T) bool, True where a frame may
+    attend."""
+    for layer in encoder.layers:
+        x = x + layer.dropout1(_self_attention(layer.self_attn, layer.norm1(x), allowed))
+        x = x + layer.dropout2(layer.linear2(layer.dropout(nn.functional.gelu(layer.linear1(layer.norm2(x))))))
+    return encoder.norm(x)
+
+
+def _self_attention(attention: nn.MultiheadAttention, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+    b, d, heads = x.shape[0], x.shape[2], attention.num_heads
+
+    def split(z):  # (B, T, D) -> (B, heads, T, D / heads)
+        return z.reshape(b, -1, heads, d // heads).transpose(1, 2)
+
+    q, k, v = nn.functional.linear(x, attention.in_proj_weight, attention.in_proj_bias).chunk(3, dim=-1)
+    out = nn.functional.scaled_dot_product_attention(split(q), split(k), split(v), attn_mask=allowed,
+                                                     dropout_p=attention.dropout if attention.training else 0.0)
+    return attention.out_proj(out.transpose(1, 2).reshape(b, -1, d))
 
 
 # ---------------------------------------------------------------- the model
@@ -378,6 +399,10 @@ class VaeReba(nn.Module):
 
     def _sample(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
         return mu + (0.5 * logvar).exp() * torch.randn_like(mu) if self.training else mu
+
+    def input_keys(self) -> tuple[str, ...]:
+        """The batch entries inference reads (the exported graph's inputs)."""
+        return ("joints", "mask")
 
     def forward(self, batch: dict) -> dict:
         joints = batch["joints"]
