@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 
+from export.engine import add_build_command
+
 
 def add_commands(sub) -> None:
-    """Add `models` (fetch, show) and `export` to the `ergoedge` subparsers `sub`."""
+    """Add `models` (fetch, show), `export` and `build` to the `ergoedge` subparsers `sub`."""
     p = sub.add_parser("models", help="fetch or show the offline pose models")
     models = p.add_subparsers(dest="models_command", metavar="ACTION", parser_class=type(p))
     models.required = True
@@ -19,6 +21,7 @@ def add_commands(sub) -> None:
     q.add_argument("--models-dir")
     q.set_defaults(func=_show)
     _add_export(sub)
+    add_build_command(sub)
 
 
 def _add_export(sub) -> None:

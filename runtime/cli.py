@@ -11,10 +11,41 @@ from edge.errors import InputError
 
 
 def add_commands(sub) -> None:
-    """Add `run`, `events` and `doctor` to the `ergoedge` subparsers `sub`."""
+    """Add `run`, `events`, `doctor` and `bench` to the `ergoedge` subparsers `sub`."""
     _add_run(sub)
     _add_events(sub)
     _add_doctor(sub)
+    _add_bench(sub)
+
+
+def _add_bench(sub) -> None:
+    p = sub.add_parser("bench", help="measure the configured models on a clip: per-stage latency and fps for 1 to "
+                       "N people, and the run end to end; writes bench.json and bench.md")
+    p.add_argument("--source", required=True, help="a video file with a person in view")
+    p.add_argument("--config", help="the run config whose models, backends and precision to measure")
+    p.add_argument("--people", default="1,2,4", help="person counts, comma-separated (default 1,2,4; at most 16)")
+    p.add_argument("--frames", type=int, default=150, help="frames of the clip each measurement uses (default 150)")
+    p.add_argument("--models-dir")
+    p.add_argument("--out", required=True, help="directory for the report")
+    p.set_defaults(func=_bench)
+
+
+def _bench(args) -> int:
+    from edge.config import with_overrides
+    from runtime.bench import BenchSpec, bench
+    from runtime.config import load_config
+
+    try:
+        people = tuple(int(n) for n in args.people.split(","))
+    except ValueError:
+        raise InputError(f"--people: comma-separated whole numbers, e.g. 1,2,4; got {args.people!r}") from None
+    config = with_overrides(load_config(args.config), **{"pose.models_dir": args.models_dir})
+    result = bench(config, args.source, args.out, BenchSpec(people=people, frames=args.frames))
+    print(f"end to end: {result['end_to_end']['fps']:.1f} fps over {result['end_to_end']['frames']} frames")
+    for row in result["per_people"]:
+        print(f"  {row['people']} people: {row['frame_ms']:.1f} ms per frame, {row['fps']} fps (stage sum)")
+    print(f"  report: {Path(args.out) / 'bench.md'}")
+    return 0
 
 
 def _add_run(sub) -> None:

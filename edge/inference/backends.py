@@ -1,7 +1,9 @@
 """Opening a model file with the right backend (`edge.inference.base.InferenceBackend`): ONNX Runtime, OpenVINO and
 TensorRT 10.
 
-    backend = open_backend("rtmo-s.onnx")                       # .onnx -> OpenVINO if installed, else ONNX Runtime
+    backend = open_backend("rtmo-s.onnx")                       # .onnx -> a cached TensorRT engine where TensorRT
+                                                                #   and a GPU are, else OpenVINO if installed, else
+                                                                #   ONNX Runtime
     backend = open_backend("rtmo-s.onnx", "onnxruntime")        # or name the runtime
     backend = open_backend("rtmo-s_b1_fp16.engine")             # .engine / .plan -> TensorRT
     outputs = backend.infer({"input": array})                   # dict name -> ndarray, in and out
@@ -41,10 +43,23 @@ def onnx_runtime_for_auto() -> str:
     return "openvino" if importlib.util.find_spec("openvino") is not None else "onnxruntime"
 
 
+def _engine_for_auto(path: Path, kw: dict) -> Path | None:
+    """The TensorRT engine "auto" runs for an .onnx file where TensorRT and a GPU are (built on first start and
+    cached: `engine_cache.auto_engine`); None elsewhere (said once in the log), or when the caller's options are
+    for a CPU runtime."""
+    accepted = set(inspect.signature(TensorRTBackend.__init__).parameters) - {"self", "engine_path"}
+    if not path.is_file() or set(kw) - accepted:
+        return None
+    from edge.inference.engine_cache import auto_engine
+
+    return auto_engine(path, {"openvino": "OpenVINO", "onnxruntime": "ONNX Runtime"}[onnx_runtime_for_auto()])
+
+
 def open_backend(path: str | Path, backend: str = "auto", **kw: Any) -> OrtBackend | OpenVinoBackend | TensorRTBackend:
-    """Open a model file: backend "auto" picks by suffix (.engine/.plan -> tensorrt; .onnx -> openvino where it is
-    installed, else onnxruntime). When OpenVINO cannot read an .onnx model that "auto" gave it, ONNX Runtime gets
-    the file instead, with a RuntimeWarning.
+    """Open a model file: backend "auto" picks by suffix (.engine/.plan -> tensorrt; .onnx -> a TensorRT engine
+    built from it and cached where TensorRT and a GPU are (`edge.inference.engine_cache`), else openvino where it is
+    installed, else onnxruntime, with one log line saying why). When OpenVINO cannot read an .onnx model that
+    "auto" gave it, ONNX Runtime gets the file instead, with a RuntimeWarning.
 
     Keyword options go to the chosen backend's constructor; one it does not take is an InputError naming it.
     """
@@ -56,6 +71,9 @@ def open_backend(path: str | Path, backend: str = "auto", **kw: Any) -> OrtBacke
             raise InputError(f"cannot tell the backend from {path.name!r}: use a .onnx, .engine or .plan file, "
                              f"or name the backend: one of {', '.join(BACKENDS)}")
         if backend == "onnx":
+            engine = _engine_for_auto(path, kw)
+            if engine is not None:
+                return TensorRTBackend(engine, **kw)
             backend = onnx_runtime_for_auto()
     cls = BACKENDS.get(backend)
     if cls is None:

@@ -44,6 +44,8 @@ class Estimator:
 
     def __init__(self, detect, layout: str, smoothing: bool, runtime: str = "", keypoints_3d: bool = False):
         self._detect = detect
+        self.model = detect  # what finds people: the BlazePose pipeline itself for the default (its stages timed
+        # apart by `ergoedge bench`), or an adapter with its tracker
         self.layout = layout
         self.keypoints_3d = keypoints_3d
         self.smoothing = smoothing

@@ -104,8 +104,8 @@ class StreamModel:
                                      for s in manifest["state"])
         except (KeyError, TypeError, ValueError):
             raise InputError(f"{manifest_path(self.path)}: field 'state' is malformed") from None
-        self.backend_name, options = _resolve_backend(self.path, backend)
-        self.backend = open_backend(self.path, self.backend_name, **options)
+        self.backend_name, options, runs = _resolve_backend(self.path, backend)
+        self.backend = open_backend(runs, self.backend_name, **options)
         self._check_backend()
         self.step_ms: deque[float] = deque(maxlen=_TIMES_KEPT)
         self.steps = 0
@@ -150,17 +150,25 @@ class StreamModel:
         return out
 
 
-def _resolve_backend(path: Path, backend: str) -> tuple[str, dict]:
-    """"auto": a .engine/.plan file on TensorRT, an .onnx on ONNX Runtime with one thread. Unlike the pose models,
-    OpenVINO is not the CPU default here: on this small recurrent step it ran 4-10x slower than ONNX Runtime
-    (benchmarks/bench_activity.py), and one thread is as fast as two while leaving a core to the pose model."""
+def _resolve_backend(path: Path, backend: str) -> tuple[str, dict, Path]:
+    """The backend, its options and the file it runs. "auto": a .engine/.plan file on TensorRT; an .onnx on its
+    cached TensorRT engine where TensorRT and a GPU are (`edge.inference.engine_cache`, built on first start), else
+    on ONNX Runtime with one thread. Unlike the pose models, OpenVINO is not the CPU default here: on this small
+    recurrent step it ran 4-10x slower than ONNX Runtime (benchmarks/bench_activity.py), and one thread is as fast
+    as two while leaving a core to the pose model."""
     if backend == "auto":
         suffix = path.suffix.lower()
+        if suffix == ".onnx":
+            from edge.inference.engine_cache import auto_engine
+
+            engine = auto_engine(path, "ONNX Runtime")
+            if engine is not None:
+                return "tensorrt", {}, engine
         backend = "tensorrt" if suffix in (".engine", ".plan") else "onnxruntime" if suffix == ".onnx" else ""
         if not backend:
             raise InputError(f"cannot tell the backend from {path.name!r}: use a .onnx or .engine file, or name the "
                              "backend (onnxruntime, openvino, tensorrt)")
-    return backend, ({"intra_op_threads": 1} if backend == "onnxruntime" else {})
+    return backend, ({"intra_op_threads": 1} if backend == "onnxruntime" else {}), path
 
 
 def open_stream_model(path: str | Path, backend: str = "auto") -> StreamModel:
