@@ -325,8 +325,9 @@ def _add_data(sub) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """`ergoedge` with every stage's subcommands: this module's, then the export stage's and the device runtime's.
+    """`ergoedge` with every stage's subcommands: this module's, then the export, calibration and runtime stages'.
     This is the one place where `edge` meets the outer layers (they depend on `edge`, never the reverse)."""
+    from calibration.cli import add_commands as add_calibration_commands
     from export.cli import add_commands as add_export_commands
     from edge.train.cli import add_commands as add_train_commands
     from runtime.cli import add_commands as add_runtime_commands
@@ -335,8 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ergo-edge {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    for add in (_add_assess, _add_score, _add_example_poses, add_export_commands, _add_pose, _add_calibrate_scene,
-                add_runtime_commands, _add_layouts, _add_synth, _add_data, add_train_commands):
+    for add in (_add_assess, _add_score, _add_example_poses, add_export_commands, add_calibration_commands,
+                _add_pose, _add_calibrate_scene, add_runtime_commands, _add_layouts, _add_synth, _add_data,
+                add_train_commands):
         add(sub)
     return parser
 

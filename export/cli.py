@@ -9,7 +9,7 @@ from export.engine import add_build_command
 
 
 def add_commands(sub) -> None:
-    """Add `models` (fetch, show), `export` and `build` to the `ergoedge` subparsers `sub`."""
+    """Add `models` (fetch, show), `export`, `build` and `verify` to the `ergoedge` subparsers `sub`."""
     p = sub.add_parser("models", help="fetch or show the offline pose models")
     models = p.add_subparsers(dest="models_command", metavar="ACTION", parser_class=type(p))
     models.required = True
@@ -22,6 +22,7 @@ def add_commands(sub) -> None:
     q.set_defaults(func=_show)
     _add_export(sub)
     add_build_command(sub)
+    _add_verify(sub)
 
 
 def _add_export(sub) -> None:
@@ -34,6 +35,43 @@ def _add_export(sub) -> None:
     p.add_argument("--opset", type=int, default=17, help="ONNX opset, 14-21 (default 17)")
     p.add_argument("--no-simplify", action="store_true", help="keep the graph as torch exports it (no onnxsim)")
     p.set_defaults(func=_export)
+
+
+def _add_verify(sub) -> None:
+    p = sub.add_parser("verify", help="parity of the FP16/INT8 graphs and engines in DIR with their FP32 graph, and "
+                       "TensorRT's ONNX parser on each (no GPU needed); writes DIR/verify.json")
+    p.add_argument("dir", metavar="DIR", help="the directory `ergoedge export` and `ergoedge calibrate` wrote")
+    p.add_argument("--checkpoint", help="also compare the FP32 graph with this checkpoint (a run directory or .pt)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=_verify)
+
+
+def _verify(args) -> int:
+    from export.verify import verify
+
+    report = verify(args.dir, args.checkpoint)
+    if args.json:
+        print(json.dumps(report, indent=1))
+        return 0 if report["passed"] else 1
+    for row in report["models"]:
+        parser = row["parser"]
+        said = (("accepted" if parser["accepted"] else f"REJECTED ({', '.join(parser['unsupported'][:3])})")
+                if parser["ran"] else "not run")
+        parity = row["parity"]
+        if parity["ran"]:
+            worst = max((o.get("error", float("inf")) for o in parity["outputs"].values()), default=0.0)
+            said += f"; vs {parity['against']}: error {worst:.2g} {'ok' if parity['passed'] else 'FAILED'}"
+        if "torch" in row:
+            said += f"; vs torch {'ok' if row['torch']['passed'] else 'FAILED'}"
+        if not row["matches_manifest"]:
+            said += "; CHANGED since its manifest (sha256)"
+        print(f"{row['onnx']:<36} {row['precision']:<5} parser {said}")
+        if not parser["ran"]:
+            print(f"  parser not run: {parser['reason']}")
+    for engine in report["engines"]:
+        print(f"{engine['engine']:<36} engine {'ok' if engine.get('passed') else engine.get('reason', 'FAILED')}")
+    print(f"{'passed' if report['passed'] else 'FAILED'}: {report['directory']}/verify.json")
+    return 0 if report["passed"] else 1
 
 
 def _fetch(args) -> int:

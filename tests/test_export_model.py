@@ -147,3 +147,25 @@ def test_no_simplify_keeps_the_exported_graph(tmp_path):
     manifest = json.loads(artifact.manifest.read_text())
     assert manifest["simplified"]["tool"] is None
     assert manifest["simplified"]["nodes_after"] == manifest["simplified"]["nodes_before"]
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_the_tensorrt_parser_takes_every_precision_of_every_model(tmp_path, name):
+    """FP32 as exported, FP16 and INT8 (QDQ, TensorRT's form) as the calibration stage makes them; TensorRT's ONNX
+    parser without a GPU (export/parser_check.py) takes every node of each."""
+    pytest.importorskip("tensorrt_rtx", reason="the CPU-side parser check needs tensorrt-rtx (x86_64 set-up)")
+    from calibration.quantize import QuantSpec, convert_fp16, quantize_int8
+    from calibration.readers import calibration_set
+    from export.parser_check import check_parser
+
+    fp32 = export_model(checkpoint(tmp_path, name), tmp_path / "out").onnx
+    keys = tuple(load_checkpoint(tmp_path / f"{name}.pt").build().input_keys())
+    rng = np.random.default_rng(1)
+    feeds = [example_inputs(keys, 15, 1, 32, 0, rng) for _ in range(8)]
+    graphs = {"fp32": fp32, "fp16": convert_fp16(fp32, tmp_path / "fp16.onnx", feeds[0]),
+              "int8": quantize_int8(fp32, calibration_set(feeds, "example inputs"), QuantSpec(allow_small=True),
+                                    tmp_path / "int8.onnx")}
+    for precision, path in graphs.items():
+        report = check_parser(path)
+        assert report.accepted and not report.unsupported, (precision, report.errors)
+    assert check_parser(graphs["int8"]).operators["QuantizeLinear"] > 0

@@ -1,5 +1,5 @@
 """The CPU-side TensorRT ONNX parser check (export/parser_check.py, TensorRT-RTX's parser, no GPU): it takes the
-FP32, FP16 and INT8 (QDQ in TensorRT's form, made here by ONNX Runtime's quantize_static from real frames and real
+FP32, FP16 and INT8 (QDQ in TensorRT's form, made here by the calibration stage from real frames and real
 step inputs) graphs of BlazePose's detector and landmark model and of the edge_stream streaming step, and rejects a
 graph with an op TensorRT lacks, naming the node."""
 
@@ -81,27 +81,17 @@ def _fp32_and_feeds(name, blazepose_models, stream_step, footage):
 
 
 def _int8(fp32, feeds, out):
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    """The calibration stage's INT8 QDQ (TensorRT's form) from these few real samples."""
+    from calibration.quantize import QuantSpec, quantize_int8
+    from calibration.readers import calibration_set
 
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self.it = iter(feeds)
-
-        def get_next(self):
-            return next(self.it, None)
-
-    quantize_static(str(fp32), str(out), Reader(), quant_format=QuantFormat.QDQ, activation_type=QuantType.QInt8,
-                    weight_type=QuantType.QInt8, extra_options={"ActivationSymmetric": True,
-                                                                "WeightSymmetric": True, "QuantizeBias": False})
-    return out
+    return quantize_int8(fp32, calibration_set(feeds, "test frames"), QuantSpec(allow_small=True), out)
 
 
-def _fp16(fp32, out):
-    import onnx
+def _fp16(fp32, feeds, out):
+    from calibration.quantize import convert_fp16
 
-    float16 = pytest.importorskip("onnxconverter_common.float16", reason="FP16 conversion needs onnxconverter-common")
-    onnx.save(float16.convert_float_to_float16(onnx.load(str(fp32)), keep_io_types=True), str(out))
-    return out
+    return convert_fp16(fp32, out, feeds[0])
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +103,7 @@ def graphs(request, blazepose_models, stream_step, footage, tmp_path_factory):
         if name not in made:
             fp32, feeds = _fp32_and_feeds(name, blazepose_models, stream_step, footage)
             tmp = tmp_path_factory.mktemp(name)
-            made[name] = {"fp32": fp32, "fp16": lambda: _fp16(fp32, tmp / f"{name}_fp16.onnx"),
+            made[name] = {"fp32": fp32, "fp16": _fp16(fp32, feeds, tmp / f"{name}_fp16.onnx"),
                           "int8": _int8(fp32, feeds, tmp / f"{name}_int8.onnx")}
         return made[name]
 
@@ -124,7 +114,6 @@ def graphs(request, blazepose_models, stream_step, footage, tmp_path_factory):
 @pytest.mark.parametrize("name", MODELS)
 def test_the_parser_takes_every_graph_of_the_real_models(graphs, name, precision):
     path = graphs(name)[precision]
-    path = path() if callable(path) else path
     assert inspect_onnx(path).precision == precision               # the graph carries what its name says
     report = check_parser(path)
     assert report.accepted, report.errors

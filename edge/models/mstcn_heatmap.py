@@ -277,8 +277,13 @@ class MstcnHeatmap(nn.Module):
         """(B, T, J, 3) keypoints -> (B, feature_dim, T) features, zero at padded frames (never drawn)."""
         b, t, j, _ = keypoints.shape
         real = mask.reshape(-1)
-        encoded = self.encoder(self.heatmaps(keypoints.reshape(b * t, j, 3)[real]))
-        feats = encoded.new_zeros(b * t, encoded.shape[1]).masked_scatter(real.unsqueeze(-1), encoded)
+        flat = keypoints.reshape(b * t, j, 3)
+        if self.training:  # only the real frames are drawn: padding can be most of a batch of uneven lengths
+            encoded = self.encoder(self.heatmaps(flat[real]))
+            feats = encoded.new_zeros(b * t, encoded.shape[1]).masked_scatter(real.unsqueeze(-1), encoded)
+        else:  # every frame drawn, padded ones zeroed after: no data-dependent shapes (NonZero) in an exported graph
+            flat = torch.where(real[:, None, None], flat, torch.zeros_like(flat))
+            feats = self.encoder(self.heatmaps(flat)) * real[:, None].to(flat.dtype)
         return feats.reshape(b, t, -1).transpose(1, 2)
 
     def keypoints(self, batch: dict) -> torch.Tensor:
