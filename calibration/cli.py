@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 RANDOM = "random"
 
 
 def add_commands(sub) -> None:
-    """Add `calibrate` to the `ergoedge` subparsers `sub`."""
+    """Add `calibrate` and `calibrate-pose` to the `ergoedge` subparsers `sub`."""
+    _add_calibrate_pose(sub)
     from calibration.readers import DATASETS
 
     p = sub.add_parser("calibrate", help="INT8 (QDQ) and FP16 versions of an exported skeleton model, calibrated on "
@@ -32,6 +35,31 @@ def add_commands(sub) -> None:
                    help="share of videos/subjects held out for the report when the data has no published split")
     p.add_argument("--seed", type=int, default=0, help="held-out draw and sampling offset (default 0)")
     p.set_defaults(func=_calibrate)
+
+
+def _add_calibrate_pose(sub) -> None:
+    p = sub.add_parser("calibrate-pose", help="BlazePose's detector and landmark model in INT8 (CPU and TensorRT "
+                       "forms) and FP16, calibrated on real frames as the run makes them, with an accuracy report")
+    p.add_argument("--footage", required=True, help="the folder holding pose2sim/cam01-04.mp4 and opencv/vtest.avi "
+                                                    "(what scripts/fetch_footage.sh fetches)")
+    p.add_argument("--out", required=True, help="directory for the models, their manifests and the report; the "
+                                                "models directory itself to use them with [pose] precision")
+    p.add_argument("--models-dir", help="the FP32 models (default: $ERGOEDGE_MODELS or ~/.cache/ergo-edge/models)")
+    p.set_defaults(func=_calibrate_pose)
+
+
+def _calibrate_pose(args) -> int:
+    from calibration.pose_stage import REPORT, PoseCalibrateSpec, calibrate_pose
+
+    report = calibrate_pose(PoseCalibrateSpec(args.footage, args.models_dir), args.out)
+    for variant, row in report["models"]["pose_landmark_full"].items():
+        print(f"pose_landmark_full {variant:<9} {row['file']:<32} shift against FP32 on held-out crops: median "
+              f"{row['crop_median_px']:.2f} px, p90 {row['crop_p90_px']:.2f} px (crop, 256 px)")
+    for variant, row in report["models"]["pose_detection"].items():
+        print(f"pose_detection     {variant:<9} {row['file']:<32} same presence {row['same_presence']:.1%}, "
+              f"box IoU median {row['box_iou_median'] or 0:.3f}")
+    print(f"report: {Path(args.out) / REPORT}")
+    return 0
 
 
 def _names(text: str) -> tuple[str, ...]:

@@ -81,14 +81,14 @@ def check_calibration(calib, spec: QuantSpec) -> None:
                          "(give more data or --samples, or --allow-small)")
 
 
-def _method(name: str):
+def calibration_method(name: str):
     from onnxruntime.quantization import CalibrationMethod
 
     return {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
             "entropy": CalibrationMethod.Entropy}[name]
 
 
-def _reader(feeds: list[dict]):
+def feed_reader(feeds: list[dict]):
     from onnxruntime.quantization import CalibrationDataReader
 
     class Reader(CalibrationDataReader):
@@ -105,7 +105,7 @@ def _reader(feeds: list[dict]):
 
 
 @contextlib.contextmanager
-def _quiet():
+def quiet_quantizer():
     """ORT's quantizer logs advice at WARNING level (pre-processing, opset) and its histogram calibrators print
     their settings to stdout: neither is the user's business (the manifest records the settings)."""
     root = logging.getLogger()
@@ -142,11 +142,11 @@ def quantize_int8(onnx_path: str | Path, calib, spec: QuantSpec, out_path: str |
     if spec.method == "percentile":
         extra["CalibPercentile"] = PERCENTILE
     out = Path(out_path)
-    with atomic_path(out, suffix=".onnx") as tmp, _quiet():
-        quantize_static(str(source), str(tmp), _reader(calib.feeds), quant_format=QuantFormat.QDQ,
+    with atomic_path(out, suffix=".onnx") as tmp, quiet_quantizer():
+        quantize_static(str(source), str(tmp), feed_reader(calib.feeds), quant_format=QuantFormat.QDQ,
                         op_types_to_quantize=ops, per_channel=spec.per_channel, activation_type=QuantType.QInt8,
                         weight_type=QuantType.QInt8, nodes_to_exclude=excluded_nodes,
-                        calibrate_method=_method(spec.method), extra_options=extra)
+                        calibrate_method=calibration_method(spec.method), extra_options=extra)
         check_qdq(tmp)
         _runs(tmp, calib.feeds[0])
     return out
@@ -200,7 +200,7 @@ def convert_fp16(onnx_path: str | Path, out_path: str | Path, feed: dict | None 
     from onnxruntime.transformers.onnx_model import OnnxModel
 
     model = onnx.load(str(onnx_path))
-    with _quiet():
+    with quiet_quantizer():
         half = convert_float_to_float16(model, keep_io_types=True)
         OnnxModel(half).topological_sort()  # the converter appends the input casts last; the ONNX spec wants order
     out = Path(out_path)
@@ -224,10 +224,10 @@ def tensor_ranges(onnx_path: str | Path, calib, spec: QuantSpec) -> dict[str, tu
 
     check_calibration(calib, spec)
     options = {"percentile": PERCENTILE} if spec.method == "percentile" else {}
-    with tempfile.TemporaryDirectory(prefix="ergoedge-calib-") as tmp, _quiet():
+    with tempfile.TemporaryDirectory(prefix="ergoedge-calib-") as tmp, quiet_quantizer():
         calibrator = create_calibrator(Path(onnx_path), None, augmented_model_path=str(Path(tmp) / "aug.onnx"),
-                                       calibrate_method=_method(spec.method), extra_options=options)
-        calibrator.collect_data(_reader(calib.feeds))
+                                       calibrate_method=calibration_method(spec.method), extra_options=options)
+        calibrator.collect_data(feed_reader(calib.feeds))
         data = calibrator.compute_data()
     out = {}
     for name, value in data.data.items():

@@ -131,7 +131,7 @@ def decode_detections(raw_boxes: np.ndarray, raw_scores: np.ndarray, threshold: 
     return boxes, keypoints, scores[keep]
 
 
-def _iou_cxcywh(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+def box_iou_cxcywh(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     a1, a2 = box[:2] - box[2:] / 2, box[:2] + box[2:] / 2
     b1, b2 = boxes[:, :2] - boxes[:, 2:] / 2, boxes[:, :2] + boxes[:, 2:] / 2
     inter = np.clip(np.minimum(a2, b2) - np.maximum(a1, b1), 0, None).prod(axis=1)
@@ -149,7 +149,7 @@ def weighted_nms(boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, i
     for i in range(len(scores)):
         if not remaining[i]:
             continue
-        group = remaining & (_iou_cxcywh(boxes[i], boxes) > iou)
+        group = remaining & (box_iou_cxcywh(boxes[i], boxes) > iou)
         group[i] = True
         w = scores[group][:, None]
         out_boxes.append((boxes[group] * w).sum(axis=0) / w.sum())

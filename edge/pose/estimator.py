@@ -18,6 +18,9 @@ from edge.pose.types import Person
 
 # People tracked in one frame, at most: a workstation camera sees a few; every one costs a pose inference per frame.
 MAX_PEOPLE = 32
+# BlazePose's precisions: fp32 is what set-up converts; fp16 and int8 are what `ergoedge calibrate-pose` writes
+# beside it (`<model>_fp16.onnx`, `<model>_int8.onnx`, and `<model>_int8_trt.onnx`, the form TensorRT takes).
+PRECISIONS = ("fp32", "fp16", "int8")
 
 
 @dataclass(frozen=True)
@@ -30,9 +33,12 @@ class EstimatorSpec:
     models_dir: str | None = None
     max_people: int = 1  # 1..MAX_PEOPLE
     smoothing: bool = True
+    precision: str = "fp32"  # of the BlazePose default: fp32, fp16 or int8 (PRECISIONS)
 
     def __post_init__(self) -> None:
         check_number(self.max_people, "max_people", integer=True, minimum=1, maximum=MAX_PEOPLE)
+        if self.precision not in PRECISIONS:
+            raise InputError(f"pose.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
 
 
 class Estimator:
@@ -74,15 +80,48 @@ class Estimator:
         return smoothed
 
 
+def blazepose_file(name: str, spec: EstimatorSpec) -> Path:
+    """The BlazePose model file `name` at `spec.precision`: the checked FP32 file of the models directory, or the
+    FP16/INT8 one `ergoedge calibrate-pose` wrote beside it, checked against the sha256 of its manifest. INT8 where
+    TensorRT will run it is the TensorRT form (symmetric activations)."""
+    import json
+
+    from edge.artifacts import model_path, models_dir, sha256_file
+
+    if spec.precision == "fp32":
+        return model_path(name, spec.models_dir)
+    suffix = spec.precision
+    if spec.precision == "int8" and _tensorrt_runs(spec.backend):
+        suffix = "int8_trt"
+    path = models_dir(spec.models_dir) / f"{name}_{suffix}.onnx"
+    hint = f"ergoedge calibrate-pose --footage DIR --out {path.parent} makes it"
+    try:
+        manifest = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise InputError(f"no {spec.precision} model {path} with its manifest ({hint})") from None
+    if not path.is_file() or manifest.get("onnx_sha256") != sha256_file(path):
+        raise InputError(f"{path} does not match its manifest ({hint} again)")
+    return path
+
+
+def _tensorrt_runs(backend: str) -> bool:
+    if backend == "tensorrt":
+        return True
+    if backend != "auto":
+        return False
+    from edge.inference.engine_cache import tensorrt_unusable
+
+    return tensorrt_unusable() is None
+
+
 def open_estimator(spec: EstimatorSpec = EstimatorSpec()) -> Estimator:
     from edge.inference.backends import open_backend
 
     if spec.model is None:
-        from edge.artifacts import model_path
         from edge.pose.blazepose import BlazePose, BlazePoseConfig
 
-        detector = open_backend(model_path("pose_detection", spec.models_dir), spec.backend)
-        landmarks = open_backend(model_path("pose_landmark_full", spec.models_dir), spec.backend)
+        detector = open_backend(blazepose_file("pose_detection", spec), spec.backend)
+        landmarks = open_backend(blazepose_file("pose_landmark_full", spec), spec.backend)
         pose = BlazePose(detector, landmarks, BlazePoseConfig(max_people=spec.max_people))
         return Estimator(pose, "blazepose33", spec.smoothing, runtime=landmarks.provider, keypoints_3d=True)
     from edge.pose.adapters.registry import ADAPTERS
