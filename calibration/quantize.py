@@ -6,13 +6,13 @@
 
 INT8: ONNX Runtime's `quantize_static` in QDQ format with signed int8 activations and weights, both symmetric
 (zero points 0) and biases left in float (`QuantizeBias=False`): ORT's default (uint8 activations, int32 biases) is
-rejected by TensorRT's parser (../shared/notes/platform.md). Per-channel weights, excluded nodes and excluded op
+rejected by TensorRT's parser. Per-channel weights, excluded nodes and excluded op
 types come from `QuantSpec`. The written graph is checked: every QuantizeLinear/DequantizeLinear is int8 with zero
 point 0, no bias is quantized, and ONNX Runtime loads and runs it.
 
-FP16: ONNX Runtime's float16 pass (onnxruntime.transformers.float16) with float32 graph inputs and outputs kept (the device feeds the same
-arrays to every precision); checked by loading and running it in ONNX Runtime (NCHWc transformer off, see
-`readers.open_session`).
+FP16: ONNX Runtime's float16 pass (onnxruntime.transformers.float16) with float32 graph inputs and outputs kept (the
+device feeds the same arrays to every precision); checked by loading and running it in ONNX Runtime (NCHWc
+transformer off, see `readers.open_session`).
 
 Calibration data is refused, one line, when it is random (`CalibrationSet.real` False) or holds fewer than
 `min_samples` distinct samples, unless the spec allows it: a quantizer never silently calibrates on noise.

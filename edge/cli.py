@@ -330,6 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     from calibration.cli import add_commands as add_calibration_commands
     from export.cli import add_commands as add_export_commands
     from edge.train.cli import add_commands as add_train_commands
+    from edge.pose.camera_calibration import add_commands as add_camera_commands
     from runtime.cli import add_commands as add_runtime_commands
 
     parser = _Parser(prog="ergoedge", description="On-device ergonomic risk assessment.")
@@ -337,8 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for add in (_add_assess, _add_score, _add_example_poses, add_export_commands, add_calibration_commands,
-                _add_pose, _add_calibrate_scene, add_runtime_commands, _add_layouts, _add_synth, _add_data,
-                add_train_commands):
+                _add_pose, _add_calibrate_scene, add_camera_commands, add_runtime_commands, _add_layouts, _add_synth,
+                _add_data, add_train_commands):
         add(sub)
     return parser
 

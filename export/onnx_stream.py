@@ -5,12 +5,12 @@ the JSON manifest beside it that the device reads (`edge.streaming.model`).
 
 The graph: inputs `joints` (batch, J, 3) and `state_0` .. `state_{N-1}`; outputs the step's own (edge_stream:
 `activity_logits` (batch, C), `reba` (batch,), `reba_partials` (batch, P)) and `next_state_0` .. `next_state_{N-1}`,
-each shaped like its input. The batch axis is dynamic: one stream per row. Before a stream's first frame every
-state tensor is zeros (the exporter checks that the model's `initial_state` is). The ONNX is checked by
-`onnx.checker` (full check), simplified (onnxsim), its inferred shapes stored (`export/onnx_common.py`), and checked by parity: ONNX Runtime, stepping seeded sequences frame by
-frame with the state fed back, must give what torch gives on the whole sequences at once, within `PARITY_ATOL`;
-the figures go into the manifest. The manifest is written last, so one always describes a complete ONNX file.
-"""
+each shaped like its input. The batch axis is dynamic: one stream per row. Before a stream's first frame every state
+tensor is zeros (the exporter checks that the model's `initial_state` is). The ONNX is checked by `onnx.checker`
+(full check), simplified (onnxsim), its inferred shapes stored (`export/onnx_common.py`), and checked by parity: ONNX
+Runtime, stepping seeded sequences frame by frame with the state fed back, must give what torch gives on the whole
+sequences at once, within `PARITY_ATOL`; the figures go into the manifest. The manifest is written last, so one
+always describes a complete ONNX file."""
 
 from __future__ import annotations
 

@@ -5,11 +5,12 @@ For every ONNX with a manifest in DIR (what `ergoedge export` and `ergoedge cali
 - the file is the one its manifest describes (sha256);
 - TensorRT's ONNX parser, without a GPU (`export/parser_check.py`): accepted or not, the nodes it lacks, and an
   operator report;
-- parity against the FP32 graph it was made from (found in DIR by the sha256 its manifest records) on the same
-  inputs (seeded synthetic workers, normalised as in training) through ONNX Runtime: for a streaming step, `PARITY_FRAMES` frames stepped with each graph's own state fed
-  back; for a sequence model, whole sequences. The error is max |x - fp32| / (1 + max |fp32|) per output, held to
-  `TOLERANCE[precision]`; activity logits also count the frames whose class differs (`MIN_CLASS_AGREEMENT`).
-  Accuracy on held-out real data is the calibration report's job (`int8_bar_passed` in an INT8 manifest, shown);
+- parity against the FP32 graph it was made from (found in DIR by the sha256 its manifest records) on the same inputs
+  (seeded synthetic workers, normalised as in training) through ONNX Runtime: for a streaming step, `PARITY_FRAMES`
+  frames stepped with each graph's own state fed back; for a sequence model, whole sequences. The error is max |x -
+  fp32| / (1 + max |fp32|) per output, held to `TOLERANCE[precision]`; activity logits also count the frames whose
+  class differs (`MIN_CLASS_AGREEMENT`). Accuracy on held-out real data is the calibration report's job
+  (`int8_bar_passed` in an INT8 manifest, shown);
 - with `--checkpoint`, the FP32 graph against torch on the same inputs;
 - TensorRT engines in DIR (`*.engine` with manifests from `ergoedge build`) against their ONNX, where TensorRT and a
   GPU are; elsewhere each is listed as not run, with the reason.
@@ -193,7 +194,8 @@ def verify(directory: str | Path, checkpoint: str | Path | None = None) -> dict:
         raise InputError(f"no such directory: {directory}")
     graphs = _manifests(directory)
     if not graphs:
-        raise InputError(f"{directory}: no ONNX file with a manifest beside it (ergoedge export / calibrate write them)")
+        raise InputError(f"{directory}: no ONNX file with a manifest beside it (ergoedge export / calibrate write "
+                         "them)")
     sha_of = {p: sha256_file(p) for p in graphs}
     by_sha = {sha: p for p, sha in sha_of.items()}
     rows, outputs = [], {}

@@ -105,7 +105,8 @@ def stage_costs(config, source: Path, spec: BenchSpec) -> dict:
         raise InputError(f"{source}: the pose model found nobody in {len(times['pose'])} frames; bench needs a clip "
                          "with a person in view")
     return {"split_pose": split, "frames": len(times["pose"]), "frames_with_person": frames_with_person,
-            "runtime": estimator.runtime, "pose_precision": config.pose.precision, "activity_model": str(activity.model.path) if activity.enabled else None,
+            "runtime": estimator.runtime, "pose_precision": config.pose.precision,
+            "activity_model": str(activity.model.path) if activity.enabled else None,
             "stages": {k: _median_p90(v) for k, v in times.items()}}
 
 
@@ -161,7 +162,8 @@ def _machine() -> dict:
 def _markdown(result: dict) -> str:
     lines = [f"# ergo-edge bench: {result['source']}", "",
              f"Machine: {result['machine']['platform']}, {result['machine']['cpus']} CPUs; pose runtime: "
-             f"{result['stages']['runtime']} ({result['stages']['pose_precision']}); activity model: {result['stages']['activity_model'] or 'none'}", "",
+             f"{result['stages']['runtime']} ({result['stages']['pose_precision']}); activity model: "
+             f"{result['stages']['activity_model'] or 'none'}", "",
              f"End to end (`ergoedge run`, outputs off): {result['end_to_end']['frames']} frames, "
              f"{result['end_to_end']['fps']:.1f} fps; ms per stage (median/p90): " + ", ".join(
                  f"{k} {v['median_ms']}/{v['p90_ms']}" for k, v in result["end_to_end"]["stages"].items()), "",

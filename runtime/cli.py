@@ -8,14 +8,17 @@ import sys
 from pathlib import Path
 
 from edge.errors import InputError
+from runtime.report_cli import add_commands as add_report_command
 
 
 def add_commands(sub) -> None:
-    """Add `run`, `events`, `doctor` and `bench` to the `ergoedge` subparsers `sub`."""
+    """Add `run`, `events`, `doctor`, `bench`, `dashboard` and `report` to the `ergoedge` subparsers `sub`."""
     _add_run(sub)
     _add_events(sub)
     _add_doctor(sub)
     _add_bench(sub)
+    _add_dashboard(sub)
+    add_report_command(sub)
 
 
 def _add_bench(sub) -> None:
@@ -68,6 +71,9 @@ def _add_run(sub) -> None:
     p.add_argument("--models-dir")
     p.add_argument("--max-seconds", type=float, help="stop after this much stream time (seconds, above 0)")
     p.add_argument("--events-db", help="SQLite event store (default ~/.local/share/ergo-edge/events.db)")
+    p.add_argument("--dashboard", metavar="[ADDR:]PORT",
+                   help="serve the live dashboard on this port (address default 127.0.0.1, this machine only; any "
+                        "other needs dashboard.password_hash in --config: `ergoedge dashboard set-password`)")
     p.add_argument("--list-metrics", action="store_true",
                    help="print every metric an alert rule may name, with its range, and exit")
     p.set_defaults(func=_run)
@@ -92,7 +98,7 @@ def _run(args) -> int:
            "output.record": args.record, "output.show": True if args.show else None,
            "output.rtsp_port": args.rtsp_port, "output.rtsp_address": args.rtsp_address,
            "output.face_blur": args.face_blur,
-           "sinks.sqlite": args.events_db})
+           "sinks.sqlite": args.events_db, **_dashboard_overrides(args.dashboard)})
     # --out "" is refused by the session (edge.paths.output_dir), never the working directory nor the default.
     out = args.out if args.out is not None else user_dir("data") / "runs" / datetime.now().strftime("%Y%m%d-%H%M%S")
     report = run(config, out, status=sys.stderr, config_file=args.config)  # stderr as it is now, not at import
@@ -158,3 +164,30 @@ def _doctor(args) -> int:
     checks = run_checks(args.config, args.models_dir)
     print(format_checks(checks, as_json=args.json))
     return 1 if any(c.status == FAIL for c in checks) else 0
+
+
+def _dashboard_overrides(listen: str | None) -> dict:
+    from runtime.dashboard.config import parse_listen
+
+    if listen is None:
+        return {}
+    address, port = parse_listen(listen)
+    return {"dashboard.port": port, "dashboard.address": address}
+
+
+def _add_dashboard(sub) -> None:
+    p = sub.add_parser("dashboard", help="the live dashboard's login (`ergoedge run --dashboard`)")
+    commands = p.add_subparsers(dest="dashboard_command", metavar="COMMAND")
+    commands.required = True
+    s = commands.add_parser("set-password", help="hash a dashboard password (read without echo) and write it into "
+                            "--config's [dashboard] table, or print the line")
+    s.add_argument("--stdin", action="store_true", help="read the password from the first line of standard input")
+    s.add_argument("--config", help="the run config to write dashboard.password_hash into (else it is printed)")
+    s.set_defaults(func=_set_password)
+
+
+def _set_password(args) -> int:
+    from runtime.dashboard.password import set_password
+
+    set_password(args.config, args.stdin)
+    return 0

@@ -36,6 +36,10 @@ an error that names it (a misspelled threshold must never be silently ignored). 
     rtsp_address = "0.0.0.0"               # default 127.0.0.1 (this machine only)
     rtsp_user = "viewer"                   # needed on any other address (or rtsp_allow_anonymous = true)
     rtsp_password = "..."                  # a file with passwords: readable by root and the service only (0640)
+    [dashboard]
+    port = 8080                            # the live dashboard (`--dashboard [ADDR:]PORT`); default 0: none
+    address = "0.0.0.0"                    # default 127.0.0.1; any other needs password_hash
+    password_hash = "scrypt$..."           # `ergoedge dashboard set-password --config FILE`
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ from edge.scoring.stream import describe_range, metric_ranges
 from runtime.activity import ActivityConfig
 from runtime.alerts.engine import DEFAULT_RULES, AlertRule, check_rules
 from runtime.alerts.mqtt_config import MqttConfig
+from runtime.dashboard.config import DashboardConfig
 from runtime.network import check_rtsp_output
 
 
@@ -201,6 +206,8 @@ class RunConfig:
     output: OutputConfig = field(default_factory=OutputConfig)
     # The activity model per person (runtime.activity: model, backend, lift_classes, lift_min_s).
     activity: ActivityConfig = field(default_factory=ActivityConfig)
+    # The live dashboard (runtime.dashboard.config: port, address, password_hash, tls_cert/tls_key, rates).
+    dashboard: DashboardConfig = field(default_factory=DashboardConfig)
 
     def __post_init__(self) -> None:
         if self.max_seconds is not None:
@@ -215,4 +222,4 @@ def load_config(path: str | os.PathLike | None) -> RunConfig:
 
 
 __all__ = ["RunConfig", "SourceConfig", "PoseConfig", "AlertsConfig", "SinksConfig", "GpioSection", "OutputConfig",
-           "ActivityConfig", "GPIO_PINS", "NO_RULES_WARNING", "check_rule", "load_config"]
+           "ActivityConfig", "DashboardConfig", "GPIO_PINS", "NO_RULES_WARNING", "check_rule", "load_config"]

@@ -50,6 +50,8 @@ def run(config: RunConfig, out_dir: str | Path, status=sys.stderr, config_file: 
             for frame in session.source:
                 if not session.step(frame) or stop.is_set():
                     break
+            if session.dashboard is not None:
+                session.dashboard.linger(session, stop)  # [dashboard] linger_s: the final state stays up a while
     finally:
         session.close()
     return session.write_report()
@@ -136,6 +138,13 @@ class Session:
         self.source_stats: dict = {}
         self._next_report = self.started_utc.timestamp() + config.report_every_s
         self._report_failed = False
+        self.dashboard = None  # last: a port in use stops the run here, and nothing started later can fail
+        if config.dashboard.port:
+            from runtime.dashboard.publisher import DashboardPublisher
+
+            self.dashboard = DashboardPublisher(config.dashboard, self.camera, self.run_id, draw=annotate,
+                                                status=status, log=self._output_failed)
+            self.dashboard.start()
 
     def step(self, frame) -> bool:
         """Process one frame; False (and the frame unused) once it lies past `max_seconds` of stream time."""
@@ -153,11 +162,14 @@ class Session:
         t_score = time.perf_counter()
         self.clock.add("score", (t_score - t_pose) * 1000)
         self.observe(metrics, t, dt)
+        self.exposure.observe_frame(t, frame.image, people, self.scene.up)  # episode thumbnails, NIOSH per lift
         t_alerts = time.perf_counter()
         self.clock.add("alerts", (t_alerts - t_score) * 1000)
         self.frames += 1
         fps_now = self.frames / max(time.monotonic() - self.started, 1e-6)
         self._write_outputs(frame.image, people, metrics, fps_now)
+        if self.dashboard is not None:  # a reference swap a few times a second; never waits for the web side
+            self.dashboard.publish(self, frame.image, people, metrics, fps_now)
         self.clock.add("output", (time.perf_counter() - t_alerts) * 1000)
         self._show_status(people, metrics, fps_now)
         self._wait_start = time.perf_counter()
@@ -213,7 +225,7 @@ class Session:
         self.exposure = ExposureTracker(
             self.engine.rules, shift_starts=config.alerts.shift_starts, clock=self.wall_clock, store=self.store,
             camera=self.camera, run_id=self.run_id, save_every_s=config.alerts.exposure_save_s,
-            log=self.messages.append)
+            scoring=config.scoring, log=self.messages.append)
 
     def _keep_previous_report(self) -> None:
         from runtime.report import keep_previous_reports
@@ -254,27 +266,13 @@ class Session:
 
     def _write_outputs(self, image, people, metrics: dict[int, dict], fps_now: float) -> None:
         """The annotated frame to every output that was asked for (none: no frame is touched)."""
-        from runtime.video.overlay import PersonStatus, blur_faces, draw_overlay
-
-        o = self.config.output
         if not self.outputs.active:
             return
         if not self.outputs.opened:
             h, w = image.shape[:2]
             self.outputs.open((w, h))
-        image = image.copy()
-        if o.face_blur:
-            blur_faces(image, people)
-        if o.overlay:
-            statuses = {pid: PersonStatus(
-                person=pid, reba=m.get("reba_total"), rula=m.get("rula_grand"),
-                risk=_risk_name(m.get("reba_total", float("nan"))), trunk_flexion_deg=m.get("trunk_flexion_deg"),
-                activity=m.get("activity"), activity_confidence=m.get("activity_confidence"),
-                learned_reba=m.get("learned_reba"),
-                alerts=tuple(r for (p, r) in self.active if p == pid)) for pid, m in metrics.items()}
-            banner = next(iter(self.active.values()), None)
-            draw_overlay(image, people, statuses, banner, f"{fps_now:.1f} fps  {len(people)} people")
-        self.outputs.write(image)
+        self.outputs.write(annotate(image, people, metrics, self.active, self.config.output,
+                                    f"{fps_now:.1f} fps  {len(people)} people"))
 
     def _show_status(self, people, metrics: dict[int, dict], fps_now: float) -> None:
         if self.status is None or time.monotonic() - self._last_status < self.config.status_interval_s:
@@ -290,6 +288,8 @@ class Session:
     def close(self) -> None:
         """Clear everyone's alerts, close the outputs, the source and the sinks (each failure recorded, none
         stopping the others from closing)."""
+        if self.dashboard is not None:
+            self.dashboard.close(self)  # before the sinks: acknowledgements made until now reach them
         for pid in list(self.last_seen):
             self._emit(self.engine.forget(pid, self.t))
         self.last_seen.clear()
@@ -359,6 +359,27 @@ def _open_sinks(config: RunConfig, out: Path, camera: str, log):
 
         sinks.append(GpioSink(pins=s.gpio.pins, mode=s.gpio.mode))
     return SinkSet(sinks, log=log), store
+
+
+def annotate(image, people, metrics: dict[int, dict], active: dict, output, status_line: str):
+    """A copy of the frame as every output shows it: faces blurred unless `output.face_blur` is off, skeletons,
+    per-person labels, the alert banner and `status_line` unless `output.overlay` is off. `active`: (person, rule) ->
+    message of each raised alert (`Session.active`). Also draws the dashboard's camera view."""
+    from runtime.video.overlay import PersonStatus, blur_faces, draw_overlay
+
+    image = image.copy()
+    if output.face_blur:
+        blur_faces(image, people)
+    if output.overlay:
+        statuses = {pid: PersonStatus(
+            person=pid, reba=m.get("reba_total"), rula=m.get("rula_grand"),
+            risk=_risk_name(m.get("reba_total", float("nan"))), trunk_flexion_deg=m.get("trunk_flexion_deg"),
+            activity=m.get("activity"), activity_confidence=m.get("activity_confidence"),
+            learned_reba=m.get("learned_reba"),
+            alerts=tuple(r for (p, r) in active if p == pid)) for pid, m in metrics.items()}
+        banner = next(iter(active.values()), None)
+        draw_overlay(image, people, statuses, banner, status_line)
+    return image
 
 
 def _risk_name(reba: float | None) -> str | None:

@@ -12,11 +12,13 @@ VENV=.venv
 TORCH_VERSION=2.13.0
 BUILD=build
 # Debian packages the project needs at run or test time: GStreamer with its Python bindings (the camera
-# pipeline), the RTSP server library (RTSP output and the reconnect tests) and Mosquitto (MQTT tests).
+# pipeline), the RTSP server library (RTSP output and the reconnect tests), Mosquitto (MQTT tests), and a real
+# browser and PDF renderer for the dashboard and report tests (chromium with its WebDriver, poppler's pdftoppm).
 SYSTEM_PACKAGES=(
   python3-gi python3-gst-1.0 gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 gir1.2-gst-rtsp-server-1.0
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
   gstreamer1.0-libav gstreamer1.0-x gstreamer1.0-tools gstreamer1.0-rtsp mosquitto
+  chromium chromium-driver poppler-utils
 )
 
 say() { printf '[setup] %s\n' "$*"; }

@@ -55,12 +55,7 @@ COARSE = ("walk", "stand", "bend", "reach_high", "handle_mid")
 FP16_ATOL = 0.02
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 
 def label_by_head_height(uw) -> None:

@@ -76,6 +76,13 @@ BAD = [
     ("sinks.gpio.pins", "{warning = 41}", "from 1 to 40"),
     ("output.rtsp_port", "70000", "from 0 to 65535"),
     ("activity.lift_min_s", "11", "from 0 to 10"),
+    ("dashboard.port", "70000", "from 0 to 65535"),
+    ("dashboard.session_ttl_s", "0", "from 1 to 604800"),
+    ("dashboard.update_hz", "0", "above 0 and at most 30"),
+    ("dashboard.video_fps", "31", "from 0 to 30"),
+    ("dashboard.jpeg_quality", "100", "from 20 to 95"),
+    ("dashboard.max_width", "10", "from 160 to 3840"),
+    ("dashboard.linger_s", "-1", "from 0 to 3600"),
 ]
 
 

@@ -216,7 +216,7 @@ def test_event_store_schema_version(tmp_path):
     conn.execute("PRAGMA user_version = 7")
     conn.commit()
     conn.close()
-    assert version == 1 and tables == {"events", "exposure"}
+    assert version == 2 and tables == {"events", "exposure", "shifts", "episodes", "lifts"}
     with pytest.raises(InputError, match="schema version 7 was written by a newer ergo-edge"):
         EventStore(path)
 

@@ -74,6 +74,43 @@ class OnnxParser:
         return self.errors[i]
 
 
+class Config:
+    """The builder config of the stand-in `trt` module, whose timing caches start with `header`."""
+
+    def __init__(self, trt, header: bytes):
+        self.trt, self.header = trt, header
+        self.flags, self.pools, self.profiles = set(), {}, []
+        self.timing, self.calibration_profile, self.int8_calibrator = None, None, None
+        self.default_device_type, self.DLA_core = trt.DeviceType.GPU, -1
+
+    def set_memory_pool_limit(self, pool, size):
+        self.pools[pool] = size
+
+    def set_flag(self, flag):
+        assert isinstance(flag, self.trt.BuilderFlag)
+        self.flags.add(flag.name)
+
+    def add_optimization_profile(self, profile):
+        self.profiles.append(profile)
+        return len(self.profiles) - 1
+
+    def set_calibration_profile(self, profile):
+        self.calibration_profile = profile
+
+    def create_timing_cache(self, data):
+        return TimingCache(bytes(data), self.header)
+
+    def set_timing_cache(self, cache, ignore_mismatch):
+        assert ignore_mismatch is False
+        if cache.data and not cache.data.startswith(self.header):
+            return False                                 # another TensorRT's cache
+        self.timing = cache
+        return True
+
+    def get_timing_cache(self):
+        return self.timing
+
+
 def fake_cuda_device(name: str = "Orin", capability: tuple[int, int] = (8, 7), runtime: int = 12060) -> dict:
     """tests/trt_stand_ins.py's cuda-python stand-in plus what the builder reads of the device and the runtime."""
     modules = fake_cuda_python()
@@ -101,39 +138,6 @@ def fake_tensorrt_builder(version: str = "10.3.0", dla_cores: int = 0, build_fai
             setattr(trt, name, type(name, (), {"__init__": lambda self: None, "algorithm": name}))
     header = f"TIMING-{version}|".encode()
 
-    class Config:
-        def __init__(self):
-            self.flags, self.pools, self.profiles = set(), {}, []
-            self.timing, self.calibration_profile, self.int8_calibrator = None, None, None
-            self.default_device_type, self.DLA_core = trt.DeviceType.GPU, -1
-
-        def set_memory_pool_limit(self, pool, size):
-            self.pools[pool] = size
-
-        def set_flag(self, flag):
-            assert isinstance(flag, trt.BuilderFlag)
-            self.flags.add(flag.name)
-
-        def add_optimization_profile(self, profile):
-            self.profiles.append(profile)
-            return len(self.profiles) - 1
-
-        def set_calibration_profile(self, profile):
-            self.calibration_profile = profile
-
-        def create_timing_cache(self, data):
-            return TimingCache(bytes(data), header)
-
-        def set_timing_cache(self, cache, ignore_mismatch):
-            assert ignore_mismatch is False
-            if cache.data and not cache.data.startswith(header):
-                return False                                 # another TensorRT's cache
-            self.timing = cache
-            return True
-
-        def get_timing_cache(self):
-            return self.timing
-
     class Builder:
         num_DLA_cores = dla_cores
 
@@ -144,7 +148,7 @@ def fake_tensorrt_builder(version: str = "10.3.0", dla_cores: int = 0, build_fai
             return Network(flags)
 
         def create_builder_config(self):
-            return Config()
+            return Config(trt, header)
 
         def create_optimization_profile(self):
             return Profile()

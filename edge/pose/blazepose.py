@@ -290,6 +290,11 @@ class BlazePose:
         self._since_detection = 0
 
     # -- detector -------------------------------------------------------------------------------------------
+    def track_roi(self, track_id: int) -> Roi | None:
+        """The ROI the track `track_id` will be read from in the next frame (from this frame's landmarks); None
+        for a track that is not (or no longer) kept."""
+        return next((t.roi for t in self._tracks if t.track_id == track_id), None)
+
     def detect(self, frame_bgr: np.ndarray) -> list[tuple[Roi, float]]:
         """Person ROIs and scores from the detector, best first."""
         h, w = frame_bgr.shape[:2]

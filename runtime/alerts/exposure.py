@@ -1,6 +1,8 @@
-"""Exposure totals per shift and person: seconds in each REBA risk level, seconds past each rule's threshold, alerts
-raised per rule; kept in bounded memory and, given an event store, saved every few seconds so that a restarted run
-continues its shift."""
+"""Exposure totals per shift and person: seconds in each REBA risk level and RULA action level, seconds past each
+rule's threshold, alerts raised per rule, seconds each body part's partial score is at its worst levels, lifts and
+their NIOSH lifting indices; kept in bounded memory and, given an event store, saved every few seconds so that a
+restarted run continues its shift, and so that `ergoedge report` can describe any past period. With a store the
+worst episodes of high risk (with a skeleton-only thumbnail) and every lift are saved too."""
 
 from __future__ import annotations
 
@@ -14,7 +16,9 @@ from edge.config import check_number
 from edge.errors import InputError
 from edge.ergonomics.reba import risk_band, risk_bands
 from runtime.alerts.engine import DEFAULT_RULES, AlertRule, check_person, check_rules, check_time, metric_value
-from runtime.alerts.event import AlertEvent, parse_utc, utc_now
+from runtime.alerts.episodes import METHOD_PARTS, EpisodeTracker, skeleton_thumbnail, worst_parts
+from runtime.alerts.event import AlertEvent, parse_utc, utc_iso, utc_now
+from runtime.alerts.lifts import SETTLE_S, LiftCounter, LiftGeometry, hand_geometry, li_band, lift_index
 
 
 def _parse_shift_starts(starts: Iterable[str]) -> tuple[int, ...]:
@@ -50,6 +54,9 @@ MAX_PERSONS = 64
 # Seconds of wall time between saves to the event store: what a crash can lose at most.
 SAVE_EVERY_S = 5.0
 OTHERS = -1  # the person id of the folded tracks in the event store
+RULA_LEVELS = ("1", "2", "3", "4")  # RULA action levels, as bucket keys
+# Lift and episode records waiting for the next save, at most (a store failing for hours must not fill memory).
+MAX_PENDING_RECORDS = 10_000
 
 
 @dataclass
@@ -74,7 +81,11 @@ class ExposureTracker:
     It is also a sink (`emit` = `record`) so it can sit in a SinkSet to count the engine's raised alerts.
 
     Memory holds `keep_shifts` shifts and, per shift, `max_persons` people (see KEEP_SHIFTS, MAX_PERSONS); call
-    `forget(person)` when a track ends. With a `store` (`runtime.alerts.store.EventStore`) this run's totals are
+    `forget(person)` when a track ends. `scoring` (the run's `edge.scoring.methods.ScoreConfig`) gives the REBA
+    at which an episode of high risk begins (`high_risk_reba`) and the load and coupling for NIOSH (no lifting
+    index while `load_kg` is 0). Per frame the run calls `update` for each person and then, once, `observe_frame`
+    with the frame's image and people: the thumbnails of the episodes and the hands' positions for NIOSH.
+    With a `store` (`runtime.alerts.store.EventStore`) this run's totals are
     saved as `run_id`'s rows every `save_every_s` seconds of wall time, at each shift change and on `close`, and a
     shift's rows saved by other runs (a run before a restart) are loaded when the shift is first met and counted
     in its "all" (as "earlier_runs"). A failing save is logged once through `log` and retried at the next one.
@@ -87,7 +98,9 @@ class ExposureTracker:
                  clock: Callable[[], datetime] = utc_now, reba_metric: str = "reba_total", *, store=None,
                  camera: str = "", run_id: str = "", save_every_s: float = SAVE_EVERY_S,
                  keep_shifts: int = KEEP_SHIFTS, max_persons: int = MAX_PERSONS,
-                 log: Callable[[str], None] | None = None):
+                 log: Callable[[str], None] | None = None, scoring=None):
+        from edge.scoring.methods import ScoreConfig
+
         self.rules = check_rules(rules)
         self.shift_starts = tuple(str(s).strip() for s in shift_starts)
         self._starts = _parse_shift_starts(self.shift_starts)
@@ -105,6 +118,16 @@ class ExposureTracker:
         self._shifts: dict[str, _Shift] = {}
         self._last_time: dict[int, float] = {}
         self._next_save: datetime | None = None
+        scoring = scoring if scoring is not None else ScoreConfig()
+        self.load_kg, self.coupling = float(scoring.load_kg), scoring.coupling
+        self._episodes = EpisodeTracker(scoring.high_risk_reba)
+        self._lift_counters: dict[int, LiftCounter] = {}
+        self._hands: dict[int, LiftGeometry] = {}
+        self._unsettled: dict[int, list[dict]] = {}  # lifts counted this frame, waiting for the hands' positions
+        self._records: dict[str, list] = {"episodes": [], "lifts": []}  # waiting for the next save
+        self._bounds_saved: set[str] = set()
+        self._frame_failures = 0
+        self._frame_calls = False  # observe_frame seen: lifts wait for the hands' positions
         if store is not None:  # a restarted run shows and continues its shift's totals from the start
             self._shift(self.shift_key(self._clock()))
 
@@ -131,17 +154,100 @@ class ExposureTracker:
         last = self._last_time.get(person)
         if last is not None and t < last:
             raise InputError(f"exposure update: time went backwards for person {person}: {t:g} s after {last:g} s")
-        level = self._reba_level(metric_value(metrics, self.reba_metric))
+        reba = metric_value(metrics, self.reba_metric)
+        level = self._reba_level(reba)
+        rula = metric_value(metrics, "rula_action_level")
+        rula_level = str(int(round(rula))) if rula is not None and str(int(round(rula))) in RULA_LEVELS else "unknown"
         over = [rule.name for rule in self.rules
                 if (v := metric_value(metrics, rule.metric)) is not None and rule.triggers(v)]
         self._last_time[person] = t
         when = wall_time or self._clock()
-        bucket = self._bucket(self.shift_key(when), person)
+        key = self.shift_key(when)
+        bucket = self._bucket(key, person)
         bucket["tracked_s"] += dt
         bucket["reba_s"][level] += dt
+        bucket["rula_s"][rula_level] += dt
         for name in over:
             bucket["over_threshold_s"][name] += dt
+        worst = worst_parts(metrics)
+        for method, part in worst:
+            bucket["worst_s"][method][part] += dt
+        self._settle(person, t)  # lifts no frame call placed in time (none come: at once, without an index)
+        self._count_lifts(t, when, key, person, metric_value(metrics, "lifts_per_min"), bucket)
+        self._keep(self._episodes.update(t, utc_iso(when), person, key, reba, metrics, dt, worst), "episodes")
         self._save_when_due(when)
+
+    def observe_frame(self, time_s: float, image, people, up=None) -> None:
+        """Once a frame, after `update`: `image` (only its size is read, never its pixels) and its people
+        (`edge.pose.types.Person` with track ids) give each new peak of an episode its skeleton thumbnail and, with
+        the scene's `up` vector and a load configured, place this frame's lifts for NIOSH. A failure here is
+        logged once and never stops the monitor."""
+        self._frame_calls = True
+        try:
+            wanted = set(self._episodes.wanting_thumbnails())
+            for person in people:
+                pid = person.track_id
+                if pid in wanted:
+                    self._episodes.set_thumbnail(pid, skeleton_thumbnail(image.shape, person))
+                if self.load_kg > 0 and up is not None:
+                    self._place_lifts(time_s, person, up)
+        except Exception as exc:  # noqa: BLE001 - the report's extras must never stop the alerts
+            self._frame_failures += 1
+            if self._frame_failures == 1 and self._log is not None:
+                self._log(f"recording episodes and lifts failed: {type(exc).__name__}: {exc}")
+
+    def _place_lifts(self, t: float, person, up) -> None:
+        from edge.pose.lifting import scoring_joints
+        from edge.skeletons import get_layout
+
+        hands = self._hands.setdefault(person.track_id, LiftGeometry())
+        if t >= hands.next_t:
+            joints, joints_up = scoring_joints(person, up)
+            hands.add(t, hand_geometry(joints, get_layout(person.layout).joints, joints_up, person.world is None))
+        waiting = self._unsettled.get(person.track_id)
+        while waiting and waiting[0]["_t"] + SETTLE_S <= t:
+            self._assess(waiting.pop(0), hands)
+
+    def _assess(self, lift: dict, hands: LiftGeometry | None) -> None:
+        """The lift's NIOSH index from the hands' positions around it (none if unseen), into its shift's totals;
+        then kept for the next save."""
+        geometry = hands.lift(lift["_t"]) if hands is not None and self.load_kg > 0 else None
+        if geometry is not None:
+            lift.update(lift_index(self.load_kg, geometry, lift["lifts_per_min"] or 0.0, self.coupling))
+            niosh = self._bucket(lift["shift"], lift["person"])["niosh"]
+            niosh["assessed"] += 1
+            niosh[li_band(lift["li"])] += 1
+            if lift["li"] is not None:
+                niosh["li_n"] += 1
+                niosh["li_sum"] += lift["li"]
+        self._keep([lift], "lifts")
+
+    def _count_lifts(self, t: float, when: datetime, key: str, person: int, per_min: float | None,
+                     bucket: dict) -> None:
+        new = self._lift_counters.setdefault(person, LiftCounter()).update(t, per_min)
+        if not new:
+            return
+        bucket["lifts"] += new
+        lift = {"shift": key, "person": person, "wall_time": utc_iso(when), "lifts_per_min": per_min,
+                "load_kg": self.load_kg if self.load_kg > 0 else None, "_t": t}
+        # Several lifts in one frame (a count catching up) share a time; the store keeps one row per time.
+        self._unsettled.setdefault(person, []).append(lift)
+
+    def _settle(self, person: int | None = None, now: float | None = None) -> None:
+        """Place the person's (everyone's) waiting lifts with the hands' positions seen so far (none without frame
+        calls); given `now`, only those a frame call should have placed a second ago (all, without frame calls)."""
+        for pid in list(self._unsettled) if person is None else [person]:
+            waiting = self._unsettled.get(pid, [])
+            while waiting and (now is None or not self._frame_calls or waiting[0]["_t"] + SETTLE_S + 1.0 < now):
+                self._assess(waiting.pop(0), self._hands.get(pid))
+            if not waiting:
+                self._unsettled.pop(pid, None)
+
+    def _keep(self, records: list[dict], kind: str) -> None:
+        if self._store is not None and records:
+            pending = self._records[kind]
+            pending.extend(records)
+            del pending[:-MAX_PENDING_RECORDS]
 
     def record(self, event: AlertEvent) -> None:
         """Count a raised alert in the shift of its wall time (cleared events are ignored)."""
@@ -154,8 +260,12 @@ class ExposureTracker:
     emit = record
 
     def forget(self, person: int) -> None:
-        """The track ended: its time check goes (its totals stay in their shifts)."""
+        """The track ended: its time check, lift counting and episode go (its totals stay in their shifts)."""
         self._last_time.pop(person, None)
+        self._settle(person)
+        self._keep(self._episodes.close(person), "episodes")
+        self._lift_counters.pop(person, None)
+        self._hands.pop(person, None)
 
     def save(self) -> bool:
         """Write what changed since the last save to the store (nothing without one); False if that failed."""
@@ -165,9 +275,13 @@ class ExposureTracker:
         for key, shift in self._shifts.items():
             drop += [(key, p) for p in shift.dropped]
             rows += [(key, p, shift.others if p == OTHERS else shift.persons[p]) for p in shift.dirty]
-        if rows or drop:
+        bounds = [(key, *self.shift_bounds(key)) for key in self._shifts if key not in self._bounds_saved]
+        episodes = self._records["episodes"] + self._episodes.open_records()
+        lifts = self._records["lifts"]
+        if rows or drop or bounds or episodes or lifts:
             try:
-                self._store.save_exposure(self.camera, self.run_id, rows, updated=self._clock(), drop=drop)
+                self._store.save_exposure(self.camera, self.run_id, rows, updated=self._clock(), drop=drop,
+                                          shifts=bounds, episodes=episodes, lifts=lifts)
             except Exception as exc:  # noqa: BLE001 - a full disk must not stop the monitor; the next save retries
                 self.save_failures += 1
                 if self.save_failures == 1 and self._log is not None:
@@ -176,10 +290,28 @@ class ExposureTracker:
             for shift in self._shifts.values():
                 shift.dirty.clear()
                 shift.dropped.clear()
+            self._bounds_saved.update(b[0] for b in bounds)
+            self._records = {"episodes": [], "lifts": []}
         return True
 
     def close(self) -> None:
+        """End every open episode and place every lift, then save."""
+        self._settle()
+        self._keep(self._episodes.close(), "episodes")
         self.save()
+
+    def shift_bounds(self, key: str) -> tuple[str, str, str]:
+        """(start, end as ISO UTC, time zone) of the shift named `key`: it ends at the next shift start."""
+        day, start = datetime.fromisoformat(key[:10]), int(key[11:13]) * 60 + int(key[14:16])
+        later = [m for m in self._starts if m > start]
+        end_day, end = (day, later[0]) if later else (day + timedelta(days=1), self._starts[0])
+
+        def utc(d: datetime, minute: int) -> str:
+            local = d.replace(hour=minute // 60, minute=minute % 60)
+            # The device's zone (None) through astimezone, which applies that day's offset (summer time).
+            return utc_iso(local.replace(tzinfo=self._tz) if self._tz is not None else local.astimezone())
+
+        return utc(day, start), utc(end_day, end), str(self._tz) if self._tz is not None else "local"
 
     def totals(self) -> dict:
         """JSON-ready: {"timezone", "shift_starts", "shifts": {key: {"persons": {"<id>": totals}, "all": totals}}};
@@ -216,8 +348,12 @@ class ExposureTracker:
     def _empty(self) -> dict:
         return {"tracked_s": 0.0,
                 "reba_s": {**{band.name: 0.0 for band in risk_bands()}, "unknown": 0.0},
+                "rula_s": {**dict.fromkeys(RULA_LEVELS, 0.0), "unknown": 0.0},
                 "over_threshold_s": {rule.name: 0.0 for rule in self.rules},
-                "alerts_raised": {rule.name: 0 for rule in self.rules}}
+                "alerts_raised": {rule.name: 0 for rule in self.rules},
+                "worst_s": {method: dict.fromkeys(parts, 0.0) for method, parts in METHOD_PARTS.items()},
+                "lifts": 0,
+                "niosh": {"assessed": 0, "li_n": 0, "li_sum": 0.0, "li_le_1": 0, "li_1_to_3": 0, "li_over_3": 0}}
 
     def _bucket(self, key: str, person: int) -> dict:
         """The person's bucket in the shift, now the most recently updated; the least recent folds into "others"
@@ -241,12 +377,13 @@ class ExposureTracker:
         shift = self._shifts[key] = _Shift()
         if self._store is not None:
             for row in self._store.load_exposure(self.camera, key):
+                totals = self.sum_totals([row["totals"]])  # rows saved by an older version gain the new keys
                 if row["run_id"] != self.run_id:
-                    shift.earlier = self.sum_totals([shift.earlier, row["totals"]])
+                    shift.earlier = self.sum_totals([shift.earlier, totals])
                 elif row["person"] == OTHERS:
-                    shift.others = row["totals"]
+                    shift.others = totals
                 else:
-                    shift.persons[row["person"]] = row["totals"]
+                    shift.persons[row["person"]] = totals
         while len(self._shifts) > self.keep_shifts:
             del self._shifts[min(k for k in self._shifts if k != key)]
         return shift
@@ -277,5 +414,5 @@ def _add_into(total: dict, part: dict) -> None:
 
 
 def _copy(bucket: dict) -> dict:
-    return {k: dict(v) if isinstance(v, dict) else v for k, v in bucket.items()}
+    return {k: _copy(v) if isinstance(v, dict) else v for k, v in bucket.items()}
 

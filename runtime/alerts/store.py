@@ -12,7 +12,14 @@ that a run restarted after a crash continues its shift's totals. Rows are keyed 
 track ids start again at 0 in every run, so each run writes its own rows and a shift's total is the sum over all
 runs' rows (`runtime.alerts.exposure.stored_totals`). Person -1 holds the tracks a run folded together
 (`ExposureTracker.max_persons`).
-`PRAGMA user_version` is the schema version: 0 before the exposure table existed, SCHEMA_VERSION since.
+For the ergonomist's report (`ergoedge report`, `runtime.shift_report`) it also holds, since schema version 2:
+`shifts` (each shift's start and end in UTC, so that a report can pick a period), `episodes` (the worst stretches
+of high risk with a skeleton-only JPEG thumbnail, at most MAX_EPISODES_PER_SHIFT per camera and shift: the worst
+by peak REBA, then length) and `lifts` (each counted lift and, where the load is configured, its NIOSH lifting
+index; at most MAX_LIFTS_PER_SHIFT per camera and shift, the exposure totals count every lift).
+`PRAGMA user_version` is the schema version: 0 before the exposure table existed, 1 before the report's tables,
+SCHEMA_VERSION since. An older store gains the missing tables when `EventStore` opens it (`EventReader` changes
+nothing and reads what is there).
 
 `ergoedge events` reads through `EventReader`, which opens the file read-only and changes nothing (see there).
 """
@@ -31,7 +38,9 @@ from edge.config import check_number
 from edge.errors import InputError
 from runtime.alerts.event import AlertEvent, parse_utc, utc_iso
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+MAX_EPISODES_PER_SHIFT = 20
+MAX_LIFTS_PER_SHIFT = 20_000
 MAX_LIMIT = 100_000  # most events one query returns (`ergoedge events --limit`: 0.23 GB peak); API None: all
 _INT64_MAX = 2**63 - 1  # SQLite's INTEGER
 COLUMNS = ("event_id", "kind", "rule", "person", "severity", "time_s", "wall_time", "value", "threshold",
@@ -66,10 +75,60 @@ CREATE TABLE IF NOT EXISTS exposure (
     PRIMARY KEY (camera, shift, run_id, person)
 )
 """
+SHIFT_COLUMNS = ("camera", "shift", "start_utc", "end_utc", "tz")
+EPISODE_COLUMNS = ("camera", "shift", "run_id", "person", "start", "end", "duration_s", "peak_reba", "peak_time",
+                   "drivers", "thumbnail")
+LIFT_COLUMNS = ("camera", "shift", "run_id", "person", "wall_time", "lifts_per_min", "load_kg", "li", "rwl_kg",
+                "h_cm", "v_origin_cm", "v_dest_cm", "asymmetry_deg")
+# Schema version 2: the shift report's tables (module doc).
+_REPORT_SCHEMA = """
+CREATE TABLE IF NOT EXISTS shifts (
+    camera    TEXT NOT NULL,
+    shift     TEXT NOT NULL,
+    start_utc TEXT NOT NULL,
+    end_utc   TEXT NOT NULL,
+    tz        TEXT NOT NULL,
+    PRIMARY KEY (camera, shift)
+);
+CREATE TABLE IF NOT EXISTS episodes (
+    camera     TEXT NOT NULL,
+    shift      TEXT NOT NULL,
+    run_id     TEXT NOT NULL,
+    person     INTEGER NOT NULL,
+    start      TEXT NOT NULL,
+    end        TEXT NOT NULL,
+    duration_s REAL NOT NULL,
+    peak_reba  REAL NOT NULL,
+    peak_time  TEXT NOT NULL,
+    drivers    TEXT NOT NULL,
+    thumbnail  BLOB,
+    PRIMARY KEY (camera, run_id, person, start)
+);
+CREATE TABLE IF NOT EXISTS lifts (
+    camera        TEXT NOT NULL,
+    shift         TEXT NOT NULL,
+    run_id        TEXT NOT NULL,
+    person        INTEGER NOT NULL,
+    wall_time     TEXT NOT NULL,
+    lifts_per_min REAL,
+    load_kg       REAL,
+    li            REAL,
+    rwl_kg        REAL,
+    h_cm          REAL,
+    v_origin_cm   REAL,
+    v_dest_cm     REAL,
+    asymmetry_deg REAL,
+    PRIMARY KEY (camera, run_id, person, wall_time)
+);
+"""
+_TABLES = (("events", COLUMNS), ("exposure", EXPOSURE_COLUMNS), ("shifts", SHIFT_COLUMNS),
+           ("episodes", EPISODE_COLUMNS), ("lifts", LIFT_COLUMNS))
 _INDEXES = """
 CREATE INDEX IF NOT EXISTS events_wall_time ON events (wall_time);
 CREATE INDEX IF NOT EXISTS events_rule ON events (rule);
 CREATE INDEX IF NOT EXISTS exposure_updated ON exposure (updated);
+CREATE INDEX IF NOT EXISTS episodes_shift ON episodes (camera, shift);
+CREATE INDEX IF NOT EXISTS lifts_shift ON lifts (camera, shift);
 """
 
 
@@ -147,7 +206,7 @@ class EventStore:
 
     def _create_schema(self) -> str | None:
         """Switch to WAL and create or upgrade the tables; or, changing nothing, why the file is someone else's."""
-        problem = _schema_problem(self._conn, (("events", COLUMNS), ("exposure", EXPOSURE_COLUMNS)))
+        problem = _schema_problem(self._conn, _TABLES)
         if problem:
             return problem
         self.journal_mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
@@ -155,6 +214,7 @@ class EventStore:
         with self._conn:
             self._conn.execute(_SCHEMA)
             self._conn.execute(_EXPOSURE_SCHEMA)
+        self._conn.executescript(_REPORT_SCHEMA)  # an older store gains the report's tables here
         self._conn.executescript(_INDEXES)
         self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         return None
@@ -182,8 +242,9 @@ class EventStore:
             return _select_events(self._conn, since, until, rule, person, camera, kind, limit)
 
     def prune(self, now: str | datetime | None = None) -> int:
-        """Delete events, and exposure rows last written, before the retention period before `now` (default: the
-        current time); returns how many events were deleted."""
+        """Delete events, exposure rows last written, episodes ended and lifts made before the retention period
+        before `now` (default: the current time), and shifts left without exposure; returns how many events were
+        deleted."""
         if self.retention_days is None:
             return 0
         now_utc = parse_utc(now) if now is not None else datetime.now(timezone.utc)
@@ -192,13 +253,23 @@ class EventStore:
             with self._conn:
                 deleted = self._conn.execute("DELETE FROM events WHERE wall_time < ?", (cutoff,)).rowcount
                 self._conn.execute("DELETE FROM exposure WHERE updated < ?", (cutoff,))
+                self._conn.execute("DELETE FROM episodes WHERE end < ?", (cutoff,))
+                self._conn.execute("DELETE FROM lifts WHERE wall_time < ?", (cutoff,))
+                self._conn.execute("DELETE FROM shifts WHERE end_utc < ? AND NOT EXISTS (SELECT 1 FROM exposure e "
+                                   "WHERE e.camera = shifts.camera AND e.shift = shifts.shift)", (cutoff,))
             self._adds_since_prune = 0
         return deleted
 
     def save_exposure(self, camera: str, run_id: str, rows: Iterable[tuple[str, int, dict]],
-                      updated: str | datetime, drop: Iterable[tuple[str, int]] = ()) -> None:
+                      updated: str | datetime, drop: Iterable[tuple[str, int]] = (),
+                      shifts: Iterable[tuple[str, str, str, str]] = (), episodes: Iterable[dict] = (),
+                      lifts: Iterable[dict] = ()) -> None:
         """One run's current totals, (shift, person, totals) each, replacing what the run wrote before for the same
-        keys; the (shift, person) rows in `drop` are deleted first. One transaction: a crash keeps the last save."""
+        keys; the (shift, person) rows in `drop` are deleted first. With them, for the report: `shifts` as
+        (shift, start_utc, end_utc, tz), `episodes` (`runtime.alerts.episodes.Episode.record` dicts, replacing the
+        run's earlier save of the same episode; only each shift's MAX_EPISODES_PER_SHIFT worst are kept) and
+        `lifts` (dicts of LIFT_COLUMNS but camera and run_id; beyond MAX_LIFTS_PER_SHIFT a shift's are not stored).
+        One transaction: a crash keeps the last save."""
         when = utc_iso(updated)
         upsert = (f"INSERT INTO exposure ({', '.join(EXPOSURE_COLUMNS)}) VALUES ({', '.join('?' * 7)}) "
                   "ON CONFLICT (camera, shift, run_id, person) DO UPDATE SET tracked_s = excluded.tracked_s, "
@@ -210,6 +281,37 @@ class EventStore:
                 self._conn.executemany("DELETE FROM exposure WHERE camera = ? AND shift = ? AND run_id = ? "
                                        "AND person = ?", [(camera, s, run_id, int(p)) for s, p in drop])
                 self._conn.executemany(upsert, values)
+                self._conn.executemany("INSERT OR REPLACE INTO shifts VALUES (?, ?, ?, ?, ?)",
+                                       [(camera, *row) for row in shifts])
+                self._save_episodes(camera, run_id, list(episodes))
+                self._save_lifts(camera, run_id, list(lifts))
+
+    def _save_episodes(self, camera: str, run_id: str, episodes: list[dict]) -> None:
+        sql = (f"INSERT OR REPLACE INTO episodes ({', '.join(EPISODE_COLUMNS)}) "
+               f"VALUES ({', '.join('?' * len(EPISODE_COLUMNS))})")
+        self._conn.executemany(sql, [(camera, e["shift"], run_id, int(e["person"]), utc_iso(e["start"]),
+                                      utc_iso(e["end"]), float(e["duration_s"]), float(e["peak_reba"]),
+                                      utc_iso(e["peak_time"]), json.dumps(e["drivers"]), e.get("thumbnail"))
+                                     for e in episodes])
+        for shift in {e["shift"] for e in episodes}:  # keep the worst: bounded however long the shift
+            self._conn.execute(
+                "DELETE FROM episodes WHERE camera = ? AND shift = ? AND rowid NOT IN (SELECT rowid FROM episodes "
+                "WHERE camera = ? AND shift = ? ORDER BY peak_reba DESC, duration_s DESC, start LIMIT ?)",
+                (camera, shift, camera, shift, MAX_EPISODES_PER_SHIFT))
+
+    def _save_lifts(self, camera: str, run_id: str, lifts: list[dict]) -> None:
+        sql = (f"INSERT OR IGNORE INTO lifts ({', '.join(LIFT_COLUMNS)}) "
+               f"VALUES ({', '.join('?' * len(LIFT_COLUMNS))})")
+        room: dict[str, int] = {}
+        for lift in lifts:
+            shift = lift["shift"]
+            if shift not in room:
+                room[shift] = MAX_LIFTS_PER_SHIFT - self._conn.execute(
+                    "SELECT COUNT(*) FROM lifts WHERE camera = ? AND shift = ?", (camera, shift)).fetchone()[0]
+            if room[shift] > 0:
+                room[shift] -= 1
+                self._conn.execute(sql, (camera, shift, run_id, int(lift["person"]), utc_iso(lift["wall_time"]),
+                                         *(lift.get(c) for c in LIFT_COLUMNS[5:])))
 
     def load_exposure(self, camera: str, shift: str) -> list[dict]:
         """Every run's rows for one camera and shift: dicts of run_id, person, totals (parsed) and updated."""
@@ -269,7 +371,7 @@ class EventReader:
         try:
             conn = sqlite3.connect(f"{real.as_uri()}?{mode}", uri=True, timeout=10.0)
             conn.row_factory = sqlite3.Row
-            problem = _schema_problem(conn, (("events", COLUMNS),))
+            problem = _schema_problem(conn, _TABLES)
         except sqlite3.DatabaseError as exc:
             problem = f"not a readable SQLite event store ({exc})"
             if wal_mode and not Path(f"{real}-shm").exists():  # which a read-only directory cannot get
@@ -288,6 +390,34 @@ class EventReader:
             return _select_events(self._conn, since, until, rule, person, camera, kind, limit)
         except sqlite3.DatabaseError as exc:
             raise InputError(f"{self.path}: not a readable SQLite event store ({exc})") from None
+
+    def tables(self) -> set[str]:
+        """The tables the file has (a store from before schema version 2 has no shifts, episodes, lifts)."""
+        return {row[0] for row in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+    def records(self, table: str, camera: str | None = None, shifts: Iterable[tuple[str, str]] | None = None
+                ) -> list[dict]:
+        """Rows of `table` (one of the report's tables and exposure), as dicts of its columns: those of `camera`
+        (None: every camera) and, given `shifts`, only those of the (camera, shift) pairs; [] if the table is
+        not there. Exposure totals and episode drivers come parsed from their JSON."""
+        columns = dict(_TABLES[1:])[table]
+        if table not in self.tables():
+            return []
+        sql = f"SELECT {', '.join(columns)} FROM {table}"
+        if shifts is None:
+            queries = [(sql + " WHERE camera = ?", (camera,))] if camera is not None else [(sql, ())]
+        else:
+            queries = [(sql + " WHERE camera = ? AND shift = ?", pair) for pair in shifts
+                       if camera is None or pair[0] == camera]
+        try:
+            rows = [dict(row) for query, args in queries for row in self._conn.execute(query, args)]
+        except sqlite3.DatabaseError as exc:
+            raise InputError(f"{self.path}: not a readable SQLite event store ({exc})") from None
+        for row in rows:
+            for key in ("totals", "drivers"):
+                if key in row:
+                    row[key] = json.loads(row[key])
+        return rows
 
     def close(self) -> None:
         self._conn.close()
@@ -334,4 +464,5 @@ def format_events(rows: Iterable[dict], as_json: bool = False) -> str:
     return "\n".join([line(header), *(line(r) for r in body)])
 
 
-__all__ = ["COLUMNS", "EXPOSURE_COLUMNS", "MAX_LIMIT", "SCHEMA_VERSION", "EventReader", "EventStore", "format_events"]
+__all__ = ["COLUMNS", "EPISODE_COLUMNS", "EXPOSURE_COLUMNS", "LIFT_COLUMNS", "MAX_EPISODES_PER_SHIFT",
+           "MAX_LIFTS_PER_SHIFT", "MAX_LIMIT", "SCHEMA_VERSION", "SHIFT_COLUMNS", "EventReader", "EventStore", "format_events"]
