@@ -29,6 +29,8 @@ def add_commands(sub) -> None:
     p.add_argument("--trt-version", default="10.3", help="TensorRT the calibration cache is for, 8.5 to 10.x "
                                                          "(default 10.3, JetPack 6.1/6.2)")
     p.add_argument("--per-channel", action="store_true", help="one weight scale per output channel")
+    p.add_argument("--quantize-heads", action="store_true",
+                   help="quantize the output heads too (by default the last layer before each output stays in float)")
     p.add_argument("--exclude-nodes", default="", help="comma-separated ONNX node names to keep in float")
     p.add_argument("--exclude-op-types", default="", help="comma-separated op types to keep in float")
     p.add_argument("--holdout", type=float, default=0.2,
@@ -77,7 +79,8 @@ def _calibrate(args) -> int:
     holdout = check_number(args.holdout, "--holdout", minimum=0.05, maximum=0.9)
     seed = check_number(args.seed, "--seed", integer=True, minimum=0)
     quant = QuantSpec(method=args.method, per_channel=args.per_channel, exclude_nodes=_names(args.exclude_nodes),
-                      exclude_op_types=_names(args.exclude_op_types), min_samples=min_samples,
+                      exclude_op_types=_names(args.exclude_op_types), keep_heads=not args.quantize_heads,
+                      min_samples=min_samples,
                       allow_random=args.allow_random, allow_small=args.allow_small)
     reader = None if args.dataset == RANDOM else ReaderSpec(args.dataset, args.data, args.groups, samples, holdout,
                                                             seed)

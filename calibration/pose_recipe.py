@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from calibration.quantize import output_heads
 from edge.errors import InputError
 from edge.paths import atomic_path, atomic_write
 
@@ -90,31 +91,6 @@ RECIPES = {
 }
 
 
-def _consumers(model) -> dict[str, list]:
-    users: dict[str, list] = {}
-    for node in model.graph.node:
-        for name in node.input:
-            users.setdefault(name, []).append(node)
-    return users
-
-
-def head_convs(model) -> list[str]:
-    """The last Conv on every path to a graph output (walking back through non-Conv nodes)."""
-    producer = {out: node for node in model.graph.node for out in node.output}
-    heads, seen = [], set()
-    stack = [o.name for o in model.graph.output]
-    while stack:
-        node = producer.get(stack.pop())
-        if node is None or node.name in seen:
-            continue
-        seen.add(node.name)
-        if node.op_type == "Conv":
-            heads.append(node.name)
-        else:
-            stack.extend(node.input)
-    return sorted(heads)
-
-
 def excluded_nodes(model, recipe: PoseRecipe) -> list[str]:
     """Node names the recipe keeps in float, resolved on this graph (unknown explicit names are an error)."""
     names = [n.name for n in model.graph.node]
@@ -124,7 +100,7 @@ def excluded_nodes(model, recipe: PoseRecipe) -> list[str]:
     convs = [n.name for n in model.graph.node if n.op_type == "Conv"]  # graph order is topological
     chosen = set(recipe.exclude_nodes) | set(convs[:recipe.exclude_first_convs])
     if recipe.exclude_heads:
-        chosen |= set(head_convs(model))
+        chosen |= set(output_heads(model, ("Conv",)))
     return [n for n in names if n in chosen]
 
 
@@ -238,4 +214,4 @@ def _write_manifest(source, calib, recipe: PoseRecipe, exclude: list[str], out: 
     atomic_write(out.with_suffix(".json"), json.dumps(manifest, indent=2) + "\n")
 
 
-__all__ = ["RECIPES", "PoseRecipe", "excluded_nodes", "head_convs", "prepare_fp32", "quantize_pose_model"]
+__all__ = ["RECIPES", "PoseRecipe", "excluded_nodes", "prepare_fp32", "quantize_pose_model"]

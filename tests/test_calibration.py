@@ -18,7 +18,7 @@ torch = pytest.importorskip("torch", reason="the fixture model is trained with t
 
 import dataset_fixtures  # tests/ is on sys.path under pytest
 
-from calibration.quantize import QuantSpec, check_calibration, check_qdq, quantize_int8
+from calibration.quantize import QuantSpec, check_calibration, check_qdq, output_heads, quantize_int8
 from calibration.readers import (
     ReaderSpec,
     calibration_set,
@@ -143,7 +143,9 @@ def test_int8_graph_is_symmetric_int8_qdq_without_quantized_bias(setup):
     assert weights and all(w.dtype == np.int8 for w in weights)  # no int32 (bias) DequantizeLinear
     produced_by_dq = {n.output[0] for n in dq}
     convs = [n for n in model.graph.node if n.op_type == "Conv"]
-    assert convs and all(n.input[1] in produced_by_dq for n in convs)  # every Conv weight quantized
+    heads = set(output_heads(onnx.load(str(setup["onnx"]))))
+    assert heads and all(n.name in heads for n in convs if n.input[1] not in produced_by_dq)  # the heads stay float
+    assert sum(n.input[1] in produced_by_dq for n in convs) == len(convs) - len(heads) > 0  # every other Conv: int8
     for conv in convs:
         if len(conv.input) > 2:
             assert conv.input[2] in init and init[conv.input[2]].dtype == np.float32  # bias stays float
@@ -417,3 +419,24 @@ def test_cli_end_to_end_output_and_bad_input(setup, tmp_path, capsys):
     manifest = json.loads((tmp_path / "r" / "edge_stream_step_int8.json").read_text())
     assert manifest["calibration"]["real"] is False and manifest["int8_bar_passed"] is None
     assert struct.calcsize(">f") == 4
+
+
+def test_output_heads_are_the_layers_next_to_the_answers():
+    """The last weighted layer before each answer; a streaming step's next states are no answers; a Shape node
+    reads no values (built with onnx.helper: Conv -> Relu -> Conv -> y, and a next_state_0 from the first Conv)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.ones((2, 2, 1), np.float32), "w")
+    nodes = [helper.make_node("Conv", ["x", "w"], ["h"], name="first"),
+             helper.make_node("Relu", ["h"], ["r"], name="relu"),
+             helper.make_node("Conv", ["r", "w"], ["c"], name="head"),
+             helper.make_node("Shape", ["h"], ["s"], name="shape"),
+             helper.make_node("Reshape", ["c", "s"], ["y"], name="reshape"),
+             helper.make_node("Identity", ["h"], ["next_state_0"], name="state")]
+    vi = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 2, 4]) for n in ("x", "y", "next_state_0")]
+    graph = helper.make_graph(nodes, "g", [vi[0]], vi[1:], [w])
+    model = helper.make_model(graph)
+    assert output_heads(model) == ["head"]
+    assert output_heads(model, ("Gemm",)) == []  # a Conv still ends the walk
+    onnx.checker.check_model(model)
