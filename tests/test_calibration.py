@@ -440,3 +440,13 @@ def test_output_heads_are_the_layers_next_to_the_answers():
     assert output_heads(model) == ["head"]
     assert output_heads(model, ("Gemm",)) == []  # a Conv still ends the walk
     onnx.checker.check_model(model)
+
+
+def test_agreement_of_a_model_without_partials_or_classes():
+    """A REBA-only model trained on data without partial scores (vae_reba on UW-IOM) has (T, 0) partials: the
+    report compares what there is (this crashed the report once)."""
+    from calibration.report import _agreement
+
+    ref = [{"reba": np.array([3.0, 4.0]), "reba_partials": np.zeros((2, 0))}]
+    got = [{"reba": np.array([3.5, 4.0]), "reba_partials": np.zeros((2, 0))}]
+    assert _agreement(got, ref) == {"reba_max_abs_diff": 0.5, "reba_mean_abs_diff": 0.25}
