@@ -164,3 +164,37 @@ def test_the_tensorrt_parser_takes_every_precision_of_every_model(tmp_path, name
         report = check_parser(path)
         assert report.accepted and not report.unsupported, (precision, report.errors)
     assert check_parser(graphs["int8"]).operators["QuantizeLinear"] > 0
+
+
+def test_skeleton_heatmaps_export_at_any_frame_count(tmp_path):
+    """mstcn_heatmap's drawing on its own (a whole model with random weights can hide a wrong drawing behind dead
+    units: a trained one showed it): ONNX Runtime draws what torch draws, for more frames than one drawing chunk."""
+    import warnings
+
+    import onnxruntime as ort
+
+    from edge.models.mstcn_heatmap import SkeletonHeatmaps, front_view
+
+    heatmaps = SkeletonHeatmaps("uwiom15", 32, 1.0, 0.1, "parts", chunk=16).eval()
+
+    class Draw(torch.nn.Module):
+        def forward(self, keypoints):
+            return heatmaps(keypoints)
+
+    def keypoints(frames: int) -> torch.Tensor:
+        joints = example_inputs(("joints",), 15, 1, frames, 0, np.random.default_rng(frames))["joints"]
+        return front_view(torch.from_numpy(joints))[0]
+
+    path = tmp_path / "draw.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(Draw().eval(), (keypoints(40),), str(path), input_names=["k"], output_names=["maps"],
+                          dynamic_axes={"k": {0: "n"}, "maps": {0: "n"}}, opset_version=17, dynamo=False)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for frames in (40, 7, 70):
+        k = keypoints(frames)
+        with torch.no_grad():
+            want = heatmaps(k).numpy()
+        got = session.run(None, {"k": k.numpy()})[0]
+        assert got.shape == want.shape == (frames, heatmaps.num_channels, 32, 32) and want.max() > 0.5
+        np.testing.assert_allclose(got, want, atol=1e-4)

@@ -166,18 +166,21 @@ class SkeletonHeatmaps(nn.Module):
         return (self.margin + (xy + 0.5) * (1.0 - 2.0 * self.margin)) * self.size - 0.5
 
     def forward(self, keypoints: torch.Tensor) -> torch.Tensor:
-        out = keypoints.new_empty(keypoints.shape[0], self.num_channels, self.size, self.size)
+        # Drawn `chunk` frames at a time to bound memory; all at once when traced for export, where a Python loop
+        # over chunks would freeze the traced frame count into the graph.
+        parts = (keypoints,) if torch.jit.is_tracing() else keypoints.split(self.chunk)
         with torch.no_grad():  # the keypoints are data: nothing to learn through the drawing
-            for part, into in zip(keypoints.split(self.chunk), out.split(self.chunk)):
-                joints, limbs = self._render(part)
-                if self.identity:
-                    into[:, :joints.shape[1]] = joints
-                    into[:, joints.shape[1]:] = limbs
-                    continue
-                groups = joints.split(self.joint_sizes, dim=1) + limbs.split(self.limb_sizes, dim=1)
-                for c, group in enumerate(groups):
-                    into[:, c] = group.amax(dim=1)
-        return out
+            drawn = [self._draw(part) for part in parts]
+        return torch.cat(drawn) if len(drawn) > 1 else drawn[0]
+
+    def _draw(self, keypoints: torch.Tensor) -> torch.Tensor:
+        """(n, J, 3) -> (n, channels, S, S), built from whole tensors (no writes into a preallocated one, which the
+        ONNX exporter does not follow)."""
+        joints, limbs = self._render(keypoints)
+        if self.identity:
+            return torch.cat([joints, limbs], dim=1)
+        groups = joints.split(self.joint_sizes, dim=1) + limbs.split(self.limb_sizes, dim=1)
+        return torch.stack([group.amax(dim=1) for group in groups], dim=1)
 
     def _render(self, keypoints: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(n, J, 3) -> joint maps (n, J, S, S) and limb maps (n, E, S, S), in channel order."""
