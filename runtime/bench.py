@@ -68,8 +68,9 @@ def stage_costs(config, source: Path, spec: BenchSpec) -> dict:
     from edge.scoring.stream import PersonStream
     from edge.skeletons import get_layout
     from runtime.activity import ActivityStage
+    from runtime.config import pose_spec
 
-    estimator = open_estimator(config.pose)
+    estimator = open_estimator(pose_spec(config))  # as the run opens it (silhouettes keep the segmentation)
     layout = get_layout(estimator.layout)
     up = load_calibration(config.camera or "bench", config.scene_dir).up
     activity = ActivityStage(config.activity, models_dir(config.pose.models_dir), layout.name, (), log=lambda m: None)

@@ -63,8 +63,11 @@ def _add_run(sub) -> None:
     p.add_argument("--rtsp-port", type=int, help="serve the annotated video over RTSP on this port")
     p.add_argument("--rtsp-address", help="address the RTSP output listens on (default 127.0.0.1, this machine "
                                           "only; any other needs output.rtsp_user and rtsp_password in --config)")
+    p.add_argument("--privacy", metavar="silhouette|face-blur|none",
+                   help="what every output shows of a person: face-blur (the default), silhouette (each person "
+                        "one flat colour, from the pose model's segmentation) or none")
     p.add_argument("--face-blur", action=argparse.BooleanOptionalAction, default=None,
-                   help="blur faces in every output video (the default; --no-face-blur where faces must be seen)")
+                   help="the older spelling of --privacy face-blur (--no-face-blur: --privacy none)")
     p.add_argument("--camera", help="camera name (scene calibration, events); default from the source")
     p.add_argument("--scene-dir", help="where scene calibrations live")
     p.add_argument("--max-people", type=int)
@@ -97,7 +100,7 @@ def _run(args) -> int:
         **{"source.uri": args.source, "pose.max_people": args.max_people, "pose.models_dir": args.models_dir,
            "output.record": args.record, "output.show": True if args.show else None,
            "output.rtsp_port": args.rtsp_port, "output.rtsp_address": args.rtsp_address,
-           "output.face_blur": args.face_blur,
+           "output.privacy": _privacy_option(args.privacy, args.face_blur),
            "sinks.sqlite": args.events_db, **_dashboard_overrides(args.dashboard)})
     # --out "" is refused by the session (edge.paths.output_dir), never the working directory nor the default.
     out = args.out if args.out is not None else user_dir("data") / "runs" / datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -116,6 +119,17 @@ def _run(args) -> int:
         print(f"ergoedge: error: {o['output']} {o['target']}: {o['error']} (see {report['files']['json']})",
               file=sys.stderr)
     return 1 if failed else 0
+
+
+def _privacy_option(privacy: str | None, face_blur: bool | None) -> str | None:
+    """--privacy, or the mode --face-blur/--no-face-blur stands for; None when neither was given."""
+    if face_blur is None:
+        return privacy
+    legacy = "face-blur" if face_blur else "none"
+    if privacy is not None and privacy != legacy:
+        raise InputError(f"--privacy {privacy} and --{'' if face_blur else 'no-'}face-blur contradict each other: "
+                         "give --privacy alone")
+    return legacy
 
 
 def _add_events(sub) -> None:

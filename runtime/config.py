@@ -32,6 +32,8 @@ an error that names it (a misspelled threshold must never be silently ignored). 
     host = "127.0.0.1"
     [output]
     record = "/data/run.mp4"
+    privacy = "silhouette"                 # or "face-blur" (the default) or "none"; face_blur = true/false is
+                                           # the older spelling of "face-blur"/"none"
     rtsp_port = 8554
     rtsp_address = "0.0.0.0"               # default 127.0.0.1 (this machine only)
     rtsp_user = "viewer"                   # needed on any other address (or rtsp_allow_anonymous = true)
@@ -179,13 +181,32 @@ class OutputConfig:
     rtsp_user: str | None = None
     rtsp_password: str | None = field(default=None, repr=False)
     rtsp_allow_anonymous: bool = False
-    face_blur: bool = True  # privacy by default in every output; false only where faces must be seen
+    # What every output shows of a person (runtime.video.overlay.PRIVACY_MODES): "face-blur", "silhouette" (the
+    # person as one flat colour, from BlazePose's segmentation: turns pose.segmentation on) or "none". Not given:
+    # from face_blur, the older switch ("face-blur" when true, the default; "none" when false).
+    privacy: str | None = None
+    # The older privacy switch, kept as an alias: read only when privacy is not given, and otherwise set from it
+    # (true unless privacy is "none") so that whatever reads it still tells whether faces can be seen.
+    face_blur: bool = True
     overlay: bool = True
 
     def __post_init__(self) -> None:
+        from runtime.video.overlay import PRIVACY_MODES
+
+        if self.privacy is not None:
+            if self.privacy not in PRIVACY_MODES:
+                raise InputError(f"output.privacy must be one of {', '.join(PRIVACY_MODES)}, got {self.privacy!r}")
+            object.__setattr__(self, "face_blur", self.privacy != "none")
         check_number(self.rtsp_port, "output.rtsp_port (0: none)", integer=True, minimum=0, maximum=65535)
         if self.rtsp_port:
             check_rtsp_output(self.rtsp_address, self.rtsp_user, self.rtsp_password, self.rtsp_allow_anonymous)
+
+
+def privacy_mode(output: OutputConfig) -> str:
+    """The privacy mode the outputs apply: `output.privacy`, else the one `output.face_blur` stands for."""
+    if output.privacy is not None:
+        return output.privacy
+    return "face-blur" if output.face_blur else "none"
 
 
 @dataclass(frozen=True)
@@ -216,10 +237,19 @@ class RunConfig:
         check_number(self.report_every_s, "report_every_s", positive=True, maximum=3600)
 
 
+def pose_spec(config: RunConfig):
+    """The estimator the run opens: `config.pose`, with the segmentation output kept when the outputs show
+    silhouettes (they need the person masks, cut away otherwise)."""
+    from dataclasses import replace
+
+    return replace(config.pose, segmentation=True) if privacy_mode(config.output) == "silhouette" else config.pose
+
+
 def load_config(path: str | os.PathLike | None) -> RunConfig:
     """Defaults, with the TOML file's changes applied."""
     return _load(RunConfig, path)
 
 
 __all__ = ["RunConfig", "SourceConfig", "PoseConfig", "AlertsConfig", "SinksConfig", "GpioSection", "OutputConfig",
-           "ActivityConfig", "DashboardConfig", "GPIO_PINS", "NO_RULES_WARNING", "check_rule", "load_config"]
+           "ActivityConfig", "DashboardConfig", "GPIO_PINS", "NO_RULES_WARNING", "check_rule", "load_config",
+           "privacy_mode"]

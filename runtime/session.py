@@ -14,9 +14,10 @@ new run continues its shift's totals from there; report.json is rewritten every 
 first renames the report it finds to report-<run id>.* (`runtime.report`). Everything a run keeps in memory is
 bounded (the report holds the latest events, shifts, people and gaps plus totals), so weeks of running stay flat.
 
-Privacy: no frame is stored unless `output.record` is given; `output.face_blur` (on by default) blurs faces in
-every output. Nothing the run writes or logs holds a source credential: the source appears as its label and the
-default camera name comes from host and path only (`runtime.video.uri`).
+Privacy: no frame is stored unless `output.record` is given; `output.privacy` ("face-blur" by default, or
+"silhouette", or "none"; the older `output.face_blur` stands for the first or the last) applies to every output.
+Nothing the run writes or logs holds a source credential: the source appears as its label and the default camera
+name comes from host and path only (`runtime.video.uri`).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from pathlib import Path
 from edge.errors import InputError
 from edge.ergonomics.reba import risk_band
 from edge.paths import output_dir
-from runtime.config import RunConfig
+from runtime.config import RunConfig, pose_spec, privacy_mode
 from runtime.network import log_exposure_warnings
 from runtime.output_set import OutputSet
 from runtime.run_paths import check_run_paths, event_store_path
@@ -109,7 +110,7 @@ class Session:
         self.messages: list[str] = log_exposure_warnings(config, self.spec)  # what goes out unencrypted
         self.outputs = OutputSet(config.output, self.spec.fps or 30.0, log=self._output_failed)  # display checked
         self.scene = load_calibration(self.camera, config.scene_dir)
-        self.estimator = open_estimator(config.pose)
+        self.estimator = open_estimator(pose_spec(config))
         self.layout = get_layout(self.estimator.layout)
         rules = config.alerts.rules  # defaults unless the config gave its own; an explicit [] is none: said so
         if not rules:
@@ -362,14 +363,13 @@ def _open_sinks(config: RunConfig, out: Path, camera: str, log):
 
 
 def annotate(image, people, metrics: dict[int, dict], active: dict, output, status_line: str):
-    """A copy of the frame as every output shows it: faces blurred unless `output.face_blur` is off, skeletons,
+    """A copy of the frame as every output shows it: people as `output.privacy` says (`privacy_mode`), skeletons,
     per-person labels, the alert banner and `status_line` unless `output.overlay` is off. `active`: (person, rule) ->
     message of each raised alert (`Session.active`). Also draws the dashboard's camera view."""
-    from runtime.video.overlay import PersonStatus, blur_faces, draw_overlay
+    from runtime.video.overlay import PersonStatus, apply_privacy, draw_overlay
 
     image = image.copy()
-    if output.face_blur:
-        blur_faces(image, people)
+    apply_privacy(image, people, privacy_mode(output))
     if output.overlay:
         statuses = {pid: PersonStatus(
             person=pid, reba=m.get("reba_total"), rula=m.get("rula_grand"),

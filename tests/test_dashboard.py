@@ -111,9 +111,13 @@ def http(url: str, cookie: str | None = None, data: bytes | None = None, headers
 
 
 def wait_for(driver, condition, timeout: float = 20.0, what: str = ""):
+    """`condition(driver)` polled until true; an element that went stale or missing while the page (re)loads is
+    polled again, not an error."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(lambda d: condition(d), message=what)
+    return WebDriverWait(driver, timeout, poll_frequency=0.1, ignored_exceptions=(
+        StaleElementReferenceException, NoSuchElementException)).until(lambda d: condition(d), message=what)
 
 
 def text_of(driver, css: str) -> str:

@@ -5,7 +5,8 @@ The pipeline follows MediaPipe's published graph for the same model files, re-im
 1. Detector (only when a track is missing, and every `redetect_every` frames while there is room for more people):
    the frame is letterboxed into a 224x224 square (black bars), scaled to [-1, 1]; 2254 SSD anchors
    (strides 8, 16, 32, 32, 32; two per cell, fixed size) decode boxes and four keypoints; sigmoid scores above
-   `detection_threshold`; weighted non-maximum suppression (IoU `nms_iou`).
+   `detection_threshold`; weighted non-maximum suppression (IoU `nms_iou`). While people are missing, also on a
+   few overlapping squares of the frame (`detector_tiles`, edge.pose.finding), where faceless people score higher.
 2. Region of interest per person: centre = detector keypoint 0 (hip centre); side = 2 x |kp1 - kp0| x 1.25;
    rotated so that kp0 -> kp1 points up.
 3. Landmark model on the ROI warped to 256x256 (RGB in [0, 1], border replicated): 39 landmarks (33 body points +
@@ -13,7 +14,8 @@ The pipeline follows MediaPipe's published graph for the same model files, re-im
    sigmoid-weighted centroid of a 7x7 heatmap window when that window's peak is at least 0.5. Landmarks go back to
    the frame through the inverse warp; world landmarks are rotated back by the ROI rotation.
 4. Tracking: the next frame's ROI comes from auxiliary landmarks 33 (centre) and 34 (scale and rotation) the same
-   way, so the detector is skipped while the presence score stays above `presence_threshold`.
+   way, so the detector is skipped while the presence score stays above `presence_threshold`. A lost track's last
+   ROI is tried again for `reacquire_frames` frames, and a detection over it revives it under its id.
 
 World landmarks are metres, origin between the hips, in a camera-aligned frame (x right, y down, z away from the
 camera as the model reports them): gravity is not known here (see scene calibration).
@@ -27,9 +29,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edge.config import check_number
 from edge.errors import InputError
 from edge.inference.base import InferenceBackend
-from edge.pose.types import Person
+from edge.pose.types import Person, PersonMask, Roi
 
 NUM_LANDMARKS = 33
 _ALL_LANDMARKS = 39
@@ -56,36 +59,24 @@ class BlazePoseConfig:
     # One Euro smoothing of the tracking points before they set the next crop, as MediaPipe's graph always does:
     # a steady crop gives steady keypoints, and the crops then match MediaPipe's own to a fraction of a pixel.
     smooth_tracking_roi: bool = True
+    # Each time the detector runs, also run it on this many overlapping squares of the frame, taken in turn from
+    # edge.pose.finding.tile_squares, until max_people are found: a person whose face is covered or turned away
+    # scores too low in the whole letterboxed frame. 0: the whole frame only.
+    detector_tiles: int = 2
+    # Frames a lost track's last ROI is tried again (one landmark run a frame) before it is forgotten; a person
+    # found there, or re-detected over it, keeps the id. 0: forgotten at once.
+    reacquire_frames: int = 15
+    # Keep the landmark model's segmentation output and give each Person its mask (`Person.mask`): off by default,
+    # since the segmentation head is about 40 % of the landmark model's time on CPU (ort_backend.use_outputs).
+    segmentation: bool = False
 
     def __post_init__(self):
         if self.max_people < 1:
             raise InputError(f"max_people must be at least 1, got {self.max_people}")
+        check_number(self.detector_tiles, "detector_tiles", integer=True, minimum=0, maximum=8)
+        check_number(self.reacquire_frames, "reacquire_frames", integer=True, minimum=0, maximum=300)
         if self.priority not in ("largest", "center"):
             raise InputError(f"priority must be 'largest' or 'center', got {self.priority!r}")
-
-
-@dataclass(frozen=True)
-class Roi:
-    """A rotated square in frame pixels: centre, side length, rotation (radians, clockwise on screen)."""
-
-    cx: float
-    cy: float
-    size: float
-    rotation: float
-
-    def corners(self) -> np.ndarray:
-        """Top-left, top-right, bottom-left corners of the crop in frame pixels (the crop's own axes)."""
-        c, s = math.cos(self.rotation), math.sin(self.rotation)
-        u = np.array([c, s]) * self.size / 2  # crop x axis in the frame
-        v = np.array([-s, c]) * self.size / 2  # crop y axis (down)
-        centre = np.array([self.cx, self.cy])
-        return np.stack([centre - u - v, centre + u - v, centre - u + v])
-
-    def bounds(self) -> np.ndarray:
-        """Axis-aligned box (x1, y1, x2, y2) around the rotated square."""
-        pts = self.corners()
-        pts = np.vstack([pts, pts[1] + pts[2] - pts[0]])
-        return np.concatenate([pts.min(axis=0), pts.max(axis=0)])
 
 
 def _normalize_radians(angle: float) -> float:
@@ -253,6 +244,7 @@ class _Track:
     roi: Roi
     age: int = 0
     smoother: _AlignmentSmoother | None = None
+    missed: int = 0  # frames since the landmark model last found the person (reacquire_frames)
 
 
 @dataclass
@@ -276,10 +268,11 @@ class BlazePose:
         self._det_input = _single_input(detector, self.DETECTOR_INPUT, "detector")
         self._lm_input = _single_input(landmarks, self.LANDMARK_INPUT, "landmark model")
         self._det_outputs = _outputs_by_shape(detector, {(2254, 12): "boxes", (2254, 1): "scores"}, "detector")
-        self._lm_outputs = _outputs_by_shape(
-            landmarks, {(195,): "landmarks", (1,): "presence", (117,): "world", (64, 64, 39): "heatmap"},
-            "landmark model")
-        if hasattr(landmarks, "use_outputs"):  # skip the segmentation head, which nothing here reads
+        roles = {(195,): "landmarks", (1,): "presence", (117,): "world", (64, 64, 39): "heatmap"}
+        if config.segmentation:
+            roles[(_LANDMARK_SIZE, _LANDMARK_SIZE, 1)] = "segmentation"
+        self._lm_outputs = _outputs_by_shape(landmarks, roles, "landmark model")
+        if hasattr(landmarks, "use_outputs"):  # skip the segmentation head unless it was asked for
             landmarks.use_outputs(list(self._lm_outputs.values()))
         self.stats = BlazePoseStats()
         self.reset()
@@ -288,6 +281,7 @@ class BlazePose:
         self._tracks: list[_Track] = []
         self._next_id = 0
         self._since_detection = 0
+        self._tile_turn = 0
 
     # -- detector -------------------------------------------------------------------------------------------
     def track_roi(self, track_id: int) -> Roi | None:
@@ -295,13 +289,13 @@ class BlazePose:
         for a track that is not (or no longer) kept."""
         return next((t.roi for t in self._tracks if t.track_id == track_id), None)
 
-    def detect(self, frame_bgr: np.ndarray) -> list[tuple[Roi, float]]:
-        """Person ROIs and scores from the detector, best first."""
+    def detect(self, frame_bgr: np.ndarray, region: Roi | None = None) -> list[tuple[Roi, float]]:
+        """Person ROIs and scores from the detector on the whole frame, or on an upright square `region` of it,
+        best first."""
         h, w = frame_bgr.shape[:2]
-        side = float(max(h, w))
         # The frame fitted into a square with black bars: the detector was trained on letterboxed frames (with
         # replicated borders instead, keypoints moved by 2-3 px against MediaPipe's own output).
-        square = Roi(w / 2.0, h / 2.0, side, 0.0)
+        square = region or Roi(w / 2.0, h / 2.0, float(max(h, w)), 0.0)
         crop, _ = crop_roi(frame_bgr, square, _DETECTOR_SIZE, replicate_border=False)
         tensor = (_rgb(crop) * (2.0 / 255.0) - 1.0)[None]
         out = self.detector.infer({self._det_input: tensor})
@@ -310,7 +304,7 @@ class BlazePose:
         boxes, kps, scores = weighted_nms(boxes, kps, scores, self.config.nms_iou)
         self.stats.detector_runs += 1
         # Detector coordinates are normalised to the square: back to frame pixels.
-        to_px = lambda p: (p - 0.5) * side + np.array([w / 2.0, h / 2.0])  # noqa: E731
+        to_px = lambda p: (p - 0.5) * square.size + np.array([square.cx, square.cy])  # noqa: E731
         return [(roi_from_points(to_px(k[0]), to_px(k[1])), float(s)) for k, s in zip(kps, scores)]
 
     # -- landmarks ------------------------------------------------------------------------------------------
@@ -339,6 +333,8 @@ class BlazePose:
             "world": world,
             "presence": presence,
             "alignment": pixels[33:35],
+            "mask": (_mask_in_frame(out[self._lm_outputs["segmentation"]], to_frame, roi, frame_bgr.shape)
+                     if self.config.segmentation else None),
         }
 
     # -- the frame loop -------------------------------------------------------------------------------------
@@ -352,25 +348,26 @@ class BlazePose:
         self.stats.frames += 1
         cfg = self.config
         self._since_detection += 1
-        room = len(self._tracks) < cfg.max_people
-        if not self._tracks or (room and self._since_detection >= cfg.redetect_every):
+        seen = sum(t.missed == 0 for t in self._tracks)
+        if not seen or (seen < cfg.max_people and self._since_detection >= cfg.redetect_every):
             self._since_detection = 0
-            for roi, _score in self._prioritise(self.detect(frame_bgr), frame_bgr.shape):
-                if len(self._tracks) >= cfg.max_people:
-                    break
-                if all(_box_iou(roi.bounds(), t.roi.bounds()) <= cfg.track_iou for t in self._tracks):
-                    self._tracks.append(_Track(self._next_id, roi))
-                    self._next_id += 1
+            self._add_tracks(frame_bgr)
 
         people: list[Person] = []
         kept: list[_Track] = []
-        for track in self._tracks:
+        # Tracks seen last frame first: a lost track tried again must not take a person another track holds.
+        for track in sorted(self._tracks, key=lambda t: t.missed > 0):
             result = self.landmarks_in(frame_bgr, track.roi)
-            if result is None:
-                continue  # lost: the detector looks again next frame
-            box = _keypoint_box(result["pixels"][:NUM_LANDMARKS], result["visibility"][:NUM_LANDMARKS])
-            if any(_box_iou(box, p.box) > 0.5 for p in people):
-                continue  # two tracks converged on one person: keep the older one
+            box = None if result is None else _keypoint_box(result["pixels"][:NUM_LANDMARKS],
+                                                             result["visibility"][:NUM_LANDMARKS])
+            # Lost, or converged on a person an older track holds (boxes overlapping, or the upper bodies on the
+            # same points: a partial skeleton found again in a tile): kept to be tried again (reacquire_frames).
+            if box is None or any(_box_iou(box, p.box) > 0.5 or _same_points(result["pixels"], p) for p in people):
+                track.missed += 1
+                if track.missed <= cfg.reacquire_frames:
+                    kept.append(track)
+                continue
+            track.missed = 0
             if self.config.smooth_tracking_roi:
                 track.smoother = track.smoother or _AlignmentSmoother()
                 alignment = track.smoother(result["alignment"], time_s)
@@ -387,9 +384,37 @@ class BlazePose:
                 score=result["presence"],
                 world=result["world"][:NUM_LANDMARKS].astype(np.float32),
                 track_id=track.track_id,
+                mask=result.get("mask"),
             ))
         self._tracks = kept
         return people
+
+    def _add_tracks(self, frame_bgr: np.ndarray) -> None:
+        """New tracks from the detector (and its tiles): a detection over a lost track revives it under its id;
+        one over a track seen last frame is that person; a lost track gives way to a new person at max_people."""
+        from edge.pose.finding import find_people, tile_squares
+
+        cfg = self.config
+        seen = [t.roi for t in self._tracks if t.missed == 0]
+        tiles = tile_squares(frame_bgr.shape[1], frame_bgr.shape[0])
+        turn = [tiles[(self._tile_turn + i) % len(tiles)] for i in range(min(cfg.detector_tiles, len(tiles)))]
+        self._tile_turn = (self._tile_turn + len(turn)) % max(len(tiles), 1)
+        found = find_people(self, frame_bgr, turn, seen, cfg.max_people - len(seen))
+        for roi, _score in self._prioritise(found, frame_bgr.shape):
+            overlapping = [t for t in self._tracks if _box_iou(roi.bounds(), t.roi.bounds()) > cfg.track_iou]
+            if any(t.missed == 0 for t in overlapping):
+                continue
+            if overlapping:
+                lost = max(overlapping, key=lambda t: _box_iou(roi.bounds(), t.roi.bounds()))
+                lost.roi, lost.smoother, lost.missed = roi, None, 0
+                continue
+            lost = [t for t in self._tracks if t.missed > 0]
+            if len(self._tracks) >= cfg.max_people:
+                if not lost:
+                    break
+                self._tracks.remove(max(lost, key=lambda t: t.missed))
+            self._tracks.append(_Track(self._next_id, roi))
+            self._next_id += 1
 
     def _prioritise(self, found: list[tuple[Roi, float]], shape) -> list[tuple[Roi, float]]:
         if self.config.priority == "largest":
@@ -398,9 +423,39 @@ class BlazePose:
         return sorted(found, key=lambda rs: math.hypot(rs[0].cx - w / 2, rs[0].cy - h / 2))
 
 
+def _mask_in_frame(logits: np.ndarray, to_frame: np.ndarray, roi: Roi, shape) -> PersonMask | None:
+    """The landmark model's segmentation (logits over the 256x256 crop) warped back into the frame, over the ROI's
+    bounding box clipped to the frame only; None when the ROI lies outside the frame."""
+    import cv2
+
+    h, w = shape[:2]
+    x1, y1, x2, y2 = roi.bounds()
+    x0, y0 = max(0, math.floor(x1)), max(0, math.floor(y1))
+    bw, bh = min(w, math.ceil(x2)) - x0, min(h, math.ceil(y2)) - y0
+    if bw <= 0 or bh <= 0:
+        return None
+    # Sigmoid and uint8 before the warp: a one-channel uint8 warp is the cheapest form, and 1/255 is finer
+    # than the model's own 256-pixel resolution needs.
+    prob = (_sigmoid(np.asarray(logits, dtype=np.float32).reshape(_LANDMARK_SIZE, _LANDMARK_SIZE)) * 255.0 + 0.5)
+    to_box = to_frame.astype(np.float64).copy()
+    to_box[:, 2] -= (x0, y0)
+    local = cv2.warpAffine(prob.astype(np.uint8), to_box, (bw, bh), flags=cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return PersonMask(x0, y0, local)
+
+
 def _keypoint_box(pixels: np.ndarray, visibility: np.ndarray) -> np.ndarray:
     pts = pixels[visibility >= 0.5] if (visibility >= 0.5).sum() >= 2 else pixels
     return np.concatenate([pts.min(axis=0), pts.max(axis=0)])
+
+
+def _same_points(pixels: np.ndarray, person: Person) -> bool:
+    """Whether a skeleton's upper body (landmarks 0-24) or face (0-10: what the detector found, from a tile that
+    cut the body off) lies on another person's: median distance under a tenth of that person's height. People
+    overlapping in depth have boxes inside each other, not the same points."""
+    height = max(float(person.box[3] - person.box[1]), 1.0)
+    distance = np.linalg.norm(pixels[:25] - person.keypoints[:25], axis=1)
+    return min(float(np.median(distance)), float(np.median(distance[:11]))) < 0.1 * height
 
 
 def _box_iou(a: np.ndarray, b: np.ndarray) -> float:

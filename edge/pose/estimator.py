@@ -34,6 +34,8 @@ class EstimatorSpec:
     max_people: int = 1  # 1..MAX_PEOPLE
     smoothing: bool = True
     precision: str = "fp32"  # of the BlazePose default: fp32, fp16 or int8 (PRECISIONS)
+    # Person masks (`Person.mask`) from BlazePose's segmentation output; costs landmark time. Adapters give none.
+    segmentation: bool = False
 
     def __post_init__(self) -> None:
         check_number(self.max_people, "max_people", integer=True, minimum=1, maximum=MAX_PEOPLE)
@@ -122,7 +124,8 @@ def open_estimator(spec: EstimatorSpec = EstimatorSpec()) -> Estimator:
 
         detector = open_backend(blazepose_file("pose_detection", spec), spec.backend)
         landmarks = open_backend(blazepose_file("pose_landmark_full", spec), spec.backend)
-        pose = BlazePose(detector, landmarks, BlazePoseConfig(max_people=spec.max_people))
+        pose = BlazePose(detector, landmarks, BlazePoseConfig(max_people=spec.max_people,
+                                                                   segmentation=spec.segmentation))
         return Estimator(pose, "blazepose33", spec.smoothing, runtime=landmarks.provider, keypoints_3d=True)
     from edge.pose.adapters.registry import ADAPTERS
     from edge.pose.tracking import IouTracker

@@ -1,5 +1,6 @@
 """What the operator sees: skeletons, per-person REBA labels, an alert banner and a status line, drawn in place on BGR
-frames with OpenCV; and face blurring for privacy before a frame leaves the device.
+frames with OpenCV; and privacy before a frame leaves the device (`apply_privacy`: faces blurred, or every person
+drawn as a flat-coloured silhouette from their segmentation mask).
 
 Everything is drawn in numpy before a frame is pushed into GStreamer (setting a `textoverlay` element's text from
 the pushing thread lands on the wrong frame), so the overlay always matches the frame it describes.
@@ -17,7 +18,16 @@ from edge.pose.draw import draw_people
 from edge.pose.types import Person
 from edge.skeletons import get_layout
 
-__all__ = ["RISK_COLOURS", "PersonStatus", "blur_faces", "draw_overlay", "face_box"]
+__all__ = ["PRIVACY_MODES", "RISK_COLOURS", "SILHOUETTE_COLOUR", "PersonStatus", "apply_privacy", "blur_faces",
+           "draw_overlay", "draw_silhouettes", "face_box"]
+
+# What every output shows of a person: "face-blur" (faces blurred), "silhouette" (the whole person one flat colour,
+# from the pose model's segmentation), "none" (as the camera saw them).
+PRIVACY_MODES = ("silhouette", "face-blur", "none")
+SILHOUETTE_COLOUR = (150, 110, 60)  # BGR, a muted blue that reads as "a person" against most workshop scenes
+# Pixels at least this likely to be the person are filled: below one half, so the soft edge (hair, loose
+# clothing) is covered too; erring towards covering a little background.
+_SILHOUETTE_THRESHOLD = 0.3
 
 
 @dataclass(frozen=True)
@@ -266,3 +276,57 @@ def blur_faces(frame: np.ndarray, people: list[Person], strength: float = 0.5, m
                                interpolation=cv2.INTER_AREA)
             roi[:] = cv2.resize(small, (roi.shape[1], roi.shape[0]), interpolation=cv2.INTER_NEAREST)
     return frame
+
+
+def draw_silhouettes(frame: np.ndarray, people: list[Person], colour=SILHOUETTE_COLOUR,
+                     threshold: float = _SILHOUETTE_THRESHOLD) -> np.ndarray:
+    """Fill each person's mask (`Person.mask`) with one flat colour in place, the background untouched; a person
+    without a mask gets the box they stand in blurred beyond recognition instead, never their raw pixels. Their
+    faces are blurred first as well, so a mask that misses a helmet or hair still shows no face. Returns frame."""
+    _check_frame(frame)
+    if not 0.0 < threshold < 1.0:
+        raise InputError(f"silhouette threshold must be between 0 and 1, got {threshold}")
+    blur_faces(frame, people)
+    h, w = frame.shape[:2]
+    for person in people:
+        mask = person.mask
+        if mask is None:
+            _blur_box(frame, person.box)
+            continue
+        mh, mw = min(mask.probability.shape[0], h - mask.y), min(mask.probability.shape[1], w - mask.x)
+        if mh <= 0 or mw <= 0:
+            continue
+        inside = mask.inside(threshold)[:mh, :mw]
+        frame[mask.y:mask.y + mh, mask.x:mask.x + mw][inside] = colour
+    return frame
+
+
+def _blur_box(frame: np.ndarray, box: np.ndarray, margin: float = 0.1) -> None:
+    """Blur the person box (grown by `margin` of its size) so no face, clothing or skin can be made out: shrunk to
+    a few pixels a side and scaled back up, which costs the same at any box size (a Gaussian of that strength would
+    grow with the box)."""
+    import cv2
+
+    if not np.isfinite(box).all():
+        return
+    h, w = frame.shape[:2]
+    x1, y1, x2, y2 = (float(v) for v in box)
+    mx, my = margin * (x2 - x1), margin * (y2 - y1)
+    ix0, iy0 = max(0, int(np.floor(x1 - mx))), max(0, int(np.floor(y1 - my)))
+    ix1, iy1 = min(w, int(np.ceil(x2 + mx))), min(h, int(np.ceil(y2 + my)))
+    if ix1 <= ix0 or iy1 <= iy0:
+        return
+    roi = frame[iy0:iy1, ix0:ix1]
+    small = cv2.resize(roi, (max(1, roi.shape[1] // 24), max(1, roi.shape[0] // 24)), interpolation=cv2.INTER_AREA)
+    roi[:] = cv2.resize(small, (roi.shape[1], roi.shape[0]), interpolation=cv2.INTER_LINEAR)
+
+
+def apply_privacy(frame: np.ndarray, people: list[Person], mode: str) -> np.ndarray:
+    """The privacy `mode` (PRIVACY_MODES) applied to frame in place; returns frame."""
+    if mode == "silhouette":
+        return draw_silhouettes(frame, people)
+    if mode == "face-blur":
+        return blur_faces(frame, people)
+    if mode == "none":
+        return frame
+    raise InputError(f"privacy must be one of {', '.join(PRIVACY_MODES)}, got {mode!r}")
