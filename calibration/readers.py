@@ -26,13 +26,12 @@ so no video or subject is on both sides.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from edge.artifacts import sha256_file
+from edge.artifacts import read_sidecar, sha256_file
 from edge.errors import InputError
 
 STREAMING_KIND = "streaming_step"
@@ -108,13 +107,8 @@ def read_model(onnx_path: str | Path) -> dict:
         raise InputError(f"no ONNX model at {path}")
     where = path.with_suffix(".json")
     hint = "export it with `ergoedge export RUN --out DIR` first"
-    try:
-        manifest = json.loads(where.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"{path.name}: no manifest beside it ({where.name}); {hint}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"{where}: unreadable manifest ({exc})") from None
-    if not isinstance(manifest, dict) or manifest.get("kind") not in (STREAMING_KIND, SEQUENCE_KIND):
+    manifest = read_sidecar(path, hint)
+    if manifest.get("kind") not in (STREAMING_KIND, SEQUENCE_KIND):
         raise InputError(f"{where}: not a manifest of an exported skeleton model (kind {STREAMING_KIND!r} or "
                          f"{SEQUENCE_KIND!r}); {hint}")
     for key, kind in {"inputs": list, "layout": str, "fps": (int, float), "normalisation": dict}.items():

@@ -70,6 +70,22 @@ def sha256_file(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+def read_sidecar(model_file: str | os.PathLike, hint: str) -> dict:
+    """The JSON manifest beside a model file (`<stem>.json`: every exported, calibrated or built model has one);
+    missing, unreadable or not an object is one `InputError` ending in `hint`, the command that makes it."""
+    model_file = Path(model_file)
+    where = model_file.with_suffix(".json")
+    try:
+        data = json.loads(where.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{model_file.name}: no manifest beside it ({where.name}); {hint}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{where}: unreadable manifest ({exc}); {hint}") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{where}: not a manifest (a JSON object); {hint}")
+    return data
+
+
 def load_manifest(directory: str | os.PathLike | None = None) -> dict:
     """Read `manifest.json` and check every file it lists against its sha256; raise `ModelError` otherwise."""
     d = models_dir(directory)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.errors import InputError
+from edge.inference.tensorrt_build import all_nodes
 
 __all__ = ["ParserReport", "check_parser"]
 
@@ -57,14 +58,6 @@ def _import_parser() -> tuple[Any, str]:
     raise InputError(f"no TensorRT ONNX parser is installed ({'; '.join(missing)}): {INSTALL_HINT}")
 
 
-def _nodes(graph):
-    for node in graph.node:
-        yield node
-        for attr in node.attribute:  # If/Loop/Scan bodies
-            for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
-                yield from _nodes(sub)
-
-
 def check_parser(onnx_path: str | Path) -> ParserReport:
     """Parse `onnx_path` with TensorRT's ONNX parser into a strongly typed network (as the device builds graphs
     that carry their precision) and report what it takes and what it does not."""
@@ -77,7 +70,7 @@ def check_parser(onnx_path: str | Path) -> ParserReport:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # not protobuf, truncated ...
         raise InputError(f"{path.name} is not a readable ONNX model ({type(exc).__name__})") from None
-    nodes = list(_nodes(model.graph))
+    nodes = list(all_nodes(model.graph))
     trt, label = _import_parser()
 
     class Quiet(trt.ILogger):  # keep the parser's messages for the report instead of printing them

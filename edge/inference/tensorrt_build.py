@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from edge import __version__
-from edge.artifacts import sha256_file
+from edge.artifacts import read_sidecar, sha256_file
 from edge.device import board_name, jetpack_version, l4t_version
 from edge.errors import InputError
 from edge.paths import atomic_write, output_dir
@@ -142,7 +142,7 @@ def inspect_onnx(path: str | Path) -> OnnxGraph:
                       "dtype": _ONNX_DTYPES.get(v.type.tensor_type.elem_type, str(v.type.tensor_type.elem_type))}
                      for v in values if v.name not in weights)
 
-    ops = {n.op_type for n in _all_nodes(graph)}
+    ops = {n.op_type for n in all_nodes(graph)}
     if ops & {"QuantizeLinear", "DequantizeLinear"}:
         precision = "int8"
     elif _carries_fp16(graph):
@@ -152,12 +152,13 @@ def inspect_onnx(path: str | Path) -> OnnxGraph:
     return OnnxGraph(rows(graph.input), rows(graph.output), precision)
 
 
-def _all_nodes(graph):
+def all_nodes(graph):
+    """Every node of an ONNX graph, those of If/Loop/Scan bodies included."""
     for node in graph.node:
         yield node
         for attr in node.attribute:  # If/Loop/Scan bodies
             for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
-                yield from _all_nodes(sub)
+                yield from all_nodes(sub)
 
 
 def _carries_fp16(graph) -> bool:
@@ -167,7 +168,7 @@ def _carries_fp16(graph) -> bool:
     if any(v.type.tensor_type.elem_type == fp16 for v in (*graph.input, *graph.output, *graph.value_info)):
         return True
     return any(n.op_type == "Cast" and any(a.name == "to" and a.i == fp16 for a in n.attribute)
-               for n in _all_nodes(graph))
+               for n in all_nodes(graph))
 
 
 def resolve_profile(spec: EngineSpec, graph: OnnxGraph) -> dict[str, dict[str, list[int]]]:
@@ -405,12 +406,7 @@ def _source_manifest(onnx_path: Path) -> dict:
     path = onnx_path.with_suffix(".json")
     if not path.is_file():
         return {}
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"{path}: unreadable manifest ({exc})") from None
-    if not isinstance(manifest, dict):
-        raise InputError(f"{path}: not a manifest (a JSON object)")
+    manifest = read_sidecar(onnx_path, "export or calibrate the model again")
     if manifest.get("onnx_sha256") not in (None, sha256_file(onnx_path)):
         raise InputError(f"{onnx_path}: the file does not match its manifest {path.name} (changed or renamed)")
     return manifest

@@ -86,9 +86,7 @@ def blazepose_file(name: str, spec: EstimatorSpec) -> Path:
     """The BlazePose model file `name` at `spec.precision`: the checked FP32 file of the models directory, or the
     FP16/INT8 one `ergoedge calibrate-pose` wrote beside it, checked against the sha256 of its manifest. INT8 where
     TensorRT will run it is the TensorRT form (symmetric activations)."""
-    import json
-
-    from edge.artifacts import model_path, models_dir, sha256_file
+    from edge.artifacts import model_path, models_dir, read_sidecar, sha256_file
 
     if spec.precision == "fp32":
         return model_path(name, spec.models_dir)
@@ -97,10 +95,7 @@ def blazepose_file(name: str, spec: EstimatorSpec) -> Path:
         suffix = "int8_trt"
     path = models_dir(spec.models_dir) / f"{name}_{suffix}.onnx"
     hint = f"ergoedge calibrate-pose --footage DIR --out {path.parent} makes it"
-    try:
-        manifest = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        raise InputError(f"no {spec.precision} model {path} with its manifest ({hint})") from None
+    manifest = read_sidecar(path, hint)
     if not path.is_file() or manifest.get("onnx_sha256") != sha256_file(path):
         raise InputError(f"{path} does not match its manifest ({hint} again)")
     return path

@@ -15,7 +15,6 @@ was made (checkpoint, exporter versions, parity with torch).
 
 from __future__ import annotations
 
-import json
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.artifacts import sha256_file
+from edge.artifacts import read_sidecar, sha256_file
 from edge.config import from_mapping
 from edge.errors import InputError
 from edge.skeletons import get_layout
@@ -55,13 +54,8 @@ def read_manifest(model_path: str | Path) -> dict:
     path = Path(model_path)
     where = manifest_path(path)
     hint = "export it again: ergoedge export RUN --out DIR --streaming"
-    try:
-        manifest = json.loads(where.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"{path.name}: no manifest beside it ({where.name}); {hint}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"{where}: unreadable manifest ({exc}); {hint}") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT or manifest.get("kind") != KIND:
+    manifest = read_sidecar(path, hint)
+    if manifest.get("format") != MANIFEST_FORMAT or manifest.get("kind") != KIND:
         raise InputError(f"{where}: not a streaming-model manifest of this ergo-edge (format {MANIFEST_FORMAT}); "
                          f"{hint}")
     wanted = {"layout": str, "classes": list, "partials": list, "fps": (int, float), "normalisation": dict,
