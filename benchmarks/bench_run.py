@@ -24,10 +24,11 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 
 
-def make_clip(path: Path, seconds: float, footage: Path) -> None:
+def make_clip(path: Path, seconds: float, footage: Path, camera: str = "cam01") -> None:
+    """pose2sim's `camera` view (1080x1920) scaled by 1/4 into the middle of a 640x480 frame, looped."""
     import cv2
 
-    cap = cv2.VideoCapture(str(footage / "pose2sim" / "cam01.mp4"))
+    cap = cv2.VideoCapture(str(footage / "pose2sim" / f"{camera}.mp4"))
     frames = []
     while True:
         ok, frame = cap.read()

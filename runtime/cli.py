@@ -53,8 +53,11 @@ def _bench(args) -> int:
 
 def _add_run(sub) -> None:
     p = sub.add_parser("run", help="watch a camera or video: pose, risk and alerts, live")
-    p.add_argument("--source", help="csi://0, v4l2:///dev/video0, rtsp://..., file path, or test:// (a camera "
-                                    "password belongs in --config: any local user can read a command line)")
+    p.add_argument("--source", action="append", help="csi://0, v4l2:///dev/video0, rtsp://..., file path, or "
+                   "test:// (a camera password belongs in --config: any local user can read a command line); with "
+                   "--rig, once per camera as NAME=URI")
+    p.add_argument("--rig", metavar="CALIBRATION", help="several cameras: the rig's camera file (`ergoedge "
+                   "calibrate-cameras`), with --source NAME=URI for each camera of it")
     p.add_argument("--config", help="TOML file with changes from the defaults (see runtime/config.py)")
     p.add_argument("--out", help="directory for the report and the alert log (default: a new one under "
                                  "~/.local/share/ergo-edge/runs)")
@@ -97,7 +100,8 @@ def _run(args) -> int:
         return 0
     config = with_overrides(
         load_config(args.config), camera=args.camera, scene_dir=args.scene_dir, max_seconds=args.max_seconds,
-        **{"source.uri": args.source, "pose.max_people": args.max_people, "pose.models_dir": args.models_dir,
+        **_source_overrides(args.source, args.rig),
+        **{"pose.max_people": args.max_people, "pose.models_dir": args.models_dir,
            "output.record": args.record, "output.show": True if args.show else None,
            "output.rtsp_port": args.rtsp_port, "output.rtsp_address": args.rtsp_address,
            "output.privacy": _privacy_option(args.privacy, args.face_blur),
@@ -119,6 +123,23 @@ def _run(args) -> int:
         print(f"ergoedge: error: {o['output']} {o['target']}: {o['error']} (see {report['files']['json']})",
               file=sys.stderr)
     return 1 if failed else 0
+
+
+def _source_overrides(sources: list[str] | None, rig: str | None) -> dict:
+    """--source (one camera) or --rig with --source NAME=URI per camera, as config overrides."""
+    if rig is None:
+        if sources and len(sources) > 1:
+            raise InputError("several --source need --rig CALIBRATION (and NAME=URI for each camera)")
+        return {"source.uri": sources[0] if sources else None}
+    named = {}
+    for item in sources or []:
+        name, sep, uri = item.partition("=")
+        if not sep or not name or not uri or "://" in name:
+            raise InputError(f"--source {item!r}: with --rig, give NAME=URI (a camera name of the rig)")
+        if name in named:
+            raise InputError(f"--source names camera {name} twice")
+        named[name] = uri
+    return {"rig.calibration": rig, "rig.sources": named or None}
 
 
 def _privacy_option(privacy: str | None, face_blur: bool | None) -> str | None:

@@ -6,6 +6,9 @@ an error that names it (a misspelled threshold must never be silently ignored). 
     camera = "line3"
     [source]
     uri = "rtsp://127.0.0.1:8554/cam"      # csi://0, v4l2:///dev/video0, file path, test://
+    [rig]                                  # several calibrated cameras instead of source.uri
+    calibration = "/etc/ergo-edge/cell3-rig.toml"   # `ergoedge calibrate-cameras`
+    sources = {cam01 = "rtsp://10.0.0.11/s1", cam02 = "rtsp://10.0.0.12/s1"}
     [pose]
     max_people = 2
     [scoring]
@@ -85,6 +88,36 @@ class SourceConfig:
         check_number(self.reconnect_initial_s, "source.reconnect_initial_s", positive=True, maximum=60)
         check_number(self.reconnect_max_s, "source.reconnect_max_s", minimum=self.reconnect_initial_s, maximum=3600)
         check_number(self.stall_timeout_s, "source.stall_timeout_s", minimum=0.1, maximum=600)
+
+
+@dataclass(frozen=True)
+class RigConfig:
+    """Several cameras of one calibrated rig (`ergoedge calibrate-cameras`), one 3D skeleton per person
+    (`runtime.views.RigView`). `[source]`'s width, height, fps and reconnect settings apply to every camera."""
+
+    calibration: str = ""  # the rig's camera file: ergo-edge's TOML, or a Qualisys .qca.txt
+    sources: dict = field(default_factory=dict)  # camera name in the calibration -> its source URI (2 or more)
+    # Frames of one instant lie within this many seconds of each other (0: half the slowest camera's frame period).
+    sync_tolerance_s: float = 0.0
+    # A camera with no frame for this long while the others deliver is left out until it delivers again (0.1..60 s).
+    missing_after_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.sources or self.calibration:
+            if not self.calibration or len(self.sources) < 2:
+                raise InputError("rig: give calibration = \"rig.toml\" and at least two cameras in [rig.sources] "
+                                 "(camera name = \"source URI\")")
+            for name, uri in self.sources.items():
+                if not isinstance(uri, str) or not uri:
+                    raise InputError(f"rig.sources.{name}: a source URI (rtsp://..., a file, v4l2://...)")
+        check_number(self.sync_tolerance_s, "rig.sync_tolerance_s", minimum=0.0, maximum=5.0)
+        check_number(self.missing_after_s, "rig.missing_after_s", minimum=0.1, maximum=60)
+
+    def name(self) -> str:
+        """The rig's camera name for events and alerts: its calibration file's name without extensions."""
+        from pathlib import Path
+
+        return Path(self.calibration).name.split(".")[0] or "rig"
 
 
 @dataclass(frozen=True)
@@ -220,6 +253,8 @@ class RunConfig:
     # leaves a recent one.
     report_every_s: float = 60.0
     source: SourceConfig = field(default_factory=SourceConfig)
+    # Several cameras (runtime.views.RigView): instead of source.uri, a calibration and a source per camera.
+    rig: RigConfig = field(default_factory=RigConfig)
     pose: PoseConfig = field(default_factory=PoseConfig)
     scoring: ScoreConfig = field(default_factory=ScoreConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
@@ -235,6 +270,8 @@ class RunConfig:
             check_number(self.max_seconds, "max_seconds", positive=True)
         check_number(self.status_interval_s, "status_interval_s", positive=True, maximum=3600)
         check_number(self.report_every_s, "report_every_s", positive=True, maximum=3600)
+        if self.rig.sources and self.source.uri:
+            raise InputError("give either source.uri (one camera) or [rig.sources] (several), not both")
 
 
 def pose_spec(config: RunConfig):
@@ -250,6 +287,6 @@ def load_config(path: str | os.PathLike | None) -> RunConfig:
     return _load(RunConfig, path)
 
 
-__all__ = ["RunConfig", "SourceConfig", "PoseConfig", "AlertsConfig", "SinksConfig", "GpioSection", "OutputConfig",
+__all__ = ["RunConfig", "SourceConfig", "RigConfig", "PoseConfig", "AlertsConfig", "SinksConfig", "GpioSection", "OutputConfig",
            "ActivityConfig", "DashboardConfig", "GPIO_PINS", "NO_RULES_WARNING", "check_rule", "load_config",
            "privacy_mode"]

@@ -29,13 +29,11 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import asdict
 from pathlib import Path
 
-from edge.errors import InputError
 from edge.ergonomics.reba import risk_band
 from edge.paths import output_dir
-from runtime.config import RunConfig, pose_spec, privacy_mode
+from runtime.config import RunConfig, privacy_mode
 from runtime.network import log_exposure_warnings
 from runtime.output_set import OutputSet
 from runtime.run_paths import check_run_paths, event_store_path
@@ -85,33 +83,28 @@ class Session:
     def __init__(self, config: RunConfig, out_dir: str | Path, status=sys.stderr, wall_clock=None,
                  config_file: str | Path | None = None):
         from edge.artifacts import models_dir
-        from edge.pose.estimator import open_estimator
-        from edge.pose.scene import load_calibration
         from edge.skeletons import get_layout
         from runtime.activity import ActivityStage
         from runtime.alerts.engine import AlertEngine
         from runtime.config import NO_RULES_WARNING
         from runtime.alerts.event import parse_utc, utc_now
         from runtime.telemetry import EventLog, RiskTimeline, StageClock
-        from runtime.video.source import GstSource, ReconnectPolicy
-        from runtime.video.uri import parse_source
+        from runtime.views import open_view
 
-        if not config.source.uri:
-            raise InputError("no source: pass --source (test://, a video file, rtsp://..., v4l2:///dev/video0, csi://0)")
         self.config, self.status = config, status
         self.out = output_dir(out_dir)  # checked; created once the run has started
         self.wall_clock = wall_clock or utc_now
         self.started_utc = parse_utc(self.wall_clock())
         self.run_id = f"{self.started_utc:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
-        src = config.source
-        self.spec = parse_source(src.uri, width=src.width, height=src.height, fps=src.fps)
-        self.camera = config.camera or self.spec.camera_name()
-        check_run_paths(config, self.spec, self.camera, self.out, config_file)  # no output replaces an input
-        self.messages: list[str] = log_exposure_warnings(config, self.spec)  # what goes out unencrypted
-        self.outputs = OutputSet(config.output, self.spec.fps or 30.0, log=self._output_failed)  # display checked
-        self.scene = load_calibration(self.camera, config.scene_dir)
-        self.estimator = open_estimator(pose_spec(config))
-        self.layout = get_layout(self.estimator.layout)
+        self.view = open_view(config)  # one camera, or a calibrated rig's cameras
+        self.camera = self.view.camera
+        self.messages: list[str] = []
+        for spec in self.view.specs.values():
+            check_run_paths(config, spec, self.camera, self.out, config_file)  # no output replaces an input
+            self.messages += [m for m in log_exposure_warnings(config, spec) if m not in self.messages]
+        fps = next(iter(self.view.specs.values())).fps
+        self.outputs = OutputSet(config.output, fps or 30.0, log=self._output_failed)  # display checked
+        self.layout = get_layout(self.view.layout)
         rules = config.alerts.rules  # defaults unless the config gave its own; an explicit [] is none: said so
         if not rules:
             self.messages.append(NO_RULES_WARNING)
@@ -132,8 +125,7 @@ class Session:
         self.t = 0.0
         self._last_t: float | None = None
         self._last_status = 0.0
-        self.source = GstSource(self.spec, stall_timeout_s=src.stall_timeout_s, reconnect=ReconnectPolicy(
-            initial_s=src.reconnect_initial_s, max_s=src.reconnect_max_s))
+        self.source = self.view.open_source(config)
         self.started = time.monotonic()
         self._wait_start = time.perf_counter()
         self.source_stats: dict = {}
@@ -148,47 +140,49 @@ class Session:
             self.dashboard.start()
 
     def step(self, frame) -> bool:
-        """Process one frame; False (and the frame unused) once it lies past `max_seconds` of stream time."""
+        """Process one frame (a `FrameSet` with a rig); False (and the frame unused) once it lies past
+        `max_seconds` of stream time."""
         now = time.perf_counter()
         self.clock.add("wait", (now - self._wait_start) * 1000)
-        self.t = t = frame.pts_s
+        t = frame.t if hasattr(frame, "frames") else frame.pts_s
         if self.config.max_seconds is not None and t > self.config.max_seconds:
             return False
+        self.t = t
         dt = 0.0 if self._last_t is None else max(t - self._last_t, 0.0)
         self._last_t = t
-        people = self.estimator(frame.image, t)
+        seen = self.view.observe(frame)
+        people = seen.people
         t_pose = time.perf_counter()
         self.clock.add("pose", (t_pose - now) * 1000)
-        metrics = self._score(people, t)
+        metrics = self._score(seen.bodies, t)
         t_score = time.perf_counter()
         self.clock.add("score", (t_score - t_pose) * 1000)
         self.observe(metrics, t, dt)
-        self.exposure.observe_frame(t, frame.image, people, self.scene.up)  # episode thumbnails, NIOSH per lift
+        self.exposure.observe_frame(t, seen.image, seen.unique, seen.up)  # episode thumbnails, NIOSH per lift
         t_alerts = time.perf_counter()
         self.clock.add("alerts", (t_alerts - t_score) * 1000)
         self.frames += 1
         fps_now = self.frames / max(time.monotonic() - self.started, 1e-6)
-        self._write_outputs(frame.image, people, metrics, fps_now)
+        self._write_outputs(seen.image, people, metrics, fps_now)
         if self.dashboard is not None:  # a reference swap a few times a second; never waits for the web side
-            self.dashboard.publish(self, frame.image, people, metrics, fps_now)
+            self.dashboard.publish(self, seen.image, people, metrics, fps_now)
         self.clock.add("output", (time.perf_counter() - t_alerts) * 1000)
         self._show_status(people, metrics, fps_now)
         self._wait_start = time.perf_counter()
         return True
 
-    def _score(self, people, t: float) -> dict[int, dict]:
-        """Each person's metrics for this frame, from their own `PersonStream` (made on first sight)."""
-        from edge.pose.lifting import scoring_joints
+    def _score(self, bodies: dict, t: float) -> dict[int, dict]:
+        """Each person's metrics for this frame (`bodies`: person id -> joints, up), from their own `PersonStream`
+        (made on first sight)."""
         from edge.scoring.stream import PersonStream
 
         metrics = {}
-        for person in people:
-            joints, up = scoring_joints(person, self.scene.up)
-            stream = self.streams.get(person.track_id)
+        for pid, (joints, up) in bodies.items():
+            stream = self.streams.get(pid)
             if stream is None:
-                stream = self.streams[person.track_id] = PersonStream(self.layout, up, self.config.scoring)
-            metrics[person.track_id] = stream.update(t, joints)
-            self.activity.update(person.track_id, t, joints, up, metrics[person.track_id])
+                stream = self.streams[pid] = PersonStream(self.layout, up, self.config.scoring)
+            metrics[pid] = stream.update(t, joints)
+            self.activity.update(pid, t, joints, up, metrics[pid])
         return metrics
 
     def observe(self, metrics: dict[int, dict], t: float, dt: float) -> None:
@@ -273,7 +267,7 @@ class Session:
             h, w = image.shape[:2]
             self.outputs.open((w, h))
         self.outputs.write(annotate(image, people, metrics, self.active, self.config.output,
-                                    f"{fps_now:.1f} fps  {len(people)} people"))
+                                    f"{fps_now:.1f} fps  {len(metrics)} people"))
 
     def _show_status(self, people, metrics: dict[int, dict], fps_now: float) -> None:
         if self.status is None or time.monotonic() - self._last_status < self.config.status_interval_s:
@@ -282,7 +276,7 @@ class Session:
         worst = max((m.get("reba_total", 0) for m in metrics.values() if m.get("reba_total") == m.get("reba_total")),
                     default=None)
         risk = f"REBA {worst:.0f} ({_risk_name(worst)})" if worst is not None else "no one in view"
-        self.status.write(f"\r[{self.camera}] t={self.t:7.1f}s  {fps_now:5.1f} fps  people {len(people)}  {risk}  "
+        self.status.write(f"\r[{self.camera}] t={self.t:7.1f}s  {fps_now:5.1f} fps  people {len(metrics)}  {risk}  "
                           f"alerts active {len(self.active)}   ")
         self.status.flush()
 
@@ -297,6 +291,7 @@ class Session:
         self.outputs.close()  # each failure recorded, never losing the report
         self.source_stats = self.source.stats()
         self.source.close()
+        self.view.close()
         if self.sinks is not None:
             self.sinks.close()
         if self.exposure is not None:
@@ -315,15 +310,14 @@ class Session:
         elapsed = time.monotonic() - self.started
         report = {
             "camera": self.camera,
-            "source": self.spec.label(),
-            "scene": asdict(self.scene),
+            **self.view.describe(),  # source, scene
             "frames": self.frames,
             "stream_seconds": round(self.t, 3),
             "wall_seconds": round(elapsed, 3),
             "fps": round(self.frames / elapsed, 2) if elapsed > 0 else 0.0,
             "source_stats": self.source_stats,
             "stages": self.clock.summary(),
-            "keypoints_2d_only": not self.estimator.keypoints_3d,
+            "keypoints_2d_only": not self.view.keypoints_3d,
             "exposure": self.exposure.totals() if self.exposure is not None else {},
             "alerts": list(self.events.recent),
             "alert_counts": self.events.summary(),

@@ -30,6 +30,8 @@ BAD = [
     ("source.reconnect_initial_s", "0", "above 0 and at most 60"),
     ("source.reconnect_max_s", "0.1", "from 0.5 to 3600"),
     ("source.stall_timeout_s", "inf", "from 0.1 to 600"),
+    ("rig.sync_tolerance_s", "-1", "from 0 to 5"),
+    ("rig.missing_after_s", "0", "from 0.1 to 60"),
     ("pose.max_people", "100000000000000000", "from 1 to 32"),
     ("pose.forget_after_s", "-5", "above 0 and at most 600"),
     ("scoring.neutral_tolerance_deg", "-1", "from 0 to 90"),

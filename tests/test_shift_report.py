@@ -304,7 +304,7 @@ def test_a_real_run_on_the_clip_records_what_the_report_shows(footage, tmp_path,
                                                                        scoring=config.scoring))
     session = Session(config, tmp_path / "out", status=None)
     seen: list = []
-    estimator = session.estimator
+    estimator = session.view.estimator
 
     class Estimator:  # the people of each frame, which the session line passes on
         def __call__(self, image, t):
@@ -314,12 +314,12 @@ def test_a_real_run_on_the_clip_records_what_the_report_shows(footage, tmp_path,
         def __getattr__(self, name):
             return getattr(estimator, name)
 
-    session.estimator = Estimator()
+    session.view.estimator = Estimator()
     try:
         for frame in session.source:
             if not session.step(frame):
                 break
-            session.exposure.observe_frame(session.t, frame.image, seen, session.scene.up)
+            session.exposure.observe_frame(session.t, frame.image, seen, session.view.scene.up)
     finally:
         session.close()
     report = session.write_report()

@@ -144,6 +144,16 @@ class Camera:
         n = self.normalise(pixels)
         return n * np.diag(self.K)[:2] + self.K[:2, 2]
 
+    def resized(self, width: int, height: int) -> Camera:
+        """This camera for frames scaled to `width` x `height` (a source's width/height, a sub-stream): the
+        intrinsics scale with each axis; distortion, in normalised coordinates, and the pose do not change."""
+        sx, sy = width / self.size[0], height / self.size[1]
+        if (sx, sy) == (1.0, 1.0):
+            return self
+        # Pixel centres map as x' + 0.5 = s (x + 0.5) when a frame is resized.
+        K = np.array([[sx, 0.0, 0.5 * (sx - 1.0)], [0.0, sy, 0.5 * (sy - 1.0)], [0.0, 0.0, 1.0]]) @ self.K
+        return Camera(self.name, (width, height), K, self.dist, self.R, self.t, self.rms_px)
+
     def up_in_camera(self, up_world: np.ndarray) -> np.ndarray:
         """The world's up vector in this camera's frame (x right, y down, z forward): what a camera-aligned 3D
         pose (BlazePose's world landmarks) needs to be scored against gravity."""
@@ -175,6 +185,11 @@ class CameraRig:
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.cameras)
+
+    def resized(self, sizes: dict[str, tuple[int, int]]) -> CameraRig:
+        """The rig with the cameras named in `sizes` (name -> width, height) resized (`Camera.resized`)."""
+        cameras = tuple(c.resized(*sizes[c.name]) if c.name in sizes else c for c in self.cameras)
+        return CameraRig(cameras, up=self.up, source=self.source)
 
     def camera(self, name: str) -> Camera:
         for cam in self.cameras:

@@ -18,7 +18,7 @@ person per view in a group. Temporal smoothing and bone lengths are `edge.pose.s
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -303,25 +303,53 @@ def _epipolar_px(F: np.ndarray, xa: np.ndarray, xb: np.ndarray) -> np.ndarray:
         return 0.5 * (num / np.hypot(la[:, 0], la[:, 1]) + num / np.hypot(lb[:, 0], lb[:, 1]))
 
 
+def _relabellings(layout: str, fix_swaps: bool) -> list[np.ndarray]:
+    """Every way of reading a person mirrored by body part (arms, legs, face: each as read or exchanged), the
+    identity first; the identity alone without `fix_swaps`."""
+    groups = swap_groups(layout) if fix_swaps else []
+    J = len(_layout_joints(layout))
+    return [_permutation(J, [g for g, on in zip(groups, pick) if on])
+            for pick in itertools.product((False, True), repeat=len(groups))]
+
+
+def _layout_joints(layout: str) -> tuple[str, ...]:
+    from edge.skeletons import get_layout
+
+    return get_layout(layout).joints
+
+
+def _pair_cost(F, pa: Person, pb: Person, ua: np.ndarray, ub: np.ndarray, perms, config) -> tuple[float, int]:
+    """The median symmetric epipolar distance of two people's keypoints confident in both, under the relabelling
+    of b that fits best (a view that reads someone mirrored must not make them two people), and which one."""
+    best = (np.inf, 0)
+    for k, perm in enumerate(perms):
+        both = (pa.scores >= config.min_score) & (pb.scores[perm] >= config.min_score)
+        both &= np.isfinite(ua).all(axis=1) & np.isfinite(ub[perm]).all(axis=1)
+        if both.sum() < config.match_min_joints:
+            continue
+        cost = float(np.median(_epipolar_px(F, ua[both], ub[perm][both])))
+        if cost < best[0]:
+            best = (cost, k)
+    return best
+
+
 def match_people(rig: CameraRig, views: dict[str, list[Person]],
                  config: TriangulationConfig = TriangulationConfig()) -> list[dict[str, int]]:
     """Groups of the same person across cameras: each a dict camera name -> index into that camera's list, at most
     one person per camera, two cameras at least. Pairs are joined cheapest first (median symmetric epipolar
-    distance of keypoints confident in both, below `match_max_px`) unless that would put two people of one camera
-    into one group; a person alone in its group is left out (one view cannot be triangulated)."""
+    distance of keypoints confident in both, read mirrored by body part where that fits better, below
+    `match_max_px`) unless that would put two people of one camera into one group; a person alone in its group is
+    left out (one view cannot be triangulated)."""
     names = [n for n in views if views[n]]
     cams = {n: rig.camera(n) for n in names}
     und = {n: [cams[n].undistort(p.keypoints) for p in views[n]] for n in names}
+    perms = {layout: _relabellings(layout, config.fix_swaps) for layout in {p.layout for n in names for p in views[n]}}
     edges = []
     for na, nb in itertools.combinations(names, 2):
         F = _fundamental(cams[na], cams[nb])
         for i, pa in enumerate(views[na]):
             for k, pb in enumerate(views[nb]):
-                both = (pa.scores >= config.min_score) & (pb.scores >= config.min_score)
-                both &= np.isfinite(und[na][i]).all(axis=1) & np.isfinite(und[nb][k]).all(axis=1)
-                if both.sum() < config.match_min_joints:
-                    continue
-                cost = float(np.median(_epipolar_px(F, und[na][i][both], und[nb][k][both])))
+                cost, _ = _pair_cost(F, pa, pb, und[na][i], und[nb][k], perms[pa.layout], config)
                 if cost <= config.match_max_px:
                     edges.append((cost, (na, i), (nb, k)))
     group_of: dict[tuple[str, int], int] = {}
@@ -360,8 +388,13 @@ def triangulate_people(rig: CameraRig, views: dict[str, list[Person]],
     for group in match_people(rig, views, config):
         names = sorted(group, key=rig.names.index)
         people = [views[n][group[n]] for n in names]
-        tri = triangulate([rig.camera(n) for n in names], np.stack([p.keypoints for p in people]),
-                          np.stack([p.scores for p in people]), config, layout=people[0].layout)
+        keypoints, scores = np.stack([p.keypoints for p in people]), np.stack([p.scores for p in people])
+        second = _two_view_relabelling(rig, names, people, config)
+        if second is not None:
+            keypoints[1], scores[1] = keypoints[1][second], scores[1][second]
+        tri = triangulate([rig.camera(n) for n in names], keypoints, scores, config, layout=people[0].layout)
+        if second is not None:  # the second view's keypoints were relabelled before `triangulate` saw them
+            tri = replace(tri, order=np.stack([tri.order[0], second[tri.order[1]]]))
         sc = np.take_along_axis(np.stack([p.scores for p in people]), tri.order, axis=1)
         with np.errstate(invalid="ignore"):
             mean_score = np.where(tri.used, sc, 0).sum(axis=0) / np.maximum(tri.used.sum(axis=0), 1)
@@ -369,6 +402,19 @@ def triangulate_people(rig: CameraRig, views: dict[str, list[Person]],
                             views={n: group[n] for n in names},
                             track_ids={n: views[n][group[n]].track_id for n in names}, triangulation=tri))
     return out
+
+
+def _two_view_relabelling(rig: CameraRig, names: list[str], people: list[Person], config) -> np.ndarray | None:
+    """With exactly two views, `triangulate` has no third to tell which reads the person mirrored: the second
+    view's keypoints are relabelled as matching found fits best (left and right may then both be exchanged,
+    but the views agree). None with three views or more (`triangulate` corrects those itself)."""
+    if len(names) != 2:
+        return None
+    a, b = rig.camera(names[0]), rig.camera(names[1])
+    perms = _relabellings(people[0].layout, config.fix_swaps)
+    _cost, k = _pair_cost(_fundamental(a, b), people[0], people[1], a.undistort(people[0].keypoints),
+                          b.undistort(people[1].keypoints), perms, config)
+    return perms[k]
 
 
 __all__ = ["TriangulationConfig", "Triangulation", "Person3D", "triangulate", "match_people", "swap_groups",

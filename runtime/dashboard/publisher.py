@@ -103,7 +103,7 @@ class DashboardPublisher:
             self._next_view = now + self._view_period
             self._view_seq += 1
             self.view = View(self._view_seq, image, list(people), {pid: dict(m) for pid, m in metrics.items()},
-                             dict(session.active), f"{fps_now:.1f} fps  {len(people)} people", session.config.output,
+                             dict(session.active), f"{fps_now:.1f} fps  {len(metrics)} people", session.config.output,
                              self.draw)
         if now - self.last_request <= VIEWER_IDLE_S and now >= self._next_state:
             self._next_state = now + self._state_period

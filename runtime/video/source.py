@@ -70,6 +70,13 @@ class Frame:
     pts_s: stream time in seconds (buffer PTS; across reconnects each session is offset so that time keeps running
     through the gap and always moves forward; a frame delivered twice is skipped). wall_time: time.time() at
     delivery. session: reconnects so far.
+    capture_s: when the frame was taken, on a clock that several sources share, named by capture_clock:
+      "stream"  files: seconds since the file's first frame (recordings of one take line up frame by frame)
+      "local"   live: Unix seconds on this device's clock, from the pipeline clock (capture time for cameras and
+                test patterns, arrival time for RTSP)
+      "ntp"     RTSP: Unix seconds on the sender's clock, from its RTCP sender reports (GstReferenceTimestampMeta
+                timestamp/x-ntp); used once a report arrived and the sender's clock agrees with ours within
+                NTP_TRUST_S, else "local"
     Frames compare by identity (eq=False: numpy arrays have no single truth value).
     """
 
@@ -78,6 +85,8 @@ class Frame:
     pts_s: float
     wall_time: float
     session: int
+    capture_s: float | None = None
+    capture_clock: str | None = None
 
 
 def _clock(wall: float) -> str:
@@ -85,6 +94,10 @@ def _clock(wall: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(wall)) + f".{int(wall % 1 * 1000):03d}"
 
 
+NTP_EPOCH_OFFSET_S = 2_208_988_800  # seconds from 1900-01-01 (NTP) to 1970-01-01 (Unix)
+# A sender's NTP capture time further than this from our own clock's arrival time means the camera's clock is not
+# synchronised with this device: its times would not compare with the other cameras', so the local clock is used.
+NTP_TRUST_S = 1.0
 _PULL_NS = 100_000_000  # 0.1 s: how long one try_pull_sample blocks before the bus is looked at again
 # Outages kept in full for stats(); older ones only count in its totals, so a camera that drops every few minutes
 # for weeks does not grow the process.
@@ -145,6 +158,9 @@ class GstSource:
         self._last_mono: float | None = None
         self._last_wall: float | None = None
         self._frame_s: float | None = None
+        self._first_pts: float | None = None  # files: capture_s counts from the first frame
+        self._ntp_caps: Any = None
+        self._ntp_distrusted = False
 
     # -- context manager / iterator ----------------------------------------------------------------------------------
 
@@ -257,6 +273,8 @@ class GstSource:
         self._pipeline, self._bus, self._eos = pipeline, pipeline.get_bus(), False
         self._sink = pipeline.get_by_name("sink")
         self._session_first, self._prev_raw = True, None
+        if self.spec.kind == "rtsp":
+            _reference_timestamps(pipeline)
         try:
             if self._sink is None or not isinstance(self._sink, ns.GstApp.AppSink):
                 raise SourceError(f"{label}: the pipeline has no appsink named 'sink'")
@@ -447,6 +465,47 @@ class GstSource:
             pts = self._last_pts + step
         self._prev_raw = raw
         self._last_pts, self._last_mono, self._last_wall = pts, now_mono, now_wall
-        frame = Frame(image=image, index=self._frames, pts_s=pts, wall_time=now_wall, session=self._reconnects)
+        capture_s, capture_clock = self._capture_time(buffer, pts, now_wall)
+        frame = Frame(image=image, index=self._frames, pts_s=pts, wall_time=now_wall, session=self._reconnects,
+                      capture_s=capture_s, capture_clock=capture_clock)
         self._frames += 1
         return frame
+
+    def _capture_time(self, buffer: Any, pts: float, now_wall: float) -> tuple[float, str]:
+        """Frame.capture_s and capture_clock (see Frame)."""
+        if not self.spec.live:
+            if self._first_pts is None:
+                self._first_pts = pts
+            return pts - self._first_pts, "stream"
+        Gst = _gst().Gst
+        local = now_wall
+        pipeline = self._pipeline
+        clock = pipeline.get_clock() if pipeline is not None else None
+        if clock is not None and buffer.pts != Gst.CLOCK_TIME_NONE:
+            # the frame's age on the pipeline clock (base time + PTS = when it was taken or, for RTSP, arrived)
+            local = now_wall - (clock.get_time() - pipeline.get_base_time() - buffer.pts) / 1e9
+        if self.spec.kind != "rtsp":
+            return local, "local"
+        if self._ntp_caps is None:
+            self._ntp_caps = Gst.Caps.from_string("timestamp/x-ntp")
+        meta = buffer.get_reference_timestamp_meta(self._ntp_caps)
+        if meta is None:
+            return local, "local"
+        ntp = meta.timestamp / 1e9 - NTP_EPOCH_OFFSET_S
+        if abs(ntp - local) > NTP_TRUST_S:
+            if not self._ntp_distrusted:  # said once: a clock off by seconds stays off
+                self._ntp_distrusted = True
+                log.warning("%s: the camera's clock is %+.1f s off this device's; using the arrival time (set the "
+                            "camera's NTP server to this device's)", self.spec.label(), ntp - local)
+            return local, "local"
+        return ntp, "ntp"
+
+
+def _reference_timestamps(pipeline: Any) -> None:
+    """Ask rtspsrc to put the sender's NTP time (from RTCP sender reports) on each buffer as a
+    GstReferenceTimestampMeta; it rides through depayloader, decoder and videoconvert to the appsink."""
+    for element in pipeline.iterate_elements():
+        factory = element.get_factory()
+        if factory is not None and factory.get_name() == "rtspsrc" and \
+                element.find_property("add-reference-timestamp-meta") is not None:
+            element.set_property("add-reference-timestamp-meta", True)
