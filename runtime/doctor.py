@@ -32,7 +32,7 @@ from runtime.alerts.mqtt_config import MqttConfig
 from runtime.config import RunConfig, load_config
 from runtime.doctor_checks import (FAIL, OK, SKIP, WARN, Check, check_broker, check_clock, check_config_file, check_csi,
                                    check_cuda_bindings, check_gst_plugins, check_gstreamer, check_models,
-                                   check_mqtt_tls, check_ntp, check_nvidia_elements, check_onnxruntime, check_openvino,
+                                   check_mqtt_tls, check_ntp, check_rig, check_nvidia_elements, check_onnxruntime, check_openvino,
                                    check_storage, check_tensorrt, check_v4l2, config_uses, overall, secret_keys,
                                    source_spec, storage_places)
 from runtime.video.gst import gst, has_element
@@ -219,7 +219,8 @@ def run_checks(config_path: str | os.PathLike | None = None, models_dir: str | o
     v4l2 = Path(spec.location) if spec is not None and spec.kind == "v4l2" else None
     checks += [check_v4l2(p.video_devices(), p.access, v4l2, user),
                check_csi(jetson, p.has_element, p.argus_running, "csi" in uses),
-               check_broker(config.sinks.mqtt, p.mqtt_handshake), check_mqtt_tls(config.sinks.mqtt)]
+               check_broker(config.sinks.mqtt, p.mqtt_handshake), check_mqtt_tls(config.sinks.mqtt),
+               check_rig(config.rig)]
     checks += [check_storage(kind, place, is_file, p.access, p.statvfs, user)
                for kind, place, is_file in storage_places(config)]
     checks += [check_clock(p.now(), p.installed_at()), check_ntp(p.ntp_synced())]

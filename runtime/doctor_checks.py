@@ -87,14 +87,35 @@ _USE_TEXT = {"frames": "every run", "file": "files", "rtsp": "RTSP cameras", "te
 def config_uses(config: RunConfig) -> frozenset[str]:
     """The source kind and the outputs the config asks for (what a missing element would break)."""
     uses = set()
-    spec = source_spec(config.source.uri)
-    if spec is not None:
-        uses.add(spec.kind)
+    for uri in (config.source.uri, *config.rig.sources.values()):
+        spec = source_spec(uri)
+        if spec is not None:
+            uses.add(spec.kind)
     if config.output.record:
         uses.add("record")
     if config.output.rtsp_port:
         uses.add("rtsp-out")
     return frozenset(uses)
+
+
+def check_rig(rig) -> Check:
+    """The rig's calibration (`[rig]`) reads and calibrates every camera the config names."""
+    from edge.pose.cameras import read_rig
+
+    if not rig.sources:
+        return Check("rig", SKIP, "one camera (no [rig] in the config)")
+    try:
+        calibrated = read_rig(rig.calibration)
+    except InputError as exc:
+        return Check("rig", FAIL, str(exc), fix="ergoedge calibrate-cameras ... --out " + rig.calibration)
+    missing = sorted(set(rig.sources) - set(calibrated.names))
+    if missing:
+        return Check("rig", FAIL, f"{rig.calibration} does not calibrate {', '.join(missing)} (it has "
+                     f"{', '.join(calibrated.names)})", fix="ergoedge calibrate-cameras --camera NAME ... --out "
+                     + rig.calibration)
+    up = ", ".join(f"{v:g}" for v in calibrated.up)
+    return Check("rig", OK, f"{len(rig.sources)} cameras ({', '.join(sorted(rig.sources))}) calibrated in "
+                 f"{rig.calibration}, up = ({up})")
 
 
 def source_spec(uri: str) -> SourceSpec | None:

@@ -436,3 +436,18 @@ def test_table_has_one_line_per_check():
     assert lines[0].startswith("SKIP  clock.ntp") and lines[1].startswith("WARN  clock.ntp")
     assert "fix: sudo timedatectl set-ntp true" in lines[1]
     assert lines[2] == "0 failed, 1 warning(s), 0 ok, 1 skipped"
+
+
+def test_rig_calibration_is_checked(tmp_path, footage):
+    from edge.pose.cameras import read_qca, write_rig
+    from runtime.config import RigConfig
+    from runtime.doctor_checks import check_rig
+
+    assert check_rig(RigConfig()).status == SKIP
+    rig = write_rig(read_qca(footage / "pose2sim" / "Calib.qca.txt"), tmp_path / "rig.toml")
+    ok = check_rig(RigConfig(calibration=str(rig), sources={"cam01": "test://", "cam03": "test://"}))
+    assert ok.status == OK and "2 cameras (cam01, cam03)" in ok.message and "up = (0, 0, 1)" in ok.message
+    unknown = check_rig(RigConfig(calibration=str(rig), sources={"cam01": "test://", "cam09": "test://"}))
+    assert unknown.status == FAIL and "cam09" in unknown.message and "calibrate-cameras" in unknown.fix
+    missing = check_rig(RigConfig(calibration=str(tmp_path / "none.toml"), sources={"a": "test://", "b": "test://"}))
+    assert missing.status == FAIL and "none.toml" in missing.message
