@@ -15,7 +15,9 @@ The pipeline follows MediaPipe's published graph for the same model files, re-im
    the frame through the inverse warp; world landmarks are rotated back by the ROI rotation.
 4. Tracking: the next frame's ROI comes from auxiliary landmarks 33 (centre) and 34 (scale and rotation) the same
    way, so the detector is skipped while the presence score stays above `presence_threshold`. A lost track's last
-   ROI is tried again for `reacquire_frames` frames, and a detection over it revives it under its id.
+   ROI is tried again for `reacquire_frames` frames, and a detection over it revives it under its id. A person
+   found again later, within `remember_lost_s`, gets the id of the lost person they fit by position, size and
+   torso colours (edge.pose.tracking.LostPeople), and the detector looks where a lost person should be first.
 
 World landmarks are metres, origin between the hips, in a camera-aligned frame (x right, y down, z away from the
 camera as the model reports them): gravity is not known here (see scene calibration).
@@ -23,6 +25,7 @@ camera as the model reports them): gravity is not known here (see scene calibrat
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from dataclasses import dataclass
@@ -32,6 +35,7 @@ import numpy as np
 from edge.config import check_number
 from edge.errors import InputError
 from edge.inference.base import InferenceBackend
+from edge.pose.tracking import LostPeople, ReidConfig
 from edge.pose.types import Person, PersonMask, Roi
 
 NUM_LANDMARKS = 33
@@ -66,6 +70,10 @@ class BlazePoseConfig:
     # Frames a lost track's last ROI is tried again (one landmark run a frame) before it is forgotten; a person
     # found there, or re-detected over it, keeps the id. 0: forgotten at once.
     reacquire_frames: int = 15
+    # Seconds a forgotten track's id waits for its person (counted from when they were last seen, or last hidden
+    # behind someone tracked): a new track that fits them by position, size and torso colours takes the id back.
+    # 0: a person found again after `reacquire_frames` is a new person.
+    remember_lost_s: float = 1.5
     # Keep the landmark model's segmentation output and give each Person its mask (`Person.mask`): off by default,
     # since the segmentation head is about 40 % of the landmark model's time on CPU (ort_backend.use_outputs).
     segmentation: bool = False
@@ -75,6 +83,7 @@ class BlazePoseConfig:
             raise InputError(f"max_people must be at least 1, got {self.max_people}")
         check_number(self.detector_tiles, "detector_tiles", integer=True, minimum=0, maximum=8)
         check_number(self.reacquire_frames, "reacquire_frames", integer=True, minimum=0, maximum=300)
+        check_number(self.remember_lost_s, "remember_lost_s", minimum=0, maximum=60)
         if self.priority not in ("largest", "center"):
             raise InputError(f"priority must be 'largest' or 'center', got {self.priority!r}")
 
@@ -282,6 +291,9 @@ class BlazePose:
         self._next_id = 0
         self._since_detection = 0
         self._tile_turn = 0
+        self._tile_count = 0
+        self._sweep = 0  # detector runs still to come on the next frames: a turn through the tiles after a find
+        self._lost = LostPeople(ReidConfig(keep_s=self.config.remember_lost_s))
 
     # -- detector -------------------------------------------------------------------------------------------
     def track_roi(self, track_id: int) -> Roi | None:
@@ -349,9 +361,9 @@ class BlazePose:
         cfg = self.config
         self._since_detection += 1
         seen = sum(t.missed == 0 for t in self._tracks)
-        if not seen or (seen < cfg.max_people and self._since_detection >= cfg.redetect_every):
+        if not seen or (seen < cfg.max_people and (self._since_detection >= cfg.redetect_every or self._sweep)):
             self._since_detection = 0
-            self._add_tracks(frame_bgr)
+            self._add_tracks(frame_bgr, time_s)
 
         people: list[Person] = []
         kept: list[_Track] = []
@@ -366,6 +378,8 @@ class BlazePose:
                 track.missed += 1
                 if track.missed <= cfg.reacquire_frames:
                     kept.append(track)
+                else:
+                    self._lost.lose(track.track_id)
                 continue
             track.missed = 0
             if self.config.smooth_tracking_roi:
@@ -374,9 +388,8 @@ class BlazePose:
             else:
                 alignment = result["alignment"]
             track.roi = roi_from_points(alignment[0], alignment[1])
-            track.age += 1
             kept.append(track)
-            people.append(Person(
+            person = Person(
                 keypoints=result["pixels"][:NUM_LANDMARKS].astype(np.float32),
                 scores=result["visibility"][:NUM_LANDMARKS].astype(np.float32),
                 layout="blazepose33",
@@ -385,20 +398,45 @@ class BlazePose:
                 world=result["world"][:NUM_LANDMARKS].astype(np.float32),
                 track_id=track.track_id,
                 mask=result.get("mask"),
-            ))
+            )
+            people.append(self._identify(track, person, frame_bgr, time_s))
         self._tracks = kept
+        if cfg.remember_lost_s > 0:
+            self._lost.update(people, time_s)
         return people
 
-    def _add_tracks(self, frame_bgr: np.ndarray) -> None:
+    def _identify(self, track: _Track, person: Person, frame_bgr: np.ndarray, time_s: float) -> Person:
+        """A new track: someone lost a moment ago gets their id back (in the track's first `claim_s`, see
+        LostPeople.claim), and the detector goes through all its tiles on the next frames (people come in groups,
+        and a faceless one is found in one tile only)."""
+        track.age += 1
+        if track.age == 1 and self.config.detector_tiles:
+            self._sweep = math.ceil(self._tile_count / self.config.detector_tiles)
+        if self.config.remember_lost_s <= 0:
+            return person
+        old = self._lost.claim(person, frame_bgr, time_s)
+        if old is not None:
+            track.track_id = old
+            person = dataclasses.replace(person, track_id=old)
+        self._lost.observe(person, frame_bgr, time_s)
+        return person
+
+    def _add_tracks(self, frame_bgr: np.ndarray, time_s: float) -> None:
         """New tracks from the detector (and its tiles): a detection over a lost track revives it under its id;
         one over a track seen last frame is that person; a lost track gives way to a new person at max_people."""
-        from edge.pose.finding import find_people, tile_squares
+        from edge.pose.finding import find_people, search_square, tile_squares
 
         cfg = self.config
         seen = [t.roi for t in self._tracks if t.missed == 0]
-        tiles = tile_squares(frame_bgr.shape[1], frame_bgr.shape[0])
+        self._sweep = max(self._sweep - 1, 0)
+        h, w = frame_bgr.shape[:2]
+        tiles = tile_squares(w, h)
+        self._tile_count = len(tiles)
         turn = [tiles[(self._tile_turn + i) % len(tiles)] for i in range(min(cfg.detector_tiles, len(tiles)))]
         self._tile_turn = (self._tile_turn + len(turn)) % max(len(tiles), 1)
+        if cfg.detector_tiles:  # where people were lost a moment ago first (at most two: each is a detector run)
+            lost = self._lost.lost_ids[-2:]
+            turn = [search_square(self._lost.predicted_box(t, time_s), w, h) for t in lost] + turn
         found = find_people(self, frame_bgr, turn, seen, cfg.max_people - len(seen))
         for roi, _score in self._prioritise(found, frame_bgr.shape):
             overlapping = [t for t in self._tracks if _box_iou(roi.bounds(), t.roi.bounds()) > cfg.track_iou]
@@ -412,7 +450,9 @@ class BlazePose:
             if len(self._tracks) >= cfg.max_people:
                 if not lost:
                     break
-                self._tracks.remove(max(lost, key=lambda t: t.missed))
+                gone = max(lost, key=lambda t: t.missed)
+                self._tracks.remove(gone)
+                self._lost.lose(gone.track_id)
             self._tracks.append(_Track(self._next_id, roi))
             self._next_id += 1
 

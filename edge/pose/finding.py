@@ -6,7 +6,9 @@ side (0.47x, and without the other people in view), or of two thirds of it for s
 it (measured on composed footage, benchmarks/multi_person_compose.py). A few tiles a time, taken in turn
 (`detector_tiles`), bound the cost of one detector run. Tiles run only when the detector runs anyway (nobody
 tracked, or every `redetect_every` frames while there is room for more people) and the whole frame did not give
-enough people, so a tracked single person, or one the whole frame finds, costs nothing more.
+enough people, so a tracked single person, or one the whole frame finds, costs nothing more. Where a person was
+lost a moment ago (edge.pose.tracking.LostPeople), a square around where they should be is looked at first
+(`search_square`): a person hidden behind a passer-by reappears there, and with a covered face only a tile sees them.
 """
 
 from __future__ import annotations
@@ -19,6 +21,10 @@ from edge.pose.types import Roi
 
 # A person found in a tile fits in it: their ROI (1.25 x the body's height, BlazePose's crop) at most this many tiles.
 _MAX_ROI = 1.3
+# A detection whose body axis (hips to the point above the head) leans further than this from upright is dropped: a
+# worker bends forward at most about 90-120 degrees, and a covered face makes the detector guess the body upside down
+# now and then (measured: -179 degrees on composed footage), which the landmark model then tracks upside down.
+_MAX_TILT = math.radians(135.0)
 
 
 def tile_squares(width: int, height: int) -> list[Roi]:
@@ -36,6 +42,17 @@ def tile_squares(width: int, height: int) -> list[Roi]:
             for cx in np.linspace(side / 2, width - side / 2, cols):
                 tiles.append(Roi(float(cx), float(cy), float(side), 0.0))
     return tiles
+
+
+def search_square(box: np.ndarray, width: int, height: int) -> Roi:
+    """A square to look for a person lost a moment ago, whose box should now be `box` (x1, y1, x2, y2): centred on
+    it, 1.6 x its height but at least two thirds of the frame's short side (the tiles' size, at which a faceless
+    person scores well) and at most the short side, moved inside the frame."""
+    short = min(width, height)
+    side = float(min(short, max(1.6 * (box[3] - box[1]), short * 2.0 / 3.0)))
+    cx = float(np.clip((box[0] + box[2]) / 2.0, side / 2, width - side / 2))
+    cy = float(np.clip((box[1] + box[3]) / 2.0, side / 2, height - side / 2))
+    return Roi(cx, cy, side, 0.0)
 
 
 def roi_iou(a: Roi, b: Roi) -> float:
@@ -62,16 +79,21 @@ def find_people(pose, frame_bgr: np.ndarray, tiles: list[Roi], known: list[Roi],
     `tiles` in turn until `wanted` people not in `known` (the ROIs of people tracked) are found; duplicates merged
     by `pose.config.track_iou`. A frame whose people the whole-frame detector finds costs no tile."""
     iou = pose.config.track_iou
-    found = pose.detect(frame_bgr)
+    found = _upright(pose.detect(frame_bgr))
     for tile in tiles:
         new = [roi for roi, _ in found if all(roi_iou(roi, k) <= iou for k in known)]
         if len(new) >= wanted:
             break
         # A person larger than the tile is seen by the whole frame or a larger tile; from a small tile the detector
         # guesses such a body from the face alone, often wrongly.
-        inside = [(roi, score) for roi, score in pose.detect(frame_bgr, tile) if roi.size <= _MAX_ROI * tile.size]
+        in_tile = _upright(pose.detect(frame_bgr, tile))
+        inside = [(roi, score) for roi, score in in_tile if roi.size <= _MAX_ROI * tile.size]
         found = merge_found(found + inside, iou)
     return found
 
 
-__all__ = ["find_people", "merge_found", "roi_iou", "tile_squares"]
+def _upright(found: list[tuple[Roi, float]]) -> list[tuple[Roi, float]]:
+    return [(roi, score) for roi, score in found if abs(roi.rotation) <= _MAX_TILT]
+
+
+__all__ = ["find_people", "merge_found", "roi_iou", "search_square", "tile_squares"]

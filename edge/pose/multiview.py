@@ -17,6 +17,7 @@ person per view in a group. Temporal smoothing and bone lengths are `edge.pose.s
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass, field, replace
 
@@ -212,6 +213,7 @@ _SWAP_PARTS = {
 }
 
 
+@functools.lru_cache(maxsize=16)  # per layout, asked every instant; callers never modify the arrays
 def swap_groups(layout: str) -> list[tuple[np.ndarray, np.ndarray]]:
     """The layout's left/right pairs grouped by body part (arms with shoulders, legs with hips, face): each group
     (left indices, right indices) is exchanged as a whole when a view reads the person mirrored."""
@@ -303,6 +305,7 @@ def _epipolar_px(F: np.ndarray, xa: np.ndarray, xb: np.ndarray) -> np.ndarray:
         return 0.5 * (num / np.hypot(la[:, 0], la[:, 1]) + num / np.hypot(lb[:, 0], lb[:, 1]))
 
 
+@functools.lru_cache(maxsize=16)
 def _relabellings(layout: str, fix_swaps: bool) -> list[np.ndarray]:
     """Every way of reading a person mirrored by body part (arms, legs, face: each as read or exchanged), the
     identity first; the identity alone without `fix_swaps`."""
