@@ -4,7 +4,8 @@
 that camera's own tracker) and returns one `RigPerson` per person in the scene:
 - seen by two cameras or more: matched and triangulated (`edge.pose.multiview.triangulate_people`), joints in the
   rig's world frame; a joint no two views agree on is taken from the clearest view's own 3D estimate (BlazePose's
-  world landmarks) placed at the triangulated root;
+  world landmarks) placed at the triangulated root; views matched by their epipolar geometry whose triangulation
+  still disagrees (`max_relative_error`) give one person whose body is the clearest view's own 3D estimate;
 - seen by one camera only: that camera's own 3D estimate turned into the world's axes (`Camera.R`), so the rig's
   up vector holds for everyone and nobody stops being scored when they step out of a second camera's view.
 Every body is centred on its root (the hips' midpoint): a person moving between one and two cameras would otherwise
@@ -91,20 +92,29 @@ class RigPeople:
         rig = rig or self.rig
         out, claimed, taken = [], set(), set()
         for group in triangulate_people(rig, views, self.config.triangulation):
-            if not self._agree(group, views):
-                continue
             members = [(name, group.track_ids[name]) for name in group.views]
             pid = self._pick(members, taken)
             taken.add(pid)
             claimed.update((name, group.views[name]) for name in group.views)
-            joints = self._fill(group.joints, rig, views, group.views)
-            out.append(RigPerson(pid, self._centred(self._steady(pid, joints, time_s)), dict(group.views), True))
+            agree = self._agree(group, views)
+            if agree:
+                joints = self._fill(group.joints, rig, views, group.views)
+            else:  # matched, so one person, but their 3D is the clearest view's own
+                name = max(group.views, key=lambda n: float(np.mean(views[n][group.views[n]].scores)))
+                joints = self._own_3d(views[name][group.views[name]], rig.camera(name))
+            out.append(RigPerson(pid, self._centred(self._steady(pid, joints, time_s)), dict(group.views), agree))
             self._point(members, pid, time_s)
         singles = [(name, index, person) for name, people in views.items() for index, person in enumerate(people)
                    if (name, index) not in claimed and person.world is not None]
         out += self._one_camera_people(singles, rig, taken, time_s)
         self._forget(time_s)
         return out
+
+    def _own_3d(self, person: Person, camera) -> np.ndarray:
+        """The camera's own 3D estimate of `person` in the world's axes (R^T x), unsure joints unknown."""
+        world = np.asarray(person.world, dtype=np.float64) @ camera.R
+        world[person.scores < self.config.triangulation.min_score] = np.nan
+        return world
 
     def _agree(self, group, views: dict[str, list[Person]]) -> bool:
         tri = group.triangulation
@@ -130,8 +140,7 @@ class RigPeople:
                     continue
             pid = self._pick([member], taken)
             taken.add(pid)
-            world = np.asarray(person.world, dtype=np.float64) @ rig.camera(name).R  # camera -> world axes (R^T x)
-            world[person.scores < self.config.triangulation.min_score] = np.nan
+            world = self._own_3d(person, rig.camera(name))
             out.append(RigPerson(pid, self._centred(self._steady(pid, world, time_s)), {name: index}, False))
             self._point([member], pid, time_s)
         self._pending = pending
