@@ -1,6 +1,6 @@
 """Several cameras, one 3D skeleton: measured on the real 4-view pose2sim demo (issue 14, deliverable 3).
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/multiview_pose2sim.py [--footage DIR] [--ablation]
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/multiview_pose2sim.py [--footage DIR] [--ablation] [--held-out 50]
 
 Prints JSON:
 - `baseline`: the issue's anchor: BlazePose 2D keypoints as `ergoedge pose` gives them (One Euro filter on), one
@@ -14,6 +14,8 @@ Prints JSON:
   between that camera's own calibrated trunk flexion / twist (its BlazePose world landmarks against gravity from
   the calibration) and the triangulated one.
 - with --ablation, the pipeline with each step turned off in turn.
+- with --held-out N, the rig refined on the first N frames (`ergoedge calibrate-cameras --refine`'s correction) and
+  checked on the rest, against no correction and a correction fitted on the checked frames.
 """
 
 from __future__ import annotations
@@ -126,11 +128,36 @@ def pipeline(rig, views: dict, fps: float, config) -> dict:
     }
 
 
+def held_out(rig, views: dict, fps: float, half: int) -> dict:
+    """The correction `ergoedge calibrate-cameras --refine` makes, fitted on frames [0, half) (with their sync
+    shifts) and checked on the rest: against no correction and against one fitted on the checked frames."""
+    from edge.pose.multiview_clip import ClipConfig, bone_length_std_cm, reconstruct_clip, reprojection_stats
+    from edge.pose.rig_refine import moved_principal_points
+
+    kp = np.stack([views[n]["keypoints"] for n in CAMERAS])
+    sc = np.stack([views[n]["scores"] for n in CAMERAS])
+    fit = reconstruct_clip(rig, kp[:, :half], sc[:, :half], fps, ClipConfig(max_sync_frames=6))
+    idx = np.arange(half, kp.shape[1] - fit.shifts.max())
+    later_kp = np.stack([kp[v, idx + fit.shifts[v]] for v in range(len(CAMERAS))])
+    later_sc = np.stack([sc[v, idx + fit.shifts[v]] for v in range(len(CAMERAS))])
+    refined = moved_principal_points(rig, {n: fit.offsets[v] for v, n in enumerate(CAMERAS)})
+    plain = ClipConfig(sync=False, image_offsets=False)
+    out = {}
+    for name, (cams, config) in {"refined_on_first_half": (refined, plain), "no_correction": (rig, plain),
+                                 "fitted_on_these_frames": (rig, replace(plain, image_offsets=True))}.items():
+        res = reconstruct_clip(cams, later_kp, later_sc, fps, config)
+        out[name] = {"reprojection": reprojection_stats(res.used, res.errors),
+                     "bone_length_std_median_cm": bone_length_std_cm(res.joints)["median_cm"]}
+    return {"fit_frames": half, "checked_frames": int(len(idx)), **out}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--footage", default=str(REPO / "build" / "footage" / "pose2sim"))
     parser.add_argument("--max-frames", type=int)
     parser.add_argument("--ablation", action="store_true", help="also run the pipeline with each step off")
+    parser.add_argument("--held-out", type=int, metavar="FRAMES",
+                        help="also refine the rig on the first FRAMES frames and check on the rest")
     args = parser.parse_args()
     from edge.pose.cameras import read_qca
     from edge.pose.multiview_clip import ClipConfig, estimate_views
@@ -144,6 +171,8 @@ def main() -> int:
     fps = views["cam01"]["fps"]
     report = {"clip": str(folder), "cameras": list(CAMERAS), "fps": fps, "pose_seconds": round(pose_seconds, 1),
               "baseline": baseline(rig, product), "pipeline": pipeline(rig, views, fps, ClipConfig())}
+    if args.held_out:
+        report["held_out"] = held_out(rig, views, fps, args.held_out)
     if args.ablation:
         base = ClipConfig()
         variants = {

@@ -4,6 +4,7 @@ a Qualisys calibration export.
     ergoedge calibrate-cameras --qca Calib.qca.txt --size cam01=1080x1920 --out rig.toml
     ergoedge calibrate-cameras --camera cam01 --images 'cam01/board-*.png' --pattern 9x6 --square-mm 25 \\
         --board cam01/floor.png --out rig.toml
+    ergoedge calibrate-cameras --refine rig.toml --video cam01=setup01.mp4 --video cam02=setup02.mp4 --out rig2.toml
 
 Intrinsics (`intrinsics_from_images`): OpenCV's findChessboardCorners, cornerSubPix and calibrateCamera (k1, k2,
 p1, p2, k3) over images of a printed checkerboard held at several angles; `--pattern` counts inner corners
@@ -11,7 +12,8 @@ p1, p2, k3) over images of a printed checkerboard held at several angles; `--pat
 (lying on the floor or a table: solvePnP), the world's origin at its first inner corner, x along its columns, y
 along its rows, z out of the board on the camera's side, which is up for a board lying flat. Every camera of a rig
 must see the board in that same place; each run adds (or replaces) one camera in the `--out` file, whose other
-cameras and up axis must agree (same world).
+cameras and up axis must agree (same world). `--refine` corrects each camera's principal point from a set-up
+recording of one person (`edge.pose.rig_refine`).
 
 `calibrate_cameras(args)` is the one entry point; bad input is a one-line `InputError` and nothing is written.
 """
@@ -157,7 +159,11 @@ def calibrate_cameras(args) -> tuple[CameraRig, Path, list[str]]:
         raise InputError(f"--out {out}: the camera file is TOML; give a name ending in .toml")
     if not out.parent.is_dir():
         raise InputError(f"--out {out}: the folder {out.parent} does not exist")
-    if args.qca:
+    if getattr(args, "refine", None):
+        rig, lines = _refined(args)
+    elif args.video:
+        raise InputError("--video is for --refine RIG (a set-up recording per camera)")
+    elif args.qca:
         if args.images or args.board or args.camera:
             raise InputError("--qca converts a calibration file: it takes no --images, --board or --camera")
         sizes = dict(parse_size(s) for s in args.size or [])
@@ -169,6 +175,22 @@ def calibrate_cameras(args) -> tuple[CameraRig, Path, list[str]]:
         rig, lines = _from_board(args, out)
     atomic_write(out, rig_to_toml(rig))
     return rig, out, lines
+
+
+def _refined(args) -> tuple[CameraRig, list[str]]:
+    from edge.pose.rig_refine import refine_rig
+
+    if args.qca or args.images or args.board or args.camera or args.size:
+        raise InputError("--refine takes a rig file and --video NAME=FILE per camera, nothing else")
+    videos = {}
+    for item in args.video or []:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise InputError(f"--video {item!r}: give NAME=FILE (a camera name of the rig and its recording)")
+        if name in videos:
+            raise InputError(f"--video names camera {name} twice")
+        videos[name] = path
+    return refine_rig(read_rig(args.refine), videos, max_frames=args.max_frames)
 
 
 def _from_board(args, out: Path) -> tuple[CameraRig, list[str]]:
@@ -216,6 +238,10 @@ def add_commands(sub) -> None:
     p.add_argument("--pattern", help="inner corners of the board, COLUMNSxROWS, e.g. 9x6")
     p.add_argument("--square-mm", type=float, help="side of one board square in millimetres")
     p.add_argument("--board", help="an image of the board where it defines the world (on the floor): extrinsics")
+    p.add_argument("--refine", metavar="RIG", help="refine RIG (a camera file) from a set-up recording: one person "
+                   "walking and working in view of every camera, --video NAME=FILE per camera")
+    p.add_argument("--video", action="append", metavar="NAME=FILE", help="with --refine: a camera's recording")
+    p.add_argument("--max-frames", type=int, help="with --refine: use at most this many frames of each recording")
     p.set_defaults(func=_cmd)
 
 
