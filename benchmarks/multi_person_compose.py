@@ -1,6 +1,11 @@
 """Benchmark: finding and keeping several people, faces visible or not, on footage composed from real clips.
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/multi_person_compose.py [--max-people 3] [--set field=value ...]
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/multi_person_compose.py [--max-people 3] [--segmentation]
+        [--set field=value ...]
+
+(`--segmentation`: BlazePose's person masks on, as `--set segmentation=true`.
+`--set separate_people=none|duplicates|all` (default duplicates): overlapping people told apart by their masks, or by
+bodies drawn from keypoints without them; see edge/pose/separation.py.)
 
 Ground truth: BlazePose alone (max_people 1) on each single-person pose2sim clip (build/footage/pose2sim/cam0N.mp4,
 1080x1920, 100 frames at 60 fps). Each person's region over the whole clip (keypoint box plus a margin) is cut out,
@@ -18,7 +23,8 @@ Metrics per scenario and overall, for `BlazePose(max_people=N)` with the config 
 - false people per minute: skeletons appearing on nobody (no true person, covered ones included, within 0.5 of
   their height), the skeleton-frames they make, the longest run one false track id is held (seconds) and how
   many false track ids were held longer than 1 s (issue 14 asks for none); a skeleton on a true person but too far
-  off to match (mostly a half-covered person) is an imprecise skeleton-frame;
+  off to match (mostly a half-covered person) is an imprecise skeleton-frame, and a duplicate one when it lies within
+  `DUPLICATE` of a true person that another skeleton matches (a second skeleton on the same person);
 - fps: frames / time inside BlazePose's call (composition and matching excluded); it moves with whatever else the
   machine runs, so the detector and landmark runs (overall: a frame) are given too, the cost free of that noise.
 A skeleton matches a true person when the median distance of their limb keypoints (true visibility >= 0.5; the
@@ -44,6 +50,9 @@ MIRRORED = [12, 11, 14, 13, 16, 15, 24, 23, 26, 25, 28, 27]  # LIMBS with left a
 FACE = list(range(11))
 MATCH = 0.2
 FALSE = 0.5  # a skeleton this far (in true heights) from every true person is on nobody
+# An unmatched skeleton this near a matched true person is a second one on them (measured: such duplicates lie
+# 0.10-0.19 from the person; the skeleton of someone covered by a passer-by, 0.43 or more from the passer-by).
+DUPLICATE = 0.3
 GREY = 114
 
 
@@ -203,9 +212,14 @@ def match(people, truths) -> dict[int, int]:
     return out
 
 
+def _is_duplicate(person, truths, matched: dict[int, int]) -> bool:
+    """Whether an unmatched skeleton lies on a true person another skeleton matches (see `DUPLICATE`)."""
+    return any(person_distance(person.keypoints, truths[j][0], truths[j][1]) < DUPLICATE for j in matched.values())
+
+
 def run_scenario(pose, sources, placements, frames: int) -> dict:
     pose.reset()
-    shown = found = false = false_frames = imprecise = switches = 0
+    shown = found = false = false_frames = imprecise = duplicates = switches = 0
     last_id: dict[int, int] = {}
     false_run: dict[int, int] = {}
     longest_false = 0
@@ -229,6 +243,7 @@ def run_scenario(pose, sources, placements, frames: int) -> dict:
         false_ids = {p.track_id for p in unmatched
                      if all(person_distance(p.keypoints, kp, vis) >= FALSE for kp, vis, _ in truths)}
         imprecise += len(unmatched) - len(false_ids)
+        duplicates += sum(_is_duplicate(p, truths, matched) for p in unmatched if p.track_id not in false_ids)
         false_frames += len(false_ids)
         false += len(false_ids - set(false_run))  # a false person appears
         held_long |= {tid for tid, run in false_run.items() if tid not in false_ids and run > FPS}
@@ -241,7 +256,8 @@ def run_scenario(pose, sources, placements, frames: int) -> dict:
             "id_switches": switches, "id_switches_per_person_min": round(switches / max(person_minutes, 1e-9), 2),
             "false_people": false, "false_people_per_min": round(false / minutes, 1),
             "false_skeleton_frames": false_frames, "imprecise_skeleton_frames": imprecise,
-            "longest_false_s": round(longest_false / FPS, 2), "false_held_over_1s": len(held_long),
+            "duplicate_skeleton_frames": duplicates, "longest_false_s": round(longest_false / FPS, 2),
+            "false_held_over_1s": len(held_long),
             "fps": round(frames / elapsed, 1),
             "detector_runs": pose.stats.detector_runs - runs[0], "landmark_runs": pose.stats.landmark_runs - runs[1],
             "frames": frames, "_elapsed": elapsed}
@@ -265,7 +281,7 @@ def _config(args):
     from edge.pose.blazepose import BlazePoseConfig
 
     fields = {f.name: f for f in dataclasses.fields(BlazePoseConfig)}
-    values = {"max_people": args.max_people}
+    values = {"max_people": args.max_people, "segmentation": args.segmentation}
     for item in args.set:
         key, _, raw = item.partition("=")
         if key not in fields:
@@ -281,6 +297,9 @@ def main() -> int:
     parser.add_argument("--max-people", type=int, default=3)
     parser.add_argument("--loops", type=int, default=2, help="forward+backward passes through each source clip")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
+    parser.add_argument("--segmentation", action="store_true",
+                        help="BlazePose's person masks on (segmentation=true): measures their cost, and what "
+                             "separate_people does with them")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                         help="a BlazePoseConfig field for the tested pose (repeatable)")
     parser.add_argument("--write-clip", metavar="FILE.mp4",
@@ -309,8 +328,8 @@ def main() -> int:
     frames = args.loops * (2 * 100 - 2)
     result = {"config": {k: v for k, v in dataclasses.asdict(config).items()}, "scenarios": {}}
     totals = {"people_frames": 0, "found": 0, "id_switches": 0, "false_people": 0, "false_skeleton_frames": 0,
-              "imprecise_skeleton_frames": 0, "frames": 0, "_elapsed": 0.0, "longest_false_s": 0.0,
-              "detector_runs": 0, "landmark_runs": 0, "false_held_over_1s": 0}
+              "imprecise_skeleton_frames": 0, "duplicate_skeleton_frames": 0, "frames": 0, "_elapsed": 0.0,
+              "longest_false_s": 0.0, "detector_runs": 0, "landmark_runs": 0, "false_held_over_1s": 0}
     for name in args.scenarios.split(","):
         r = run_scenario(pose, sources, SCENARIOS[name], frames)
         for key, total in totals.items():
@@ -324,6 +343,7 @@ def main() -> int:
         "false_people_per_min": round(totals["false_people"] / minutes, 1),
         "false_skeleton_frames": totals["false_skeleton_frames"],
         "imprecise_skeleton_frames": totals["imprecise_skeleton_frames"],
+        "duplicate_skeleton_frames": totals["duplicate_skeleton_frames"],
         "longest_false_s": totals["longest_false_s"],
         "false_held_over_1s": totals["false_held_over_1s"],
         "fps": round(totals["frames"] / totals["_elapsed"], 1),

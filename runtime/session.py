@@ -86,8 +86,8 @@ class Session:
         from edge.skeletons import get_layout
         from runtime.activity import ActivityStage
         from runtime.alerts.engine import AlertEngine
-        from runtime.config import NO_RULES_WARNING
         from runtime.alerts.event import parse_utc, utc_now
+        from runtime.config import NO_RULES_WARNING
         from runtime.telemetry import EventLog, RiskTimeline, StageClock
         from runtime.views import open_view
 
@@ -333,8 +333,8 @@ class Session:
 
 
 def _open_sinks(config: RunConfig, out: Path, camera: str, log):
-    from runtime.alerts.store import EventStore
     from runtime.alerts.sinks import JsonlSink, SinkSet, SqliteSink, StdoutSink
+    from runtime.alerts.store import EventStore
 
     sinks, store = [], None
     s = config.sinks

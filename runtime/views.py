@@ -188,10 +188,10 @@ class RigView:
         height = min(h for h, _w in shapes.values())
         widths = {n: w * height / h for n, (h, w) in shapes.items()}
         scale = min(1.0, MOSAIC_MAX_WIDTH / sum(widths.values()))
-        height = max(2, int(round(height * scale)) // 2 * 2)  # even sizes for the encoders
+        height = max(2, round(height * scale) // 2 * 2)  # even sizes for the encoders
         tiles, x0 = {}, 0
         for name in self.names:
-            w = max(2, int(round(widths[name] * scale)) // 2 * 2)
+            w = max(2, round(widths[name] * scale) // 2 * 2)
             tiles[name] = (x0, w, w / shapes[name][1])
             x0 += w
         self._tiles, self._mosaic_size = tiles, (x0, height)
@@ -223,8 +223,8 @@ def _placed_mask(mask: PersonMask | None, sx: float, sy: float, x0: int, size: t
     if (sx, sy) != (1.0, 1.0):
         w, h = max(1, round(prob.shape[1] * sx)), max(1, round(prob.shape[0] * sy))
         prob = cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR)
-    x, y = min(int(round(mask.x * sx)) + x0, size[0] - 1), min(int(round(mask.y * sy)), size[1] - 1)
+    x, y = min(round(mask.x * sx) + x0, size[0] - 1), min(round(mask.y * sy), size[1] - 1)
     return PersonMask(x, y, prob[: size[1] - y, : size[0] - x])
 
 
-__all__ = ["Observation", "SingleView", "RigView", "open_view", "MOSAIC_MAX_WIDTH"]
+__all__ = ["MOSAIC_MAX_WIDTH", "Observation", "RigView", "SingleView", "open_view"]

@@ -69,3 +69,15 @@ def browser():
     driver.set_page_load_timeout(30)
     yield driver
     driver.quit()
+
+
+@pytest.fixture(scope="session")
+def gst():
+    """GStreamer's Gst namespace (tests of real pipelines); skipped with the reason where it cannot load."""
+    from edge.errors import InputError
+    from runtime.video.gst import gst as load
+
+    try:
+        return load().Gst
+    except InputError as exc:
+        pytest.skip(str(exc))

@@ -268,3 +268,33 @@ def test_openvino_backend_matches_onnxruntime(blazepose_models, tmp_path):
         OpenVinoBackend(blazepose_models[0], device="NPU_THAT_IS_NOT_THERE")
     with pytest.raises(InputError, match="precision"):
         OpenVinoBackend(blazepose_models[0], precision="int4")
+
+
+def test_landmark_calls_side_by_side_give_the_same_people(blazepose_models, footage):
+    """A landmark backend that runs calls at once (`concurrency`) gets each track's crop from a thread pool; the
+    people, ids and model-run counts are those of calls one after another."""
+    import threading
+
+    from edge.inference.ort_backend import OrtBackend
+
+    class SideBySide(OrtBackend):  # ONNX Runtime's session.run may be called from several threads at once
+        concurrency = 2
+
+        def infer(self, inputs):
+            threads.add(threading.current_thread().name)
+            return super().infer(inputs)
+
+    threads: set[str] = set()
+    left, right = _video(footage, "cam01"), _video(footage, "cam03")
+    frames = [np.concatenate([a, b], axis=1) for a, b in zip(left[:6], right[:6])]
+    config = BlazePoseConfig(max_people=2)
+    one_by_one = BlazePose(OrtBackend(blazepose_models[0]), OrtBackend(blazepose_models[1]), config)
+    side_by_side = BlazePose(OrtBackend(blazepose_models[0]), SideBySide(blazepose_models[1]), config)
+    for i, frame in enumerate(frames):
+        expected, got = one_by_one(frame, i / 30), side_by_side(frame, i / 30)
+        assert [p.track_id for p in got] == [p.track_id for p in expected] and len(got) == 2
+        for a, b in zip(expected, got):
+            np.testing.assert_array_equal(a.keypoints, b.keypoints)
+            np.testing.assert_array_equal(a.world, b.world)
+    assert side_by_side.stats.landmark_runs == one_by_one.stats.landmark_runs == 2 * len(frames)
+    assert len({t for t in threads if t.startswith("landmarks")}) == 2

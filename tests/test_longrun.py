@@ -109,13 +109,6 @@ def test_timeline_keeps_the_latest_people_and_folds_the_rest():
     assert report["bin_s"] >= 0.25 * 8  # 10 000 s of time in at most 2000 rows
 
 
-@pytest.fixture(scope="module")
-def gst():
-    from runtime.video.gst import gst
-
-    return gst().Gst
-
-
 def test_source_keeps_the_latest_gaps_and_totals_of_all(gst):
     from runtime.video.source import GstSource, ReconnectPolicy
 

@@ -237,3 +237,71 @@ def test_registry_entry():
     assert entry.config is EdgeStreamConfig and entry.task == "segmentation+reba"
     model = entry.build(EdgeStreamConfig(data=DataSpec(classes=CLASSES), **SMALL))
     assert model.num_classes == 4 and model.num_joints == 15
+
+
+# ------------------------------------------------------------------------------------------- the root's motion
+
+
+def walking_joints(b=2, t=150, seed=6):
+    """Random postures carried along a path (the pelvis moves, as with data.norm.root = "first")."""
+    g = torch.Generator().manual_seed(seed)
+    path = torch.cumsum(0.1 * torch.randn(b, t, 1, 3, generator=g), dim=1)
+    return 0.3 * torch.randn(b, t, 15, 3, generator=g) + path
+
+
+def test_root_motion_features_by_hand():
+    model = make(seed=9, velocity=True, root_lags=(1, 3)).eval()
+    joints = walking_joints(1, 12)
+    h = model.features(joints)[0].T  # (T, D)
+    assert h.shape == (12, 15 * 3 * 2 + 4)
+    root = (joints[0, :, 4] + joints[0, :, 5]) / 2  # uwiom15's pelvis: the mean of the hips
+    pose = joints[0] - root[:, None]
+    assert torch.allclose(h[:, :45], pose.flatten(1), atol=1e-6)  # positions relative to each frame's pelvis
+    assert torch.allclose(h[1:, 45:90], ((pose[1:] - pose[:-1]) * 10.0).flatten(1), atol=1e-4)
+    for k, lag in enumerate((1, 3)):
+        d = root[lag:] - root[:-lag]
+        assert torch.allclose(h[lag:, 90 + k], d[:, :2].norm(dim=1), atol=1e-6)  # horizontal distance
+        assert torch.allclose(h[lag:, 92 + k], d[:, 2], atol=1e-6)  # vertical displacement
+        assert (h[:lag, [90 + k, 92 + k]] == 0).all()  # before the sequence: nothing
+    # a constant offset (where the path started) changes nothing
+    assert torch.allclose(model.features(joints + torch.tensor([5.0, -3.0, 0.2])), model.features(joints), atol=1e-5)
+
+
+def test_root_motion_streams_like_the_whole_sequence():
+    model = make(seed=10, velocity=True, root_lags=(1, 2, 4, 8))
+    joints = walking_joints()
+    joints[1, 30:40, 4] = float("nan")  # an unobserved hip: 0 in both paths
+    assert_stream_equals_whole(model, joints)
+    state = model.initial_state(3)
+    # previous frame, started, the pelvis of the last 8 frames and whether each exists, then the layers' history
+    assert len(state) == 4 + 3 * 5 and state[2].shape == (3, 8, 3) and state[3].shape == (3, 8)
+    assert_stream_equals_whole(make(seed=11, root_lags=(5,), stages=1), walking_joints(1, 4))  # shorter than a lag
+
+
+def test_root_motion_tells_walking_from_standing_with_the_same_legs():
+    """Two sequences whose postures are identical frame for frame, one carried along a path: only the root's
+    motion tells them apart, and the model learns it."""
+    torch.manual_seed(0)
+    model = build(EdgeStreamConfig(data=DataSpec(classes=("walk", "stand")), dropout=0.0, root_lags=(1, 4),
+                                   **{**SMALL, "layers": 3, "stages": 1}))
+    pose = 0.3 * torch.randn(1, 60, 15, 3, generator=torch.Generator().manual_seed(1))
+    moving = pose + torch.linspace(0, 6, 60)[None, :, None, None] * torch.tensor([1.0, 0.0, 0.0])
+    batch = {"joints": torch.cat([moving, pose]), "mask": torch.ones(2, 60, dtype=torch.bool),
+             "activity": torch.tensor([[0] * 60, [1] * 60])}
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(80):
+        loss, _ = model.loss(model(batch), batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    with torch.no_grad():
+        predicted = model(batch)["activity_logits"].argmax(-1)
+    assert (predicted[:, 8:] == batch["activity"][:, 8:]).all()  # once the lags and layers have seen the path
+    assert_stream_equals_whole(model, batch["joints"])
+
+
+@pytest.mark.parametrize("lags", [(0,), (2, 2), (601,)])
+def test_root_lags_are_checked(lags):
+    with pytest.raises(ValueError, match="root_lags"):
+        EdgeStreamConfig(root_lags=lags)

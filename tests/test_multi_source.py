@@ -15,23 +15,17 @@ import time
 
 import numpy as np
 import pytest
-from rtsp_server import free_port, start_server, stop_server  # tests/ is on sys.path (pytest's rootdir import mode)
+from rtsp_server import (  # tests/ is on sys.path (pytest's rootdir import mode)
+    free_port,
+    start_server,
+    stop_server,
+)
 
 from edge.errors import InputError
 from runtime.video.multi_source import FrameSet, SyncedSources
 from runtime.video.source import Frame, GstSource, ReconnectPolicy, SourceError
 
 FAST = ReconnectPolicy(initial_s=0.2, max_s=0.5)
-
-
-@pytest.fixture(scope="module")
-def gst():
-    try:
-        from runtime.video.gst import gst
-
-        return gst().Gst
-    except InputError as exc:
-        pytest.skip(str(exc))
 
 
 @pytest.fixture

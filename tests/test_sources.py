@@ -223,16 +223,6 @@ def test_missing_gstreamer_is_a_clear_input_error(monkeypatch):
 # Real pipelines
 
 
-@pytest.fixture(scope="module")
-def gst():
-    try:
-        from runtime.video.gst import gst
-
-        return gst().Gst
-    except InputError as exc:
-        pytest.skip(str(exc))
-
-
 def _encode(Gst, path: Path, frames: int, width: int, height: int, fps: int = 30) -> None:
     """Encode an H.264 MP4 of a moving ball with GStreamer (the test makes its own footage)."""
     pipeline = Gst.parse_launch(

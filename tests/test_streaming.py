@@ -80,3 +80,18 @@ def test_metric_names_are_what_a_frame_reports():
         reported |= set(stream.update(i / 30, frame))
     assert reported == set(metric_names())
     assert {"reba_total", "rula_grand", "trunk_flexion_deg", "lifts_per_min", "l5s1_compression_n"} <= reported
+
+
+@pytest.mark.parametrize("frames", [1, 2, 3, 8, 9, 20])
+def test_frame_interval_is_the_median_gap_of_the_last_frames(frames):
+    """The windows' frame interval: the median of the gaps between the last (up to) nine frames, to the bit what
+    np.median gives, on irregular times (dropped frames) with an even and an odd number of gaps."""
+    rng = np.random.default_rng(frames)
+    stream = PersonStream(get_layout("h36m17"), parse_up("z"))
+    times = np.cumsum(rng.choice([1 / 30, 2 / 30, 1 / 25], size=frames) + rng.normal(0, 1e-3, size=frames))
+    for t in times:
+        stream._ring_t[stream._ring_i % len(stream._ring_t)] = t
+        stream._ring_i += 1
+    recent = times[-9:]
+    expected = 1 / 30 if frames < 2 else float(np.median(np.diff(recent)))
+    assert stream._frame_interval() == expected

@@ -63,6 +63,27 @@ def test_root_jitter_is_white_and_along_the_line_of_sight():
     assert noise["step_m"]["ankle"]["p90"] < 0.002 and noise["bone_cv_median"] < 0.005
 
 
+def test_root_drift_wanders_slowly_along_the_line_of_sight():
+    """The slow whole-body wander (root_drift_m): displacements grow with the lag (white jitter's do not), the body
+    moves as one, and a drift of 0 draws nothing (the same joints as before the setting existed)."""
+    white = EstimateConfig(root_depth_m=0.05)
+    drift = replace(white, root_drift_m=0.2, root_drift_hz=1.0)
+    plain, wander = _stand_only(white), _stand_only(drift)
+
+    def shifts(seq, lag):
+        hip = seq.joints[:, [4, 5]].mean(axis=1)
+        return np.median(np.linalg.norm(hip[lag:] - hip[:-lag], axis=1))
+
+    assert shifts(plain, 8) == pytest.approx(shifts(plain, 1), rel=0.25)  # white: as far over 8 frames as over 1
+    assert shifts(wander, 8) > 2.0 * shifts(wander, 1) and shifts(wander, 8) > 3.0 * shifts(plain, 8)
+    noise = estimate_noise([wander], "stand")
+    assert noise["step_m"]["ankle"]["p90"] < 0.002 and noise["bone_cv_median"] < 0.005  # the whole body together
+    assert noise["anisotropy"]["ratio"] > 3  # along the line of sight
+    assert np.array_equal(plain.joints, _stand_only(replace(white, root_drift_m=0.0, root_drift_hz=2.0)).joints)
+    with pytest.raises(InputError, match="root_drift_hz"):
+        EstimateConfig(root_drift_hz=0.0)
+
+
 def test_joint_errors_bones_outliers_missing_and_repeats():
     est = EstimateConfig(jitter_m=0.01, depth_gain=3.0, limb_gain=2.0, missing_prob=0.01, repeat_prob=0.05)
     seq = _stand_only(est, minutes=2.0)

@@ -4,7 +4,9 @@ skeletons, one frame at a time with explicit state, with outputs equal to the wh
 A causal multi-stage temporal convolutional network (the MS-TCN of Farha & Gall, CVPR 2019, made causal):
 
     frame features: the normalised joints (J*3), optionally their velocity (J*3, per second, 0 at a sequence's
-                    first frame)
+                    first frame), optionally the root's motion (with `root_lags`: the joints are taken relative to
+                    each frame's pelvis and the pelvis's horizontal distance and vertical displacement over each lag
+                    are added, 2 per lag, 0 where the lag reaches before the first frame)
     stage 1:        1x1 conv -> `layers` residual layers -> 1x1 conv to class scores
     stages 2..S:    the same on the softmax of the previous stage's scores (refinement)
     residual layer: x + conv1x1(relu(causal dilated conv(x))), dilation 2^l, kernel `kernel`
@@ -12,9 +14,10 @@ A causal multi-stage temporal convolutional network (the MS-TCN of Farha & Gall,
 
 Each causal layer sees its input at t, t-d, ..., t-(kernel-1)d (zeros before the sequence starts), so a stage's
 receptive field is 1 + (kernel-1)(2^layers - 1) frames. Streaming keeps, per layer, the last (kernel-1)*d frames of
-its input (`initial_state` is zeros: the same zeros the whole-sequence run pads with) and the previous frame for the
-velocity, so `step` gives what `forward` gives at that frame. `step` uses tensor operations only and its state is a
-flat tuple of tensors, so it traces to ONNX with explicit state inputs and outputs.
+its input (`initial_state` is zeros: the same zeros the whole-sequence run pads with), the previous frame for the
+velocity and the pelvis of the last max(root_lags) frames for the root's motion, so `step` gives what `forward`
+gives at that frame. `step` uses tensor operations only and its state is a flat tuple of tensors, so it traces to
+ONNX with explicit state inputs and outputs.
 
 Padding frames of a batch must follow the real ones (a causal model's output at t never depends on later frames).
 """
@@ -43,14 +46,27 @@ class EdgeStreamConfig:
     data: what it is trained on (layout -> joints, classes, partials, fps for the velocity's unit).
     channels: feature channels of the prediction stage; refine_channels: of each refinement stage.
     layers: residual layers per stage (dilations 1, 2, ..., 2^(layers-1)); kernel: taps of each causal conv.
-    stages: 1 prediction stage plus stages-1 refinement stages.
+    stages: 1 prediction stage plus stages-1 refinement stages. 4 with smooth_weight 0.3 (rather than 3 and
+      MS-TCN's 0.15): trained on all 12 UW-IOM dev videos, F1@10 / edit / REBA MSE on the 3 held-out ones went from
+      91.3 / 85.9 / 0.46 to 91.9 / 86.7 / 0.45 (means over 3 seeds). Synthetic-only training keeps 3 and 0.15
+      (edge/data/recipes/edge_stream.toml), which transfer better to real skeletons.
     velocity: also feed the frame-to-frame joint velocity. Off by default: the first causal layer already sees
       consecutive frames, and on UW-IOM (dev split) it changed nothing beyond seed noise while doubling the input
       and the noise a monocular 3D pose puts into it.
+    root_lags: frames over which the root's (pelvis's) displacement is fed, e.g. (1, 2, 4, 8); () feeds none. With
+      it the model centres each frame on its own pelvis, so it needs joints that keep the path through the room
+      (data.norm.root = "first"; with "frame" the pelvis is always at the origin and these features are 0).
+      Without it a walk shows only in the legs, and a real 0.6 s pause between handlings looks like handling.
+      Several lags because a monocular estimate's root wanders: on UW-IOM a standing person's pelvis moves 0.08,
+      0.19, 0.26 body scales over 1, 4, 8 frames, a walking one's 0.10, 0.35, 0.63, a handling one's 0.05, 0.17,
+      0.28 (real handling moves the body too). Off by default, as measured (3 seeds each, UW-IOM dev split):
+      lags (1, 2, 4, 8) changed supervised F1@10 / edit / REBA MSE by seed noise only (90.1 / 83.4 / 0.58 vs
+      90.3 / 84.3 / 0.57), and synthetic-only training transferred worse (coarse accuracy 65-76 % vs 74-77 %):
+      real walks were found (50 % instead of 15 %) but real handling taken for walking.
     dropout: feature dropout on the input and inside residual layers (training only); 0.4 regularises the 12-video
       UW-IOM training set (MS-TCN uses 0.5).
-    smooth_weight, smooth_clip: MS-TCN's truncated smoothing loss on the log-probabilities (weight 0.15, clipped
-      at 4 as in the paper).
+    smooth_weight, smooth_clip: MS-TCN's truncated smoothing loss on the log-probabilities (MS-TCN weighs it 0.15,
+      here 0.3, see stages; clipped at 4 as in the paper).
     reba_weight, partials_weight: weights of the REBA total and the mean partial MSE in the loss.
     """
 
@@ -59,10 +75,11 @@ class EdgeStreamConfig:
     refine_channels: int = 24
     layers: int = 8
     kernel: int = 3
-    stages: int = 3
+    stages: int = 4
     velocity: bool = False
+    root_lags: tuple[int, ...] = ()
     dropout: float = 0.4
-    smooth_weight: float = 0.15
+    smooth_weight: float = 0.3
     smooth_clip: float = 4.0
     reba_weight: float = 1.0
     partials_weight: float = 0.5
@@ -73,6 +90,10 @@ class EdgeStreamConfig:
                 raise InputError(f"EdgeStreamConfig.{name} must be >= 1, got {getattr(self, name)}")
         if self.kernel < 2:
             raise InputError(f"EdgeStreamConfig.kernel must be >= 2 (a temporal kernel), got {self.kernel}")
+        if any(not isinstance(v, int) or v < 1 for v in self.root_lags) or \
+                len(set(self.root_lags)) != len(self.root_lags) or max(self.root_lags, default=0) > 600:
+            raise InputError(f"EdgeStreamConfig.root_lags must be distinct whole frames within 1..600, got "
+                             f"{self.root_lags}")
         if not 0.0 <= self.dropout < 1.0:
             raise InputError(f"EdgeStreamConfig.dropout must be in [0, 1), got {self.dropout}")
 
@@ -132,14 +153,17 @@ class EdgeStream(nn.Module):
 
     def __init__(self, config: EdgeStreamConfig):
         super().__init__()
-        from edge.skeletons import get_layout
+        from edge.skeletons import canonical_sources, get_layout
 
         self.config = config
         c = config
-        self.num_joints = get_layout(c.data.layout).num_joints
+        layout = get_layout(c.data.layout)
+        self.num_joints = layout.num_joints
         self.num_classes = c.data.num_classes
         self.num_partials = len(c.data.partials)
-        in_dim = self.num_joints * 3 * (2 if c.velocity else 1)
+        # The pelvis as normalisation takes it (a layout's own, else the mean of the hips).
+        self.pelvis = list(canonical_sources(layout)["pelvis"]) if c.root_lags else []
+        in_dim = self.num_joints * 3 * (2 if c.velocity else 1) + 2 * len(c.root_lags)
         # Without classes there is nothing to refine: one stage feeds the REBA heads.
         stages = c.stages if self.num_classes else 1
         self.input_drop = nn.Dropout(c.dropout)
@@ -158,11 +182,25 @@ class EdgeStream(nn.Module):
     def frame_features(self, x, prev, started):
         """Features of frames `x` (..., J, 3) given the previous frames `prev` and `started` (..., 1): 1 where a
         previous frame exists: positions and, with `velocity`, velocities per second (0 at a sequence's first
-        frame). The one definition both `forward` and `step` use."""
+        frame), relative to each frame's pelvis with `root_lags`. The one definition both `forward` and `step`
+        use."""
+        if self.pelvis:
+            x, prev = x - self.root(x).unsqueeze(-2), prev - self.root(prev).unsqueeze(-2)
         parts = [x.flatten(-2)]
         if self.config.velocity:
             parts.append(((x - prev) * self.config.data.fps).flatten(-2) * started)
         return torch.cat(parts, dim=-1)
+
+    def root(self, x):
+        """The pelvis (..., 3) of joints (..., J, 3)."""
+        return x[..., self.pelvis, :].mean(dim=-2)
+
+    def root_motion(self, root, past, seen):
+        """The root's motion at a frame: `root` (..., 3) now, `past` (..., L, 3) its position `root_lags` frames
+        ago (in that order), `seen` (..., L) 1 where that frame exists -> (..., 2L): per lag the horizontal
+        distance, then the vertical displacement."""
+        d = (root.unsqueeze(-2) - past) * seen.unsqueeze(-1)
+        return torch.cat([torch.sqrt((d[..., :2] ** 2).sum(-1)), d[..., 2]], dim=-1)
 
     def features(self, joints):
         """(B, T, J, 3) -> (B, D, T), causally."""
@@ -170,7 +208,16 @@ class EdgeStream(nn.Module):
         prev = torch.cat([torch.zeros_like(x[:, :1]), x[:, :-1]], dim=1)
         started = torch.ones_like(x[:, :, :1, 0])
         started[:, 0] = 0.0
-        return self.frame_features(x, prev, started).transpose(1, 2)
+        h = self.frame_features(x, prev, started)
+        if self.pelvis:
+            root, n = self.root(x), x.shape[1]
+            past = torch.stack([torch.cat([torch.zeros_like(root[:, :lag]), root], dim=1)[:, :n]
+                                for lag in self.config.root_lags], dim=2)  # (B, T, L, 3)
+            frames = torch.arange(n, device=x.device).unsqueeze(1)
+            seen = (frames >= torch.tensor(self.config.root_lags, device=x.device)).to(x.dtype).expand(
+                x.shape[0], n, len(self.config.root_lags))
+            h = torch.cat([h, self.root_motion(root, past, seen)], dim=-1)
+        return h.transpose(1, 2)
 
     def input_keys(self) -> tuple[str, ...]:
         """The batch entries inference reads (the exported graph's inputs): causal, so no mask."""
@@ -196,10 +243,15 @@ class EdgeStream(nn.Module):
 
     def initial_state(self, batch: int) -> tuple:
         """The state before a sequence's first frame, for `batch` streams, all zeros: the previous frame (B, J*3)
-        and whether there was one (B, 1), both read only with `velocity` (an ONNX export drops them otherwise);
-        then each stage's layers' input history (B, channels, (kernel-1)*dilation)."""
+        and whether there was one (B, 1), both read only with `velocity` or `root_lags` (an ONNX export drops
+        them otherwise); with `root_lags`, the pelvis of the last max(root_lags) frames (B, max(root_lags), 3),
+        oldest first, and whether each frame exists (B, max(root_lags)); then each stage's layers' input history
+        (B, channels, (kernel-1)*dilation)."""
         p = next(self.parameters())
         state = [p.new_zeros(batch, self.num_joints * 3), p.new_zeros(batch, 1)]
+        if self.pelvis:
+            span = max(self.config.root_lags)
+            state += [p.new_zeros(batch, span, 3), p.new_zeros(batch, span)]
         for stage in self.stages:
             state += [p.new_zeros(batch, layer.conv.in_channels, layer.history) for layer in stage.layers]
         return tuple(state)
@@ -211,6 +263,14 @@ class EdgeStream(nn.Module):
         x = _observed(joints)
         h = self.frame_features(x, prev.reshape(x.shape), started)
         new_state, at = [x.flatten(1), torch.ones_like(started)], 2
+        if self.pelvis:
+            history, seen = state[2], state[3]
+            root, span = self.root(x), history.shape[1]
+            pick = [span - lag for lag in self.config.root_lags]
+            h = torch.cat([h, self.root_motion(root, history[:, pick], seen[:, pick])], dim=1)
+            new_state += [torch.cat([history[:, 1:], root.unsqueeze(1)], dim=1),
+                          torch.cat([seen[:, 1:], torch.ones_like(started)], dim=1)]
+            at = 4
         first, scores, past = self.stages[0].step(h, list(state[at:at + len(self.stages[0].layers)]))
         at += len(past)
         new_state += past

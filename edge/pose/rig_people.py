@@ -31,7 +31,6 @@ from edge.pose.multiview import TriangulationConfig, triangulate_people
 from edge.pose.types import Person
 from edge.skeletons import get_layout
 
-
 # A person's left-to-right axis is remembered this long (s) to tell a mirrored reading from a turn.
 MIRROR_MEMORY_S = 0.5
 

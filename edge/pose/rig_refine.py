@@ -41,7 +41,12 @@ def refine_rig(rig: CameraRig, videos: dict[str, str | os.PathLike], models_dir:
                max_frames: int | None = None) -> tuple[CameraRig, list[str]]:
     """The rig refined from one recording per camera (`videos`: camera name -> video file; two cameras at least),
     and lines that say what changed."""
-    from edge.pose.multiview_clip import ClipConfig, estimate_views, reconstruct_clip, reprojection_stats
+    from edge.pose.multiview_clip import (
+        ClipConfig,
+        estimate_views,
+        reconstruct_clip,
+        reprojection_stats,
+    )
 
     if len(videos) < 2:
         raise InputError("--refine needs a recording from two cameras or more (--video NAME=FILE each)")
@@ -91,4 +96,4 @@ def _frame_size(path) -> tuple[int, int]:
         cap.release()
 
 
-__all__ = ["refine_rig", "moved_principal_points"]
+__all__ = ["moved_principal_points", "refine_rig"]

@@ -9,7 +9,10 @@ The targets of a recording stay the clean joints' scores (`edge/datasets/synth/g
   body's (each estimator puts the joints a little elsewhere; UW-IOM and BlazePose both give narrower shoulders and
   shorter forearms);
 - a whole-body jitter, white per frame, mostly along the camera's line of sight ("depth"): UW-IOM's mid-hip moves
-  about 10 cm from frame to frame while standing, 8x more along the line of sight than across it;
+  about 10 cm from frame to frame while standing, 8x more along the line of sight than across it; and a slow
+  whole-body wander along it: over 0.4 and 0.8 s the same mid-hip moves 0.19 and 0.26 body scales in the
+  horizontal plane while standing or handling (0.35 and 0.63 while walking), far more than white jitter gives
+  (off in the default recipe: it matters only to a model fed the root's motion, `EdgeStreamConfig.root_lags`);
 - per-joint errors relative to the body: white jitter and a slow drift (low-passed), larger for limb ends, larger
   along the line of sight (BlazePose world landmarks: 2-3x), and a slow whole-body scale error; together they make
   bone lengths vary (coefficient of variation 3-12 % on UW-IOM, 4-13 % on BlazePose);
@@ -68,6 +71,8 @@ class EstimateConfig:
     sway_hz: float = 1.0  # UW-IOM's sway: autocorrelation 0.7, 0.5, 0.2, 0.0 at 1, 2, 3, 5 frames (10 fps)
     root_depth_m: float = 0.0  # whole body, white per frame, along the line of sight
     root_across_m: float = 0.0  # whole body, white per frame, across it
+    root_drift_m: float = 0.0  # whole body, low-passed at root_drift_hz, along the line of sight (std)
+    root_drift_hz: float = 0.5
     jitter_m: float = 0.0  # each joint, white per frame, across the line of sight
     drift_m: float = 0.0  # each joint, low-passed at drift_hz, across the line of sight
     drift_hz: float = 0.5
@@ -98,8 +103,9 @@ class EstimateConfig:
                 raise InputError(f"synth estimate: {name} must be within 0..1, got {getattr(self, name)}")
         if not all(0 < v <= 2 for v in self.shoulder_scale + self.arm_scale):
             raise InputError("synth estimate: shoulder_scale and arm_scale must be within (0, 2]")
-        if min(self.drift_hz, self.sway_hz, self.depth_gain, self.limb_gain) <= 0:
-            raise InputError("synth estimate: drift_hz, sway_hz, depth_gain and limb_gain must be positive")
+        if min(self.drift_hz, self.sway_hz, self.root_drift_hz, self.depth_gain, self.limb_gain) <= 0:
+            raise InputError("synth estimate: drift_hz, sway_hz, root_drift_hz, depth_gain and limb_gain must be "
+                             "positive")
         if max(self.leg_sway_deg, self.trunk_sway_deg) > 30:
             raise InputError("synth estimate: leg_sway_deg and trunk_sway_deg must be at most 30 deg")
 
@@ -205,6 +211,8 @@ def estimated_joints(rng: np.random.Generator, cfg: EstimateConfig, names: list[
     local = level * gain * (cfg.jitter_m * rng.normal(size=(n, m, 3))
                             + cfg.drift_m * correlated_noise(rng, (n, m, 3), fps, cfg.drift_hz))
     root = level * np.array([cfg.root_depth_m, cfg.root_across_m, cfg.root_across_m]) * rng.normal(size=(n, 1, 3))
+    if cfg.root_drift_m > 0:  # drawn only when asked: the default stream stays as it was
+        root[:, :, 0] += level * cfg.root_drift_m * correlated_noise(rng, (n, 1), fps, cfg.root_drift_hz)
     out = out + np.einsum("tjk,tkl->tjl", local + root, sight)  # sight-frame offsets -> world
     if cfg.swaps_per_min > 0:
         count = int(rng.poisson(level * cfg.swaps_per_min * n / fps / 60.0))
