@@ -81,3 +81,27 @@ def gst():
         return load().Gst
     except InputError as exc:
         pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
+def compose():
+    """benchmarks/multi_person_compose.py as a module: the composed multi-person footage its tests share."""
+    import importlib.util
+    import sys
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "multi_person_compose.py"
+    spec = importlib.util.spec_from_file_location("multi_person_compose", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up while being defined
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def backends(blazepose_models):
+    """BlazePose's detector and landmark model on ONNX Runtime, one thread each."""
+    from edge.inference.ort_backend import OrtBackend
+
+    detector, landmarks = blazepose_models
+    return (OrtBackend(detector, intra_op_threads=1, allow_spinning=False),
+            OrtBackend(landmarks, intra_op_threads=1, allow_spinning=False))

@@ -6,10 +6,7 @@ edge.pose.finding on their own."""
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import itertools
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,33 +16,9 @@ from edge.pose.blazepose import BlazePose, BlazePoseConfig, Roi
 from edge.pose.finding import merge_found, roi_iou, search_square, tile_squares
 from edge.pose.types import Person
 
-REPO = Path(__file__).resolve().parents[1]
 FRAMES = 60
 TODAY = {"detector_tiles": 0, "reacquire_frames": 0, "remember_lost_s": 0.0}
 NO_MEMORY = {"remember_lost_s": 0.0}  # tiles and re-acquisition on, the lost people's ids not kept
-
-
-def _compose_module():
-    spec = importlib.util.spec_from_file_location("multi_person_compose",
-                                                  REPO / "benchmarks" / "multi_person_compose.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up while being defined
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope="module")
-def compose():
-    return _compose_module()
-
-
-@pytest.fixture(scope="module")
-def backends(blazepose_models):
-    from edge.inference.ort_backend import OrtBackend
-
-    detector, landmarks = blazepose_models
-    return (OrtBackend(detector, intra_op_threads=1, allow_spinning=False),
-            OrtBackend(landmarks, intra_op_threads=1, allow_spinning=False))
 
 
 @pytest.fixture(scope="module")

@@ -4,11 +4,8 @@ or keypoints, their overlap, the detector's frame with tracked people painted ou
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,7 +22,6 @@ from edge.pose.separation import (
 )
 from edge.pose.types import Person, PersonMask, Roi
 
-REPO = Path(__file__).resolve().parents[1]
 SHAPE = (480, 640, 3)
 
 
@@ -143,29 +139,6 @@ def test_separate_people_is_a_config_switch():
 
 
 # ------------------------------------------------------------------------------- on composed real footage
-def _compose_module():
-    spec = importlib.util.spec_from_file_location("multi_person_compose",
-                                                  REPO / "benchmarks" / "multi_person_compose.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up while being defined
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope="module")
-def compose():
-    return _compose_module()
-
-
-@pytest.fixture(scope="module")
-def backends(blazepose_models):
-    from edge.inference.ort_backend import OrtBackend
-
-    detector, landmarks = blazepose_models
-    return (OrtBackend(detector, intra_op_threads=1, allow_spinning=False),
-            OrtBackend(landmarks, intra_op_threads=1, allow_spinning=False))
-
-
 @pytest.fixture(scope="module")
 def sources(compose, backends, footage):
     """cam01 and cam02 whole (100 frames), each with its person's keypoints from the single-person run."""
