@@ -302,7 +302,8 @@ def test_a_real_run_on_the_clip_records_what_the_report_shows(footage, tmp_path,
         "sinks.stdout": False})
     monkeypatch.setattr(exposure, "ExposureTracker", functools.partial(exposure.ExposureTracker,
                                                                        scoring=config.scoring))
-    session = Session(config, tmp_path / "out", status=None)
+    noon = datetime.now(timezone.utc).replace(hour=12)  # the wall clock inside one shift, whenever the test runs
+    session = Session(config, tmp_path / "out", status=None, wall_clock=lambda: noon)
     seen: list = []
     estimator = session.view.estimator
 
