@@ -343,18 +343,26 @@ def match_people(rig: CameraRig, views: dict[str, list[Person]],
     distance of keypoints confident in both, read mirrored by body part where that fits better, below
     `match_max_px`) unless that would put two people of one camera into one group; a person alone in its group is
     left out (one view cannot be triangulated)."""
+    return _match(rig, views, config)[0]
+
+
+def _match(rig: CameraRig, views: dict[str, list[Person]], config: TriangulationConfig) \
+        -> tuple[list[dict[str, int]], dict[frozenset, np.ndarray]]:
+    """`match_people`'s groups, and for each matched pair of people ({(camera, index), (camera, index)}) the
+    relabelling of one of them that fit best (a swap of body parts is its own inverse: either side may take it)."""
     names = [n for n in views if views[n]]
     cams = {n: rig.camera(n) for n in names}
     und = {n: [cams[n].undistort(p.keypoints) for p in views[n]] for n in names}
     perms = {layout: _relabellings(layout, config.fix_swaps) for layout in {p.layout for n in names for p in views[n]}}
-    edges = []
+    edges, fits = [], {}
     for na, nb in itertools.combinations(names, 2):
         F = _fundamental(cams[na], cams[nb])
         for i, pa in enumerate(views[na]):
             for k, pb in enumerate(views[nb]):
-                cost, _ = _pair_cost(F, pa, pb, und[na][i], und[nb][k], perms[pa.layout], config)
+                cost, best = _pair_cost(F, pa, pb, und[na][i], und[nb][k], perms[pa.layout], config)
                 if cost <= config.match_max_px:
                     edges.append((cost, (na, i), (nb, k)))
+                    fits[frozenset(((na, i), (nb, k)))] = perms[pa.layout][best]
     group_of: dict[tuple[str, int], int] = {}
     groups: list[dict[str, int]] = []
     for _cost, a, b in sorted(edges, key=lambda e: e[0]):
@@ -374,7 +382,7 @@ def match_people(rig: CameraRig, views: dict[str, list[Person]],
                 groups[other] = {}
         for key in merged.items():
             group_of[key] = target
-    return [g for g in groups if len(g) >= 2]
+    return [g for g in groups if len(g) >= 2], fits
 
 
 def triangulate_people(rig: CameraRig, views: dict[str, list[Person]],
@@ -388,11 +396,15 @@ def triangulate_people(rig: CameraRig, views: dict[str, list[Person]],
     if len(layouts) > 1:
         raise InputError(f"every view must use one skeleton layout, got {', '.join(sorted(layouts))}")
     out = []
-    for group in match_people(rig, views, config):
+    groups, fits = _match(rig, views, config)
+    for group in groups:
         names = sorted(group, key=rig.names.index)
         people = [views[n][group[n]] for n in names]
         keypoints, scores = np.stack([p.keypoints for p in people]), np.stack([p.scores for p in people])
-        second = _two_view_relabelling(rig, names, people, config)
+        # With exactly two views, `triangulate` has no third to tell which reads the person mirrored: the second
+        # view's keypoints are relabelled as matching found fits best (left and right may then both be exchanged,
+        # but the views agree). Three views or more: `triangulate` corrects them itself.
+        second = fits[frozenset(group.items())] if len(names) == 2 else None
         if second is not None:
             keypoints[1], scores[1] = keypoints[1][second], scores[1][second]
         tri = triangulate([rig.camera(n) for n in names], keypoints, scores, config, layout=people[0].layout)
@@ -405,19 +417,6 @@ def triangulate_people(rig: CameraRig, views: dict[str, list[Person]],
                             views={n: group[n] for n in names},
                             track_ids={n: views[n][group[n]].track_id for n in names}, triangulation=tri))
     return out
-
-
-def _two_view_relabelling(rig: CameraRig, names: list[str], people: list[Person], config) -> np.ndarray | None:
-    """With exactly two views, `triangulate` has no third to tell which reads the person mirrored: the second
-    view's keypoints are relabelled as matching found fits best (left and right may then both be exchanged,
-    but the views agree). None with three views or more (`triangulate` corrects those itself)."""
-    if len(names) != 2:
-        return None
-    a, b = rig.camera(names[0]), rig.camera(names[1])
-    perms = _relabellings(people[0].layout, config.fix_swaps)
-    _cost, k = _pair_cost(_fundamental(a, b), people[0], people[1], a.undistort(people[0].keypoints),
-                          b.undistort(people[1].keypoints), perms, config)
-    return perms[k]
 
 
 __all__ = ["TriangulationConfig", "Triangulation", "Person3D", "triangulate", "match_people", "swap_groups",
