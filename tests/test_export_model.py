@@ -50,6 +50,14 @@ def checkpoint(tmp_path, name: str, **changes):
     return save_checkpoint(tmp_path / f"{name}.pt", name, config, model, NormConfig(), 1, {"command": ["test"]})
 
 
+def test_the_lookahead_edge_stream_exports_whole_sequences_with_their_mask(tmp_path):
+    artifact = export_model(checkpoint(tmp_path, "edge_stream", causal=False), tmp_path / "out")
+    manifest = json.loads(artifact.manifest.read_text())
+    assert manifest["input_keys"] == ["joints", "mask"]
+    assert [row["name"] for row in manifest["inputs"]] == ["joints", "mask"]
+    assert max(manifest["parity"]["max_rel_diff"].values()) <= PARITY_ATOL
+
+
 def test_small_configs_name_real_fields():
     for name, small in SMALL.items():
         fields = {f.name for f in dataclasses.fields(MODELS[name].config)}

