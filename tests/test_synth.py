@@ -128,6 +128,25 @@ def test_labels_match_postures(seqs):
     assert checked == set(ACTIVITIES)
 
 
+def test_placing_low_stands_up_again_within_its_segment():
+    """Without return_to_rest the next activity brings the body back, except after placing low, whose rise UW-IOM
+    labels as part of the bend (stand_up_after_low, on by default)."""
+    layout = get_layout("blazepose33")
+    ends = {}
+    for rise in (True, False):
+        cfg = SynthConfig(return_to_rest=False, stand_up_after_low=rise)
+        flexion = []
+        for s in generate(8.0, SEED, cfg):
+            trunk = joint_angles(s.joints, layout, s.up)["trunk_flexion_deg"]
+            flexion += [trunk[run[-1]] for run in _runs(s.activity == ACTIVITIES.index("place_low"))
+                        if run[-1] < s.num_frames - 1]
+        assert len(flexion) >= 3
+        ends[rise] = np.median(flexion)
+    assert ends[True] < 15 < 30 < ends[False]
+    with pytest.raises(InputError, match="stand_up_after_low"):
+        SynthConfig(stand_up_after_low=1)
+
+
 def test_keypoints2d_look_like_an_estimators(seqs):
     p = SynthConfig().dropout_prob
     for s in seqs:

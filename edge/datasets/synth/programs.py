@@ -287,9 +287,9 @@ def _squat_lift(c: ProgramContext):
     return _lift(c, item, _squat_down(c, twist_prob=0.4 if item > HEAVY_KG else 0.15))
 
 
-def _place(c: ProgramContext, at: dict):
+def _place(c: ProgramContext, at: dict, low: bool = False):
     """Move the held item (with empty hands: a part handled there) to `at`, let go, return to the resting
-    posture."""
+    posture (unless `return_to_rest` is off; placing `low` then still stands up, with `stand_up_after_low`)."""
     item = c.item if c.item is not None else c.pick_item()
     slow = c.person.pace * (1.0 + item / 40.0)
     t1 = c.transition_s + c.uniform(0.6, 1.2) * slow
@@ -297,17 +297,20 @@ def _place(c: ProgramContext, at: dict):
     t2 = t1 + c.uniform(*c.cfg.place_s)
     c.pose(t2, **_jiggle(c, at, 3.0))
     _shuffle(c, 0.0, t2)
-    if not c.cfg.return_to_rest:  # the next activity's transition brings the arms back
+    rise = low and c.cfg.stand_up_after_low
+    if not (c.cfg.return_to_rest or rise):  # the next activity's transition brings the arms back
         c.item = None
         return t2, item, 0.0
     t3 = t2 + c.uniform(0.6, 1.1) * c.person.pace
     c.pose(t3)
     c.item = None
+    if not c.cfg.return_to_rest:  # up again, and the next activity starts there
+        return t3, item, 0.0
     return t3 + c.uniform(0.2, 0.6), item, 0.0
 
 
 def _place_low(c: ProgramContext):
-    return _place(c, _floor_pose(c, twist_prob=0.2))
+    return _place(c, _floor_pose(c, twist_prob=0.2), low=True)
 
 
 def _place_mid(c: ProgramContext):
