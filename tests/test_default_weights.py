@@ -135,8 +135,8 @@ def test_default_edge_stream_recognises_unseen_synthetic_activities(default_weig
     items = [make_item(s, ckpt.spec, ckpt.norm) for s in seqs]
     model = ckpt.build()
     metrics = task_metrics(ckpt.task, items, predict(model, items), ckpt.spec.partials)
-    assert metrics["accuracy"] > 60.0  # chance: 20 % (5 classes); measured 85.2 %
-    assert metrics["reba_mae"] < 1.5  # measured 1.22
+    assert metrics["accuracy"] > 60.0  # chance: 20 % (5 classes); measured 79.2 %
+    assert metrics["reba_mae"] < 1.5  # measured 1.04
     # one frame at a time, as the device runs it, gives the same classes
     item = items[0]
     joints = torch.from_numpy(np.nan_to_num(item.joints[:200], nan=0.0))[None]

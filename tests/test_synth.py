@@ -130,7 +130,7 @@ def test_labels_match_postures(seqs):
 
 def test_placing_low_stands_up_again_within_its_segment():
     """Without return_to_rest the next activity brings the body back, except after placing low, whose rise UW-IOM
-    labels as part of the bend (stand_up_after_low, on by default)."""
+    labels as part of the bend (stand_up_after_low)."""
     layout = get_layout("blazepose33")
     ends = {}
     for rise in (True, False):

@@ -20,6 +20,8 @@ gives at that frame. `step` uses tensor operations only and its state is a flat 
 ONNX with explicit state inputs and outputs.
 
 Padding frames of a batch must follow the real ones (a causal model's output at t never depends on later frames).
+The offline twin (`causal = False`) looks as far ahead as back in every layer, zeroes batch padding after each
+layer with the mask, and has no `step`.
 """
 
 from __future__ import annotations
