@@ -144,6 +144,18 @@ def test_the_lookahead_twin_sees_later_frames_keeps_padding_out_and_has_no_step(
         model.step((), joints[:, 0])
 
 
+def test_the_example_config_makes_the_offline_twin():
+    from pathlib import Path
+
+    from edge.train.config import model_config, read_run_config
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "edge_stream_offline.toml"
+    train, table = read_run_config(path, MODELS["edge_stream"].train_defaults)
+    config = model_config(EdgeStreamConfig, table, DataSpec(classes=CLASSES))
+    assert config.causal is False and train.epochs == 80  # the registry's training defaults still apply
+    assert build(config).input_keys() == ("joints", "mask")
+
+
 def test_loss_ignores_padding_unlabelled_frames_and_nan_targets():
     model = make(seed=5)
     model.eval()  # no dropout: the same outputs for both batches
