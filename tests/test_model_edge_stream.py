@@ -34,6 +34,19 @@ def random_batch(b, t, seed=0, classes=len(CLASSES)):
             "reba_partials": torch.randint(1, 4, (b, t, len(REBA_PARTIALS)), generator=g).float()}
 
 
+def fit(model, batch, steps):
+    """`steps` Adam steps (lr 0.01) on one batch; the loss terms of each step."""
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    history = []
+    for _ in range(steps):
+        loss, terms = model.loss(model(batch), batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        history.append(terms)
+    return history
+
+
 def streamed(model, joints):
     """Outputs of `step` frame by frame, stacked along time like `forward`'s."""
     state, rows = model.initial_state(joints.shape[0]), []
@@ -96,13 +109,7 @@ def test_stream_equals_whole_for_other_shapes(overrides):
 
 def test_stream_equals_whole_after_training_steps():
     model = make(seed=3, velocity=True)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    batch = random_batch(2, 80, seed=1)
-    for _ in range(5):
-        loss, _ = model.loss(model(batch), batch)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    fit(model, random_batch(2, 80, seed=1), 5)
     assert_stream_equals_whole(model, torch.randn(2, 200, 15, 3))
 
 
@@ -223,14 +230,7 @@ def test_loss_falls_on_a_tiny_synthetic_set(causal):
     assert batch["joints"].shape == (2, 300, 15, 3)
     torch.manual_seed(0)
     model = build(EdgeStreamConfig(data=DataSpec(classes=names), dropout=0.0, causal=causal, **SMALL))
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    history = []
-    for _ in range(60):
-        loss, terms = model.loss(model(batch), batch)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        history.append(terms)
+    history = fit(model, batch, 60)
     first, last = history[0], history[-1]
     assert last["ce"] < 0.5 * first["ce"]
     assert last["reba_mse"] < 0.25 * first["reba_mse"] and last["partials_mse"] < 0.5 * first["partials_mse"]
@@ -327,12 +327,7 @@ def test_root_motion_tells_walking_from_standing_with_the_same_legs():
     moving = pose + torch.linspace(0, 6, 60)[None, :, None, None] * torch.tensor([1.0, 0.0, 0.0])
     batch = {"joints": torch.cat([moving, pose]), "mask": torch.ones(2, 60, dtype=torch.bool),
              "activity": torch.tensor([[0] * 60, [1] * 60])}
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(80):
-        loss, _ = model.loss(model(batch), batch)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    fit(model, batch, 80)
     model.eval()
     with torch.no_grad():
         predicted = model(batch)["activity_logits"].argmax(-1)

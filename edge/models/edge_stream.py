@@ -146,9 +146,9 @@ class CausalStage(nn.Module):
         self.out = nn.Conv1d(channels, classes, 1) if classes else None
 
     def forward(self, x, keep=None):
-        h = self.inp(x)
+        h = self.inp(x) if keep is None else self.inp(x) * keep
         for layer in self.layers:
-            h = layer(h) if keep is None else layer(h * keep) * keep
+            h = layer(h) if keep is None else layer(h) * keep
         return h, (self.out(h) if self.out is not None else None)
 
     def step(self, x, past: list):
