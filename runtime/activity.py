@@ -23,6 +23,7 @@ Without a model the stage is off, and the run says so once (a log line and the r
 from __future__ import annotations
 
 import html
+import math
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -120,9 +121,8 @@ class ActivityTotals:
 
     def to_json(self) -> dict:
         def rounded(totals: dict) -> dict:
-            return {"time_s": {k: round(v, 3) for k, v in sorted(totals["time_s"].items())},
-                    "reba_s": {k: {b: round(s, 3) for b, s in levels.items()}
-                               for k, levels in sorted(totals["reba_s"].items())}}
+            levels = {k: _milliseconds(v) for k, v in sorted(totals["reba_s"].items())}
+            return {"time_s": {k: round(sum(v.values()), 3) for k, v in levels.items()}, "reba_s": levels}
 
         out = {"persons": {str(p): rounded(t) for p, t in sorted(self.people.items())}}
         if self.others is not None:
@@ -227,3 +227,13 @@ def activity_html(section: dict | None) -> str:
             f"{speed.get('steps', 0)} steps, median {speed.get('step_median_ms', float('nan')):.2f} ms a step; "
             f"lifts counted from {esc(lifts.get('counted_from', ''))}.</p>"
             f"<table><tr><th>person</th><th>activity</th><th>time [s]</th>{head}</tr>{''.join(rows)}</table>")
+
+
+def _milliseconds(parts: dict[str, float]) -> dict[str, float]:
+    """`parts` (seconds) rounded to milliseconds so that they still add up to their rounded sum (the largest
+    remainders round up): a report's REBA levels within an activity add up to its time."""
+    ms = {k: v * 1000.0 for k, v in parts.items()}
+    out = {k: math.floor(v) for k, v in ms.items()}
+    for k in sorted(ms, key=lambda k: ms[k] - out[k], reverse=True)[:round(sum(ms.values())) - sum(out.values())]:
+        out[k] += 1
+    return {k: v / 1000.0 for k, v in out.items()}

@@ -286,6 +286,21 @@ def test_run_on_the_clip_shows_activities(footage, tmp_path, blazepose_models, t
     assert all(np.isfinite(s.learned_reba) and 0 < s.activity_confidence <= 1 for s in shown)
 
 
+def test_report_totals_round_to_milliseconds_that_still_add_up():
+    from runtime.activity import ActivityTotals
+
+    totals = ActivityTotals()
+    # 0.3336 s of bending at each of three REBA levels: 1.0008 s -> 1.001 s, but each level alone rounds to 0.334.
+    for reba in (2.0, 5.0, 9.0):
+        totals.add(0, "bend", reba, 0.3336)
+    totals.add(0, "walk", None, 1 / 3)
+    person = totals.to_json()["persons"]["0"]
+    for name, seconds in person["time_s"].items():
+        assert sum(person["reba_s"][name].values()) == pytest.approx(seconds, abs=1e-9)
+    assert person["time_s"]["walk"] == 0.333 and person["reba_s"]["walk"] == {"unknown": 0.333}
+    assert sorted(person["reba_s"]["bend"].values()) == [0.333, 0.334, 0.334] and person["time_s"]["bend"] == 1.001
+
+
 def test_an_activity_line_is_drawn_under_the_label():
     from edge.pose.types import Person
     from runtime.video.overlay import PersonStatus, draw_overlay

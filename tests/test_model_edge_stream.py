@@ -163,6 +163,26 @@ def test_the_example_config_makes_the_offline_twin():
     assert build(config).input_keys() == ("joints", "mask")
 
 
+def test_real_data_trains_with_speed_augmentation_only_and_the_recipe_still_turns_people(tmp_path):
+    from dataclasses import replace
+    from pathlib import Path
+
+    from edge.datasets.augment import AugmentConfig
+    from edge.train.config import read_run_config
+
+    defaults = MODELS["edge_stream"].train_defaults
+    speed_only = AugmentConfig(rotate_deg=0.0, scale_range=(1.0, 1.0), mirror_p=0.0, drop_p=0.0,
+                               speed_range=(0.8, 1.25))
+    assert read_run_config(None, defaults)[0].data.augment == speed_only
+    # The synthetic recipe of the default weights: rotation, scale and mirror as AugmentConfig's defaults.
+    recipe = Path(__file__).resolve().parents[1] / "edge" / "data" / "recipes" / "edge_stream.toml"
+    assert read_run_config(recipe, defaults)[0].data.augment == AugmentConfig(drop_p=0.0, speed_range=(0.8, 1.25))
+    # A user's [data.augment] changes the defaults key by key: here speed off, so no augmentation at all.
+    path = tmp_path / "off.toml"
+    path.write_text("[data.augment]\nspeed_range = [1.0, 1.0]\n")
+    assert read_run_config(path, defaults)[0].data.augment == replace(speed_only, speed_range=(1.0, 1.0))
+
+
 def test_loss_ignores_padding_unlabelled_frames_and_nan_targets():
     model = make(seed=5)
     model.eval()  # no dropout: the same outputs for both batches
