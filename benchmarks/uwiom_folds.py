@@ -1,15 +1,15 @@
 """Benchmark: K-fold cross-validation over UW-IOM's published training videos, for a steadier accuracy figure.
 
 Run: `.venv/bin/python benchmarks/uwiom_folds.py --data DIR --out OUT [--model edge_stream] [--config FILE]
-[--folds 5] [--seed 0]`.
+[--folds 5] [--seed 0] [--with-val]`.
 DIR is the MTL-ERA release root (it holds `Data/UW`). The published training videos (`EDTCN/TrainValSplits/
 train.npy`, in its order) are cut into `--folds` consecutive groups; for each, OUT/foldK/data is a release layout
-with the training videos only, whose `train.npy` names the other videos and whose `val.npy` names the group (the
-poses, labels and REBA files are symbolic links to DIR's, the split files are written as the release writes them,
-`<U2`), and the fold is trained and
-scored with exactly what `ergoedge train` and `ergoedge evaluate RUN --split val` do. The published val videos are
-never read. Prints, as JSON: each fold's videos and metrics, and each metric's mean and standard deviation over
-the folds.
+with those videos only, whose `train.npy` names the other videos and whose `val.npy` names the group (the poses,
+labels and REBA files are symbolic links to DIR's, the split files are written as the release writes them, `<U2`),
+and the fold is trained and scored with exactly what `ergoedge train` and `ergoedge evaluate RUN --split val` do.
+The published val videos are never read, unless `--with-val` folds them too (after the training videos): for a
+copy whose val split is itself training videos, as uwiom-dev's 19 14 20. Prints, as JSON: each fold's videos and
+metrics, and each metric's mean and standard deviation over the folds.
 
 Why: a few held-out videos say little. On uwiom-dev (the 15 published training videos, 5 folds of 3) `edge_stream`'s
 F1@10 ranges over about 10 points from fold to fold, the 3 videos uwiom-dev holds out are among the easiest, and a
@@ -74,7 +74,8 @@ def summarise(folds: list[dict]) -> dict:
     return out
 
 
-def run_folds(data: Path, out: Path, model: str, config: str | None, folds: int, seed: int) -> dict:
+def run_folds(data: Path, out: Path, model: str, config: str | None, folds: int, seed: int,
+              with_val: bool = False) -> dict:
     from edge.errors import InputError
     from edge.train.evaluate import evaluate, finite_or_none
     from edge.train.loop import TrainRequest, train
@@ -85,6 +86,8 @@ def run_folds(data: Path, out: Path, model: str, config: str | None, folds: int,
         raise InputError(f"{data}: no {split_file.relative_to(data)}; --data is the MTL-ERA release root "
                          f"(it holds Data/UW)")
     videos = [str(v) for v in np.load(split_file)]
+    if with_val:
+        videos += [str(v) for v in np.load(release / SPLITS / "val.npy")]
     results = []
     for k, val in enumerate(fold_videos(videos, folds)):
         fold = make_fold(release, out / f"fold{k}" / "data", [v for v in videos if v not in val], val)
@@ -105,12 +108,13 @@ def main(argv=None) -> int:
     p.add_argument("--config", help="an `ergoedge train --config` file")
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--with-val", action="store_true", help="fold the val split's videos too (a development copy)")
     args = p.parse_args(argv)
     from edge.errors import InputError
 
     try:
         report = run_folds(args.data.expanduser(), args.out.expanduser(), args.model, args.config, args.folds,
-                           args.seed)
+                           args.seed, args.with_val)
     except (InputError, OSError) as e:
         print(f"uwiom_folds: {e}", file=sys.stderr)
         return 2

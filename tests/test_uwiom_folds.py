@@ -58,6 +58,18 @@ def test_each_fold_trains_on_the_others_and_scores_its_own_videos(tmp_path, fold
     assert set(report["summary"]) >= {"accuracy", "edit", "f1@10", "reba_mse"}
 
 
+def test_with_val_folds_the_val_videos_too(tmp_path, folds_module, capsys):
+    make_uwiom(tmp_path / "MTL-ERA")
+    config = tmp_path / "tiny.toml"
+    config.write_text("[train]\nepochs = 1\n[model]\nchannels = 4\nrefine_channels = 4\nlayers = 2\nstages = 1\n")
+    assert folds_module.main(["--data", str(tmp_path / "MTL-ERA"), "--out", str(tmp_path / "cv"), "--config",
+                              str(config), "--folds", "3", "--with-val"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [(f["val"], f["frames"]) for f in report["folds"]] == [(["03"], 9), (["01"], 12), (["02"], 15)]
+    train = np.load(tmp_path / "cv" / "fold2" / "data" / "Data" / "UW" / "EDTCN" / "TrainValSplits" / "train.npy")
+    assert train.tolist() == ["03", "01"]
+
+
 def test_a_folder_without_the_release_splits_is_one_line_and_exit_2(tmp_path, folds_module, capsys):
     assert folds_module.main(["--data", str(tmp_path), "--out", str(tmp_path / "cv")]) == 2
     err = capsys.readouterr().err.strip()

@@ -89,13 +89,17 @@ class _WithLoss(torch.nn.Module):
         return self.model.loss(self.model(batch), batch)
 
 
-def train(request: TrainRequest, progress=sys.stderr) -> dict:
+_STDERR = object()  # train's default stream: sys.stderr at the call, not at import (tests swap and close it)
+
+
+def train(request: TrainRequest, progress=_STDERR) -> dict:
     """Train (or continue) a run; returns its summary. Data and configs are checked in every process before the
     processes meet, so bad input fails the same way everywhere."""
     world = World.from_environment()
     setup = _prepare(request)
     world.start()
-    summary = _fit(setup, world, progress if world.is_main else None)
+    stream = sys.stderr if progress is _STDERR else progress  # None: quiet
+    summary = _fit(setup, world, stream if world.is_main else None)
     # Only after a clean finish: with a process gone, the group's teardown would wait for it (torchrun stops the
     # others). A process leaving with its group alive can abort in gloo's threads at interpreter exit.
     world.stop()
