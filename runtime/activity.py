@@ -23,8 +23,8 @@ Without a model the stage is off, and the run says so once (a log line and the r
 from __future__ import annotations
 
 import html
-import math
 import logging
+import math
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
