@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.errors import InputError
+
 SPLITS = Path("EDTCN") / "TrainValSplits"
 # Per video, the release's files (as uwiom.py reads them); the class names are shared.
 VIDEO_FILES = ("Poses/{}_pose3d.npy", "Labels/ClassNumber/{}.npy", "RebaScoreFrameWise/{}.txt")
@@ -34,8 +36,6 @@ SHARED_FILES = ("Labels/uniquelabelnames.npy",)
 
 def fold_videos(videos: list[str], folds: int) -> list[list[str]]:
     """`videos` cut into `folds` consecutive groups, sizes differing by at most one (the first ones larger)."""
-    from edge.errors import InputError
-
     if not 2 <= folds <= len(videos):
         raise InputError(f"--folds must be between 2 and the {len(videos)} training videos, got {folds}")
     size, extra = divmod(len(videos), folds)
@@ -76,7 +76,6 @@ def summarise(folds: list[dict]) -> dict:
 
 def run_folds(data: Path, out: Path, model: str, config: str | None, folds: int, seed: int,
               with_val: bool = False) -> dict:
-    from edge.errors import InputError
     from edge.train.evaluate import evaluate, finite_or_none
     from edge.train.loop import TrainRequest, train
 
@@ -110,8 +109,6 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--with-val", action="store_true", help="fold the val split's videos too (a development copy)")
     args = p.parse_args(argv)
-    from edge.errors import InputError
-
     try:
         report = run_folds(args.data.expanduser(), args.out.expanduser(), args.model, args.config, args.folds,
                            args.seed, args.with_val)

@@ -84,44 +84,37 @@ def check_activity_rules(rules: Iterable[AlertRule], classes: tuple[str, ...] | 
 
 
 class ActivityTotals:
-    """Per person: seconds in each activity, and per activity seconds in each REBA risk level."""
+    """Per person, per activity: seconds in each REBA risk level (their sum is the activity's time)."""
 
     def __init__(self, keep: int = MAX_PEOPLE_KEPT):
         self.keep = keep
-        self.people: OrderedDict[int, dict] = OrderedDict()
-        self.others: dict | None = None
-
-    @staticmethod
-    def _empty() -> dict:
-        return {"time_s": {}, "reba_s": {}}
+        self.people: OrderedDict[int, dict[str, dict[str, float]]] = OrderedDict()
+        self.others: dict[str, dict[str, float]] | None = None
 
     def add(self, person: int, activity: str | None, reba: float | None, dt: float) -> None:
         totals = self.people.get(person)
         if totals is None:
-            totals = self.people[person] = self._empty()
+            totals = self.people[person] = {}
             if len(self.people) > self.keep:
                 _, oldest = self.people.popitem(last=False)
-                self.others = self._merge(self.others or self._empty(), oldest)
+                self.others = self._merge(self.others or {}, oldest)
         self.people.move_to_end(person)
-        name = activity or UNKNOWN
         band = risk_band(reba) if isinstance(reba, (int, float)) else None
-        totals["time_s"][name] = totals["time_s"].get(name, 0.0) + dt
-        levels = totals["reba_s"].setdefault(name, {})
+        levels = totals.setdefault(activity or UNKNOWN, {})
         level = band.name if band is not None else UNKNOWN
         levels[level] = levels.get(level, 0.0) + dt
 
     @staticmethod
     def _merge(into: dict, totals: dict) -> dict:
-        for name, seconds in totals["time_s"].items():
-            into["time_s"][name] = into["time_s"].get(name, 0.0) + seconds
-            levels = into["reba_s"].setdefault(name, {})
-            for level, s in totals["reba_s"].get(name, {}).items():
-                levels[level] = levels.get(level, 0.0) + s
+        for name, levels in totals.items():
+            merged = into.setdefault(name, {})
+            for level, s in levels.items():
+                merged[level] = merged.get(level, 0.0) + s
         return into
 
     def to_json(self) -> dict:
         def rounded(totals: dict) -> dict:
-            levels = {k: _milliseconds(v) for k, v in sorted(totals["reba_s"].items())}
+            levels = {k: _milliseconds(v) for k, v in sorted(totals.items())}
             return {"time_s": {k: round(sum(v.values()), 3) for k, v in levels.items()}, "reba_s": levels}
 
         out = {"persons": {str(p): rounded(t) for p, t in sorted(self.people.items())}}

@@ -14,6 +14,7 @@ from edge.datasets.synth.generator import generate  # noqa: E402
 from edge.models.base import REBA_PARTIALS, DataSpec  # noqa: E402
 from edge.models.edge_stream import EdgeStreamConfig, build  # noqa: E402
 from edge.models.registry import MODELS  # noqa: E402
+from model_helpers import fit  # noqa: E402  tests/ is on sys.path under pytest
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -32,19 +33,6 @@ def random_batch(b, t, seed=0, classes=len(CLASSES)):
             "activity": torch.randint(0, classes, (b, t), generator=g),
             "reba": torch.randint(1, 12, (b, t), generator=g).float(),
             "reba_partials": torch.randint(1, 4, (b, t, len(REBA_PARTIALS)), generator=g).float()}
-
-
-def fit(model, batch, steps):
-    """`steps` Adam steps (lr 0.01) on one batch; the loss terms of each step."""
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    history = []
-    for _ in range(steps):
-        loss, terms = model.loss(model(batch), batch)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        history.append(terms)
-    return history
 
 
 def streamed(model, joints):

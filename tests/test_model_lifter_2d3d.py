@@ -22,6 +22,7 @@ from edge.models.registry import MODELS  # noqa: E402
 from edge.skeletons import get_layout  # noqa: E402
 from edge.train.config import NormConfig  # noqa: E402
 from edge.train.normalise import normalise_joints, normalise_keypoints  # noqa: E402
+from model_helpers import fit  # noqa: E402  tests/ is on sys.path under pytest
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -262,26 +263,13 @@ def synthetic(minutes, seed):
             "mask": torch.ones(joints.shape[:2], dtype=torch.bool)}
 
 
-def train(model, batch, steps, lr=5e-3):
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    logs = []
-    for _ in range(steps):
-        model.train()
-        total, log = model.loss(model(batch), batch)
-        opt.zero_grad()
-        total.backward()
-        opt.step()
-        logs.append(log)
-    return logs
-
-
 def test_training_on_a_tiny_synthetic_set():
     """4 recordings (2 minutes) to train on, 2 other people and cameras held out. Predicting the training set's
     mean pose misses by 0.17 body scales on them (about 23 cm); the trained tiny model must do clearly better."""
     data, held_out = synthetic(2.0, seed=1), synthetic(1.0, seed=2)
     assert data["joints"].shape == (4, 300, J, 3)
     model = make(tiny(channels=32, dropout=0.1, keypoint_dropout=0.05), seed=0)
-    logs = train(model, data, steps=80)
+    logs = fit(model, data, 80, lr=5e-3)
     assert logs[-1]["mpjpe"] < 0.2 * logs[0]["mpjpe"]
     assert logs[-1]["bone"] < logs[0]["bone"]
     model.eval()
@@ -303,7 +291,7 @@ def test_same_seed_same_model_and_training():
     runs = []
     for model in (a, b):
         torch.manual_seed(3)  # dropout draws
-        runs.append([log["mpjpe"] for log in train(model, batch, steps=3)])
+        runs.append([log["mpjpe"] for log in fit(model, batch, 3, lr=5e-3)])
     assert runs[0] == runs[1]
     assert all(torch.equal(a.state_dict()[k], b.state_dict()[k]) for k in sa)
 

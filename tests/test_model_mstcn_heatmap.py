@@ -21,6 +21,7 @@ from edge.models.mstcn_heatmap import (MstcnHeatmapConfig, SkeletonHeatmaps, bod
                                        front_view)
 from edge.models.registry import MODELS
 from edge.skeletons import get_layout
+from model_helpers import fit  # tests/ is on sys.path under pytest
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -219,15 +220,7 @@ def synthetic_batch():
 def train(config: MstcnHeatmapConfig, batch: dict, steps: int, seed: int = 0) -> tuple[list[float], torch.nn.Module]:
     torch.manual_seed(seed)
     model = build(config)
-    optimiser = torch.optim.Adam(model.parameters(), lr=5e-3)
-    losses = []
-    for _ in range(steps):
-        loss, _ = model.loss(model(batch), batch)
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-        losses.append(float(loss.detach()))
-    return losses, model
+    return [terms["loss"] for terms in fit(model, batch, steps, lr=5e-3)], model
 
 
 def test_the_loss_falls_on_a_tiny_synthetic_set(synthetic_batch):

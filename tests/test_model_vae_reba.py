@@ -26,6 +26,7 @@ from edge.models.vae_reba import (
 from edge.skeletons import LAYOUTS, get_layout
 from edge.train.config import NormConfig
 from edge.train.normalise import normalise_joints
+from model_helpers import fit  # tests/ is on sys.path under pytest
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -59,19 +60,6 @@ def batch():
     return {"joints": torch.tensor(np.stack(joints)), "mask": torch.ones(n, 32, dtype=torch.bool),
             "reba": torch.tensor(np.stack(reba), dtype=torch.float32),
             "reba_partials": torch.tensor(np.stack(partials), dtype=torch.float32)}
-
-
-def train(model, batch, steps: int, lr: float = 1e-2) -> list[dict]:
-    opt = torch.optim.AdamW(model.parameters(), lr=lr)
-    logs = []
-    model.train()
-    for _ in range(steps):
-        loss, log = model.loss(model(batch), batch)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        logs.append(log)
-    return logs
 
 
 def snapshot(module) -> dict:
@@ -253,7 +241,7 @@ def test_two_phase_training_on_synthetic_data(batch):
     small), and it ends up predicting REBA better than the mean does."""
     teacher = made(tiny(phase="teacher"))
     pose_before = snapshot(teacher.encoder)
-    logs = train(teacher, batch, 40)
+    logs = fit(teacher, batch, 40, optimiser=torch.optim.AdamW)
     assert logs[-1]["loss"] < 0.5 * logs[0]["loss"]
     assert logs[-1]["teacher_reba_mse"] < 0.5 * logs[0]["teacher_reba_mse"]
     assert same(pose_before, snapshot(teacher.encoder))
@@ -261,7 +249,7 @@ def test_two_phase_training_on_synthetic_data(batch):
     pose = made(tiny(phase="pose", align_weight=1.0), seed=1)
     pose.load_state_dict(teacher.state_dict())
     teacher_before = snapshot(pose.teacher)
-    logs = train(pose, batch, 60)
+    logs = fit(pose, batch, 60, optimiser=torch.optim.AdamW)
     first, last = np.mean([g["loss"] for g in logs[:5]]), np.mean([g["loss"] for g in logs[-5:]])
     assert last < 0.6 * first
     assert np.mean([g["align"] for g in logs[-5:]]) < 0.5 * np.mean([g["align"] for g in logs[:5]])
@@ -275,7 +263,7 @@ def test_two_phase_training_on_synthetic_data(batch):
 def test_auto_phase_switches_after_teacher_steps_and_resumes(batch):
     b = {k: v[:4] for k, v in batch.items()}
     model = made(tiny(teacher_steps=3))
-    logs = train(model, b, 5)
+    logs = fit(model, b, 5, optimiser=torch.optim.AdamW)
     assert [g["phase"] for g in logs] == [1.0, 1.0, 1.0, 2.0, 2.0]
     assert int(model.state_dict()["steps"]) == 5
     # In phase 1 the pose VAE learns its own terms too (not the alignment); evaluation is always phase 2's loss.
@@ -311,7 +299,7 @@ def test_same_seed_same_model_and_training(batch):
     assert same(snapshot(a), snapshot(c))
     assert not same(snapshot(a), snapshot(made(tiny(), seed=4)))
     torch.manual_seed(7)
-    la = train(a, b, 4)
+    la = fit(a, b, 4, optimiser=torch.optim.AdamW)
     torch.manual_seed(7)
-    lc = train(c, b, 4)
+    lc = fit(c, b, 4, optimiser=torch.optim.AdamW)
     assert [g["loss"] for g in la] == [g["loss"] for g in lc]
