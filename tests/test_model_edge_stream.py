@@ -151,24 +151,36 @@ def test_the_example_config_makes_the_offline_twin():
     assert build(config).input_keys() == ("joints", "mask")
 
 
-def test_real_data_trains_with_speed_augmentation_only_and_the_recipe_still_turns_people(tmp_path):
+def test_real_data_trains_with_speed_augmentation_and_root_motion_and_the_recipe_keeps_its_own(tmp_path):
     from dataclasses import replace
     from pathlib import Path
 
     from edge.datasets.augment import AugmentConfig
-    from edge.train.config import read_run_config
+    from edge.train.config import model_config, read_run_config
 
     defaults = MODELS["edge_stream"].train_defaults
     speed_only = AugmentConfig(rotate_deg=0.0, scale_range=(1.0, 1.0), mirror_p=0.0, drop_p=0.0,
                                speed_range=(0.8, 1.25))
-    assert read_run_config(None, defaults)[0].data.augment == speed_only
-    # The synthetic recipe of the default weights: rotation, scale and mirror as AugmentConfig's defaults.
+    config, table = read_run_config(None, defaults)
+    assert config.data.augment == speed_only
+    # Root motion over 1-16 frames, on joints that keep their path through the room.
+    assert config.data.norm.root == "first"
+    assert model_config(EdgeStreamConfig, table, DataSpec()).root_lags == (1, 2, 4, 8, 16)
+    # The synthetic recipe of the default weights: rotation, scale and mirror as AugmentConfig's defaults, each
+    # frame centred on its pelvis and no root motion.
     recipe = Path(__file__).resolve().parents[1] / "edge" / "data" / "recipes" / "edge_stream.toml"
-    assert read_run_config(recipe, defaults)[0].data.augment == AugmentConfig(drop_p=0.0, speed_range=(0.8, 1.25))
-    # A user's [data.augment] changes the defaults key by key: here speed off, so no augmentation at all.
+    config, table = read_run_config(recipe, defaults)
+    assert config.data.augment == AugmentConfig(drop_p=0.0, speed_range=(0.8, 1.25))
+    assert config.data.norm.root == "frame"
+    assert model_config(EdgeStreamConfig, table, DataSpec()).root_lags == ()
+    # A user's file changes the defaults key by key: here speed off (no augmentation at all) and 16 channels,
+    # the root motion kept.
     path = tmp_path / "off.toml"
-    path.write_text("[data.augment]\nspeed_range = [1.0, 1.0]\n")
-    assert read_run_config(path, defaults)[0].data.augment == replace(speed_only, speed_range=(1.0, 1.0))
+    path.write_text("[data.augment]\nspeed_range = [1.0, 1.0]\n[model]\nchannels = 16\n")
+    config, table = read_run_config(path, defaults)
+    assert config.data.augment == replace(speed_only, speed_range=(1.0, 1.0))
+    assert model_config(EdgeStreamConfig, table, DataSpec()) == EdgeStreamConfig(channels=16,
+                                                                                root_lags=(1, 2, 4, 8, 16))
 
 
 def test_loss_ignores_padding_unlabelled_frames_and_nan_targets():

@@ -61,10 +61,14 @@ class EdgeStreamConfig:
       Without it a walk shows only in the legs, and a real 0.6 s pause between handlings looks like handling.
       Several lags because a monocular estimate's root wanders: on UW-IOM a standing person's pelvis moves 0.08,
       0.19, 0.26 body scales over 1, 4, 8 frames, a walking one's 0.10, 0.35, 0.63, a handling one's 0.05, 0.17,
-      0.28 (real handling moves the body too). Off by default, as measured (3 seeds each, UW-IOM dev split):
-      lags (1, 2, 4, 8) changed supervised F1@10 / edit / REBA MSE by seed noise only (90.1 / 83.4 / 0.58 vs
-      90.3 / 84.3 / 0.57), and synthetic-only training transferred worse (coarse accuracy 65-76 % vs 74-77 %):
-      real walks were found (50 % instead of 15 %) but real handling taken for walking.
+      0.28 (real handling moves the body too). () here; the registry's training defaults for real data set
+      (1, 2, 4, 8, 16) with root "first": over 5 folds of UW-IOM's 15 training videos and 2 seeds F1@10 / edit /
+      REBA MSE 90.7 / 85.6 / 0.52 against 89.2 / 83.8 / 0.53 without (an earlier test of (1, 2, 4, 8) on the
+      dev split's 3 videos alone showed seed noise only).
+      The synthetic recipe keeps none: synthetic-only training with them transferred worse (coarse accuracy
+      65-76 % vs 74-77 %; real walks found, 50 % instead of 15 %, but real handling taken for walking). On the
+      device BlazePose's 3D joints are centred on the hips, so these inputs are 0 there: a model trained with
+      them on skeletons that keep their path (UW-IOM's) sees no walking body on the device.
     dropout: feature dropout on the input and inside residual layers (training only); 0.4 regularises the 12-video
       UW-IOM training set (MS-TCN uses 0.5).
     smooth_weight, smooth_clip: MS-TCN's truncated smoothing loss on the log-probabilities (MS-TCN weighs it 0.15,
@@ -73,9 +77,9 @@ class EdgeStreamConfig:
     causal: False makes the offline twin for whole recordings (reports, labelling, the best accuracy): every
       layer sees as many frames ahead as behind (t-d, t, t+d: MS-TCN as published) and the batch mask keeps
       padding out; it has no `step`, so `ergoedge export --streaming` refuses it (the whole-sequence export
-      works). On uwiom-dev's 3 held-out videos, the registry defaults otherwise (before the speed augmentation),
-      F1@10 / edit / REBA MSE 93.3 / 88.6 / 0.38 (seeds 0/1/2) against the causal 91.9 / 86.7 / 0.45; over 5
-      folds of its 15 videos (seed 0, today's defaults) 93.0 / 88.0 / 0.48 against 89.3 / 84.3 / 0.54; see README.
+      works). With the registry defaults otherwise, on uwiom-dev's 3 held-out videos F1@10 / edit / REBA MSE
+      94.1 / 89.4 / 0.37 (seeds 0/1/2) against the causal 92.3 / 86.4 / 0.41; over 5 folds of its 15 videos
+      (seed 0) 93.9 / 89.2 / 0.48 against 90.6 / 85.4 / 0.51; see README.
     """
 
     data: DataSpec = DataSpec()

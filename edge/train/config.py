@@ -170,13 +170,14 @@ def _merged(base: dict, changes: dict) -> dict:
 
 def read_run_config(path: str | os.PathLike | None, model_defaults: dict | None = None) -> tuple[TrainConfig, dict]:
     """The training config of a TOML file over the model's `train_defaults` (the registry's) over the defaults
-    here, and the file's `[model]` table, unconverted: the model's config class converts it (`model_config`).
+    here, and the `[model]` table (the file's over the registry's), unconverted: the model's config class
+    converts it (`model_config`).
     A relative `data.groups` path in the file is taken from the file's folder."""
     text = read_toml(path) if path is not None else {}
     groups = text.get("data", {}).get("groups") if isinstance(text.get("data"), dict) else None
     if isinstance(groups, str) and groups and not os.path.isabs(groups):
         text["data"]["groups"] = os.path.join(os.path.dirname(os.path.abspath(path)), groups)
-    text = _merged({k: v for k, v in (model_defaults or {}).items() if k in ("train", "data")}, text)
+    text = _merged({k: v for k, v in (model_defaults or {}).items() if k in TABLES}, text)
     unknown = sorted(set(text) - set(TABLES))
     if unknown:
         raise InputError(f"{os.path.basename(str(path))}: unknown table [{unknown[0]}] (valid: {', '.join(TABLES)})")
