@@ -1,7 +1,7 @@
 """Benchmark: `edge_stream`, one frame at a time per stream, in torch and through ONNX Runtime.
 
 Run: `.venv/bin/python benchmarks/bench_edge_stream.py [--threads 2] [--seconds 3] [--classes 17] [--batch 1]
-[--velocity] [--no-onnx]`.
+[--velocity] [--root-lags 1,2,4,8,16] [--no-onnx]`.
 Builds the model with random weights from its default config (UW-IOM's 15 joints, `--classes` classes, the REBA
 partials), then prints, as JSON:
 - its size (parameters, state floats per stream, receptive field in frames);
@@ -100,6 +100,13 @@ def bench_onnx(model, args, out: dict) -> None:
     out["onnx"].update(step_us=round(sec * 1e6, 1), frames_per_s_per_stream=round(args.batch / sec))
 
 
+def _lags(parser, text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        parser.error(f"--root-lags takes whole frames separated by commas, got {text!r}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
@@ -108,18 +115,24 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=1, help="streams stepped together")
     parser.add_argument("--frames", type=int, default=2000, help="frames of the whole-sequence forward")
     parser.add_argument("--velocity", action="store_true", help="the config's velocity features on")
+    parser.add_argument("--root-lags", default="", help="root-motion lags in frames, comma-separated (the "
+                        "registry's default for real data: 1,2,4,8,16); none by default, as the default weights")
     parser.add_argument("--no-onnx", action="store_true")
     args = parser.parse_args()
 
     import torch
 
+    from edge.errors import InputError
     from edge.models.base import DataSpec
     from edge.models.edge_stream import EdgeStreamConfig, build
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    config = EdgeStreamConfig(data=DataSpec(classes=tuple(f"class_{i}" for i in range(args.classes))),
-                              velocity=args.velocity)
+    try:
+        config = EdgeStreamConfig(data=DataSpec(classes=tuple(f"class_{i}" for i in range(args.classes))),
+                                  velocity=args.velocity, root_lags=_lags(parser, args.root_lags))
+    except InputError as err:
+        parser.error(str(err))
     model = build(config).eval()
     state = model.initial_state(args.batch)
     out = {"config": {k: v for k, v in vars(config).items() if k != "data"}, "threads": args.threads,
