@@ -183,6 +183,34 @@ def test_real_data_trains_with_speed_augmentation_and_root_motion_and_the_recipe
                                                                                 root_lags=(1, 2, 4, 8, 16))
 
 
+@pytest.mark.parametrize("lags, root, refused", [
+    ((1, 2), "first", None), ((), "frame", None), ((1,), "none", None), ((), "none", None),
+    ((1, 2), "frame", "which data.norm.root = \"frame\" takes away"),
+    ((), "first", "takes where a person stands for their pose"),
+])
+def test_root_motion_and_normalisation_go_together(lags, root, refused):
+    from edge.errors import InputError
+    from edge.train.config import NormConfig
+
+    config = EdgeStreamConfig(root_lags=lags)
+    if refused is None:
+        config.check_norm(NormConfig(root=root))
+    else:
+        with pytest.raises(InputError, match=refused):
+            config.check_norm(NormConfig(root=root))
+
+
+def test_training_refuses_root_lags_off_on_joints_that_keep_their_path(tmp_path, capsys):
+    from edge.cli import main
+
+    (tmp_path / "half.toml").write_text("[data]\nsynth_minutes = 0.3\n[model]\nroot_lags = []\n")
+    assert main(["train", "--model", "edge_stream", "--dataset", "synthetic", "--config",
+                 str(tmp_path / "half.toml"), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "set data.norm.root = \"frame\" too" in err
+    assert not (tmp_path / "r").exists()
+
+
 def test_loss_ignores_padding_unlabelled_frames_and_nan_targets():
     model = make(seed=5)
     model.eval()  # no dropout: the same outputs for both batches

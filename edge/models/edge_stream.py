@@ -110,6 +110,18 @@ class EdgeStreamConfig:
         if not 0.0 <= self.dropout < 1.0:
             raise InputError(f"EdgeStreamConfig.dropout must be in [0, 1), got {self.dropout}")
 
+    def check_norm(self, norm) -> None:
+        """An `InputError` for a normalisation (edge.train.config.NormConfig) these inputs cannot use: root motion
+        on joints centred in every frame (always 0), or joints that keep their path without root motion (the
+        model would take where a person stands for their pose)."""
+        if self.root_lags and norm.root == "frame":
+            raise InputError("edge_stream's root_lags read the path through the room, which data.norm.root = "
+                             "\"frame\" takes away: set it to \"first\", or root_lags = []")
+        if not self.root_lags and norm.root == "first":
+            raise InputError("edge_stream without root_lags on joints that keep their path (data.norm.root = "
+                             "\"first\") takes where a person stands for their pose: set data.norm.root = "
+                             "\"frame\" too, or keep root_lags")
+
     @property
     def receptive_field(self) -> int:
         """Frames one stage sees, the current one included (the stacked stages: stages * (that - 1) + 1)."""

@@ -53,7 +53,8 @@ MODELS: dict[str, ModelEntry] = {
                               # path through the room: data.norm.root = "first"): over the same 5 folds and 2
                               # seeds F1@10 / edit / MSE 90.7 / 85.6 / 0.52 against 89.2 / 83.8 / 0.53 without
                               # (lags up to 8 frames: 90.1 / 84.9 / 0.52).
-                              # Off takes both: [model] root_lags = [] and [data.norm] root = "frame".
+                              # Off takes both: [model] root_lags = [] and [data.norm] root = "frame"
+                              # (EdgeStreamConfig.check_norm refuses one without the other).
                               train_defaults={"train": {"epochs": 80, "lr": 3e-3, "schedule": "cosine",
                                                         "monitor": "f1@10", "patience": 30},
                                               "data": {"val_fraction": 0.0, "augment": _SPEED_ONLY,

@@ -156,9 +156,12 @@ def _prepare(request: TrainRequest) -> _Setup:
     if previous is not None and spec != previous.spec:
         raise InputError(f"the data differ from the run's: {spec} instead of {previous.spec}")
     norm = config.data.norm
+    built = model_config(entry.config, table, spec)
+    if hasattr(built, "check_norm"):  # a model whose inputs need a particular normalisation says so
+        built.check_norm(norm)
     cache = [make_item(s, spec, norm) for s in train_seqs] if config.data.augment is None else None
     return _Setup(request=request, out=out, entry=entry, config=config, model_table=table, groups=groups,
-                  model_config=model_config(entry.config, table, spec), splits=splits, train_seqs=train_seqs,
+                  model_config=built, splits=splits, train_seqs=train_seqs,
                   train_cache=cache, val_items=[make_item(s, spec, norm) for s in val_seqs], previous=previous)
 
 
