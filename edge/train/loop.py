@@ -32,6 +32,7 @@ import torch
 
 from edge import __version__
 from edge.errors import InputError
+from edge.models.base import DataSpec
 from edge.models.registry import ModelEntry, model_entry
 from edge.paths import atomic_write, output_dir
 from edge.train.batches import Item, collate, items_digest, make_item, training_items
@@ -142,6 +143,10 @@ def _prepare(request: TrainRequest) -> _Setup:
     if config.monitor != "loss" and config.monitor not in metric_names(entry.task):
         raise InputError(f"train.monitor {config.monitor!r} is not a validation value of a {entry.task} model "
                          f"(choose loss, {', '.join(metric_names(entry.task))})")
+    # The model's config is checked before any data is read; the data set fills in its DataSpec below.
+    unfilled = model_config(entry.config, table, DataSpec())
+    if hasattr(unfilled, "check_norm"):  # a model whose inputs need a particular normalisation says so
+        unfilled.check_norm(config.data.norm)
     groups = previous.run.get("groups") if previous else (
         read_groups(config.data.groups) if config.data.groups else None)
     seqs = load_dataset(request.dataset, request.data_dir, config.data)
@@ -156,12 +161,9 @@ def _prepare(request: TrainRequest) -> _Setup:
     if previous is not None and spec != previous.spec:
         raise InputError(f"the data differ from the run's: {spec} instead of {previous.spec}")
     norm = config.data.norm
-    built = model_config(entry.config, table, spec)
-    if hasattr(built, "check_norm"):  # a model whose inputs need a particular normalisation says so
-        built.check_norm(norm)
     cache = [make_item(s, spec, norm) for s in train_seqs] if config.data.augment is None else None
     return _Setup(request=request, out=out, entry=entry, config=config, model_table=table, groups=groups,
-                  model_config=built, splits=splits, train_seqs=train_seqs,
+                  model_config=dataclasses.replace(unfilled, data=spec), splits=splits, train_seqs=train_seqs,
                   train_cache=cache, val_items=[make_item(s, spec, norm) for s in val_seqs], previous=previous)
 
 
