@@ -290,11 +290,14 @@ def step_streams(session, model: dict, joints: list[np.ndarray], keep=None):
     """Run a streaming step over sequences of normalised joints (T_k, J, 3), all streams side by side as batch rows
     (each row is its own stream; static quantization is elementwise, so rows never interact), state fed back.
     Returns each sequence's outputs per frame {name: (T_k, ...)} and the batch-1 feeds at the (sequence, frame)
-    positions of `keep`, in the order of `keep`."""
+    positions of `keep`, in the order of `keep`. A step with a delay (the manifest's delay_frames) is stepped that
+    many frames past each sequence's end with its last frame repeated, and its outputs are taken from that step
+    on, as the whole-sequence run gives them."""
     pairs = state_pairs(model)
     joints_name = model.get("joints_input", "joints")
     wanted = [o.name for o in session.get_outputs() if not o.name.startswith("next_state")]
     streams, longest = len(joints), max(len(j) for j in joints)
+    delay = int(model.get("delay_frames", 0))
     jshape = joints[0].shape[1:]
     state = {i: np.zeros((streams, *shape), np.float32) for i, _, shape in pairs}
     keep = list(keep or [])
@@ -304,9 +307,9 @@ def step_streams(session, model: dict, joints: list[np.ndarray], keep=None):
     captured: list = [None] * len(keep)
     out = {name: [] for name in wanted}
     frame = np.zeros((streams, *jshape), np.float32)
-    for t in range(longest):
+    for t in range(longest + delay):
         for k, seq in enumerate(joints):
-            frame[k] = seq[t] if t < len(seq) else 0.0
+            frame[k] = seq[min(t, len(seq) - 1)] if t < len(seq) + delay else 0.0
         feed = {joints_name: frame.copy(), **state}
         for n, k in by_frame.get(t, ()):
             captured[n] = {name: value[k:k + 1].copy() for name, value in feed.items()}
@@ -315,7 +318,7 @@ def step_streams(session, model: dict, joints: list[np.ndarray], keep=None):
         for name in wanted:
             out[name].append(got[name])
     stacked = {name: np.stack(values, axis=1) for name, values in out.items()}  # (streams, T, ...)
-    per_seq = [{name: v[k, :len(joints[k])] for name, v in stacked.items()} for k in range(streams)]
+    per_seq = [{name: v[k, delay:delay + len(joints[k])] for name, v in stacked.items()} for k in range(streams)]
     return per_seq, captured
 
 

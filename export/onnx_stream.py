@@ -9,7 +9,9 @@ each shaped like its input. The batch axis is dynamic: one stream per row. Befor
 tensor is zeros (the exporter checks that the model's `initial_state` is). The ONNX is checked by `onnx.checker`
 (full check), simplified (onnxsim), its inferred shapes stored (`export/onnx_common.py`), and checked by parity: ONNX
 Runtime, stepping seeded sequences frame by frame with the state fed back, must give what torch gives on the whole
-sequences at once, within `PARITY_ATOL`; the figures go into the manifest. The manifest is written last, so one
+sequences at once, within `PARITY_ATOL`; the figures go into the manifest. A model with a `delay` (edge_stream's
+latency in frames, the manifest's `delay_frames`) gives frame t's outputs at step t + delay; parity steps past each
+sequence's end with its last frame repeated, as the whole-sequence run does. The manifest is written last, so one
 always describes a complete ONNX file."""
 
 from __future__ import annotations
@@ -90,9 +92,10 @@ def _export_graph(model, names: list[str], state: tuple, joints_count: int, path
     return inputs, outputs
 
 
-def _parity(model, path: Path, names: list[str], pairs: list[tuple[str, str, int]], joints_count: int) -> dict:
+def _parity(model, path: Path, names: list[str], pairs: list[tuple[str, str, int]], joints_count: int,
+            delay: int) -> dict:
     """ONNX Runtime frame by frame (state fed back: `pairs` of input, output and index in the model's state)
-    against torch's whole-sequence forward, per output."""
+    against torch's whole-sequence forward, per output; step t + `delay` against frame t."""
     import onnxruntime as ort
     import torch
 
@@ -106,10 +109,13 @@ def _parity(model, path: Path, names: list[str], pairs: list[tuple[str, str, int
     initial = model.initial_state(PARITY_STREAMS)
     feed = {i: initial[k].numpy() for i, _, k in pairs}
     worst = dict.fromkeys(names, 0.0)
-    for t in range(PARITY_FRAMES):
-        got = dict(zip([o.name for o in session.get_outputs()], session.run(None, {JOINTS: joints[:, t], **feed})))
-        for name in names:
-            worst[name] = max(worst[name], float(np.abs(got[name] - whole[name][:, t].numpy()).max(initial=0.0)))
+    for t in range(PARITY_FRAMES + delay):
+        frame = joints[:, min(t, PARITY_FRAMES - 1)]
+        got = dict(zip([o.name for o in session.get_outputs()], session.run(None, {JOINTS: frame, **feed})))
+        if t >= delay:
+            for name in names:
+                diff = np.abs(got[name] - whole[name][:, t - delay].numpy()).max(initial=0.0)
+                worst[name] = max(worst[name], float(diff))
         feed = {i: got[o] for i, o, _ in pairs}
     return {"streams": PARITY_STREAMS, "frames": PARITY_FRAMES, "seed": PARITY_SEED, "atol": PARITY_ATOL,
             "max_abs_diff": worst, "reference": "torch whole-sequence forward",
@@ -130,6 +136,7 @@ def export_streaming(run: str | Path, out_dir: str | Path, opset: int = DEFAULT_
     spec = ckpt.spec
     joints_count = get_layout(spec.layout).num_joints
     names, state = _step_outputs(model, joints_count)
+    delay = int(getattr(ckpt.config, "delay", 0))
     out.mkdir(parents=True, exist_ok=True)
     onnx_path = out / f"{ckpt.model}_step.onnx"
     with atomic_path(onnx_path, suffix=".onnx") as tmp:
@@ -138,7 +145,7 @@ def export_streaming(run: str | Path, out_dir: str | Path, opset: int = DEFAULT_
         # A state the step never reads (e.g. the previous frame without velocities) is no input of the graph.
         read = {row["name"] for row in graph["inputs"]}
         pairs = [(i, o, k) for k, (i, o) in enumerate(zip(inputs[1:], outputs[len(names):])) if i in read]
-        parity = _parity(model, tmp, names, pairs, joints_count)
+        parity = _parity(model, tmp, names, pairs, joints_count, delay)
         bad = {k: v for k, v in parity["max_abs_diff"].items() if not v <= PARITY_ATOL}
         if bad:
             raise InputError(f"the exported step differs from the torch model by {bad} (more than {PARITY_ATOL}); "
@@ -146,7 +153,7 @@ def export_streaming(run: str | Path, out_dir: str | Path, opset: int = DEFAULT_
     manifest = {
         "format": MANIFEST_FORMAT, "kind": KIND, "onnx": onnx_path.name, "onnx_sha256": sha256_file(onnx_path),
         "opset": graph["opset"], "precision": "fp32", "inputs": graph["inputs"], "outputs": graph["outputs"],
-        "joints_input": JOINTS,
+        "joints_input": JOINTS, "delay_frames": delay,
         "state": [{"input": i, "output": o, "shape": list(state[k].shape[1:]), "dtype": "float32", "initial": 0.0}
                   for i, o, k in pairs],
         "state_layout": inspect.getdoc(model.initial_state),

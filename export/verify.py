@@ -84,7 +84,9 @@ def _inputs(manifest: dict) -> dict[str, np.ndarray]:
 
 def run_model(backend, manifest: dict, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Outputs of an `edge.inference` backend on `feed`; a streaming step is stepped over the time axis with its
-    state fed back (zeros first, as the manifest promises), its outputs stacked to (batch, time, ...)."""
+    state fed back (zeros first, as the manifest promises), its outputs stacked to (batch, time, ...). A step with a
+    delay (the manifest's delay_frames) is stepped that much past the end with the last frame repeated, and frame
+    t's outputs are step t + delay's, as the whole-sequence run gives them."""
     read = set(backend.input_specs)
     if manifest.get("kind") != "streaming_step":
         return backend.infer({k: v for k, v in feed.items() if k in read})
@@ -93,11 +95,12 @@ def run_model(backend, manifest: dict, feed: dict[str, np.ndarray]) -> dict[str,
     state = {s["input"]: np.zeros((joints.shape[0], *s["shape"]), np.float32) for s in pairs}
     fed_back = {s["output"] for s in manifest["state"]}
     frames: dict[str, list] = {}
-    for t in range(joints.shape[1]):
-        got = backend.infer({manifest["joints_input"]: joints[:, t], **state})
+    delay, count = int(manifest.get("delay_frames", 0)), joints.shape[1]
+    for t in range(count + delay):
+        got = backend.infer({manifest["joints_input"]: joints[:, min(t, count - 1)], **state})
         state = {s["input"]: got[s["output"]] for s in pairs}
         for name, value in got.items():
-            if name not in fed_back:
+            if name not in fed_back and t >= delay:
                 frames.setdefault(name, []).append(value)
     return {k: np.stack(v, axis=1) for k, v in frames.items()}
 

@@ -194,7 +194,8 @@ class ActivityStage:
                  {"counted_from": "trunk-flexion cycles", "classes": [],
                   "why": f"the model has no lift class (named with {', '.join(LIFT_WORDS)}, or activity.lift_classes)"})
         return {"enabled": True, "model": str(m.path), "model_name": m.model_name, "classes": list(m.classes),
-                "partials": list(m.partials), "layout": m.layout, "fps": m.fps, "lifts": lifts, "speed": m.speed(),
+                "partials": list(m.partials), "layout": m.layout, "fps": m.fps,
+                "delay_s": round(m.delay_frames / m.fps, 3), "lifts": lifts, "speed": m.speed(),
                 **self.totals.to_json()}
 
 

@@ -20,10 +20,11 @@ SMALL = dict(channels=12, refine_channels=8, layers=4, kernel=3, stages=2, veloc
 
 
 def trained_checkpoint(path: Path, norm: NormConfig = NormConfig(), seed: int = 0, steps: int = 5,
-                       layout: str = "uwiom15") -> Path:
-    """A small edge_stream after a few Adam steps on random sequences (weights away from their initial values)."""
+                       layout: str = "uwiom15", delay: int = 0) -> Path:
+    """A small edge_stream after a few Adam steps on random sequences (weights away from their initial values);
+    `delay`: its latency in frames."""
     torch.manual_seed(seed)
-    config = EdgeStreamConfig(data=DataSpec(layout=layout, classes=CLASSES, fps=10.0), **SMALL)
+    config = EdgeStreamConfig(data=DataSpec(layout=layout, classes=CLASSES, fps=10.0), delay=delay, **SMALL)
     model = build(config)
     g = torch.Generator().manual_seed(seed)
     joints = get_layout(layout).num_joints

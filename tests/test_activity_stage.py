@@ -100,6 +100,26 @@ def test_the_device_prepares_frames_as_training_did(tmp_path, norm):
         assert metrics["activity_confidence"] == pytest.approx(float(probs.max()), abs=1e-4)
 
 
+def test_a_delayed_model_reports_each_frame_that_many_steps_late(tmp_path):
+    delay = 4
+    ckpt = activity_helpers.trained_checkpoint(tmp_path / "c.pt", delay=delay)
+    model = exported_model(tmp_path, ckpt)
+    fps, up = 10.0, parse_up("z")  # the model's rate: one step per frame
+    joints = example_lift_sequence(seconds=6.0, fps=fps, layout="uwiom15", up="z")
+    normalised, _ = normalise_joints(joints, up, "uwiom15", NormConfig())
+    with torch.no_grad():
+        whole = load_checkpoint(ckpt).build()({"joints": torch.from_numpy(np.nan_to_num(normalised))[None],
+                                              "mask": torch.ones(1, len(normalised), dtype=torch.bool)})
+    person = PersonActivity(model, LayoutMap("uwiom15", "uwiom15"))
+    seen = [person.update(i / fps, frame, up) for i, frame in enumerate(joints)]
+    assert model.steps == len(joints) == 60
+    # Unknown until the first frame is labelled, then frame k's outputs with frame k + delay.
+    assert all(m["activity"] is None and np.isnan(m["learned_reba"]) for m in seen[:delay])
+    for k, metrics in enumerate(seen[delay:]):
+        assert metrics["learned_reba"] == pytest.approx(float(whole["reba"][0, k]), abs=1e-4), k
+        assert metrics["activity"] == activity_helpers.CLASSES[int(whole["activity_logits"][0, k].argmax())]
+
+
 def test_pose_joints_become_the_models_layout():
     bp, uw = get_layout("blazepose33"), get_layout("uwiom15")
     joints = np.random.default_rng(0).standard_normal((33, 3))
@@ -266,6 +286,7 @@ def test_run_on_the_clip_shows_activities(footage, tmp_path, blazepose_models, t
     report = json.loads((out / "report.json").read_text())
     activity = report["activity"]
     assert activity["enabled"] and activity["classes"] == classes and activity["fps"] == 10.0
+    assert activity["delay_s"] == 0.0  # the default weights are causal
     assert activity["lifts"]["counted_from"] == "activity segments"  # synthetic classes: stoop_lift, squat_lift
     times = activity["persons"]["0"]["time_s"]
     assert set(times) <= set(classes) | {"unknown"} and sum(times.values()) == pytest.approx(99 / 60, abs=0.02)

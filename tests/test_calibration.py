@@ -172,6 +172,25 @@ def test_fp16_graph_loads_and_matches_fp32_step_by_step(setup):
     assert 0 < worst <= FP16_ATOL  # not bit-identical (it is FP16), but within the stated tolerance
 
 
+def test_a_delayed_step_is_stepped_past_each_end_and_gives_the_whole_sequence_outputs(tmp_path):
+    from activity_helpers import trained_checkpoint
+    from edge.train.checkpoint import load_checkpoint
+
+    delay = 3
+    ckpt = trained_checkpoint(tmp_path / "d.pt", delay=delay)
+    onnx_path = export_streaming(ckpt, tmp_path / "out").onnx
+    manifest = read_model(onnx_path)
+    rng = np.random.default_rng(4)
+    joints = [(0.4 * rng.standard_normal((n, 15, 3))).astype(np.float32) for n in (25, 40)]  # unequal lengths
+    per_seq, _ = step_streams(open_session(onnx_path), manifest, joints)
+    model = load_checkpoint(ckpt).build()
+    for seq, got in zip(joints, per_seq):
+        with torch.no_grad():
+            whole = model({"joints": torch.from_numpy(seq)[None], "mask": torch.ones(1, len(seq), dtype=torch.bool)})
+        assert got["activity_logits"].shape == (len(seq), 4)
+        np.testing.assert_allclose(got["activity_logits"], whole["activity_logits"][0].numpy(), rtol=0, atol=2e-5)
+
+
 def test_manifests_record_how_each_file_was_made(setup):
     out = setup["out"]
     source = json.loads(setup["onnx"].with_suffix(".json").read_text())

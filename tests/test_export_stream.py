@@ -87,7 +87,7 @@ def test_manifest_says_what_the_device_needs_and_how_it_was_made(exported):
     assert m["checkpoint"]["sha256"] == hashlib.sha256(ckpt.read_bytes()).hexdigest()
     assert (m["layout"], m["classes"], m["partials"], m["fps"]) == ("uwiom15", list(activity_helpers.CLASSES),
                                                                     list(REBA_PARTIALS), 10.0)
-    assert m["normalisation"] == {"root": "first", "scale": "sequence"} and "ergo_edge_version" in m
+    assert m["normalisation"] == {"root": "first", "scale": "sequence"} and "ergo_edge_version" in m and m["delay_frames"] == 0
     inputs = {t["name"]: t for t in m["inputs"]}
     outputs = {t["name"]: t for t in m["outputs"]}
     assert inputs["joints"] == {"name": "joints", "shape": ["batch", 15, 3], "dtype": "float32"}
@@ -103,6 +103,27 @@ def test_manifest_says_what_the_device_needs_and_how_it_was_made(exported):
         assert outputs[s["output"]]["shape"] == ["batch", *s["shape"]] and s["initial"] == 0.0
     assert max(m["parity"]["max_abs_diff"].values()) <= PARITY_ATOL == m["parity"]["atol"]
     assert m["exporter"]["torch"].startswith("2.") and m["state_layout"]
+
+
+def test_a_delayed_model_exports_its_delay_and_steps_each_frame_that_much_later(tmp_path):
+    delay = 3
+    ckpt = activity_helpers.trained_checkpoint(tmp_path / "best.pt", delay=delay)
+    artifact = export_streaming(ckpt, tmp_path / "out")
+    assert json.loads(artifact.manifest.read_text())["delay_frames"] == delay
+    joints = (0.4 * np.random.default_rng(3).standard_normal((1, 40, 15, 3))).astype(np.float32)
+    whole = whole_sequence(ckpt, joints)
+    model = open_stream_model(artifact.onnx)
+    assert model.delay_frames == delay
+    state, got = model.initial_state(), []
+    for t in range(40 + delay):  # past the end: the last frame again, as the whole-sequence run takes it
+        out, state = model.step(state, joints[0, min(t, 39)])
+        got.append(out["activity_logits"])
+    np.testing.assert_allclose(np.stack(got[delay:]), whole["activity_logits"][0], rtol=0, atol=2e-5)
+    manifest = json.loads(artifact.manifest.read_text())
+    for bad in (-1, 1.5, "3"):
+        artifact.manifest.write_text(json.dumps({**manifest, "delay_frames": bad}))
+        with pytest.raises(InputError, match="delay_frames"):
+            read_manifest(artifact.onnx)
 
 
 def test_a_changed_or_foreign_file_is_refused(exported, tmp_path):

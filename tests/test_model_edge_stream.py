@@ -313,6 +313,47 @@ def test_without_classes_it_predicts_reba_only():
     assert_stream_equals_whole(model, torch.randn(1, 50, 15, 3))
 
 
+def test_with_a_delay_the_stream_gives_each_frame_delay_steps_later():
+    delay, n = 4, 60
+    model = make(seed=6, velocity=True, root_lags=(1, 3), delay=delay).eval()
+    joints = torch.randn(2, n, 15, 3, generator=torch.Generator().manual_seed(8))
+    with torch.no_grad():
+        whole = model({"joints": joints, "mask": torch.ones(2, n, dtype=torch.bool)})
+    # After the last frame, `delay` more steps with it repeated give the last frames' outputs.
+    tail = joints[:, -1:].expand(-1, delay, -1, -1)
+    steps, _ = streamed(model, torch.cat([joints, tail], dim=1))
+    for name, value in steps.items():
+        assert whole[name].shape[1] == n
+        assert torch.allclose(value[:, delay:], whole[name], rtol=0, atol=1e-5), name
+
+
+def test_a_delayed_frame_sees_exactly_delay_frames_ahead_and_padding_stays_out():
+    delay = 5
+    model = make(seed=7, delay=delay).eval()
+    joints = torch.randn(1, 80, 15, 3, generator=torch.Generator().manual_seed(9))
+    changed = joints.clone()
+    changed[:, 50:] += 1.0
+    mask = torch.ones(1, 80, dtype=torch.bool)
+    with torch.no_grad():
+        a, b = model({"joints": joints, "mask": mask}), model({"joints": changed, "mask": mask})
+        alone = model({"joints": joints[:, :30], "mask": mask[:, :30]})
+        padded = torch.cat([joints[:, :30], torch.zeros(1, 50, 15, 3)], dim=1)
+        batch = model({"joints": torch.cat([joints, padded]),
+                       "mask": torch.cat([mask, torch.arange(80).unsqueeze(0) < 30])})
+    logits = "activity_logits"
+    assert torch.equal(a[logits][:, :50 - delay], b[logits][:, :50 - delay])
+    assert not torch.allclose(a[logits][:, 50 - delay], b[logits][:, 50 - delay])
+    # A shorter item of a batch ends as it does alone: its last real frame repeated, not the padding.
+    assert torch.allclose(batch[logits][1, :30], alone[logits][0], rtol=0, atol=1e-5)
+    assert torch.allclose(batch[logits][0], a[logits][0], rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("bad", [dict(delay=-1), dict(delay=2.5), dict(delay=601), dict(delay=3, causal=False)])
+def test_delay_checks(bad):
+    with pytest.raises(ValueError, match="delay"):
+        EdgeStreamConfig(**bad)
+
+
 @pytest.mark.parametrize("bad", [dict(layers=0), dict(kernel=1), dict(dropout=1.0), dict(stages=0)])
 def test_config_checks(bad):
     with pytest.raises(ValueError, match=next(iter(bad))):

@@ -17,6 +17,10 @@ frame, prepared exactly as training prepared its sequences:
    known, the model does not step and the outputs are unknown; the stream starts at the first frame that can be
    normalised.
 
+Latency: a model with a delay (`StreamModel.delay_frames`, edge_stream's `delay`) labels the frame that many
+steps back. Its outputs are reported as they come, that much late; they are unknown until a stream's first frame
+has been labelled, and a lift's start is taken back by the delay.
+
 Lifts: where the model has lift-like classes (`lift_classes`), a lift is a run of those classes held at least
 `lift_min_s`; `lifts_per_min` counts the lifts that began in the last 60 s.
 """
@@ -150,6 +154,7 @@ class PersonActivity:
         self.normalise = FrameNormaliser(model.layout, model.norm, model.fps, scale_window_s)
         self.period = 1.0 / model.fps
         self.state = model.initial_state()
+        self._warming = model.delay_frames  # steps whose outputs label no frame of this stream yet
         self._next: float | None = None
         self._prev: tuple[float, np.ndarray] | None = None
         self.outputs: dict[str, np.ndarray] | None = None
@@ -168,8 +173,12 @@ class PersonActivity:
             x = self.normalise(tick, up)
             if x is None:
                 continue
-            self.outputs, self.state = self.model.step(self.state, x)
-            self._count_lift(when)
+            outputs, self.state = self.model.step(self.state, x)
+            if self._warming:
+                self._warming -= 1
+                continue
+            self.outputs = outputs
+            self._count_lift(when - self.model.delay_frames * self.period)
         self._prev = (t, frame)
         return self._metrics(t)
 

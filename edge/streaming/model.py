@@ -9,8 +9,9 @@ takes and gives. No torch here: the device reaches the model through files only.
 The manifest `<name>.json` beside `<name>.onnx` holds: format, kind ("streaming_step"), model, ergo_edge_version,
 onnx (file name) and onnx_sha256, opset, inputs and outputs (name, shape with "batch" for the stream axis,
 dtype), joints_input, state (per pair: input, output, shape of one stream, dtype; zeros before a stream's first
-frame), layout, classes, partials, fps, normalisation (`edge.train.config.NormConfig`: root, scale), and how it
-was made (checkpoint, exporter versions, parity with torch).
+frame), layout, classes, partials, fps, normalisation (`edge.train.config.NormConfig`: root, scale), delay_frames
+(the step's outputs label the frame that many steps back; absent in older manifests: 0), and how it was made
+(checkpoint, exporter versions, parity with torch).
 """
 
 from __future__ import annotations
@@ -63,6 +64,10 @@ def read_manifest(model_path: str | Path) -> dict:
     for key, kind in wanted.items():
         if not isinstance(manifest.get(key), kind):
             raise InputError(f"{where}: field {key!r} is missing or malformed; {hint}")
+    delay = manifest.get("delay_frames", 0)
+    if not isinstance(delay, int) or isinstance(delay, bool) or delay < 0:
+        raise InputError(f"{where}: field 'delay_frames' must be a whole number of frames >= 0, got {delay!r}; "
+                         f"{hint}")
     if path.suffix.lower() == ".onnx":
         if manifest["onnx"] != path.name or sha256_file(path) != manifest["onnx_sha256"]:
             raise InputError(f"{path}: the file does not match its manifest (changed or renamed); {hint}")
@@ -74,7 +79,8 @@ class StreamModel:
 
     classes, partials: output names of the activity scores and the REBA partials (in output order); layout: the
     skeleton the joints input is in; fps: the rate the model was trained at (one step per 1/fps seconds);
-    norm: how its joints were normalised in training. `step_ms` keeps the latest step times, `steps` counts all.
+    norm: how its joints were normalised in training; delay_frames: the outputs of a step label the frame that many
+    steps back. `step_ms` keeps the latest step times, `steps` counts all.
     """
 
     def __init__(self, path: str | Path, backend: str = "auto"):
@@ -93,6 +99,7 @@ class StreamModel:
         self.norm = from_mapping(NormConfig, manifest["normalisation"], f"{manifest_path(self.path).name}: "
                                                                         "normalisation")
         self.joints_input = manifest["joints_input"]
+        self.delay_frames = int(manifest.get("delay_frames", 0))
         try:
             self.state_pairs = tuple(StatePair(s["input"], s["output"], tuple(int(d) for d in s["shape"]))
                                      for s in manifest["state"])
