@@ -151,6 +151,17 @@ def test_the_example_config_makes_the_offline_twin():
     assert build(config).input_keys() == ("joints", "mask")
 
 
+def test_the_example_config_adds_a_second_of_latency_to_the_registry_defaults():
+    from pathlib import Path
+
+    from edge.train.config import model_config, read_run_config
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "edge_stream_delay.toml"
+    train, table = read_run_config(path, MODELS["edge_stream"].train_defaults)
+    config = model_config(EdgeStreamConfig, table, DataSpec(classes=CLASSES))
+    assert config.delay == 10 and config.causal and config.root_lags == (1, 2, 4, 8, 16) and train.epochs == 80
+
+
 def test_real_data_trains_with_speed_augmentation_and_root_motion_and_the_recipe_keeps_its_own(tmp_path):
     from dataclasses import replace
     from pathlib import Path
