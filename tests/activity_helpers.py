@@ -20,18 +20,19 @@ SMALL = dict(channels=12, refine_channels=8, layers=4, kernel=3, stages=2, veloc
 
 
 def trained_checkpoint(path: Path, norm: NormConfig = NormConfig(), seed: int = 0, steps: int = 5,
-                       layout: str = "uwiom15", delay: int = 0) -> Path:
+                       layout: str = "uwiom15", delay: int = 0, partials: tuple = REBA_PARTIALS) -> Path:
     """A small edge_stream after a few Adam steps on random sequences (weights away from their initial values);
-    `delay`: its latency in frames."""
+    `delay`: its latency in frames; `partials`: the REBA partials it predicts (UW-IOM's release has none)."""
     torch.manual_seed(seed)
-    config = EdgeStreamConfig(data=DataSpec(layout=layout, classes=CLASSES, fps=10.0), delay=delay, **SMALL)
+    config = EdgeStreamConfig(data=DataSpec(layout=layout, classes=CLASSES, partials=tuple(partials), fps=10.0),
+                              delay=delay, **SMALL)
     model = build(config)
     g = torch.Generator().manual_seed(seed)
     joints = get_layout(layout).num_joints
     batch = {"joints": 0.3 * torch.randn(2, 60, joints, 3, generator=g), "mask": torch.ones(2, 60, dtype=torch.bool),
              "activity": torch.randint(0, len(CLASSES), (2, 60), generator=g),
              "reba": torch.randint(1, 12, (2, 60), generator=g).float(),
-             "reba_partials": torch.randint(1, 4, (2, 60, len(REBA_PARTIALS)), generator=g).float()}
+             "reba_partials": torch.randint(1, 4, (2, 60, len(partials)), generator=g).float()}
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     for _ in range(steps):
         loss, _ = model.loss(model(batch), batch)

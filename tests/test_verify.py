@@ -81,14 +81,16 @@ def test_every_precision_passes_with_the_parser_and_torch(made, name):
     assert report["engines"] == []
 
 
-def test_a_delayed_step_is_compared_with_torch_frame_for_frame(tmp_path):
-    ckpt = activity_helpers.trained_checkpoint(tmp_path / "d.pt", delay=3)
+def test_a_delayed_step_without_partials_is_compared_with_torch_frame_for_frame(tmp_path):
+    # As trained on UW-IOM with a second of latency: no REBA partials (an empty output), a delay.
+    ckpt = activity_helpers.trained_checkpoint(tmp_path / "d.pt", delay=3, partials=())
     export_streaming(ckpt, tmp_path / "d")
     report = verify(tmp_path / "d", ckpt)
     (row,) = report["models"]
     assert row["torch"]["passed"], row["torch"]
     assert row["torch"]["outputs"]["activity_logits"]["class_agreement"] == 1.0
     assert row["torch"]["outputs"]["reba"]["error"] < 1e-4
+    assert row["torch"]["outputs"]["reba_partials"]["error"] == 0.0
 
 
 def test_a_changed_or_damaged_graph_fails(made, tmp_path, capsys):
