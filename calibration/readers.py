@@ -33,6 +33,7 @@ import numpy as np
 
 from edge.artifacts import read_sidecar, sha256_file
 from edge.errors import InputError
+from edge.streaming.model import delay_frames, stepped_frames
 
 STREAMING_KIND = "streaming_step"
 SEQUENCE_KIND = "sequence_model"  # export/onnx_model.py KIND (a string: the stages meet through files)
@@ -297,7 +298,8 @@ def step_streams(session, model: dict, joints: list[np.ndarray], keep=None):
     joints_name = model.get("joints_input", "joints")
     wanted = [o.name for o in session.get_outputs() if not o.name.startswith("next_state")]
     streams, longest = len(joints), max(len(j) for j in joints)
-    delay = int(model.get("delay_frames", 0))
+    delay = delay_frames(model, Path(model.get("path", "model")).with_suffix(".json").name)
+    orders = [stepped_frames(len(seq), delay) for seq in joints]
     jshape = joints[0].shape[1:]
     state = {i: np.zeros((streams, *shape), np.float32) for i, _, shape in pairs}
     keep = list(keep or [])
@@ -308,8 +310,8 @@ def step_streams(session, model: dict, joints: list[np.ndarray], keep=None):
     out = {name: [] for name in wanted}
     frame = np.zeros((streams, *jshape), np.float32)
     for t in range(longest + delay):
-        for k, seq in enumerate(joints):
-            frame[k] = seq[min(t, len(seq) - 1)] if t < len(seq) + delay else 0.0
+        for k, (seq, order) in enumerate(zip(joints, orders)):
+            frame[k] = seq[order[t]] if t < len(order) else 0.0
         feed = {joints_name: frame.copy(), **state}
         for n, k in by_frame.get(t, ()):
             captured[n] = {name: value[k:k + 1].copy() for name, value in feed.items()}

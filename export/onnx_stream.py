@@ -27,7 +27,7 @@ import numpy as np
 from edge.artifacts import sha256_file
 from edge.errors import InputError
 from edge.paths import atomic_path, atomic_write, output_dir
-from edge.streaming.model import KIND, MANIFEST_FORMAT, manifest_path
+from edge.streaming.model import KIND, MANIFEST_FORMAT, manifest_path, stepped_frames
 from export.onnx_common import DEFAULT_OPSET, checkpoint_file, finish_graph, ort_session, provenance
 
 # Largest difference allowed between the ONNX step by step and torch on whole sequences (float32 rounding).
@@ -109,9 +109,8 @@ def _parity(model, path: Path, names: list[str], pairs: list[tuple[str, str, int
     initial = model.initial_state(PARITY_STREAMS)
     feed = {i: initial[k].numpy() for i, _, k in pairs}
     worst = dict.fromkeys(names, 0.0)
-    for t in range(PARITY_FRAMES + delay):
-        frame = joints[:, min(t, PARITY_FRAMES - 1)]
-        got = dict(zip([o.name for o in session.get_outputs()], session.run(None, {JOINTS: frame, **feed})))
+    for t, frame in enumerate(stepped_frames(PARITY_FRAMES, delay)):
+        got = dict(zip([o.name for o in session.get_outputs()], session.run(None, {JOINTS: joints[:, frame], **feed})))
         if t >= delay:
             for name in names:
                 diff = np.abs(got[name] - whole[name][:, t - delay].numpy()).max(initial=0.0)

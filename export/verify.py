@@ -95,9 +95,11 @@ def run_model(backend, manifest: dict, feed: dict[str, np.ndarray]) -> dict[str,
     state = {s["input"]: np.zeros((joints.shape[0], *s["shape"]), np.float32) for s in pairs}
     fed_back = {s["output"] for s in manifest["state"]}
     frames: dict[str, list] = {}
-    delay, count = int(manifest.get("delay_frames", 0)), joints.shape[1]
-    for t in range(count + delay):
-        got = backend.infer({manifest["joints_input"]: joints[:, min(t, count - 1)], **state})
+    from edge.streaming.model import delay_frames, stepped_frames
+
+    delay = delay_frames(manifest)
+    for t, frame in enumerate(stepped_frames(joints.shape[1], delay)):
+        got = backend.infer({manifest["joints_input"]: joints[:, frame], **state})
         state = {s["input"]: got[s["output"]] for s in pairs}
         for name, value in got.items():
             if name not in fed_back and t >= delay:

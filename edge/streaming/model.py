@@ -64,14 +64,28 @@ def read_manifest(model_path: str | Path) -> dict:
     for key, kind in wanted.items():
         if not isinstance(manifest.get(key), kind):
             raise InputError(f"{where}: field {key!r} is missing or malformed; {hint}")
-    delay = manifest.get("delay_frames", 0)
-    if not isinstance(delay, int) or isinstance(delay, bool) or delay < 0:
-        raise InputError(f"{where}: field 'delay_frames' must be a whole number of frames >= 0, got {delay!r}; "
-                         f"{hint}")
+    delay_frames(manifest, f"{where}", hint)
     if path.suffix.lower() == ".onnx":
         if manifest["onnx"] != path.name or sha256_file(path) != manifest["onnx_sha256"]:
             raise InputError(f"{path}: the file does not match its manifest (changed or renamed); {hint}")
     return manifest
+
+
+def delay_frames(manifest: dict, where: str = "the manifest", hint: str = "") -> int:
+    """A streaming manifest's delay_frames (0 when absent, as in older exports), checked: a whole number of
+    frames >= 0, else one `InputError` (naming `where`, ending with `hint`)."""
+    delay = manifest.get("delay_frames", 0)
+    if not isinstance(delay, int) or isinstance(delay, bool) or delay < 0:
+        raise InputError(f"{where}: field 'delay_frames' must be a whole number of frames >= 0, got {delay!r}"
+                         + (f"; {hint}" if hint else ""))
+    return delay
+
+
+def stepped_frames(count: int, delay: int) -> list[int]:
+    """The frame each step takes when a stream of `count` frames is run to its end through a model that labels
+    each frame `delay` steps late: every frame, then the last one `delay` more times (as the whole-sequence run
+    pads it); the outputs of step delay + k are frame k's."""
+    return [min(t, count - 1) for t in range(count + delay)]
 
 
 class StreamModel:
@@ -99,7 +113,7 @@ class StreamModel:
         self.norm = from_mapping(NormConfig, manifest["normalisation"], f"{manifest_path(self.path).name}: "
                                                                         "normalisation")
         self.joints_input = manifest["joints_input"]
-        self.delay_frames = int(manifest.get("delay_frames", 0))
+        self.delay_frames = delay_frames(manifest)
         try:
             self.state_pairs = tuple(StatePair(s["input"], s["output"], tuple(int(d) for d in s["shape"]))
                                      for s in manifest["state"])
