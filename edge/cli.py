@@ -154,9 +154,12 @@ def _estimator(args):
 def _cmd_pose(args) -> int:
     from edge.pose.estimate_file import estimate_file
 
+    from edge.pose.placement import PlacementConfig
+
     calibration = _scene_up(args)
     summary = estimate_file(args.source, args.out, _estimator(args), up=calibration.up,
-                            draw=not args.no_draw, max_frames=args.max_frames)
+                            draw=not args.no_draw, max_frames=args.max_frames,
+                            placement=PlacementConfig(fov_deg=args.fov_deg))
     print(f"{summary['frames']} frame(s), people in {summary['frames_with_people']}, {summary['tracks']} track(s)"
           f" ({summary['runtime']})")
     for key in ("keypoints_json", "keypoints_npz", "annotated"):
@@ -285,6 +288,9 @@ def _add_pose(sub) -> None:
     p.add_argument("--scene-dir", help="where scene calibrations live (default: $ERGOEDGE_SCENES or ~/.config)")
     p.add_argument("--max-frames", type=whole_number_option(1), help="stop after this many frames")
     p.add_argument("--no-draw", action="store_true", help="do not write the annotated image/video")
+    p.add_argument("--fov-deg", type=float, default=60.0,
+                   help="the camera's field of view across the longer side, to place people in its space (default "
+                        "60; as [activity] camera_fov_deg in the run)")
     p.set_defaults(func=_cmd_pose)
 
 

@@ -16,6 +16,13 @@ Config, `[activity]`:
     backend = "auto"        # .onnx -> onnxruntime, .engine -> tensorrt; or onnxruntime, openvino, tensorrt
     lift_classes = ["stoop_lift"]   # default: the model's classes named like lifts (`LIFT_WORDS`); [] for none
     lift_min_s = 0.3        # a lift is a run of lift classes held at least this long (0..10 s)
+    camera_fov_deg = 60.0   # one camera's field of view across the frame's longer side (1..170 deg), to place
+                            # people in its space for a model that reads the pelvis's path (below)
+
+A model that reads the pelvis's path (normalisation root "first" or "none", e.g. edge_stream trained on UW-IOM
+with its registry defaults) gets each person placed in the camera's space (`edge.pose.placement`, with a pinhole
+camera of `camera_fov_deg`; a rig's calibrated cameras triangulate or place each person's root); the default
+weights do not need it.
 
 Without a model the stage is off, and the run says so once (a log line and the report's messages).
 """
@@ -30,9 +37,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from edge.config import check_number
 from edge.ergonomics.reba import risk_band, risk_bands
 from edge.errors import InputError
+from edge.pose.placement import PlacementConfig
 from edge.streaming.activity import LIFT_WORDS, LayoutMap, PersonActivity, default_lift_classes
 from runtime.alerts.engine import AlertRule, activity_metric
 
@@ -50,11 +60,13 @@ class ActivityConfig:
     backend: str = "auto"
     lift_classes: tuple[str, ...] | None = None
     lift_min_s: float = 0.3
+    camera_fov_deg: float = PlacementConfig.fov_deg
 
     def __post_init__(self) -> None:
         if self.backend not in BACKEND_CHOICES:
             raise InputError(f"activity.backend must be one of {', '.join(BACKEND_CHOICES)}, got {self.backend!r}")
         check_number(self.lift_min_s, "activity.lift_min_s", minimum=0.0, maximum=10.0)
+        check_number(self.camera_fov_deg, "activity.camera_fov_deg", minimum=1.0, maximum=170.0)
 
 
 def resolve_model(config: ActivityConfig, models_dir: Path) -> tuple[Path | None, str]:
@@ -158,20 +170,31 @@ class ActivityStage:
                              f"{', '.join(classes) or 'no classes'}")
         self.config = config
         self._ruled = tuple(sorted({r.activity for r in rules if r.activity is not None}))
+        self._placed = {"placed": 0, "not_placed": 0}  # frames given an offset, and frames whose offset was unknown
 
     @property
     def enabled(self) -> bool:
         return self.model is not None
 
-    def update(self, person: int, t: float, joints, up, metrics: dict) -> None:
-        """Add the activity metrics of `person`'s frame at stream time `t` to `metrics` (in place)."""
+    @property
+    def placement(self) -> PlacementConfig | None:
+        """How people are placed in the camera's space for the model (None: it reads no pelvis path)."""
+        if self.model is None or self.model.norm.root == "frame":
+            return None
+        return PlacementConfig(fov_deg=self.config.camera_fov_deg)
+
+    def update(self, person: int, t: float, joints, up, metrics: dict, offset=None) -> None:
+        """Add the activity metrics of `person`'s frame at stream time `t` to `metrics` (in place); `offset`: what
+        places the joints in the camera's space (`PersonActivity.update`)."""
         if self.model is None:
             return
         stream = self.people.get(person)
         if stream is None:
             stream = self.people[person] = PersonActivity(self.model, self.convert, self.lift_classes,
                                                           self.config.lift_min_s)
-        found = stream.update(t, joints, up)
+        if offset is not None:
+            self._placed["placed" if np.isfinite(offset).all() else "not_placed"] += 1
+        found = stream.update(t, joints, up, offset)
         metrics.update(found)
         current = found["activity"]
         for name in self._ruled:
@@ -193,8 +216,10 @@ class ActivityStage:
                   "min_s": self.config.lift_min_s} if self.lift_classes else
                  {"counted_from": "trunk-flexion cycles", "classes": [],
                   "why": f"the model has no lift class (named with {', '.join(LIFT_WORDS)}, or activity.lift_classes)"})
+        placement = self.placement
+        placed = None if placement is None else {"fov_deg": placement.fov_deg, "frames": dict(self._placed)}
         return {"enabled": True, "model": str(m.path), "model_name": m.model_name, "classes": list(m.classes),
-                "partials": list(m.partials), "layout": m.layout, "fps": m.fps,
+                "partials": list(m.partials), "layout": m.layout, "fps": m.fps, "placement": placed,
                 "delay_s": round(m.delay_frames / m.fps, 3), "lifts": lifts, "speed": m.speed(),
                 **self.totals.to_json()}
 

@@ -57,6 +57,17 @@ def _timed(fn, *args):
     return out, (time.perf_counter() - start) * 1000.0
 
 
+def _activity_step(activity, pid: int, t: float, person, shape: tuple, joints, up, metrics: dict) -> None:
+    """The activity stage's work for one person and frame, placing them in the camera's space first where the
+    model reads the pelvis's path (as `runtime.views.SingleView` does)."""
+    from edge.pose.placement import person_translation, pinhole
+
+    placement = activity.placement
+    offset = None if placement is None or person.world is None else person_translation(
+        person, pinhole(shape[1], shape[0], placement.fov_deg), placement)
+    activity.update(pid, t, joints, up, metrics, offset)
+
+
 def stage_costs(config, source: Path, spec: BenchSpec) -> dict:
     """Per-call milliseconds of each stage over the clip's first `spec.frames` frames, with max(people) copies of
     the clip's person for the per-person stages."""
@@ -99,7 +110,8 @@ def stage_costs(config, source: Path, spec: BenchSpec) -> dict:
             metrics, ms = _timed(stream.update, t, joints)
             times["score"].append(ms)
             if activity.enabled:
-                times["activity"].append(_timed(activity.update, pid, t, joints, person_up, metrics)[1])
+                times["activity"].append(_timed(_activity_step, activity, pid, t, people[0], frame.shape, joints,
+                                                person_up, metrics)[1])
     if not times["pose"]:
         raise InputError(f"{source}: no frames to measure")
     if not frames_with_person:

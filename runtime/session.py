@@ -113,6 +113,8 @@ class Session:
         # Activity and learned REBA per person, where an activity model is there (else off, said once).
         self.activity = ActivityStage(config.activity, models_dir(config.pose.models_dir), self.layout.name, rules,
                                       log=self.messages.append)
+        if self.activity.placement is not None:  # the model reads the pelvis's path: place people in the camera
+            self.view.enable_placement(self.activity.placement)
         self.sinks = self.store = self.exposure = None  # opened by `_begin`, on the first frame
         self._reports_kept = False
         self.clock = StageClock()
@@ -154,7 +156,7 @@ class Session:
         people = seen.people
         t_pose = time.perf_counter()
         self.clock.add("pose", (t_pose - now) * 1000)
-        metrics = self._score(seen.bodies, t)
+        metrics = self._score(seen.bodies, seen.placements, t)
         t_score = time.perf_counter()
         self.clock.add("score", (t_score - t_pose) * 1000)
         self.observe(metrics, t, dt)
@@ -171,8 +173,9 @@ class Session:
         self._wait_start = time.perf_counter()
         return True
 
-    def _score(self, bodies: dict, t: float) -> dict[int, dict]:
-        """Each person's metrics for this frame (`bodies`: person id -> joints, up), from their own `PersonStream`
+    def _score(self, bodies: dict, placements: dict, t: float) -> dict[int, dict]:
+        """Each person's metrics for this frame (`bodies`: person id -> joints, up; `placements`: person id ->
+        what places the joints in the camera's space, for the activity model), from their own `PersonStream`
         (made on first sight)."""
         from edge.scoring.stream import PersonStream
 
@@ -182,7 +185,7 @@ class Session:
             if stream is None:
                 stream = self.streams[pid] = PersonStream(self.layout, up, self.config.scoring)
             metrics[pid] = stream.update(t, joints)
-            self.activity.update(pid, t, joints, up, metrics[pid])
+            self.activity.update(pid, t, joints, up, metrics[pid], placements.get(pid))
         return metrics
 
     def observe(self, metrics: dict[int, dict], t: float, dt: float) -> None:

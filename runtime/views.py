@@ -2,8 +2,11 @@
 rig (`RigView`); `open_view(config)` picks the one the config asks for.
 
 Both give the session an `Observation` per frame (or per set of frames): the picture the outputs show, the people
-drawn on it under their run-wide ids, and each person's joints and up vector to score. With a rig, each camera has
-its own estimator (tracking within its view; the views run side by side in threads, as the inference runtimes
+drawn on it under their run-wide ids, and each person's joints and up vector to score. When the activity model
+reads the pelvis's path (`enable_placement`), one camera also places each person in its space
+(`edge.pose.placement`), and a rig gives where each body's root is (triangulated, or placed by one camera).
+
+With a rig, each camera has its own estimator (tracking within its view; the views run side by side in threads, as the inference runtimes
 release the GIL), `edge.pose.rig_people.RigPeople` turns their people into one id and one body per person
 (triangulated where two cameras agree), and the picture is the views side by side with every person drawn in each
 view that sees them.
@@ -13,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -30,7 +33,9 @@ class Observation:
     """One instant. t: stream time (s); image: what the outputs show; people: as drawn on `image`, track_id = the
     person's id in the run (a person seen by two cameras is drawn twice); bodies: person id -> (joints (J, 3)
     metres, up vector) to score; unique: one `Person` per id, whose `world` (where given) is the scored body,
-    for the exposure's thumbnails and lifts; up: the up vector that goes with `unique`."""
+    for the exposure's thumbnails and lifts; up: the up vector that goes with `unique`; placements: person id ->
+    the offset (3,) that places the body's joints in the camera's space (NaN where it could not be found; an id
+    not there: the joints are where they are)."""
 
     t: float
     image: np.ndarray
@@ -38,6 +43,7 @@ class Observation:
     bodies: dict[int, tuple[np.ndarray, np.ndarray]]
     unique: list[Person]
     up: np.ndarray
+    placements: dict[int, np.ndarray] = field(default_factory=dict)
 
 
 def open_view(config):
@@ -65,6 +71,13 @@ class SingleView:
         self.estimator = open_estimator(pose_spec(config))
         self.layout = self.estimator.layout
         self.keypoints_3d = self.estimator.keypoints_3d
+        self.placement = None  # a PlacementConfig once `enable_placement` asks for placed people
+        self._pinholes: dict = {}  # frame sizes -> the camera
+
+    def enable_placement(self, config) -> None:
+        """Place every person in the camera's space from now on (`edge.pose.placement.PlacementConfig`): a pinhole
+        camera of `config.fov_deg` (a pose model without 3D keypoints gives nothing to place)."""
+        self.placement = config if self.keypoints_3d else None
 
     def open_source(self, config):
         from runtime.video.source import GstSource, ReconnectPolicy
@@ -78,7 +91,18 @@ class SingleView:
 
         people = self.estimator(frame.image, frame.pts_s)
         bodies = {p.track_id: scoring_joints(p, self.scene.up) for p in people}
-        return Observation(frame.pts_s, frame.image, people, bodies, people, np.asarray(self.scene.up))
+        return Observation(frame.pts_s, frame.image, people, bodies, people, np.asarray(self.scene.up),
+                           self._place(people, frame.image.shape))
+
+    def _place(self, people: list[Person], shape: tuple) -> dict[int, np.ndarray]:
+        from edge.pose.placement import person_translation, pinhole
+
+        if self.placement is None:
+            return {}
+        camera = self._pinholes.get(shape[:2])
+        if camera is None:
+            camera = self._pinholes[shape[:2]] = pinhole(shape[1], shape[0], self.placement.fov_deg)
+        return {p.track_id: person_translation(p, camera, self.placement) for p in people}
 
     def describe(self) -> dict:
         return {"source": self.spec.label(), "scene": asdict(self.scene)}
@@ -120,6 +144,12 @@ class RigView:
         self._mosaic_size: tuple[int, int] | None = None
         self.scene = {"up": self.rig.up.tolist(), "cameras": list(self.names), "calibration": rig_config.calibration}
         self.counts = {"instants": 0, "people_triangulated": 0, "people_one_camera": 0}
+        self.placing = False  # `enable_placement`
+
+    def enable_placement(self, config) -> None:
+        """Give each body's root (`RigPerson.root`: triangulated, or placed by one camera) from now on; the rig's
+        calibration gives the cameras, so `config.fov_deg` is not needed."""
+        self.placing = True
 
     def open_source(self, config):
         from runtime.video.multi_source import SyncedSources
@@ -146,7 +176,8 @@ class RigView:
         up = self.rig.up
         bodies = {p.person_id: (p.joints, up) for p in people}
         image, drawn, unique = self._compose(images, views, people)
-        return Observation(frames.t, image, drawn, bodies, unique, up)
+        placements = {p.person_id: p.root for p in people} if self.placing else {}
+        return Observation(frames.t, image, drawn, bodies, unique, up, placements)
 
     def _compose(self, images: dict[str, np.ndarray], views: dict[str, list[Person]], people) \
             -> tuple[np.ndarray, list[Person], list[Person]]:

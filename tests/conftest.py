@@ -105,3 +105,20 @@ def backends(blazepose_models):
     detector, landmarks = blazepose_models
     return (OrtBackend(detector, intra_op_threads=1, allow_spinning=False),
             OrtBackend(landmarks, intra_op_threads=1, allow_spinning=False))
+
+
+CLIP_FRAMES = 40  # of 100: the 2D keypoints of 4 views with flipped crops take 20-30 s on 2 shared cores
+
+
+@pytest.fixture(scope="session")
+def pose2sim_views(footage, blazepose_models):
+    """The pose2sim demo's calibrated rig and BlazePose's readings of its first CLIP_FRAMES frames in each of the 4
+    views (`edge.pose.multiview_clip.estimate_views`)."""
+    from edge.pose.cameras import read_qca
+    from edge.pose.multiview_clip import estimate_views
+
+    folder = footage / "pose2sim"
+    names = ("cam01", "cam02", "cam03", "cam04")
+    views = estimate_views({n: folder / f"{n}.mp4" for n in names}, max_frames=CLIP_FRAMES)
+    rig = read_qca(folder / "Calib.qca.txt", {"cam01": (1080, 1920), "cam02": (1080, 1920)})
+    return rig, views

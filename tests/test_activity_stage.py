@@ -120,6 +120,56 @@ def test_a_delayed_model_reports_each_frame_that_many_steps_late(tmp_path):
         assert metrics["activity"] == activity_helpers.CLASSES[int(whole["activity_logits"][0, k].argmax())]
 
 
+def test_a_model_that_reads_the_pelvis_path_gets_the_joints_placed(tmp_path):
+    """Hip-centred joints with the offset that places them give what the placed joints give; the stream starts at
+    its first placed frame and holds the last offset through a frame without one; root "frame" ignores it."""
+    fps, up = 10.0, parse_up("z")
+    joints = example_lift_sequence(seconds=6.0, fps=fps, layout="uwiom15", up="z")
+    walked = np.column_stack([np.linspace(0.0, 2.0, len(joints)), 0.3 * np.sin(np.arange(len(joints)) / 7.0),
+                              np.zeros(len(joints))]) + [0.4, -0.1, 0.0]  # a path through the room
+    pelvis = joints[:, [get_layout("uwiom15").index(n) for n in ("left_hip", "right_hip")]].mean(axis=1)
+    centred = joints - pelvis[:, None]  # what a hip-centred pose model gives
+    offsets = pelvis + walked
+    model = exported_model(tmp_path, activity_helpers.trained_checkpoint(tmp_path / "c.pt", NormConfig(root="first")))
+    placed = PersonActivity(model, LayoutMap("uwiom15", "uwiom15"))
+    given = PersonActivity(model, LayoutMap("uwiom15", "uwiom15"))
+    still = PersonActivity(model, LayoutMap("uwiom15", "uwiom15"))
+    for i in range(len(joints)):
+        a = placed.update(i / fps, centred[i] + offsets[i], up)
+        b = given.update(i / fps, centred[i], up, offsets[i])
+        c = still.update(i / fps, centred[i], up)  # no placement: the pelvis never moves
+        assert b["learned_reba"] == pytest.approx(a["learned_reba"], abs=1e-5) and b["activity"] == a["activity"]
+    assert c["learned_reba"] != pytest.approx(a["learned_reba"], abs=1e-3)  # the path matters to this model
+    # Not placed at first, then placed, then one frame without: the stream starts at frame 3, frame 20 keeps 19's.
+    late = offsets.copy()
+    late[:3] = np.nan
+    late[20] = np.nan
+    held = offsets.copy()
+    held[20] = held[19]
+    first = PersonActivity(model, LayoutMap("uwiom15", "uwiom15"))
+    later = PersonActivity(model, LayoutMap("uwiom15", "uwiom15"))
+    before = model.steps
+    for i in range(len(joints)):
+        got = first.update(i / fps, centred[i], up, late[i])
+        if i < 3:
+            assert got["activity"] is None and model.steps == before
+            continue
+        want = later.update(i / fps, centred[i] + held[i], up)
+        assert got["learned_reba"] == pytest.approx(want["learned_reba"], abs=1e-5), i
+    # A model centred on each frame's pelvis: the offset changes nothing.
+    framed = exported_model(tmp_path / "f", activity_helpers.trained_checkpoint(tmp_path / "f.pt", NormConfig()))
+    one, other = (PersonActivity(framed, LayoutMap("uwiom15", "uwiom15")) for _ in range(2))
+    for i in range(len(joints)):
+        assert one.update(i / fps, centred[i], up, offsets[i]) == other.update(i / fps, centred[i], up)
+    # The run's stage asks the view to place people only for a model that reads the path.
+    for m, wanted in ((model, 45.0), (framed, None)):
+        stage = ActivityStage(ActivityConfig(model=str(m.path), camera_fov_deg=45.0),
+                              tmp_path, "uwiom15", (), log=print)
+        assert (stage.placement and stage.placement.fov_deg) == wanted
+    with pytest.raises(InputError, match="camera_fov_deg"):
+        ActivityConfig(camera_fov_deg=0.0)
+
+
 def test_pose_joints_become_the_models_layout():
     bp, uw = get_layout("blazepose33"), get_layout("uwiom15")
     joints = np.random.default_rng(0).standard_normal((33, 3))
@@ -287,6 +337,10 @@ def test_run_on_the_clip_shows_activities(footage, tmp_path, blazepose_models, t
     activity = report["activity"]
     assert activity["enabled"] and activity["classes"] == classes and activity["fps"] == 10.0
     assert activity["delay_s"] == 0.0  # the default weights are causal
+    if read_manifest(trained_step)["normalisation"]["root"] == "frame":
+        assert activity["placement"] is None
+    else:  # the registry's defaults read the pelvis's path: each frame's person placed in the camera's space
+        assert activity["placement"] == {"fov_deg": 60.0, "frames": {"placed": 100, "not_placed": 0}}
     assert activity["lifts"]["counted_from"] == "activity segments"  # synthetic classes: stoop_lift, squat_lift
     times = activity["persons"]["0"]["time_s"]
     assert set(times) <= set(classes) | {"unknown"} and sum(times.values()) == pytest.approx(99 / 60, abs=0.02)

@@ -78,6 +78,7 @@ BAD = [
     ("sinks.gpio.pins", "{warning = 41}", "from 1 to 40"),
     ("output.rtsp_port", "70000", "from 0 to 65535"),
     ("activity.lift_min_s", "11", "from 0 to 10"),
+    ("activity.camera_fov_deg", "0", "from 1 to 170"),
     ("dashboard.port", "70000", "from 0 to 65535"),
     ("dashboard.session_ttl_s", "0", "from 1 to 604800"),
     ("dashboard.update_hz", "0", "above 0 and at most 30"),

@@ -375,20 +375,7 @@ def test_skeleton_filter_holds_bone_lengths_with_a_short_delay():
         filt.update(1.0, np.zeros((17, 3)))
 
 
-# -- the real clip -----------------------------------------------------------------------------------------
-
-CLIP_FRAMES = 40  # of 100: the 2D keypoints of 4 views with flipped crops take 20-30 s on 2 shared cores
-
-
-@pytest.fixture(scope="session")
-def pose2sim_views(footage, blazepose_models):
-    from edge.pose.multiview_clip import estimate_views
-
-    folder = footage / "pose2sim"
-    names = ("cam01", "cam02", "cam03", "cam04")
-    views = estimate_views({n: folder / f"{n}.mp4" for n in names}, max_frames=CLIP_FRAMES)
-    rig = read_qca(folder / "Calib.qca.txt", {"cam01": (1080, 1920), "cam02": (1080, 1920)})
-    return rig, views
+# -- the real clip (fixture pose2sim_views: tests/conftest.py) ------------------------------------------------
 
 
 def test_real_clip_figures(pose2sim_views):
@@ -404,7 +391,7 @@ def test_real_clip_figures(pose2sim_views):
     raw_kp = np.stack([views[n]["keypoints_unflipped"] for n in names])
     raw_sc = np.stack([views[n]["scores_unflipped"] for n in names])
     anchor = TriangulationConfig(max_reprojection_px=25.0, score_power=1.0, refine_steps=0, fix_swaps=False)
-    tris = [triangulate(rig.cameras, raw_kp[:, f], raw_sc[:, f], anchor) for f in range(CLIP_FRAMES)]
+    tris = [triangulate(rig.cameras, raw_kp[:, f], raw_sc[:, f], anchor) for f in range(raw_kp.shape[1])]
     base = reprojection_stats(np.stack([t.used for t in tris]), np.stack([t.errors for t in tris]))
     assert 10.5 <= base["median_px"] <= 12.7 and 17.5 <= base["p90_px"] <= 21.0
 

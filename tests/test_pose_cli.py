@@ -43,14 +43,29 @@ def test_pose_on_a_photo(footage, tmp_path, capsys, blazepose_models):
 
 def test_pose_on_a_video_is_scoreable(footage, tmp_path, capsys, blazepose_models):
     out = tmp_path / "video"
+    # cam02's calibration: 59.7 deg across its 1920 pixels; the person stands 3.8 m away (4 views triangulate it).
     code, stdout, err = _run(capsys, "pose", footage / "pose2sim" / "cam02.mp4", "--out", out, "--max-frames", 20,
-                             "--scene-dir", tmp_path / "scenes")
+                             "--scene-dir", tmp_path / "scenes", "--fov-deg", 59.7)
     assert code == 0, err
     assert "20 frame(s), people in 20, 1 track(s)" in stdout
     assert "no scene calibration" in err  # said once, on stderr, not an error
     with np.load(out / "keypoints.npz") as data:
         assert data["keypoints"].shape == (20, 1, 33, 2) and data["world"].shape == (20, 1, 33, 3)
         assert data["joints"].shape == (20, 33, 3) and float(data["fps"]) == pytest.approx(60.0)
+        # The same joints placed in the camera's space: one offset per frame, the hips 3.8 m away.
+        placed, joints = data["camera_joints"], data["joints"]
+        assert data["camera"].shape == (20, 1, 33, 3) and float(data["camera_fov_deg"]) == 59.7
+        offset = placed - joints
+        assert np.allclose(offset, offset[:, :1], atol=1e-5) and np.isfinite(offset).all()
+        assert 3.4 < np.median(offset[:, 0, 2]) < 4.2 and np.abs(offset[:, 0, :2]).max() < 1.0
+    # A folder data set made of it trains on the placed joints.
+    from edge.datasets.loaders.generic import load_generic
+
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "clip.npz").write_bytes((out / "keypoints.npz").read_bytes())
+    (seq,) = load_generic(folder, "blazepose33", 60.0, "-y")
+    assert np.array_equal(seq.joints, placed.astype(np.float64), equal_nan=True)
     import cv2
 
     cap = cv2.VideoCapture(str(out / "annotated.mp4"))
@@ -73,6 +88,8 @@ def test_pose_bad_input(footage, tmp_path, capsys, blazepose_models):
     _one_line_error(code, err, "broken.mp4")
     code, _, err = _run(capsys, "pose", tmp_path / "missing.mp4", "--out", tmp_path / "o")
     _one_line_error(code, err, "no such file")
+    code, _, err = _run(capsys, "pose", footage / "opencv" / "messi5.jpg", "--out", tmp_path / "o", "--fov-deg", 0)
+    _one_line_error(code, err, "fov_deg")
     code, _, err = _run(capsys, "pose", footage / "opencv" / "messi5.jpg", "--out", tmp_path / "o",
                         "--model", footage / "opencv" / "messi5.jpg", "--adapter", "yolo-pose")
     _one_line_error(code, err, "messi5.jpg")

@@ -39,6 +39,7 @@ def test_people_seen_by_several_cameras_get_one_id_and_a_centred_body():
         truth = min((a, b), key=lambda j: np.nanmean(np.abs(p.joints - _centred(j))))
         np.testing.assert_allclose(p.joints, _centred(truth), atol=0.03)
         np.testing.assert_allclose(p.joints[HIPS].mean(axis=0), 0.0, atol=1e-9)
+        np.testing.assert_allclose(p.root, truth[HIPS].mean(axis=0), atol=0.02)  # where the body is: triangulated
         by_truth[id(truth)] = p.person_id
         assert len(p.views) == 3
     # The next instant: one camera's tracker swapped its ids; the other two keep each person's id.
@@ -65,6 +66,7 @@ def test_one_camera_alone_gives_its_own_3d_in_the_world_axes_and_keeps_the_id():
     assert len(alone) == 1 and not alone[0].triangulated and alone[0].views == {"cam2": 0}
     assert alone[0].person_id != both[0].person_id
     np.testing.assert_allclose(alone[0].joints, _centred(a), atol=1e-5)  # exact: the world landmarks turned
+    np.testing.assert_allclose(alone[0].root, a[HIPS].mean(axis=0), atol=0.03)  # placed by cam2 alone
     kept = people({"cam2": [_seen(rig.cameras[1], a, 5, rng)], "cam1": [], "cam3": []}, 0.2)
     assert kept[0].person_id == both[0].person_id  # cam2's track 5 was part of that person
 
@@ -158,3 +160,4 @@ def test_views_that_do_not_agree_give_one_person_with_the_clearest_views_body():
     # the clearer view's own 3D estimate
     assert len(found) == 1 and not found[0].triangulated and found[0].views == {"cam1": 0, "cam2": 0}
     np.testing.assert_allclose(found[0].joints, _centred(a), atol=1e-5)
+    np.testing.assert_allclose(found[0].root, a[HIPS].mean(axis=0), atol=0.03)  # placed by the clearer view

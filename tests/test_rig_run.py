@@ -49,14 +49,21 @@ def test_rig_errors_are_one_line(tmp_path, capsys, rig_file):
 def test_two_real_views_make_one_triangulated_person(tmp_path, footage, blazepose_models, rig_file):
     """The pose2sim clip's cam01 and cam02 (100 frames each, 1080x1920) through `ergoedge run --rig`: every frame
     pair processed, the person triangulated in most instants and always under one id, scored, and drawn in both views
-    side by side in the recording."""
+    side by side in the recording; an activity model that reads the pelvis's path gets every body's root."""
     import cv2
 
+    import activity_helpers  # tests/ is on sys.path under pytest
+    from edge.train.config import NormConfig
+    from export.onnx_stream import export_streaming
+
+    model = export_streaming(activity_helpers.trained_checkpoint(tmp_path / "c.pt", NormConfig(root="first"),
+                                                                 layout="blazepose33"), tmp_path / "model").onnx
+    (tmp_path / "run.toml").write_text(f'[activity]\nmodel = "{model}"\n')
     folder = footage / "pose2sim"
     out, record = tmp_path / "out", tmp_path / "both.mp4"
     code = main(["run", "--rig", str(rig_file), "--source", f"cam01={folder / 'cam01.mp4'}",
                  "--source", f"cam02={folder / 'cam02.mp4'}", "--out", str(out), "--record", str(record),
-                 "--events-db", str(tmp_path / "e.db"), "--privacy", "none"])
+                 "--events-db", str(tmp_path / "e.db"), "--privacy", "none", "--config", str(tmp_path / "run.toml")])
     assert code == 0
     report = json.loads((out / "report.json").read_text())
     assert report["frames"] == 100 and report["camera"] == "cell"
@@ -69,6 +76,8 @@ def test_two_real_views_make_one_triangulated_person(tmp_path, footage, blazepos
     assert 97 <= rig["people_triangulated"] + rig["people_one_camera"] <= 100
     people = report["timeline"]["people"]
     assert list(people) == ["0"], people
+    placed = report["activity"]["placement"]["frames"]  # a root every instant the person was there
+    assert placed["placed"] == rig["people_triangulated"] + rig["people_one_camera"] and placed["not_placed"] == 0
     flexion = np.array([row[4] for row in people["0"]], dtype=float)
     assert np.isfinite(flexion).all() and abs(np.median(flexion)) <= 45.0
     cap = cv2.VideoCapture(str(record))

@@ -3,7 +3,10 @@
 `estimate_file` is the one entry point; it writes, into the output directory:
 - `keypoints.json`: every frame's people (track id, score, box, keypoints with scores, world keypoints);
 - `keypoints.npz`: the same as arrays per track (NaN where a track is absent), plus `joints`/`fps`/`layout`/`up`
-  for the most-seen person, so the file can be scored directly with `ergoedge score`;
+  for the most-seen person, so the file can be scored directly with `ergoedge score`; with world keypoints also
+  `camera` (per track) and `camera_joints` (that person): the world keypoints placed in the camera's space
+  (`edge.pose.placement`, a pinhole camera of `placement.fov_deg`), as `ergoedge run` places them for an activity
+  model that reads the pelvis's path (what the `folder` data set trains on when it is there);
 - `annotated.jpg` or `annotated.mp4`: the frame(s) with skeletons drawn.
 """
 
@@ -20,11 +23,13 @@ from edge.errors import InputError
 from edge.paths import atomic_write, output_dir
 from edge.pose.estimator import Estimator
 from edge.pose.frames import IMAGE_SUFFIXES, read_image, video_frames
+from edge.pose.placement import PlacementConfig, pinhole, placed_track
 from edge.pose.types import Person
 
 
 def estimate_file(source: str | os.PathLike, out_dir: str | os.PathLike, estimator: Estimator,
-                  up: np.ndarray | None = None, draw: bool = True, max_frames: int | None = None) -> dict:
+                  up: np.ndarray | None = None, draw: bool = True, max_frames: int | None = None,
+                  placement: PlacementConfig = PlacementConfig()) -> dict:
     """Run `estimator` on an image or video file; write keypoints and an annotated copy. Returns a summary."""
     from edge.pose.draw import draw_people
 
@@ -65,7 +70,7 @@ def estimate_file(source: str | os.PathLike, out_dir: str | os.PathLike, estimat
     finally:
         if writer is not None:
             writer.release()
-    summary = _write_keypoints(out, path, records, fps, estimator.layout, size, up, estimator.runtime)
+    summary = _write_keypoints(out, path, records, fps, estimator.layout, size, up, estimator.runtime, placement)
     summary["annotated"] = str(annotated) if draw else None
     summary["runtime"] = estimator.runtime
     return summary
@@ -81,7 +86,8 @@ def _video_writer(path: Path, fps: float, size: tuple[int, int]):
 
 
 def _write_keypoints(out: Path, source: Path, records: list[list[Person]], fps: float, layout: str,
-                     size: tuple[int, int], up: np.ndarray | None, runtime: str = "") -> dict:
+                     size: tuple[int, int], up: np.ndarray | None, runtime: str = "",
+                     placement: PlacementConfig = PlacementConfig()) -> dict:
     from edge.skeletons import get_layout
 
     num_joints = get_layout(layout).num_joints
@@ -122,9 +128,14 @@ def _write_keypoints(out: Path, source: Path, records: list[list[Person]], fps: 
                   fps=np.float64(fps or 0.0), layout=layout, image_size=np.asarray(size, dtype=np.int64))
     if has_world:
         arrays["world"] = world
+        camera = pinhole(size[0], size[1], placement.fov_deg)
+        arrays["camera"] = np.stack([placed_track(world[:, c], keypoints[:, c], scores[:, c], camera, placement)
+                                     for c in range(tracks)], axis=1).astype(np.float32) if tracks else world
+        arrays["camera_fov_deg"] = np.float64(placement.fov_deg)
         if tracks:
             main = int(np.argmax(np.isfinite(world[:, :, 0, 0]).sum(axis=0)))
             arrays["joints"] = world[:, main]
+            arrays["camera_joints"] = arrays["camera"][:, main]
             arrays["main_track"] = np.int64(track_ids[main])
             arrays["missing"] = MISSING_UNOBSERVED  # NaN where the person was not seen: `ergoedge score` takes it as is
         if up_vec is not None:

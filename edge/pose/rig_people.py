@@ -9,7 +9,9 @@ that camera's own tracker) and returns one `RigPerson` per person in the scene:
 - seen by one camera only: that camera's own 3D estimate turned into the world's axes (`Camera.R`), so the rig's
   up vector holds for everyone and nobody stops being scored when they step out of a second camera's view.
 Every body is centred on its root (the hips' midpoint): a person moving between one and two cameras would otherwise
-jump by their distance from the camera, which the scoring's velocities would read as motion. Angles, REBA/RULA and
+jump by their distance from the camera, which the scoring's velocities would read as motion. Where the root is in
+the world goes separately (`RigPerson.root`): triangulated, or placed by the one camera (`edge.pose.placement`),
+for an activity model that reads the pelvis's path. Angles, REBA/RULA and
 the L5/S1 model depend only on joint positions relative to each other.
 
 Ids: a track one camera alone sees is a person once seen `confirm_instants` times in a row (or at once when it
@@ -28,6 +30,7 @@ import numpy as np
 from edge.config import check_number
 from edge.pose.cameras import CameraRig
 from edge.pose.multiview import TriangulationConfig, triangulate_people
+from edge.pose.placement import PlacementConfig, person_translation
 from edge.pose.types import Person
 from edge.skeletons import get_layout
 
@@ -59,12 +62,14 @@ class RigPeopleConfig:
 class RigPerson:
     """One person at one instant. joints (J, 3) metres in the rig's world axes, centred on the hips' midpoint (NaN
     where unknown); views: camera name -> index of the person in that camera's list; triangulated: seen by two or
-    more cameras that agreed."""
+    more cameras that agreed; root (3,): where the hips' midpoint is in the world (triangulated, else placed by
+    the clearest camera alone; NaN when neither could)."""
 
     person_id: int
     joints: np.ndarray
     views: dict[str, int]
     triangulated: bool
+    root: np.ndarray = field(default_factory=lambda: np.full(3, np.nan))
 
 
 class RigPeople:
@@ -98,10 +103,13 @@ class RigPeople:
             agree = self._agree(group, views)
             if agree:
                 joints = self._fill(group.joints, rig, views, group.views)
+                root = joints[self._hips].mean(axis=0)
             else:  # matched, so one person, but their 3D is the clearest view's own
                 name = max(group.views, key=lambda n: float(np.mean(views[n][group.views[n]].scores)))
                 joints = self._own_3d(views[name][group.views[name]], rig.camera(name))
-            out.append(RigPerson(pid, self._centred(self._steady(pid, joints, time_s)), dict(group.views), agree))
+                root = self._placed_root(views[name][group.views[name]], rig.camera(name))
+            out.append(RigPerson(pid, self._centred(self._steady(pid, joints, time_s)), dict(group.views), agree,
+                                 root))
             self._point(members, pid, time_s)
         singles = [(name, index, person) for name, people in views.items() for index, person in enumerate(people)
                    if (name, index) not in claimed and person.world is not None]
@@ -114,6 +122,11 @@ class RigPeople:
         world = np.asarray(person.world, dtype=np.float64) @ camera.R
         world[person.scores < self.config.triangulation.min_score] = np.nan
         return world
+
+    def _placed_root(self, person: Person, camera) -> np.ndarray:
+        """The hips' midpoint in the world as one calibrated camera places `person` (camera frame -> world)."""
+        found = person_translation(person, camera, PlacementConfig(min_score=self.config.triangulation.min_score))
+        return (found - camera.t) @ camera.R
 
     def _agree(self, group, views: dict[str, list[Person]]) -> bool:
         tri = group.triangulation
@@ -140,7 +153,8 @@ class RigPeople:
             pid = self._pick([member], taken)
             taken.add(pid)
             world = self._own_3d(person, rig.camera(name))
-            out.append(RigPerson(pid, self._centred(self._steady(pid, world, time_s)), {name: index}, False))
+            out.append(RigPerson(pid, self._centred(self._steady(pid, world, time_s)), {name: index}, False,
+                                 self._placed_root(person, rig.camera(name))))
             self._point([member], pid, time_s)
         self._pending = pending
         return out

@@ -21,6 +21,12 @@ Latency: a model with a delay (`StreamModel.delay_frames`, edge_stream's `delay`
 steps back. Its outputs are reported as they come, that much late; they are unknown until a stream's first frame
 has been labelled, and a lift's start is taken back by the delay.
 
+Where the person is: a model that reads the pelvis's path (normalisation root "first" or "none": edge_stream's
+`root_lags`, trained on data sets whose 3D joints move through the room) needs joints placed in the camera's space,
+which hip-centred pose models (BlazePose's world keypoints) do not give. `update` then takes the offset that
+places them (`edge.pose.placement`); through a frame without one the last is held, and a stream starts at its first
+placed frame. A model centred on each frame's pelvis (root "frame", the default weights) ignores the offset.
+
 Lifts: where the model has lift-like classes (`lift_classes`), a lift is a run of those classes held at least
 `lift_min_s`; `lifts_per_min` counts the lifts that began in the last 60 s.
 """
@@ -163,11 +169,23 @@ class PersonActivity:
         self._lift_since: float | None = None
         self._lift_counted = False
         self._lift_times: deque[float] = deque()
+        self.wants_offset = model.norm.root != "frame"
+        self._offset: np.ndarray | None = None
 
-    def update(self, t: float, joints: np.ndarray, up: np.ndarray) -> dict:
+    def update(self, t: float, joints: np.ndarray, up: np.ndarray, offset: np.ndarray | None = None) -> dict:
         """The metrics of the frame at stream time `t` (pose-layout joints (J, 3) in metres, the up vector):
         activity (class name or None while unknown), activity_confidence, learned_reba, learned_<partial> for
-        each partial (NaN while unknown), and lifts_per_min where the model has lift classes."""
+        each partial (NaN while unknown), and lifts_per_min where the model has lift classes. `offset` (3,): what
+        places `joints` in the camera's space (NaN: not known this frame; None: the joints are where they are),
+        used by a model that reads the pelvis's path (module doc)."""
+        joints = np.asarray(joints, dtype=np.float64)
+        if offset is not None and self.wants_offset:
+            offset = np.asarray(offset, dtype=np.float64).reshape(3)
+            if np.isfinite(offset).all():
+                self._offset = offset
+            elif self._offset is None:  # not placed yet: the stream starts at its first placed frame
+                return self._metrics(t)
+            joints = joints + self._offset
         frame = self.convert(joints)
         for when, tick in self._ticks(t, frame):
             x = self.normalise(tick, up)

@@ -27,7 +27,9 @@ def _generic_joints(path: Path, num_joints: int) -> np.ndarray:
     if isinstance(data, np.lib.npyio.NpzFile):
         with data:
             keys = list(data.files)
-            key = "joints" if "joints" in keys else (keys[0] if len(keys) == 1 else None)
+            # `ergoedge pose` writes both: its joints placed in the camera's space, as the run gives them to an
+            # activity model that reads the pelvis's path, and hip-centred.
+            key = next((k for k in ("camera_joints", "joints") if k in keys), keys[0] if len(keys) == 1 else None)
             if key is None:
                 raise InputError(f"{path}: several arrays ({', '.join(keys)}) and none named 'joints'")
             data = data[key]
@@ -40,7 +42,7 @@ def load_generic(root: PathLike, layout: str, fps: float, up) -> list[Sequence]:
     """A folder of per-video pose arrays with optional frame labels; one sequence per video, sorted by name.
 
     - `<root>/<video>.npy` or `.npz` (T, J, 3) joints in metres in `layout` order (an .npz holds one array or an
-      array named `joints`);
+      array named `camera_joints` or `joints`, taken in that order: `ergoedge pose`'s keypoints.npz has both);
     - optional `<video>.labels.txt` (one label name per line, one line per frame, empty = unlabelled) or
       `<video>.labels.csv` (`frame,label` rows, see `frame_labels_csv`);
     - optional `<video>.reba.txt` (one REBA score per line) -> targets["reba_total"].
