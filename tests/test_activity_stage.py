@@ -336,7 +336,7 @@ def test_run_on_the_clip_shows_activities(footage, tmp_path, blazepose_models, t
     report = json.loads((out / "report.json").read_text())
     activity = report["activity"]
     assert activity["enabled"] and activity["classes"] == classes and activity["fps"] == 10.0
-    assert activity["delay_s"] == 0.0  # the default weights are causal
+    assert activity["delay_s"] == 0.0  # trained without a delay
     if read_manifest(trained_step)["normalisation"]["root"] == "frame":
         assert activity["placement"] is None
     else:  # the registry's defaults read the pelvis's path: each frame's person placed in the camera's space

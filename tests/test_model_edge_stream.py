@@ -183,7 +183,9 @@ def test_real_data_trains_with_speed_augmentation_and_root_motion_and_the_recipe
     config, table = read_run_config(recipe, defaults)
     assert config.data.augment == AugmentConfig(drop_p=0.0, speed_range=(0.8, 1.25))
     assert config.data.norm.root == "frame"
-    assert model_config(EdgeStreamConfig, table, DataSpec()).root_lags == ()
+    recipe_model = model_config(EdgeStreamConfig, table, DataSpec())
+    assert recipe_model.root_lags == () and recipe_model.delay == 5  # half a second of latency (README)
+    assert config.data.synth.stand_up_after_low
     # A user's file changes the defaults key by key: here speed off (no augmentation at all) and 16 channels,
     # the root motion kept.
     path = tmp_path / "off.toml"
