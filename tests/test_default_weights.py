@@ -136,7 +136,7 @@ def test_default_edge_stream_recognises_unseen_synthetic_activities(default_weig
     items = [make_item(s, ckpt.spec, ckpt.norm) for s in seqs]
     model = ckpt.build()
     metrics = task_metrics(ckpt.task, items, predict(model, items), ckpt.spec.partials)
-    assert metrics["accuracy"] > 60.0  # chance: 20 % (5 classes); measured 84.2 %
+    assert metrics["accuracy"] > 60.0  # chance: 20 % (5 classes); measured 83.3 %
     assert metrics["reba_mae"] < 1.5  # measured 1.01
     # one frame at a time, as the device runs it, gives the same classes, each `delay` steps later (half a second)
     delay = ckpt.config.delay

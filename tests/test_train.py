@@ -270,6 +270,17 @@ def test_early_stopping_stops_after_patience(tmp_path, tiny):
     result = json.loads((run / "run.json").read_text())["result"]
     assert result["stopped_early"] and result["best_epoch"] == 1 and result["epochs"] == 3
     assert load_checkpoint(run / "best.pt").epoch == 1 and load_checkpoint(run / "last.pt").epoch == 3
+    # keep = "last": the same run goes on to its last epoch, which best.pt then holds; validation still logged.
+    config = Path(small_config(tmp_path, epochs=4, patience=2, min_delta=1e6, name="last.toml"))
+    config.write_text(config.read_text().replace("[train]\n", '[train]\nkeep = "last"\n'))
+    assert main(["train", "--model", "tiny", "--dataset", "synthetic", "--config", str(config), "--out",
+                 str(tmp_path / "last")]) == 0
+    result = json.loads((tmp_path / "last" / "run.json").read_text())["result"]
+    assert not result["stopped_early"] and result["epochs"] == 4
+    assert (result["best_epoch"], result["kept_epoch"]) == (1, 4)
+    assert load_checkpoint(tmp_path / "last" / "best.pt").epoch == 4
+    assert [h["best"] for h in history(tmp_path / "last")] == [True, False, False, False]
+    assert all(h["val"]["loss"] > 0 for h in history(tmp_path / "last"))
 
 
 def test_model_defaults_under_the_file_and_coarse_class_groups(tmp_path, tiny, monkeypatch, capsys):
@@ -365,6 +376,8 @@ def test_torchrun_trains_two_processes_on_different_data_into_one_model(tmp_path
     (["train", "--model", "tiny", "--dataset", "kimore", "--out", "{tmp}/r"], "--data is needed"),
     (["train", "--model", "tiny", "--dataset", "synthetic", "--config", "{tmp}/bad.toml", "--out", "{tmp}/r"],
      "data: unknown key 'windows'"),
+    (["train", "--model", "tiny", "--dataset", "synthetic", "--config", "{tmp}/keep.toml", "--out", "{tmp}/r"],
+     "train.keep must be one of best, last, got 'first'"),
     (["train", "--model", "tiny", "--dataset", "synthetic", "--out", "{tmp}/r", "--resume"], "no run to resume"),
     (["train", "--model", "tiny", "--dataset", "synthetic", "--out", "{tmp}/r", "--epochs", "x"],
      "expected a whole number"),
@@ -373,6 +386,7 @@ def test_torchrun_trains_two_processes_on_different_data_into_one_model(tmp_path
 ])
 def test_bad_input_is_one_line(tmp_path, tiny, capsys, argv, message):
     (tmp_path / "bad.toml").write_text("[data]\nwindows = 3\n")
+    (tmp_path / "keep.toml").write_text('[train]\nkeep = "first"\n')
     assert main([a.replace("{tmp}", str(tmp_path)) for a in argv]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("ergoedge: error:") and message in err

@@ -69,8 +69,9 @@ def _cmd_train(args) -> int:
         best = summary["best"]
         shown = f"{best:.4f}" if isinstance(best, float) else "-"
         stop = ", stopped early" if summary["stopped_early"] else ""
+        kept = "" if summary["kept_epoch"] == summary["best_epoch"] else f", kept epoch {summary['kept_epoch']}"
         print(f"trained {summary['epochs']} epoch(s) on {summary['processes']} process(es){stop}; best epoch "
-              f"{summary['best_epoch']} (validation {summary['monitor']} {shown})")
+              f"{summary['best_epoch']} (validation {summary['monitor']} {shown}){kept}")
         print(f"  {summary['run']}")
     return 0
 

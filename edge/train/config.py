@@ -33,6 +33,7 @@ MONITOR_MODES = ("auto", "min", "max")
 # Validation values where more is better (percentages and rank correlations); everything else is an error or a loss.
 HIGHER_IS_BETTER = ("accuracy", "edit", "f1@10", "f1@25", "f1@50", "map", "reba_spearman")
 SCHEDULES = ("constant", "cosine")
+KEEP = ("best", "last")
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,10 @@ class TrainConfig:
       "accuracy", "reba_mse", "mad", ...); monitor_mode: "min" or "max" (what is better), or "auto": "max" for
       percentages and correlations (HIGHER_IS_BETTER), "min" for losses and errors.
     patience: epochs without an improvement of more than `min_delta` before stopping (0: never stop early).
+    keep: which epoch `best.pt` holds (what `ergoedge evaluate` scores and the default weights ship): "best", the
+      best validation value, or "last", the last epoch (validation is still scored and logged, and training never
+      stops early): with a cosine schedule the last epoch is the steadier choice when the validation data are not
+      the data the model will meet (synthetic training for real skeletons).
     seed: shuffling, augmentation, dropout, initial weights and the validation split all follow it.
     """
 
@@ -133,6 +138,7 @@ class TrainConfig:
     monitor_mode: str = "auto"
     patience: int = 10
     min_delta: float = 0.0
+    keep: str = "best"
     seed: int = 0
     data: DataConfig = field(default_factory=DataConfig)
 
@@ -147,6 +153,8 @@ class TrainConfig:
         check_number(self.seed, "train.seed", minimum=0, maximum=2**32 - 1, integer=True)
         if self.schedule not in SCHEDULES:
             raise InputError(f"train.schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        if self.keep not in KEEP:
+            raise InputError(f"train.keep must be one of {', '.join(KEEP)}, got {self.keep!r}")
         if self.monitor_mode not in MONITOR_MODES:
             raise InputError(f"train.monitor_mode must be auto, min or max, got {self.monitor_mode!r}")
 

@@ -134,7 +134,8 @@ def _train_one(d: Path, name: str, key: str, log) -> dict:
     log(f"default {name} weights written to {d / (name + '.pt')} ({seconds:.0f} s)")
     return {"file": f"{name}.pt", "sha256": sha256_file(d / f"{name}.pt"), "bytes": size, "key": key,
             "command": " ".join(training_command(name)), "train_seconds": seconds,
-            "best_epoch": summary["best_epoch"], "monitor": summary["monitor"], "best": summary["best"]}
+            "best_epoch": summary["best_epoch"], "kept_epoch": summary["kept_epoch"], "monitor": summary["monitor"],
+            "best": summary["best"]}
 
 
 def install_default_weights(directory: str | os.PathLike | None = None, names=DEFAULT_WEIGHTS, force: bool = False,

@@ -12,7 +12,8 @@ The run directory (`--out`, written by rank 0 only):
                     what each process trained on (window count and a digest)
     curves.png      the training curves (redrawn at most every CURVES_EVERY_S and at the end)
     last.pt         the latest epoch, with the optimiser and early-stopping state (`--resume` continues from it)
-    best.pt         the epoch with the best validation value (`train.monitor`); what `ergoedge evaluate` scores
+    best.pt         the epoch with the best validation value (`train.monitor`), or the last one (`train.keep`);
+                    what `ergoedge evaluate` scores
 """
 
 from __future__ import annotations
@@ -239,13 +240,13 @@ def _fit(setup: _Setup, world: World, progress) -> dict:
             state.update(best=value, best_epoch=epoch, bad_epochs=0)
         else:
             state["bad_epochs"] += 1
-        state["stopped"] = val is not None and 0 < config.patience <= state["bad_epochs"]
+        state["stopped"] = config.keep == "best" and val is not None and 0 < config.patience <= state["bad_epochs"]
         record = {"epoch": epoch, "lr": lr, "seconds": round(time.monotonic() - started, 3), **trained,
                   "val": val, "best": improved}
         state["epoch"] = epoch
         state["history"] = [*state["history"], record]
         if world.is_main:
-            _save_epoch(setup, model, optimizer, run, state, improved)
+            _save_epoch(setup, model, optimizer, run, state, improved or config.keep == "last")
             if time.monotonic() - drawn > CURVES_EVERY_S:
                 plot_curves(state["history"], setup.out / "curves.png", config.monitor)
                 drawn = time.monotonic()
@@ -254,8 +255,10 @@ def _fit(setup: _Setup, world: World, progress) -> dict:
     if world.is_main and state["history"]:
         plot_curves(state["history"], setup.out / "curves.png", config.monitor)
     digests = world.gather(state_digest(model.state_dict()))
+    kept = state["epoch"] if config.keep == "last" else state["best_epoch"]
     result = {"epochs": state["epoch"], "best_epoch": state["best_epoch"], "best": state["best"],
-              "monitor": config.monitor, "stopped_early": state["stopped"], "state_digests": digests}
+              "kept_epoch": kept, "monitor": config.monitor, "stopped_early": state["stopped"],
+              "state_digests": digests}
     if world.is_main:
         _write_run_json(setup.out, run, result)
     world.barrier()
