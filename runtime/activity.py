@@ -47,6 +47,7 @@ from edge.streaming.activity import LIFT_WORDS, LayoutMap, PersonActivity, defau
 from runtime.alerts.engine import AlertRule, activity_metric
 
 DEFAULT_MODEL = "edge_stream_step.onnx"
+DEFAULT_WEIGHTS = "edge_stream.pt"  # what the default step is exported from (set-up: scripts/setup.sh)
 OFF = "none"
 BACKEND_CHOICES = ("auto", "onnxruntime", "openvino", "tensorrt")
 # People kept apart in the report; the ones seen longest ago fold into "others" (memory stays flat over weeks).
@@ -80,6 +81,19 @@ def resolve_model(config: ActivityConfig, models_dir: Path) -> tuple[Path | None
         return default, ""
     return None, (f"activity stage off: no activity model ({DEFAULT_MODEL} is not in {models_dir}; "
                   f"`ergoedge export RUN --out {models_dir} --streaming` makes it, or set [activity] model)")
+
+
+def stale_default(config: ActivityConfig, models_dir: Path) -> str:
+    """A warning when the default step is older than the default weights beside it (`ergoedge train-defaults
+    --force` retrained them; set-up exports them again), else ""."""
+    if config.model:
+        return ""
+    weights, manifest = Path(models_dir) / DEFAULT_WEIGHTS, Path(models_dir) / DEFAULT_MODEL
+    manifest = manifest.with_suffix(".json")
+    if weights.is_file() and manifest.is_file() and weights.stat().st_mtime > manifest.stat().st_mtime:
+        return (f"the default activity step {DEFAULT_MODEL} is older than {DEFAULT_WEIGHTS} beside it and runs the "
+                f"older weights: `ergoedge export {weights} --out {models_dir} --streaming` (set-up does) exports them")
+    return ""
 
 
 def check_activity_rules(rules: Iterable[AlertRule], classes: tuple[str, ...] | None, off_reason: str = "") -> None:
@@ -160,6 +174,10 @@ class ActivityStage:
             log(self.off_reason)
             logging.getLogger(__name__).warning("%s", self.off_reason)
             return
+        stale = stale_default(config, models_dir)
+        if stale:
+            log(stale)
+            logging.getLogger(__name__).warning("%s", stale)
         classes = self.model.classes
         check_activity_rules(rules, classes)
         self.lift_classes = (default_lift_classes(classes) if config.lift_classes is None

@@ -282,6 +282,24 @@ def test_the_stage_is_off_without_a_model_and_says_so(tmp_path):
         ActivityStage(ActivityConfig(model=str(models / "edge_stream_step.onnx")), models, "coco17", (), log=print)
 
 
+def test_a_default_step_older_than_the_weights_beside_it_is_said(tmp_path):
+    import os
+
+    models = tmp_path / "models"
+    export_streaming(activity_helpers.trained_checkpoint(tmp_path / "k.pt", steps=1), models)
+    weights = models / "edge_stream.pt"
+    weights.write_bytes((tmp_path / "k.pt").read_bytes())
+    step_time = (models / "edge_stream_step.json").stat().st_mtime
+    os.utime(weights, (step_time - 60, step_time - 60))  # exported after the weights: nothing to say
+    said = []
+    assert ActivityStage(ActivityConfig(), models, "uwiom15", (), log=said.append).enabled and said == []
+    os.utime(weights, (step_time + 60, step_time + 60))  # retrained since: still runs, and says which is newer
+    assert ActivityStage(ActivityConfig(), models, "uwiom15", (), log=said.append).enabled
+    assert len(said) == 1 and "older than edge_stream.pt beside it" in said[0] and "--streaming" in said[0]
+    named = ActivityConfig(model=str(models / "edge_stream_step.onnx"))  # a model the config names: its own choice
+    assert ActivityStage(named, models, "uwiom15", (), log=said.append).enabled and len(said) == 1
+
+
 def test_a_run_without_a_model_says_so_once(tmp_path, blazepose_models):
     from edge.config import with_overrides
     from runtime.config import load_config
