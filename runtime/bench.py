@@ -57,14 +57,11 @@ def _timed(fn, *args):
     return out, (time.perf_counter() - start) * 1000.0
 
 
-def _activity_step(activity, pid: int, t: float, person, shape: tuple, joints, up, metrics: dict) -> None:
+def _activity_step(activity, placed, pid: int, t: float, person, shape: tuple, joints, up, metrics: dict) -> None:
     """The activity stage's work for one person and frame, placing them in the camera's space first where the
-    model reads the pelvis's path (as `runtime.views.SingleView` does)."""
-    from edge.pose.placement import person_translation, pinhole
-
-    placement = activity.placement
-    offset = None if placement is None or person.world is None else person_translation(
-        person, pinhole(shape[1], shape[0], placement.fov_deg), placement)
+    model reads the pelvis's path (`placed`: an `edge.pose.placement.FramePlacement`, as `runtime.views.SingleView`
+    has; None otherwise)."""
+    offset = None if placed is None or person.world is None else placed(person, shape)
     activity.update(pid, t, joints, up, metrics, offset)
 
 
@@ -75,6 +72,7 @@ def stage_costs(config, source: Path, spec: BenchSpec) -> dict:
     from edge.pose.estimator import open_estimator
     from edge.pose.frames import video_frames
     from edge.pose.lifting import scoring_joints
+    from edge.pose.placement import FramePlacement
     from edge.pose.scene import load_calibration
     from edge.scoring.stream import PersonStream
     from edge.skeletons import get_layout
@@ -85,6 +83,7 @@ def stage_costs(config, source: Path, spec: BenchSpec) -> dict:
     layout = get_layout(estimator.layout)
     up = load_calibration(config.camera or "bench", config.scene_dir).up
     activity = ActivityStage(config.activity, models_dir(config.pose.models_dir), layout.name, (), log=lambda m: None)
+    placed = None if activity.placement is None else FramePlacement(activity.placement)
     pipeline = estimator.model
     split = callable(getattr(pipeline, "detect", None)) and callable(getattr(pipeline, "landmarks_in", None))
     copies = max(spec.people)
@@ -110,8 +109,8 @@ def stage_costs(config, source: Path, spec: BenchSpec) -> dict:
             metrics, ms = _timed(stream.update, t, joints)
             times["score"].append(ms)
             if activity.enabled:
-                times["activity"].append(_timed(_activity_step, activity, pid, t, people[0], frame.shape, joints,
-                                                person_up, metrics)[1])
+                times["activity"].append(_timed(_activity_step, activity, placed, pid, t, people[0], frame.shape,
+                                                joints, person_up, metrics)[1])
     if not times["pose"]:
         raise InputError(f"{source}: no frames to measure")
     if not frames_with_person:

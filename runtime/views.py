@@ -6,10 +6,10 @@ drawn on it under their run-wide ids, and each person's joints and up vector to 
 reads the pelvis's path (`enable_placement`), one camera also places each person in its space
 (`edge.pose.placement`), and a rig gives where each body's root is (triangulated, or placed by one camera).
 
-With a rig, each camera has its own estimator (tracking within its view; the views run side by side in threads, as the inference runtimes
-release the GIL), `edge.pose.rig_people.RigPeople` turns their people into one id and one body per person
-(triangulated where two cameras agree), and the picture is the views side by side with every person drawn in each
-view that sees them.
+With a rig, each camera has its own estimator (tracking within its view; the views run side by side in threads, as
+the inference runtimes release the GIL), `edge.pose.rig_people.RigPeople` turns their people into one id and one
+body per person (triangulated where two cameras agree), and the picture is the views side by side with every person
+drawn in each view that sees them.
 """
 
 from __future__ import annotations
@@ -71,13 +71,14 @@ class SingleView:
         self.estimator = open_estimator(pose_spec(config))
         self.layout = self.estimator.layout
         self.keypoints_3d = self.estimator.keypoints_3d
-        self.placement = None  # a PlacementConfig once `enable_placement` asks for placed people
-        self._pinholes: dict = {}  # frame sizes -> the camera
+        self.placement = None  # an edge.pose.placement.FramePlacement once `enable_placement` asks for it
 
     def enable_placement(self, config) -> None:
         """Place every person in the camera's space from now on (`edge.pose.placement.PlacementConfig`): a pinhole
         camera of `config.fov_deg` (a pose model without 3D keypoints gives nothing to place)."""
-        self.placement = config if self.keypoints_3d else None
+        from edge.pose.placement import FramePlacement
+
+        self.placement = FramePlacement(config) if self.keypoints_3d else None
 
     def open_source(self, config):
         from runtime.video.source import GstSource, ReconnectPolicy
@@ -95,14 +96,9 @@ class SingleView:
                            self._place(people, frame.image.shape))
 
     def _place(self, people: list[Person], shape: tuple) -> dict[int, np.ndarray]:
-        from edge.pose.placement import person_translation, pinhole
-
         if self.placement is None:
             return {}
-        camera = self._pinholes.get(shape[:2])
-        if camera is None:
-            camera = self._pinholes[shape[:2]] = pinhole(shape[1], shape[0], self.placement.fov_deg)
-        return {p.track_id: person_translation(p, camera, self.placement) for p in people}
+        return {p.track_id: self.placement(p, shape) for p in people}
 
     def describe(self) -> dict:
         return {"source": self.spec.label(), "scene": asdict(self.scene)}

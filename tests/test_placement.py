@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from edge.errors import InputError
-from edge.pose.placement import (PlacementConfig, Pinhole, camera_translation, person_translation, pinhole)
+from edge.pose.placement import (FramePlacement, PlacementConfig, Pinhole, camera_translation, person_translation,
+                                 pinhole)
 from edge.pose.types import Person
 
 
@@ -86,6 +87,8 @@ def test_a_person_is_placed_from_its_own_keypoints_and_scores():
     person = Person(keypoints=_seen(body, T, camera), scores=np.full(33, 0.95), layout="blazepose33",
                     box=np.array([0, 0, 640, 480]), score=1.0, world=body)
     assert person_translation(person, camera) == pytest.approx(T, abs=1e-4)  # float32 keypoints
+    placed = FramePlacement(PlacementConfig(fov_deg=65.0))  # the run's: a pinhole per frame size
+    assert np.array_equal(placed(person, (480, 640, 3)), person_translation(person, camera))
     flat = Person(keypoints=person.keypoints, scores=person.scores, layout="blazepose33", box=person.box, score=1.0)
     assert np.isnan(person_translation(flat, camera)).all()
 

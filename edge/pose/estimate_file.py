@@ -130,7 +130,7 @@ def _write_keypoints(out: Path, source: Path, records: list[list[Person]], fps: 
         arrays["world"] = world
         camera = pinhole(size[0], size[1], placement.fov_deg)
         arrays["camera"] = np.stack([placed_track(world[:, c], keypoints[:, c], scores[:, c], camera, placement)
-                                     for c in range(tracks)], axis=1).astype(np.float32) if tracks else world
+                                     for c in range(tracks)], axis=1).astype(np.float32)  # world: a track at least
         arrays["camera_fov_deg"] = np.float64(placement.fov_deg)
         if tracks:
             main = int(np.argmax(np.isfinite(world[:, :, 0, 0]).sum(axis=0)))

@@ -127,6 +127,23 @@ def person_translation(person, camera, config: PlacementConfig = PlacementConfig
     return camera_translation(person.world, camera.normalise(person.keypoints), person.scores, config)
 
 
+class FramePlacement:
+    """People placed frame by frame for one camera without a calibration: `pinhole` intrinsics of `config.fov_deg`,
+    made once per frame size (what `ergoedge run` and `ergoedge bench` call for every person and frame)."""
+
+    def __init__(self, config: PlacementConfig = PlacementConfig()):
+        self.config = config
+        self._cameras: dict[tuple[int, int], Pinhole] = {}
+
+    def __call__(self, person, shape: tuple) -> np.ndarray:
+        """`person_translation` of `person` in a frame of `shape` (height, width, ...)."""
+        size = (int(shape[1]), int(shape[0]))
+        camera = self._cameras.get(size)
+        if camera is None:
+            camera = self._cameras[size] = pinhole(*size, self.config.fov_deg)
+        return person_translation(person, camera, self.config)
+
+
 def placed_track(world: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, camera,
                  config: PlacementConfig = PlacementConfig()) -> np.ndarray:
     """One track's world keypoints (T, J, 3) placed in the camera's space, frame by frame as the device places

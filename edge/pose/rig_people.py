@@ -11,8 +11,8 @@ that camera's own tracker) and returns one `RigPerson` per person in the scene:
 Every body is centred on its root (the hips' midpoint): a person moving between one and two cameras would otherwise
 jump by their distance from the camera, which the scoring's velocities would read as motion. Where the root is in
 the world goes separately (`RigPerson.root`): triangulated, or placed by the one camera (`edge.pose.placement`),
-for an activity model that reads the pelvis's path. Angles, REBA/RULA and
-the L5/S1 model depend only on joint positions relative to each other.
+for an activity model that reads the pelvis's path. Angles, REBA/RULA and the L5/S1 model depend only on joint
+positions relative to each other.
 
 Ids: a track one camera alone sees is a person once seen `confirm_instants` times in a row (or at once when it
 already names one). Each (camera, track id) pair points at a person id. A matched group takes the id most of its members already
