@@ -11,6 +11,14 @@ Why these settings (measured by benchmarks/bench_int8_pose.py on held-out real f
   than FP32; half of the int8 range also goes unused after each ReLU6. The CPU form (`form="cpu"`) is QDQ with
   asymmetric uint8 activations and symmetric int8 weights, the layout ONNX Runtime's and OpenVINO's VNNI kernels
   take directly; OpenVINO runs it fastest.
+- The CPU form's weights depend on the CPU calibrate-pose runs on (`weights = "auto"`, `cpu_weights`): int8 where
+  the CPU has VNNI (or is not x86), uint8 (symmetric about 128) on x86 CPUs without it. Those (AVX2 only, as the
+  AMD EPYC machines here) multiply uint8 activations by int8 weights with an instruction that saturates pairs of
+  products at 16 bits: there the int8-weight graph moved landmarks by 8-9 px median in the crop (found nobody in
+  the run), while uint8 x uint8 takes a path that does not saturate (1.35-1.41 px) but is no faster than FP32
+  (0.89-0.97x); int8 weights in 7 bits (`"int8_7bit"`) were 1.25-1.34x faster there at 2.2-3.4 px. On CPUs with
+  VNNI int8 weights gave 0.82-1.23 px at 1.8x (README). So calibrate on the machine (or the kind of CPU) that runs
+  the models.
 - Per-channel weights are required: per-tensor scales move landmarks by 100 px (the depthwise convolutions' channels
   differ in range by orders of magnitude).
 - MinMax calibration for the CPU form: percentile (99.999) was no better there and takes 60 s instead of 7 s; the
@@ -31,6 +39,7 @@ landmark model 1.52x faster on OpenVINO with a 1.26 px median shift, against 1.8
 from __future__ import annotations
 
 import json
+import platform
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -42,6 +51,7 @@ from edge.errors import InputError
 from edge.paths import atomic_path, atomic_write
 
 FORMS = ("tensorrt", "cpu")
+CPU_WEIGHTS = ("auto", "int8", "uint8", "int8_7bit")
 RUNTIMES = ("tensorrt", "openvino", "onnxruntime")
 MODELS = ("pose_landmark_full", "pose_detection")
 # Output shapes (without batch) the run reads from the landmark model (edge/pose/blazepose.py).
@@ -57,6 +67,10 @@ class PoseRecipe:
     Both are written by ONNX Runtime's quantize_static (the TensorRT form through calibration.quantize.quantize_int8).
     runtime: where the result is meant to run (recorded; the benchmark measures it on every CPU runtime).
     exclude_first_convs / exclude_heads / exclude_nodes / exclude_op_types: what stays in float.
+    weights: the CPU form's weight type (module doc): "auto" (`cpu_weights` of the CPU quantizing), "int8" (right
+        only on CPUs with VNNI, or not x86), "uint8" (right on every CPU, no faster than FP32 without VNNI) or
+        "int8_7bit" (int8 weights in 7 bits, ONNX Runtime's reduce_range: the 16-bit sums do not saturate, at a
+        precision cost). The TensorRT form's weights are always int8.
     """
 
     model: str
@@ -68,10 +82,11 @@ class PoseRecipe:
     exclude_heads: bool = True
     exclude_nodes: tuple[str, ...] = ()
     exclude_op_types: tuple[str, ...] = ()
+    weights: str = "auto"
 
     def __post_init__(self) -> None:
         for value, allowed, what in ((self.model, MODELS, "model"), (self.form, FORMS, "form"),
-                                     (self.runtime, RUNTIMES, "runtime")):
+                                     (self.runtime, RUNTIMES, "runtime"), (self.weights, CPU_WEIGHTS, "weights")):
             if value not in allowed:
                 raise InputError(f"unknown {what} {value!r}; choose one of {', '.join(allowed)}")
         if self.exclude_first_convs < 0:
@@ -88,7 +103,36 @@ RECIPES = {
     "landmarks_cpu": PoseRecipe("pose_landmark_full", form="cpu", runtime="openvino"),
     "detector_tensorrt": PoseRecipe("pose_detection", form="tensorrt", runtime="tensorrt"),
     "detector_cpu": PoseRecipe("pose_detection", form="cpu", runtime="openvino"),
+    # The CPU form's weight types side by side (benchmarks/bench_int8_pose.py --recipes); "auto" picks one.
+    "landmarks_cpu_int8": PoseRecipe("pose_landmark_full", form="cpu", runtime="openvino", weights="int8"),
+    "landmarks_cpu_uint8": PoseRecipe("pose_landmark_full", form="cpu", runtime="openvino", weights="uint8"),
+    "landmarks_cpu_int8_7bit": PoseRecipe("pose_landmark_full", form="cpu", runtime="openvino", weights="int8_7bit"),
+    "detector_cpu_int8": PoseRecipe("pose_detection", form="cpu", runtime="openvino", weights="int8"),
+    "detector_cpu_uint8": PoseRecipe("pose_detection", form="cpu", runtime="openvino", weights="uint8"),
 }
+
+
+def cpu_weights(weights: str, machine: str, cpu_flags: frozenset[str]) -> str:
+    """The CPU form's weight type for `weights` (PoseRecipe) on a CPU: "auto" is int8 on x86 with VNNI
+    (`avx512_vnni` or `avx_vnni` among its /proc/cpuinfo flags) or on other architectures, else uint8 (module
+    doc); any other choice stands."""
+    if weights != "auto":
+        return weights
+    x86 = machine.lower() in ("x86_64", "amd64", "i386", "i686")
+    return "uint8" if x86 and not cpu_flags & {"avx512_vnni", "avx_vnni"} else "int8"
+
+
+def this_cpu() -> tuple[str, frozenset[str]]:
+    """This machine's architecture and CPU flags (Linux's /proc/cpuinfo; none elsewhere)."""
+    flags: frozenset[str] = frozenset()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = frozenset(line.split(":", 1)[1].split())
+                break
+    except OSError:
+        pass
+    return platform.machine(), flags
 
 
 def excluded_nodes(model, recipe: PoseRecipe) -> list[str]:
@@ -132,7 +176,7 @@ def prepare_fp32(onnx_path: str | Path, recipe: PoseRecipe, out_path: str | Path
     return Path(out_path)
 
 
-def _cpu_qdq(source: Path, calib, recipe: PoseRecipe, exclude: list[str], out: Path) -> None:
+def _cpu_qdq(source: Path, calib, recipe: PoseRecipe, weights: str, exclude: list[str], out: Path) -> None:
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.registry import QDQRegistry
 
@@ -145,7 +189,8 @@ def _cpu_qdq(source: Path, calib, recipe: PoseRecipe, exclude: list[str], out: P
     with atomic_path(out, suffix=".onnx") as tmp, quiet_quantizer():
         quantize_static(str(source), str(tmp), feed_reader(calib.feeds), quant_format=QuantFormat.QDQ,
                         op_types_to_quantize=ops, per_channel=recipe.per_channel, activation_type=QuantType.QUInt8,
-                        weight_type=QuantType.QInt8, nodes_to_exclude=exclude,
+                        weight_type=QuantType.QUInt8 if weights == "uint8" else QuantType.QInt8,
+                        reduce_range=weights == "int8_7bit", nodes_to_exclude=exclude,
                         calibrate_method=calibration_method(recipe.method), extra_options=extra)
 
 
@@ -161,7 +206,8 @@ def _check_runs(path: Path, feed: dict) -> None:
 def quantize_pose_model(onnx_path: str | Path, calib, recipe: PoseRecipe, out_path: str | Path, *,
                         allow_small: bool = False, min_samples: int = 64) -> Path:
     """The INT8 model of `onnx_path` (FP32 BlazePose ONNX) calibrated on `calib` (a CalibrationSet of that model's
-    real inputs) by `recipe`, written to `out_path` (.onnx) with a manifest `<out>.json` beside it."""
+    real inputs) by `recipe`, written to `out_path` (.onnx) with a manifest `<out>.json` beside it (its
+    "weights" say which weight type "auto" chose here)."""
     import onnx
 
     from calibration.quantize import QuantSpec, check_calibration, check_qdq, quantize_int8
@@ -172,6 +218,8 @@ def quantize_pose_model(onnx_path: str | Path, calib, recipe: PoseRecipe, out_pa
     spec = QuantSpec(method=recipe.method, per_channel=recipe.per_channel, min_samples=min_samples,
                      allow_small=allow_small, exclude_op_types=recipe.exclude_op_types)
     check_calibration(calib, spec)
+    # The TensorRT form's weights are int8 whatever the CPU; the CPU form's are chosen for this one (module doc).
+    weights = "int8" if recipe.form == "tensorrt" else cpu_weights(recipe.weights, *this_cpu())
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         source = prepare_fp32(onnx_path, recipe, Path(tmp) / f"{recipe.model}_fp32.onnx")
@@ -180,9 +228,9 @@ def quantize_pose_model(onnx_path: str | Path, calib, recipe: PoseRecipe, out_pa
             quantize_int8(source, calib, QuantSpec(**{**asdict(spec), "exclude_nodes": tuple(exclude)}), out)
             check_qdq(out)
         else:
-            _cpu_qdq(source, calib, recipe, exclude, out)
+            _cpu_qdq(source, calib, recipe, weights, exclude, out)
     _check_runs(out, calib.feeds[0])
-    _write_manifest(onnx_path, calib, recipe, exclude, out)
+    _write_manifest(onnx_path, calib, recipe, weights, exclude, out)
     return out
 
 
@@ -198,14 +246,15 @@ def _versions(recipe: PoseRecipe) -> dict:
     return found
 
 
-def _write_manifest(source, calib, recipe: PoseRecipe, exclude: list[str], out: Path) -> None:
+def _write_manifest(source, calib, recipe: PoseRecipe, weights: str, exclude: list[str], out: Path) -> None:
     from edge.artifacts import sha256_file
 
     activations = "int8 symmetric" if recipe.form == "tensorrt" else "uint8 asymmetric"
+    described = {"uint8": "uint8 symmetric", "int8": "int8 symmetric", "int8_7bit": "int8 symmetric in 7 bits"}[
+        weights]
     manifest = {"precision": "int8", "model": recipe.model, "recipe": asdict(recipe),
                 "onnx": out.name, "onnx_sha256": sha256_file(out), "graph": "onnx_qdq",
-                "activations": activations, "weights": "int8 symmetric" + (" per-channel" if recipe.per_channel
-                                                                           else ""),
+                "activations": activations, "weights": described + (" per-channel" if recipe.per_channel else ""),
                 "bias": "float" if recipe.form == "tensorrt" else "int32",
                 "excluded_nodes": exclude, "source_onnx": str(source), "source_sha256": sha256_file(source),
                 "calibration": {"digest": calib.digest, "source": calib.source, "samples": len(calib.feeds),

@@ -4,6 +4,8 @@ promised form and stay close to FP32 on held-out real frames."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -103,26 +105,48 @@ def test_digest_is_stable_and_follows_content(frames, footage):
     assert a.landmarks.digest == b.landmarks.digest and len(a.landmarks.feeds) == 3
 
 
-def _shift_px(model_path, fp32_path, feeds) -> float:
-    """Median landmark shift (crop px, refined as the run refines) of `model_path` against FP32, ONNX Runtime."""
+def _shift_px(model_path, fp32_path, feeds, exact: bool = False) -> float:
+    """Median landmark shift (crop px, refined as the run refines) of `model_path` against FP32: through ONNX
+    Runtime as the run makes sessions, or with `exact` through the QDQ graph's own arithmetic (what TensorRT
+    computes; the CPU's integer kernels not involved)."""
+    from calibration.pose_stage import QdqReference
     from edge.inference.ort_backend import OrtBackend
     from edge.pose.blazepose import refine_with_heatmap
 
-    def points(backend, feed):
-        out = backend.infer(feed)
+    def points(run, feed):
+        out = run(feed)
         raw = next(v for v in out.values() if v.shape[1:] == (195,)).reshape(39, 5)
         heat = next(v for v in out.values() if v.shape[1:] == (64, 64, 39)).reshape(64, 64, 39)
         return refine_with_heatmap(raw[:, :2] / 256, heat)[:33] * 256
 
-    a, b = OrtBackend(fp32_path, intra_op_threads=2), OrtBackend(model_path, intra_op_threads=2)
+    def runner(path):
+        if exact:
+            reference = QdqReference(path)
+            return lambda feed: reference.outputs([feed])[0]
+        return OrtBackend(path, intra_op_threads=2).infer
+
+    a, b = runner(fp32_path), runner(model_path)
     return float(np.median([np.linalg.norm(points(a, f) - points(b, f), axis=1) for f in feeds]))
+
+
+def test_the_cpu_forms_weights_follow_the_cpu():
+    from calibration.pose_recipe import PoseRecipe, cpu_weights
+
+    # x86 without VNNI saturates uint8 x int8 sums at 16 bits: uint8 weights there; int8 with VNNI or off x86.
+    assert cpu_weights("auto", "x86_64", frozenset({"avx2", "fma"})) == "uint8"
+    assert cpu_weights("auto", "x86_64", frozenset({"avx2", "avx512_vnni"})) == "int8"
+    assert cpu_weights("auto", "AMD64", frozenset({"avx_vnni"})) == "int8"
+    assert cpu_weights("auto", "aarch64", frozenset()) == "int8"
+    assert cpu_weights("int8_7bit", "x86_64", frozenset()) == "int8_7bit"  # a choice stands
+    with pytest.raises(InputError, match="unknown weights 'int4'"):
+        PoseRecipe("pose_landmark_full", weights="int4")
 
 
 def test_recipe_int8_graphs_load_have_their_form_and_stay_close(frames, blazepose_models, tmp_path):
     import onnx
     from onnx import numpy_helper
 
-    from calibration.pose_recipe import RECIPES, PoseRecipe, prepare_fp32, quantize_pose_model
+    from calibration.pose_recipe import RECIPES, PoseRecipe, cpu_weights, prepare_fp32, quantize_pose_model, this_cpu
     from calibration.quantize import check_qdq
 
     fp32 = prepare_fp32(blazepose_models[1], PoseRecipe("pose_landmark_full"), tmp_path / "fp32.onnx")
@@ -144,11 +168,19 @@ def test_recipe_int8_graphs_load_have_their_form_and_stay_close(frames, blazepos
     assert np.dtype(np.uint8) in zero_points  # asymmetric uint8 activations: the CPU form
     with pytest.raises(InputError):
         check_qdq(cpu)
-    # Measured on these 10 held-out cam04 crops (ONNX Runtime, crop pixels): TensorRT form 0.82 px, CPU form
-    # 0.65 px; the bounds leave about 50% for other CPUs' rounding. The issue's bar is 2 px.
+    # Its weights as "auto" chose them for this CPU, said in the manifest; the TensorRT form's are int8 anyway.
+    chosen = cpu_weights("auto", *this_cpu())
+    assert json.loads(cpu.with_suffix(".json").read_text())["weights"] == f"{chosen} symmetric per-channel"
+    assert json.loads(trt.with_suffix(".json").read_text())["weights"] == "int8 symmetric per-channel"
+    quantized = [numpy_helper.to_array(t) for t in cpu_model.graph.initializer if t.name.endswith("_quantized")]
+    assert {a.dtype for a in quantized if a.ndim == 4} == {np.dtype(chosen)}  # convolution weights (biases int32)
+    # Measured on these 10 held-out cam04 crops (crop pixels): the TensorRT form 0.91 px by its QDQ arithmetic, the
+    # CPU form (uint8 weights) 0.92 px through ONNX Runtime on an AVX2 CPU without VNNI, where int8 weights
+    # saturate its integer kernels (the TensorRT form there: 1.83 px; the CPU form with int8 weights found no
+    # person in the run). The bounds leave about 30-40 % for other CPUs' rounding. The issue's bar is 2 px.
     held = frames.held_out.landmark_feeds
-    assert _shift_px(trt, fp32, held) < 1.3
-    assert _shift_px(cpu, fp32, held) < 1.0
+    assert _shift_px(trt, fp32, held, exact=True) < 1.3
+    assert _shift_px(cpu, fp32, held) < 1.2
 
 
 def test_bad_input_is_one_clear_error(frames, footage, blazepose_models, tmp_path):
