@@ -1,15 +1,18 @@
 """Benchmark: K-fold cross-validation over UW-IOM's published training videos, for a steadier accuracy figure.
 
 Run: `.venv/bin/python benchmarks/uwiom_folds.py --data DIR --out OUT [--model edge_stream] [--config FILE]
-[--folds 5] [--seed 0] [--with-val]`.
+[--folds 5] [--seed 0] [--with-val] [--oracle CLASS]`.
 DIR is the MTL-ERA release root (it holds `Data/UW`). The published training videos (`EDTCN/TrainValSplits/
 train.npy`, in its order) are cut into `--folds` consecutive groups; for each, OUT/foldK/data is a release layout
 with those videos only, whose `train.npy` names the other videos and whose `val.npy` names the group (the poses,
 labels and REBA files are symbolic links to DIR's, the split files are written as the release writes them, `<U2`),
 and the fold is trained and scored with exactly what `ergoedge train` and `ergoedge evaluate RUN --split val` do.
 The published val videos are never read, unless `--with-val` folds them too (after the training videos): for a
-copy whose val split is itself training videos, as uwiom-dev's 19 14 20. Prints, as JSON: each fold's videos and
-metrics, and each metric's mean and standard deviation over the folds.
+copy whose val split is itself training videos, as uwiom-dev's 19 14 20. Prints, as JSON: each fold's videos,
+metrics and per-class segment counts, each metric's mean and standard deviation over the folds, and the segment
+counts summed over the folds. `--oracle CLASS` also scores every fold with that class's mistakes put right (its
+frames labelled as the truth has them, frames wrongly called it given their true label): how much of the gap one
+class is.
 
 Why: a few held-out videos say little. On uwiom-dev (the 15 published training videos, 5 folds of 3) `edge_stream`'s
 F1@10 ranges over about 10 points from fold to fold, the 3 videos uwiom-dev holds out are among the easiest, and a
@@ -74,9 +77,45 @@ def summarise(folds: list[dict]) -> dict:
     return out
 
 
+def class_put_right(pred: np.ndarray, true: np.ndarray, label: int) -> np.ndarray:
+    """`pred` with class `label`'s mistakes undone: frames truly `label` get it, labelled frames wrongly called it
+    get their true label; every other frame keeps its prediction."""
+    out = pred.copy()
+    wrong = (pred == label) & (true != label) & (true >= 0)
+    out[wrong] = true[wrong]
+    out[true == label] = label
+    return out
+
+
+def oracle_metrics(scored, name: str) -> dict:
+    """Segmentation metrics of a split's predictions (edge.train.evaluate.predict_split) with class `name` put
+    right."""
+    from edge.train.metrics import segmentation_metrics
+
+    classes = list(scored.checkpoint.spec.classes)
+    if name not in classes:
+        raise InputError(f"--oracle {name!r} is not one of the model's classes: {', '.join(classes)}")
+    label = classes.index(name)
+    trues = [i.activity for i in scored.items]
+    preds = [class_put_right(p.outputs["activity_logits"].argmax(axis=-1), t, label)
+             for p, t in zip(scored.preds, trues)]
+    return segmentation_metrics(preds, trues, num_classes=len(classes))
+
+
+def summed_segments(folds: list[dict]) -> dict:
+    """The folds' per-class segment counts ("segments@10") added up."""
+    total: dict = {}
+    for fold in folds:
+        for name, counts in fold.get("segments@10", {}).items():
+            row = total.setdefault(name, dict.fromkeys(counts, 0))
+            for key, value in counts.items():
+                row[key] += value
+    return total
+
+
 def run_folds(data: Path, out: Path, model: str, config: str | None, folds: int, seed: int,
-              with_val: bool = False) -> dict:
-    from edge.train.evaluate import evaluate, finite_or_none
+              with_val: bool = False, oracle: str | None = None) -> dict:
+    from edge.train.evaluate import evaluate, finite_or_none, predict_split
     from edge.train.loop import TrainRequest, train
 
     release = data / "Data" / "UW"
@@ -94,9 +133,16 @@ def run_folds(data: Path, out: Path, model: str, config: str | None, folds: int,
         train(TrainRequest(model=model, dataset="uwiom", data_dir=str(fold), out=str(run), config_path=config,
                            seed=seed, command=tuple(sys.argv)))
         result = finite_or_none(evaluate(run, "uwiom", fold, "val"))
-        results.append({"fold": k, "val": val, "frames": result["frames"], "metrics": result["metrics"]})
+        results.append({"fold": k, "val": val, "frames": result["frames"], "metrics": result["metrics"],
+                        "segments@10": result.get("segments@10", {})})
+        if oracle:
+            results[-1]["oracle"] = finite_or_none(oracle_metrics(predict_split(run, "uwiom", fold, "val"), oracle))
         print(json.dumps(results[-1]), file=sys.stderr)
-    return {"model": model, "config": config, "seed": seed, "folds": results, "summary": summarise(results)}
+    report = {"model": model, "config": config, "seed": seed, "folds": results, "summary": summarise(results),
+              "segments@10": summed_segments(results)}
+    if oracle:
+        report["oracle"] = {"class": oracle, "summary": summarise([{"metrics": f["oracle"]} for f in results])}
+    return report
 
 
 def main(argv=None) -> int:
@@ -108,10 +154,11 @@ def main(argv=None) -> int:
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--with-val", action="store_true", help="fold the val split's videos too (a development copy)")
+    p.add_argument("--oracle", metavar="CLASS", help="also score each fold with this class's mistakes put right")
     args = p.parse_args(argv)
     try:
         report = run_folds(args.data.expanduser(), args.out.expanduser(), args.model, args.config, args.folds,
-                           args.seed, args.with_val)
+                           args.seed, args.with_val, args.oracle)
     except (InputError, OSError) as e:
         print(f"uwiom_folds: {e}", file=sys.stderr)
         return 2

@@ -12,6 +12,7 @@ from edge.train.metrics import (
     frame_accuracy,
     frame_map,
     levenshtein,
+    class_segment_counts,
     match_segments,
     quality_metrics,
     regression_metrics,
@@ -96,6 +97,24 @@ def test_worked_sequence_f1_at_each_threshold():
     assert out["f1@10"] == pytest.approx(100 * 6 / 9)    # 66.67
     assert out["f1@25"] == pytest.approx(100 * 4 / 9)    # 2*2 / (4 + 4 + 1)
     assert out["f1@50"] == pytest.approx(100 * 2 / 9)    # 2*1 / (2 + 5 + 2)
+
+
+def test_worked_sequence_per_class_counts_add_up_to_the_f1_counts():
+    # Rows: [true segments, missed, predicted, invented]. @10 (as above): P1 and P4 and P6 take A, B, C; P3 (class 0),
+    # P2 (class 1) and P5 (class 3, which has no true segment) are invented.
+    at10 = class_segment_counts([PRED], [TRUE], num_classes=4)
+    assert at10.tolist() == [[1, 0, 2, 1], [1, 0, 2, 1], [1, 0, 1, 0], [0, 0, 1, 1]]
+    # @25: P3 takes A instead of P1; C is missed and P6 invented.
+    at25 = class_segment_counts([PRED], [TRUE], num_classes=4, threshold=0.25)
+    assert at25.tolist() == [[1, 0, 2, 1], [1, 0, 2, 1], [1, 1, 1, 1], [0, 0, 1, 1]]
+    for counts, tau in ((at10, 0.10), (at25, 0.25)):
+        tp, fp, fn = match_segments(PRED, TRUE, tau)
+        assert (counts[:, 3].sum(), counts[:, 1].sum(), counts[:, 0].sum() - counts[:, 1].sum()) == (fp, fn, tp)
+    # Pooled over sequences; unlabelled frames are no segment on either side.
+    two = class_segment_counts([PRED, np.array([1, 1, 2])], [TRUE, np.array([1, 1, -1])], num_classes=4)
+    assert (two - at10).tolist() == [[0, 0, 0, 0], [1, 0, 1, 0], [0, 0, 0, 0], [0, 0, 0, 0]]
+    with pytest.raises(ValueError, match="out of range"):
+        class_segment_counts([PRED], [TRUE], num_classes=3)
 
 
 def test_worked_sequence_accuracy_and_edit():

@@ -334,10 +334,17 @@ def test_uwiom_release_trains_and_evaluates_end_to_end(tmp_path, tiny, capsys):
     assert set(metrics) == {"accuracy", "edit", "f1@10", "f1@25", "f1@50", "map", "reba_mse", "reba_mae",
                             "reba_spearman"}
     assert 0 <= metrics["accuracy"] <= 100 and metrics["reba_mse"] > 0 and len(result["classes"]) == 17
+    # Per class, F1@10's own counts: they give back its F1.
+    segments = result["segments@10"]
+    assert set(segments) <= set(result["classes"]) and segments
+    tp = sum(c["true"] - c["missed"] for c in segments.values())
+    fp, fn = (sum(c[k] for c in segments.values()) for k in ("invented", "missed"))
+    assert metrics["f1@10"] == pytest.approx(100 * 2 * tp / (2 * tp + fp + fn))
+    assert all(0 <= c["missed"] <= c["true"] and 0 <= c["invented"] <= c["predicted"] for c in segments.values())
     # test: what the run neither trained nor validated on, here the published val video too.
     assert main(["evaluate", str(run), "--dataset", "uwiom", "--data", data, "--split", "test"]) == 0
     text = capsys.readouterr().out
-    assert "1 sequence(s), 15 frames" in text and "f1@10" in text
+    assert "1 sequence(s), 15 frames" in text and "f1@10" in text and "segments (F1@10 matching)" in text
     groups = tmp_path / "coarse.toml"
     groups.write_text('moving = ["walking", "box_walk_hold"]\n')
     assert main(["evaluate", str(run), "--dataset", "uwiom", "--data", data, "--split", "val",

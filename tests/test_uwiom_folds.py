@@ -56,6 +56,20 @@ def test_each_fold_trains_on_the_others_and_scores_its_own_videos(tmp_path, fold
     assert report["summary"]["f1@10"]["mean"] == pytest.approx(np.mean(f1))
     assert report["summary"]["f1@10"]["sd"] == pytest.approx(np.std(f1, ddof=1))
     assert set(report["summary"]) >= {"accuracy", "edit", "f1@10", "reba_mse"}
+    # Per-class segment counts per fold (what `ergoedge evaluate` gives) and summed over the folds.
+    for key in ("true", "missed", "invented"):
+        assert sum(c[key] for c in report["segments@10"].values()) == sum(
+            c[key] for f in report["folds"] for c in f["segments@10"].values())
+    assert sum(c["true"] for c in report["segments@10"].values()) > 0
+
+
+def test_a_class_put_right(folds_module):
+    true = np.array([0, 0, 1, 1, 1, -1, 2, 2])
+    pred = np.array([1, 0, 0, 1, 2, 1, 1, 2])
+    # Class 1: frames 2-4 are 1; frame 0 (wrongly 1) gets its true 0; frame 5 (unlabelled) and 6 (wrongly 1, true 2)
+    # -> 5 keeps its 1 (no truth), 6 gets 2; frames 1, 7 keep theirs.
+    assert folds_module.class_put_right(pred, true, 1).tolist() == [0, 0, 1, 1, 1, 1, 2, 2]
+    assert pred.tolist() == [1, 0, 0, 1, 2, 1, 1, 2]  # not changed in place
 
 
 def test_with_val_folds_the_val_videos_too(tmp_path, folds_module, capsys):
@@ -68,6 +82,19 @@ def test_with_val_folds_the_val_videos_too(tmp_path, folds_module, capsys):
     assert [(f["val"], f["frames"]) for f in report["folds"]] == [(["03"], 9), (["01"], 12), (["02"], 15)]
     train = np.load(tmp_path / "cv" / "fold2" / "data" / "Data" / "UW" / "EDTCN" / "TrainValSplits" / "train.npy")
     assert train.tolist() == ["03", "01"]
+    # --oracle: each fold scored again with one class put right: never fewer frames right.
+    assert folds_module.main(["--data", str(tmp_path / "MTL-ERA"), "--out", str(tmp_path / "cv2"), "--config",
+                              str(config), "--folds", "3", "--with-val", "--oracle", "walking"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["oracle"]["class"] == "walking"
+    for fold in report["folds"]:
+        assert fold["oracle"]["accuracy"] >= fold["metrics"]["accuracy"]
+    assert report["oracle"]["summary"]["accuracy"]["mean"] == pytest.approx(
+        np.mean([f["oracle"]["accuracy"] for f in report["folds"]]))
+    assert folds_module.main(["--data", str(tmp_path / "MTL-ERA"), "--out", str(tmp_path / "cv3"), "--config",
+                              str(config), "--folds", "3", "--with-val", "--oracle", "dancing"]) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]  # after the first fold's training progress
+    assert last.startswith("uwiom_folds: --oracle 'dancing' is not one of the model's classes: walking, ")
 
 
 def test_a_folder_without_the_release_splits_is_one_line_and_exit_2(tmp_path, folds_module, capsys):

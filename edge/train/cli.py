@@ -106,4 +106,18 @@ def _cmd_evaluate(args) -> int:
     print(f"{result['model']} (epoch {result['epoch']}) on {result['dataset']} {result['split']}: "
           f"{result['sequences']} sequence(s), {result['frames']} frames")
     print("\n".join(_format_metrics(result["metrics"])))
+    if result.get("segments@10"):
+        print("\n".join(_format_segments(result["segments@10"])))
     return 0
+
+
+def _format_segments(per_class: dict) -> list[str]:
+    """The per-class segment counts as a table, the classes with the most missed + invented first."""
+    width = max(len(name) for name in per_class)
+    lines = [f"  segments (F1@10 matching): {'class':{width}s} {'true':>6s} {'missed':>6s} {'found':>6s} "
+             f"{'invented':>8s}"]
+    pad = " " * len("segments (F1@10 matching): ")
+    for name, c in sorted(per_class.items(), key=lambda kv: -(kv[1]["missed"] + kv[1]["invented"])):
+        lines.append(f"  {pad}{name:{width}s} {c['true']:6d} {c['missed']:6d} {c['true'] - c['missed']:6d} "
+                     f"{c['invented']:8d}")
+    return lines

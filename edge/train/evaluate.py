@@ -1,5 +1,6 @@
 """Scoring a model on whole sequences: `predict`, `task_metrics` (the validation of every epoch uses both) and
-`evaluate`, which `ergoedge evaluate RUN --dataset ... --data DIR --split val|test` prints.
+`evaluate`, which `ergoedge evaluate RUN --dataset ... --data DIR --split val|test` prints (`predict_split` gives
+its predictions, for analyses of one's own).
 
 Metrics by task (edge.train.metrics defines each one as the papers do; all sequences pooled):
 - segmentation: "accuracy", "edit", "f1@10", "f1@25", "f1@50", "map" (percent), from the last stage's class
@@ -158,8 +159,19 @@ def best_checkpoint(run_dir: str | Path) -> Path:
     raise InputError(f"{run}: no checkpoint ({BEST} or {LAST}); is it an `ergoedge train --out` directory?")
 
 
-def evaluate(run_dir, dataset: str, data_dir, split: str, groups=None) -> dict:
-    """Every metric of the run's model on `split` of a data set (edge.train.data.evaluation_split), as a dict."""
+@dataclass(frozen=True)
+class SplitPredictions:
+    """A run's best checkpoint (edge.train.checkpoint), the grouping it was scored with, the items of a data split
+    as that checkpoint sees them and its outputs on each."""
+
+    checkpoint: object
+    grouping: dict | None
+    items: list
+    preds: list
+
+
+def predict_split(run_dir, dataset: str, data_dir, split: str, groups=None) -> SplitPredictions:
+    """The run's best checkpoint run on `split` of a data set (edge.train.data.evaluation_split), whole sequences."""
     ckpt = load_checkpoint(best_checkpoint(run_dir))
     run = ckpt.run
     spec = ckpt.spec
@@ -170,16 +182,35 @@ def evaluate(run_dir, dataset: str, data_dir, split: str, groups=None) -> dict:
     seqs = prepare(load_dataset(dataset, data_dir, config), config, layout=spec.layout, groups=grouping)
     chosen = relabel(evaluation_split(seqs, split, run["splits"]), spec.classes)
     items = [make_item(s, spec, ckpt.norm) for s in chosen]
-    model = ckpt.build()
-    preds = predict(model, items)
-    metrics = task_metrics(ckpt.task, items, preds, spec.partials)
-    return {
+    return SplitPredictions(ckpt, grouping, items, predict(ckpt.build(), items))
+
+
+def segment_counts(classes, items: list[Item], preds: list[Prediction], threshold: float = 0.10) -> dict:
+    """Per class, the true, missed, predicted and invented segments of F1's matching at `threshold`
+    (edge.train.metrics.class_segment_counts), over the items; classes with none of either left out."""
+    from edge.train.metrics import class_segment_counts
+
+    counts = class_segment_counts([p.outputs["activity_logits"].argmax(axis=-1) for p in preds],
+                                  [i.activity for i in items], len(classes), threshold)
+    names = ("true", "missed", "predicted", "invented")
+    return {name: dict(zip(names, map(int, row))) for name, row in zip(classes, counts) if row[0] or row[2]}
+
+
+def evaluate(run_dir, dataset: str, data_dir, split: str, groups=None) -> dict:
+    """Every metric of the run's model on `split` of a data set (edge.train.data.evaluation_split), as a dict;
+    a segmentation model's also counts its segments per class (`segment_counts`, "segments@10")."""
+    scored = predict_split(run_dir, dataset, data_dir, split, groups)
+    ckpt, items, preds = scored.checkpoint, scored.items, scored.preds
+    result = {
         "run": str(Path(run_dir)), "checkpoint": ckpt.path.name, "epoch": ckpt.epoch, "model": ckpt.model,
         "task": ckpt.task, "dataset": dataset, "data": None if data_dir is None else str(data_dir), "split": split,
-        "groups": str(groups) if groups else ("the run's" if grouping else None), "sequences": len(items),
+        "groups": str(groups) if groups else ("the run's" if scored.grouping else None), "sequences": len(items),
         "frames": int(sum(i.num_frames for i in items)),
-        "classes": list(spec.classes), "metrics": metrics,
+        "classes": list(ckpt.spec.classes), "metrics": task_metrics(ckpt.task, items, preds, ckpt.spec.partials),
     }
+    if "segmentation" in ckpt.task:
+        result["segments@10"] = segment_counts(ckpt.spec.classes, items, preds)
+    return result
 
 
 def finite_or_none(value):

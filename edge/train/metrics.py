@@ -9,7 +9,9 @@ heatmap paper report these same numbers:
 - F1@tau: segments matched as in MS-TCN (see `match_segments`), true/false positives and misses summed over all
   sequences, then F1 = 2 P R / (P + R) in percent (0 when nothing matched);
 - mAP: per-class average precision of the frame-wise class scores over all labelled frames pooled, averaged over
-  the classes that occur in the truth, in percent.
+  the classes that occur in the truth, in percent;
+- per class (`class_segment_counts`, not a paper metric): the true, missed, predicted and invented segments of
+  F1's matching, which show the classes F1 and edit lose their points on.
 Frames labelled -1 (unlabelled) have no truth: they count for neither accuracy nor mAP, and they are background in
 both label sequences for edit and F1 (the prediction is blanked there too), as MS-TCN treats its background class.
 A sequence without a labelled frame does not enter any mean; with none at all every metric is NaN.
@@ -90,27 +92,53 @@ def edit_score(pred, true) -> float:
     return 100.0 * (1.0 - levenshtein(p_seg, t_seg) / longest)
 
 
+def _matched(pred, true, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """MS-TCN's matching of one sequence at IoU `threshold`: (predicted segment labels, whether each is a true
+    positive, true segment labels, whether each was taken). See `match_segments`."""
+    if not 0.0 < threshold <= 1.0:
+        raise ValueError(f"IoU threshold must be in (0, 1], got {threshold}")
+    p, t = _blank_unlabelled(pred, true)
+    p_lab, p_start, p_end = segments_from_labels(p)
+    t_lab, t_start, t_end = segments_from_labels(t)
+    hit, taken = np.zeros(p_lab.size, dtype=bool), np.zeros(t_lab.size, dtype=bool)
+    if p_lab.size and t_lab.size:
+        inter = np.minimum(p_end[:, None], t_end[None, :]) - np.maximum(p_start[:, None], t_start[None, :])
+        union = np.maximum(p_end[:, None], t_end[None, :]) - np.minimum(p_start[:, None], t_start[None, :])
+        iou = np.where(p_lab[:, None] == t_lab[None, :], np.clip(inter, 0, None) / union, 0.0)
+        best = np.argmax(iou, axis=1)  # the first maximum: the earliest true segment on a tie
+        passing = iou[np.arange(p_lab.size), best] >= threshold
+        # The first passing prediction to name a true segment takes it; later ones naming it are false positives.
+        for k in np.flatnonzero(passing):
+            if not taken[best[k]]:
+                taken[best[k]] = hit[k] = True
+    return p_lab, hit, t_lab, taken
+
+
 def match_segments(pred, true, threshold: float) -> tuple[int, int, int]:
     """(true positives, false positives, false negatives) of one sequence at IoU `threshold` (0.1 for F1@10).
 
     MS-TCN's rule: each predicted segment in temporal order takes the true segment of its class with the largest
     IoU (the earliest on a tie); it is a true positive if that IoU >= threshold and that true segment is not yet
     taken, else a false positive (there is no fall-back to the second best). Untaken true segments are misses."""
-    if not 0.0 < threshold <= 1.0:
-        raise ValueError(f"IoU threshold must be in (0, 1], got {threshold}")
-    p, t = _blank_unlabelled(pred, true)
-    p_lab, p_start, p_end = segments_from_labels(p)
-    t_lab, t_start, t_end = segments_from_labels(t)
-    inter = np.minimum(p_end[:, None], t_end[None, :]) - np.maximum(p_start[:, None], t_start[None, :])
-    union = np.maximum(p_end[:, None], t_end[None, :]) - np.minimum(p_start[:, None], t_start[None, :])
-    iou = np.where(p_lab[:, None] == t_lab[None, :], np.clip(inter, 0, None) / union, 0.0)
-    if iou.size == 0:
-        return 0, p_lab.size, t_lab.size
-    best = np.argmax(iou, axis=1)  # the first maximum: the earliest true segment on a tie
-    passing = iou[np.arange(p_lab.size), best] >= threshold
-    # The first passing prediction to name a true segment takes it; later ones naming it are false positives.
-    tp = int(np.unique(best[passing]).size)
+    p_lab, hit, t_lab, _ = _matched(pred, true, threshold)
+    tp = int(np.count_nonzero(hit))
     return tp, p_lab.size - tp, t_lab.size - tp
+
+
+def class_segment_counts(pred, true, num_classes: int, threshold: float = 0.10) -> np.ndarray:
+    """Where segmental F1 loses its points, per class: a (num_classes, 4) int array of [true segments, missed,
+    predicted segments, invented] pooled over the sequences, with `match_segments`' matching at `threshold`
+    (missed: false negatives, invented: false positives). `pred`, `true` as for `segmentation_metrics`."""
+    counts = np.zeros((num_classes, 4), dtype=np.int64)
+    for p, t in _sequences(pred, true):
+        p_lab, hit, t_lab, taken = _matched(p, t, threshold)
+        if max(p_lab.max(initial=-1), t_lab.max(initial=-1)) >= num_classes:
+            raise ValueError(f"label out of range for {num_classes} classes")
+        np.add.at(counts[:, 0], t_lab, 1)
+        np.add.at(counts[:, 1], t_lab[~taken], 1)
+        np.add.at(counts[:, 2], p_lab, 1)
+        np.add.at(counts[:, 3], p_lab[~hit], 1)
+    return counts
 
 
 def _sequences(pred, true) -> list[tuple[np.ndarray, np.ndarray]]:
