@@ -39,7 +39,6 @@ landmark model 1.52x faster on OpenVINO with a 1.26 px median shift, against 1.8
 from __future__ import annotations
 
 import json
-import platform
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -113,26 +112,14 @@ RECIPES = {
 
 
 def cpu_weights(weights: str, machine: str, cpu_flags: frozenset[str]) -> str:
-    """The CPU form's weight type for `weights` (PoseRecipe) on a CPU: "auto" is int8 on x86 with VNNI
-    (`avx512_vnni` or `avx_vnni` among its /proc/cpuinfo flags) or on other architectures, else uint8 (module
-    doc); any other choice stands."""
+    """The CPU form's weight type for `weights` (PoseRecipe) on a CPU (edge.device.cpu_facts): "auto" is uint8
+    where int8 weights saturate (edge.device.int8_weights_saturate: x86 without VNNI), else int8 (module doc); any
+    other choice stands."""
+    from edge.device import int8_weights_saturate
+
     if weights != "auto":
         return weights
-    x86 = machine.lower() in ("x86_64", "amd64", "i386", "i686")
-    return "uint8" if x86 and not cpu_flags & {"avx512_vnni", "avx_vnni"} else "int8"
-
-
-def this_cpu() -> tuple[str, frozenset[str]]:
-    """This machine's architecture and CPU flags (Linux's /proc/cpuinfo; none elsewhere)."""
-    flags: frozenset[str] = frozenset()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                flags = frozenset(line.split(":", 1)[1].split())
-                break
-    except OSError:
-        pass
-    return platform.machine(), flags
+    return "uint8" if int8_weights_saturate(machine, cpu_flags) else "int8"
 
 
 def excluded_nodes(model, recipe: PoseRecipe) -> list[str]:
@@ -211,6 +198,7 @@ def quantize_pose_model(onnx_path: str | Path, calib, recipe: PoseRecipe, out_pa
     import onnx
 
     from calibration.quantize import QuantSpec, check_calibration, check_qdq, quantize_int8
+    from edge.device import cpu_facts
 
     out = Path(out_path)
     if out.suffix != ".onnx":
@@ -219,7 +207,7 @@ def quantize_pose_model(onnx_path: str | Path, calib, recipe: PoseRecipe, out_pa
                      allow_small=allow_small, exclude_op_types=recipe.exclude_op_types)
     check_calibration(calib, spec)
     # The TensorRT form's weights are int8 whatever the CPU; the CPU form's are chosen for this one (module doc).
-    weights = "int8" if recipe.form == "tensorrt" else cpu_weights(recipe.weights, *this_cpu())
+    weights = "int8" if recipe.form == "tensorrt" else cpu_weights(recipe.weights, *cpu_facts())
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         source = prepare_fp32(onnx_path, recipe, Path(tmp) / f"{recipe.model}_fp32.onnx")

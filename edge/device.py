@@ -1,8 +1,10 @@
-"""What device this is: the one place that decides whether ergo-edge runs on an NVIDIA Jetson."""
+"""What device this is: the one place that decides whether ergo-edge runs on an NVIDIA Jetson, and which CPU
+facts matter to the models it runs (`cpu_facts`, `int8_weights_saturate`)."""
 
 from __future__ import annotations
 
 import functools
+import platform
 import re
 from pathlib import Path
 
@@ -52,3 +54,25 @@ def board_name() -> str | None:
         return Path("/proc/device-tree/model").read_text(errors="ignore").strip("\x00\n ") or None
     except OSError:
         return None
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_facts() -> tuple[str, frozenset[str]]:
+    """This machine's architecture (platform.machine()) and CPU flags (Linux's /proc/cpuinfo; none elsewhere)."""
+    flags: frozenset[str] = frozenset()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = frozenset(line.split(":", 1)[1].split())
+                break
+    except OSError:
+        pass
+    return platform.machine(), flags
+
+
+def int8_weights_saturate(machine: str, cpu_flags: frozenset[str]) -> bool:
+    """True on x86 CPUs without VNNI (`avx512_vnni`, `avx_vnni`): their integer kernels multiply uint8 activations
+    by int8 weights with an instruction that sums pairs of products in 16 bits and saturates, which wrecks an INT8
+    model's outputs (BlazePose's CPU-form INT8 found nobody there; calibration/pose_recipe.py)."""
+    x86 = machine.lower() in ("x86_64", "amd64", "i386", "i686")
+    return x86 and not cpu_flags & {"avx512_vnni", "avx_vnni"}

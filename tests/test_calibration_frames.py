@@ -146,7 +146,8 @@ def test_recipe_int8_graphs_load_have_their_form_and_stay_close(frames, blazepos
     import onnx
     from onnx import numpy_helper
 
-    from calibration.pose_recipe import RECIPES, PoseRecipe, cpu_weights, prepare_fp32, quantize_pose_model, this_cpu
+    from calibration.pose_recipe import RECIPES, PoseRecipe, cpu_weights, prepare_fp32, quantize_pose_model
+    from edge.device import cpu_facts
     from calibration.quantize import check_qdq
 
     fp32 = prepare_fp32(blazepose_models[1], PoseRecipe("pose_landmark_full"), tmp_path / "fp32.onnx")
@@ -169,7 +170,7 @@ def test_recipe_int8_graphs_load_have_their_form_and_stay_close(frames, blazepos
     with pytest.raises(InputError):
         check_qdq(cpu)
     # Its weights as "auto" chose them for this CPU, said in the manifest; the TensorRT form's are int8 anyway.
-    chosen = cpu_weights("auto", *this_cpu())
+    chosen = cpu_weights("auto", *cpu_facts())
     assert json.loads(cpu.with_suffix(".json").read_text())["weights"] == f"{chosen} symmetric per-channel"
     assert json.loads(trt.with_suffix(".json").read_text())["weights"] == "int8 symmetric per-channel"
     quantized = [numpy_helper.to_array(t) for t in cpu_model.graph.initializer if t.name.endswith("_quantized")]

@@ -95,3 +95,29 @@ def test_a_missing_or_changed_precision_file_is_one_line(calibrated, tmp_path):
                                                        backend="onnxruntime"))
     trt = EstimatorSpec(models_dir=str(models), precision="int8", backend="tensorrt")
     assert blazepose_file("pose_landmark_full", trt).name == "pose_landmark_full_int8_trt.onnx"
+
+
+def test_int8_weights_are_refused_where_the_cpu_saturates_them(calibrated, tmp_path, monkeypatch):
+    import edge.device
+    from edge.device import int8_weights_saturate
+    from edge.pose.estimator import EstimatorSpec, blazepose_file
+
+    assert int8_weights_saturate("x86_64", frozenset({"avx2"}))
+    assert not int8_weights_saturate("x86_64", frozenset({"avx2", "avx512_vnni"}))
+    assert not int8_weights_saturate("aarch64", frozenset())
+    models, _ = calibrated
+    spec = EstimatorSpec(models_dir=str(models), precision="int8", backend="onnxruntime")
+    manifest = json.loads((models / "pose_landmark_full_int8.json").read_text())
+    # The CPU itself cannot be swapped here: its flags are (a thin stand-in for another machine's /proc/cpuinfo).
+    monkeypatch.setattr(edge.device, "cpu_facts", lambda: ("x86_64", frozenset({"avx2"})))
+    if manifest["weights"].startswith("uint8"):  # calibrated for such a CPU: taken
+        assert blazepose_file("pose_landmark_full", spec).name == "pose_landmark_full_int8.onnx"
+    int8 = tmp_path / "int8"  # a CPU-form file with int8 weights, as a VNNI machine writes it
+    shutil.copytree(models, int8)
+    (int8 / "pose_landmark_full_int8.json").write_text(json.dumps({**manifest,
+                                                                   "weights": "int8 symmetric per-channel"}))
+    on_int8 = EstimatorSpec(models_dir=str(int8), precision="int8", backend="onnxruntime")
+    with pytest.raises(InputError, match="int8 weights, which this CPU .x86 without VNNI. sums with saturation"):
+        blazepose_file("pose_landmark_full", on_int8)
+    monkeypatch.setattr(edge.device, "cpu_facts", lambda: ("x86_64", frozenset({"avx2", "avx512_vnni"})))
+    assert blazepose_file("pose_landmark_full", on_int8).name == "pose_landmark_full_int8.onnx"

@@ -85,8 +85,10 @@ class Estimator:
 def blazepose_file(name: str, spec: EstimatorSpec) -> Path:
     """The BlazePose model file `name` at `spec.precision`: the checked FP32 file of the models directory, or the
     FP16/INT8 one `ergoedge calibrate-pose` wrote beside it, checked against the sha256 of its manifest. INT8 where
-    TensorRT will run it is the TensorRT form (symmetric activations)."""
+    TensorRT will run it is the TensorRT form (symmetric activations); the CPU form with int8 weights is refused on
+    a CPU where they saturate (edge.device.int8_weights_saturate)."""
     from edge.artifacts import model_path, models_dir, read_sidecar, sha256_file
+    from edge.device import cpu_facts, int8_weights_saturate
 
     if spec.precision == "fp32":
         return model_path(name, spec.models_dir)
@@ -98,6 +100,11 @@ def blazepose_file(name: str, spec: EstimatorSpec) -> Path:
     manifest = read_sidecar(path, hint)
     if not path.is_file() or manifest.get("onnx_sha256") != sha256_file(path):
         raise InputError(f"{path} does not match its manifest ({hint} again)")
+    if suffix == "int8" and str(manifest.get("weights", "")).startswith("int8") and int8_weights_saturate(
+            *cpu_facts()):
+        raise InputError(f"{path} has int8 weights, which this CPU (x86 without VNNI) sums with saturation: its "
+                         f"landmarks would be wrong; {hint} on this machine (uint8 weights here), or use precision "
+                         f"fp32")
     return path
 
 
