@@ -115,7 +115,7 @@ def summed_segments(folds: list[dict]) -> dict:
 
 def run_folds(data: Path, out: Path, model: str, config: str | None, folds: int, seed: int,
               with_val: bool = False, oracle: str | None = None) -> dict:
-    from edge.train.evaluate import evaluate, finite_or_none, predict_split
+    from edge.train.evaluate import evaluation_result, finite_or_none, predict_split
     from edge.train.loop import TrainRequest, train
 
     release = data / "Data" / "UW"
@@ -132,11 +132,12 @@ def run_folds(data: Path, out: Path, model: str, config: str | None, folds: int,
         run = out / f"fold{k}" / "run"
         train(TrainRequest(model=model, dataset="uwiom", data_dir=str(fold), out=str(run), config_path=config,
                            seed=seed, command=tuple(sys.argv)))
-        result = finite_or_none(evaluate(run, "uwiom", fold, "val"))
+        scored = predict_split(run, "uwiom", fold, "val")  # once, for the metrics and the oracle
+        result = finite_or_none(evaluation_result(scored, run, "uwiom", fold, "val"))
         results.append({"fold": k, "val": val, "frames": result["frames"], "metrics": result["metrics"],
                         "segments@10": result.get("segments@10", {})})
         if oracle:
-            results[-1]["oracle"] = finite_or_none(oracle_metrics(predict_split(run, "uwiom", fold, "val"), oracle))
+            results[-1]["oracle"] = finite_or_none(oracle_metrics(scored, oracle))
         print(json.dumps(results[-1]), file=sys.stderr)
     report = {"model": model, "config": config, "seed": seed, "folds": results, "summary": summarise(results),
               "segments@10": summed_segments(results)}

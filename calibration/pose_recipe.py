@@ -243,6 +243,7 @@ def _write_manifest(source, calib, recipe: PoseRecipe, weights: str, exclude: li
     manifest = {"precision": "int8", "model": recipe.model, "recipe": asdict(recipe),
                 "onnx": out.name, "onnx_sha256": sha256_file(out), "graph": "onnx_qdq",
                 "activations": activations, "weights": described + (" per-channel" if recipe.per_channel else ""),
+                "weight_type": weights,
                 "bias": "float" if recipe.form == "tensorrt" else "int32",
                 "excluded_nodes": exclude, "source_onnx": str(source), "source_sha256": sha256_file(source),
                 "calibration": {"digest": calib.digest, "source": calib.source, "samples": len(calib.feeds),

@@ -172,6 +172,7 @@ def test_recipe_int8_graphs_load_have_their_form_and_stay_close(frames, blazepos
     # Its weights as "auto" chose them for this CPU, said in the manifest; the TensorRT form's are int8 anyway.
     chosen = cpu_weights("auto", *cpu_facts())
     assert json.loads(cpu.with_suffix(".json").read_text())["weights"] == f"{chosen} symmetric per-channel"
+    assert json.loads(cpu.with_suffix(".json").read_text())["weight_type"] == chosen
     assert json.loads(trt.with_suffix(".json").read_text())["weights"] == "int8 symmetric per-channel"
     quantized = [numpy_helper.to_array(t) for t in cpu_model.graph.initializer if t.name.endswith("_quantized")]
     assert {a.dtype for a in quantized if a.ndim == 4} == {np.dtype(chosen)}  # convolution weights (biases int32)

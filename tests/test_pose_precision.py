@@ -110,14 +110,19 @@ def test_int8_weights_are_refused_where_the_cpu_saturates_them(calibrated, tmp_p
     manifest = json.loads((models / "pose_landmark_full_int8.json").read_text())
     # The CPU itself cannot be swapped here: its flags are (a thin stand-in for another machine's /proc/cpuinfo).
     monkeypatch.setattr(edge.device, "cpu_facts", lambda: ("x86_64", frozenset({"avx2"})))
-    if manifest["weights"].startswith("uint8"):  # calibrated for such a CPU: taken
+    if manifest["weight_type"] != "int8":  # calibrated for such a CPU: taken
         assert blazepose_file("pose_landmark_full", spec).name == "pose_landmark_full_int8.onnx"
     int8 = tmp_path / "int8"  # a CPU-form file with int8 weights, as a VNNI machine writes it
     shutil.copytree(models, int8)
-    (int8 / "pose_landmark_full_int8.json").write_text(json.dumps({**manifest,
+    (int8 / "pose_landmark_full_int8.json").write_text(json.dumps({**manifest, "weight_type": "int8",
                                                                    "weights": "int8 symmetric per-channel"}))
     on_int8 = EstimatorSpec(models_dir=str(int8), precision="int8", backend="onnxruntime")
     with pytest.raises(InputError, match="int8 weights, which this CPU .x86 without VNNI. sums with saturation"):
         blazepose_file("pose_landmark_full", on_int8)
+    seven = tmp_path / "seven"  # int8 weights in 7 bits do not saturate: taken
+    shutil.copytree(models, seven)
+    (seven / "pose_landmark_full_int8.json").write_text(json.dumps({**manifest, "weight_type": "int8_7bit"}))
+    assert blazepose_file("pose_landmark_full", EstimatorSpec(models_dir=str(seven), precision="int8",
+                                                              backend="onnxruntime")).name.endswith("_int8.onnx")
     monkeypatch.setattr(edge.device, "cpu_facts", lambda: ("x86_64", frozenset({"avx2", "avx512_vnni"})))
     assert blazepose_file("pose_landmark_full", on_int8).name == "pose_landmark_full_int8.onnx"

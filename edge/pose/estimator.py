@@ -100,8 +100,8 @@ def blazepose_file(name: str, spec: EstimatorSpec) -> Path:
     manifest = read_sidecar(path, hint)
     if not path.is_file() or manifest.get("onnx_sha256") != sha256_file(path):
         raise InputError(f"{path} does not match its manifest ({hint} again)")
-    if suffix == "int8" and str(manifest.get("weights", "")).startswith("int8") and int8_weights_saturate(
-            *cpu_facts()):
+    # Manifests written before the weight type was recorded had int8 weights.
+    if suffix == "int8" and manifest.get("weight_type", "int8") == "int8" and int8_weights_saturate(*cpu_facts()):
         raise InputError(f"{path} has int8 weights, which this CPU (x86 without VNNI) sums with saturation: its "
                          f"landmarks would be wrong; {hint} on this machine (uint8 weights here), or use precision "
                          f"fp32")

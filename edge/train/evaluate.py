@@ -199,7 +199,12 @@ def segment_counts(classes, items: list[Item], preds: list[Prediction], threshol
 def evaluate(run_dir, dataset: str, data_dir, split: str, groups=None) -> dict:
     """Every metric of the run's model on `split` of a data set (edge.train.data.evaluation_split), as a dict;
     a segmentation model's also counts its segments per class (`segment_counts`, "segments@10")."""
-    scored = predict_split(run_dir, dataset, data_dir, split, groups)
+    return evaluation_result(predict_split(run_dir, dataset, data_dir, split, groups), run_dir, dataset, data_dir,
+                             split, groups)
+
+
+def evaluation_result(scored: SplitPredictions, run_dir, dataset: str, data_dir, split: str, groups=None) -> dict:
+    """`evaluate`'s dict from predictions `predict_split` already made with the same arguments."""
     ckpt, items, preds = scored.checkpoint, scored.items, scored.preds
     result = {
         "run": str(Path(run_dir)), "checkpoint": ckpt.path.name, "epoch": ckpt.epoch, "model": ckpt.model,
