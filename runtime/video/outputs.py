@@ -275,7 +275,8 @@ class RtspServer:
     """Serve annotated frames as H.264 over RTSP at rtsp://<host>:<port><path>.
 
     One shared media for all viewers. Its appsrc exists only while a viewer is connected: `write` drops the frame
-    (returns False, before any copy) when nobody watches. The server's GLib main loop runs in a daemon thread.
+    (returns False, before any copy) when nobody watches. The server's GLib main loop runs in a daemon thread, which
+    serves the viewers too (a viewer's first request waits there for the first frame written).
     port=0 picks a free port (see `port` / `url` after construction).
 
     It listens on `address` (default 127.0.0.1: this machine only). With `user` and `password` a viewer must
@@ -315,6 +316,10 @@ class RtspServer:
         self._server = GstRtspServer.RTSPServer()
         self._server.set_address(address)
         self._server.set_service(str(port))
+        # Viewers are served on the server's own thread, not the default pool thread: `close` removes them from
+        # this thread, and removing a client served on another thread races its connection's watch (GStreamer
+        # 1.22), which then spins on the closed socket for good (a core and a GLib critical line each turn).
+        self._server.get_thread_pool().set_max_threads(0)
         factory = GstRtspServer.RTSPMediaFactory()
         factory.set_launch(self.description)
         factory.set_shared(True)
@@ -370,7 +375,9 @@ class RtspServer:
         return True
 
     def close(self, timeout_s: float = 5.0) -> None:
-        """Disconnect viewers, stop listening, stop the main loop thread."""
+        """Disconnect viewers, stop listening, stop the main loop thread; returns within about `timeout_s`. (A viewer
+        whose first request still waits for a frame holds the server's thread until GStreamer gives up on it, 20 s;
+        the thread then finishes on its own.)"""
         if self._closed:
             return
         self._closed = True
@@ -387,16 +394,16 @@ class RtspServer:
             done.set()
             return False
 
+        deadline = time.monotonic() + timeout_s
         try:
             self._context.invoke_full(self._GLib.PRIORITY_DEFAULT, shutdown)
             done.wait(timeout_s)
             # Let the media finish unpreparing (it posts to this context) before the loop stops.
-            deadline = time.monotonic() + timeout_s
             while self.has_viewer and time.monotonic() < deadline:
                 time.sleep(0.01)
         finally:
             self._loop.quit()
-            self._thread.join(timeout_s)
+            self._thread.join(max(0.5, deadline - time.monotonic()))
             with self._lock:
                 self._appsrc = None
 
