@@ -13,6 +13,9 @@ Prints JSON:
   over the clip (the 8 long limb bones; before and after the skeleton filter); per view, the median difference
   between that camera's own calibrated trunk flexion / twist (its BlazePose world landmarks against gravity from
   the calibration) and the triangulated one.
+- `one_camera_roots`: per camera, how far from the pipeline's triangulated mid-hip that camera alone places it
+  (`edge.pose.placement`, calibrated), and how far once moved by the gap between the two at the previous frame,
+  as `edge.pose.rig_people` moves a root one camera places after the person was triangulated (cm, median / p90).
 - with --ablation, the pipeline with each step turned off in turn.
 - with --held-out N, the rig refined on the first N frames (`ergoedge calibrate-cameras --refine`'s correction) and
   checked on the rest, against no correction and a correction fitted on the checked frames.
@@ -151,6 +154,30 @@ def held_out(rig, views: dict, fps: float, half: int) -> dict:
     return {"fit_frames": half, "checked_frames": int(len(idx)), **out}
 
 
+def one_camera_roots(rig, views: dict, fps: float) -> dict:
+    from edge.pose.multiview_clip import ClipConfig, reconstruct_clip
+    from edge.pose.placement import camera_translation
+
+    kp = np.stack([views[n]["keypoints"] for n in rig.names])
+    sc = np.stack([views[n]["scores"] for n in rig.names])
+    res = reconstruct_clip(rig, kp, sc, fps, ClipConfig())
+    hips = res.filtered[:, [23, 24]].mean(axis=1)  # BlazePose's hips: the world keypoints' origin
+    out = {}
+    for v, cam in enumerate(rig.cameras):
+        view, frames = views[cam.name], res.frames + res.shifts[v]
+        placed = np.array([camera_translation(view["world"][f], cam.normalise(view["keypoints_unflipped"][f]),
+                                              view["scores_unflipped"][f]) for f in frames])
+        gaps = hips - (placed - cam.t) @ cam.R  # triangulated minus placed, world frame
+        gaps = gaps[np.isfinite(gaps).all(axis=1)]
+        alone = 100 * np.linalg.norm(gaps, axis=1)
+        moved = 100 * np.linalg.norm(np.diff(gaps, axis=0), axis=1)
+        out[cam.name] = {"frames": int(len(gaps)),
+                         "placed_cm": [round(float(np.median(alone)), 1), round(float(np.percentile(alone, 90)), 1)],
+                         "moved_by_last_gap_cm": [round(float(np.median(moved)), 1),
+                                                  round(float(np.percentile(moved, 90)), 1)]}
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--footage", default=str(REPO / "build" / "footage" / "pose2sim"))
@@ -170,7 +197,8 @@ def main() -> int:
     pose_seconds = time.perf_counter() - start
     fps = views["cam01"]["fps"]
     report = {"clip": str(folder), "cameras": list(CAMERAS), "fps": fps, "pose_seconds": round(pose_seconds, 1),
-              "baseline": baseline(rig, product), "pipeline": pipeline(rig, views, fps, ClipConfig())}
+              "baseline": baseline(rig, product), "pipeline": pipeline(rig, views, fps, ClipConfig()),
+              "one_camera_roots": one_camera_roots(rig, views, fps)}
     if args.held_out:
         report["held_out"] = held_out(rig, views, fps, args.held_out)
     if args.ablation:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from edge.errors import InputError
 from edge.pose.rig_people import RigPeople, RigPeopleConfig
 from edge.pose.types import Person
 from tests.test_multiview import _ring, _skeleton
@@ -69,6 +70,44 @@ def test_one_camera_alone_gives_its_own_3d_in_the_world_axes_and_keeps_the_id():
     np.testing.assert_allclose(alone[0].root, a[HIPS].mean(axis=0), atol=0.03)  # placed by cam2 alone
     kept = people({"cam2": [_seen(rig.cameras[1], a, 5, rng)], "cam1": [], "cam3": []}, 0.2)
     assert kept[0].person_id == both[0].person_id  # cam2's track 5 was part of that person
+
+
+def test_a_root_one_camera_places_carries_on_from_the_triangulated_one():
+    """A camera alone places a body off in depth when its 3D estimate has the wrong size (here 10 % small: about
+    30 cm at 3.5 m). Once the person was triangulated, the root a camera alone places is moved by that camera's
+    last gap to the triangulation, weighed down linearly over `root_gap_fade_s`; at 0 it is not moved."""
+    rng = np.random.default_rng(6)
+    rig = _ring(3)
+    a = _skeleton(rng)
+    truth = a[HIPS].mean(axis=0)
+
+    def small(cam):
+        p = _seen(cam, a, 5, rng)
+        return Person(keypoints=p.keypoints, scores=p.scores, layout=p.layout, box=p.box, score=1.0,
+                      world=0.9 * p.world, track_id=5)
+
+    carried = RigPeople(rig, "blazepose33", RigPeopleConfig(root_gap_fade_s=1.0))
+    plain = RigPeople(rig, "blazepose33", RigPeopleConfig(root_gap_fade_s=0.0))
+    for t in (0.0, 0.1, 0.2):
+        views = {c.name: [small(c)] for c in rig.cameras}
+        for people in (carried, plain):
+            (found,) = people(views, t)
+            assert found.triangulated
+            np.testing.assert_allclose(found.root, truth, atol=0.02)
+    moved = {}
+    for t in (0.3, 0.8, 1.3):  # cam2 alone from now on, the person standing still
+        views = {"cam1": [], "cam2": [small(rig.cameras[1])], "cam3": []}
+        (c,), (p,) = carried(views, t), plain(views, t)
+        assert c.person_id == p.person_id == 0 and not c.triangulated
+        moved[t] = c.root - p.root
+        if t == 0.3:
+            assert np.linalg.norm(p.root - truth) > 0.15  # the jump a camera alone would make
+            assert np.linalg.norm(c.root - truth) < 0.2 * np.linalg.norm(p.root - truth)
+    # The same gap each time, weighed 0.9, 0.4, then 0 (1 - time since the last triangulated instant / 1 s).
+    np.testing.assert_allclose(moved[0.8], moved[0.3] * 0.4 / 0.9, atol=1e-9)
+    assert np.array_equal(moved[1.3], np.zeros(3))
+    with pytest.raises(InputError):
+        RigPeopleConfig(root_gap_fade_s=-1.0)
 
 
 def test_joints_no_two_views_agree_on_come_from_the_clearest_view():

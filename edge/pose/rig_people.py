@@ -11,8 +11,11 @@ that camera's own tracker) and returns one `RigPerson` per person in the scene:
 Every body is centred on its root (the hips' midpoint): a person moving between one and two cameras would otherwise
 jump by their distance from the camera, which the scoring's velocities would read as motion. Where the root is in
 the world goes separately (`RigPerson.root`): triangulated, or placed by the one camera (`edge.pose.placement`),
-for an activity model that reads the pelvis's path. Angles, REBA/RULA and the L5/S1 model depend only on joint
-positions relative to each other.
+for an activity model that reads the pelvis's path. One camera places a body 1-7 % off in depth (its 3D estimate's
+size), so a root would jump 7-23 cm where a person leaves a camera's view; each instant a person is triangulated,
+the gap between that and where each of its cameras alone would place them is kept, and a root one camera places
+is moved by its camera's last gap, fading to nothing over `root_gap_fade_s`. Angles, REBA/RULA and the L5/S1 model
+depend only on joint positions relative to each other.
 
 Ids: a track one camera alone sees is a person once seen `confirm_instants` times in a row (or at once when it
 already names one). Each (camera, track id) pair points at a person id. A matched group takes the id most of its members already
@@ -51,11 +54,18 @@ class RigPeopleConfig:
     # then scored from their clearest single view. Measured on the pose2sim clip's cam01 + cam02: 0.3-0.5 % where
     # the views agree with the other two cameras, 2-3 % where the 2-view body's trunk was 30-50 deg off.
     max_relative_error: float = 0.015
+    # A root one camera places is moved by the gap between that camera's placement and the triangulation at the
+    # person's last triangulated instant, weighed down linearly to nothing over this many seconds (0: not moved).
+    # On the pose2sim clip (97 frames), per camera, one camera alone places the mid-hip a median 6.5-22.8 cm from
+    # the 4-view triangulation, and 1.5-2.7 cm once moved by the previous frame's gap
+    # (benchmarks/multiview_pose2sim.py, `one_camera_roots`).
+    root_gap_fade_s: float = 10.0
 
     def __post_init__(self) -> None:
         check_number(self.max_relative_error, "max_relative_error", positive=True, maximum=1.0)
         check_number(self.forget_after_s, "forget_after_s", positive=True, maximum=600)
         check_number(self.confirm_instants, "confirm_instants", integer=True, minimum=0, maximum=1000)
+        check_number(self.root_gap_fade_s, "root_gap_fade_s", minimum=0, maximum=3600)
 
 
 @dataclass(frozen=True, eq=False)
@@ -87,6 +97,10 @@ class RigPeople:
         self._seen: dict[tuple[str, int], float] = {}
         self._born: dict[int, int] = {}  # person id -> order of creation (older wins a tie)
         self._pending: dict[tuple[str, int], int] = {}  # unconfirmed one-camera track -> instants seen in a row
+        # (person id, camera) -> the person's last triangulated instant with that camera: (time, triangulated
+        # root, the camera, its view of the person), and the gap to where that view alone places them, once asked
+        self._triangulated: dict[tuple[int, str], tuple] = {}
+        self._root_gaps: dict[tuple[int, str], tuple[float, np.ndarray]] = {}
         self._next = 0
 
     def __call__(self, views: dict[str, list[Person]], time_s: float, rig: CameraRig | None = None) \
@@ -104,10 +118,13 @@ class RigPeople:
             if agree:
                 joints = self._fill(group.joints, rig, views, group.views)
                 root = joints[self._hips].mean(axis=0)
+                if np.isfinite(root).all():
+                    for name, index in group.views.items():
+                        self._triangulated[(pid, name)] = (time_s, root, rig.camera(name), views[name][index])
             else:  # matched, so one person, but their 3D is the clearest view's own
                 name = max(group.views, key=lambda n: float(np.mean(views[n][group.views[n]].scores)))
                 joints = self._own_3d(views[name][group.views[name]], rig.camera(name))
-                root = self._placed_root(views[name][group.views[name]], rig.camera(name))
+                root = self._one_camera_root(pid, name, views[name][group.views[name]], rig, time_s)
             out.append(RigPerson(pid, self._centred(self._steady(pid, joints, time_s)), dict(group.views), agree,
                                  root))
             self._point(members, pid, time_s)
@@ -127,6 +144,22 @@ class RigPeople:
         """The hips' midpoint in the world as one calibrated camera places `person` (camera frame -> world)."""
         found = person_translation(person, camera, PlacementConfig(min_score=self.config.triangulation.min_score))
         return (found - camera.t) @ camera.R
+
+    def _one_camera_root(self, pid: int, name: str, person: Person, rig: CameraRig, time_s: float) -> np.ndarray:
+        """Where camera `name` alone places `person`, moved by that camera's gap to the triangulation at the
+        person's last triangulated instant (`RigPeopleConfig.root_gap_fade_s`). The gap is worked out here, once
+        per such instant, not at every triangulated instant."""
+        root = self._placed_root(person, rig.camera(name))
+        key, fade = (pid, name), self.config.root_gap_fade_s
+        last = self._triangulated.get(key)
+        weight = 0.0 if last is None or fade == 0 else min(1.0, 1.0 - (time_s - last[0]) / fade)
+        if weight <= 0:
+            return root
+        gap = self._root_gaps.get(key)
+        if gap is None or gap[0] != last[0]:
+            then, tri_root, camera, seen = last
+            gap = self._root_gaps[key] = (then, tri_root - self._placed_root(seen, camera))
+        return root + weight * gap[1] if np.isfinite(gap[1]).all() else root
 
     def _agree(self, group, views: dict[str, list[Person]]) -> bool:
         tri = group.triangulation
@@ -154,7 +187,7 @@ class RigPeople:
             taken.add(pid)
             world = self._own_3d(person, rig.camera(name))
             out.append(RigPerson(pid, self._centred(self._steady(pid, world, time_s)), {name: index}, False,
-                                 self._placed_root(person, rig.camera(name))))
+                                 self._one_camera_root(pid, name, person, rig, time_s)))
             self._point([member], pid, time_s)
         self._pending = pending
         return out
@@ -181,6 +214,10 @@ class RigPeople:
         for pid in [p for p in self._born if p not in alive]:
             del self._born[pid]
             self._facing.pop(pid, None)
+        fade = self.config.root_gap_fade_s
+        for key in [k for k, last in self._triangulated.items() if k[0] not in alive or time_s - last[0] >= fade]:
+            del self._triangulated[key]
+            self._root_gaps.pop(key, None)
 
     def _fill(self, joints: np.ndarray, rig: CameraRig, views: dict[str, list[Person]], members: dict[str, int]) \
             -> np.ndarray:
