@@ -443,3 +443,19 @@ def test_the_dashboard_option(text, expected):
     from runtime.dashboard.config import parse_listen
 
     assert parse_listen(text) == expected
+
+
+def test_a_live_page_whose_machine_stops_answering_is_ended_by_the_kernel():
+    """A stalled viewer holds one of the few live-page slots until TCP gives up on it: the event stream's socket
+    has the kernel end it once sent data has gone unacknowledged for STALLED_VIEWER_S, not after ~15 minutes."""
+    from runtime.dashboard.server import STALLED_VIEWER_S, drop_when_unanswered
+
+    with socket.create_server(("127.0.0.1", 0)) as server, socket.create_connection(server.getsockname()):
+        peer, _ = server.accept()
+        with peer:
+            assert peer.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 0  # the kernel's default
+            assert drop_when_unanswered(peer, STALLED_VIEWER_S)
+            assert peer.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 30_000
+    with socket.socket(socket.AF_UNIX) as local:  # not TCP: left alone, no error
+        assert not drop_when_unanswered(local, STALLED_VIEWER_S)
+    assert not drop_when_unanswered(None, STALLED_VIEWER_S)

@@ -20,6 +20,7 @@ import html
 import importlib.util
 import json
 import math
+import socket
 import ssl
 import threading
 import time
@@ -35,6 +36,10 @@ COOKIE = "ergoedge_session"
 STATIC = ("app.js", "style.css", "favicon.svg")
 MAX_STREAMS = 16  # concurrent live pages: each costs a little CPU on a device that has none to spare
 HEARTBEAT_S = 15.0
+# A live page whose machine stops answering (a tablet leaving the WiFi, a laptop going to sleep: no reset reaches
+# the device) is dropped once its data has gone unacknowledged this long, not after TCP's ~15 minutes of retries;
+# until then it holds one of the MAX_STREAMS.
+STALLED_VIEWER_S = 30.0
 _TEMPERATURE_EVERY_S = 2.0
 HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -359,6 +364,8 @@ class DashboardServer:
         session = self._require(request)
         if self.streams >= MAX_STREAMS:
             raise web.HTTPServiceUnavailable(text="too many open dashboards\n")
+        drop_when_unanswered(request.transport.get_extra_info("socket") if request.transport else None,
+                             STALLED_VIEWER_S)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",
                                                "X-Accel-Buffering": "no"})
         self.streams += 1
@@ -465,3 +472,16 @@ def render_view(view, config) -> bytes:
     if not ok:
         raise RuntimeError("JPEG encoding failed")
     return jpeg.tobytes()
+
+
+def drop_when_unanswered(sock, seconds: float) -> bool:
+    """Have the kernel end `sock`'s TCP connection once data sent on it has gone unacknowledged for `seconds`
+    (Linux TCP_USER_TIMEOUT). False where the platform lacks the option or `sock` is not a TCP socket."""
+    option = getattr(socket, "TCP_USER_TIMEOUT", None)
+    if option is None or sock is None:
+        return False
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, option, int(seconds * 1000))
+    except OSError:
+        return False
+    return True
