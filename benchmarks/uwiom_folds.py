@@ -133,7 +133,7 @@ def run_folds(data: Path, out: Path, model: str, config: str | None, folds: int,
         train(TrainRequest(model=model, dataset="uwiom", data_dir=str(fold), out=str(run), config_path=config,
                            seed=seed, command=tuple(sys.argv)))
         scored = predict_split(run, "uwiom", fold, "val")  # once, for the metrics and the oracle
-        result = finite_or_none(evaluation_result(scored, run, "uwiom", fold, "val"))
+        result = finite_or_none(evaluation_result(scored))
         results.append({"fold": k, "val": val, "frames": result["frames"], "metrics": result["metrics"],
                         "segments@10": result.get("segments@10", {})})
         if oracle:

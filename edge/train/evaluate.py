@@ -162,12 +162,13 @@ def best_checkpoint(run_dir: str | Path) -> Path:
 @dataclass(frozen=True)
 class SplitPredictions:
     """A run's best checkpoint (edge.train.checkpoint), the grouping it was scored with, the items of a data split
-    as that checkpoint sees them and its outputs on each."""
+    as that checkpoint sees them and its outputs on each, and what was asked (`predict_split`'s arguments)."""
 
     checkpoint: object
     grouping: dict | None
     items: list
     preds: list
+    request: dict
 
 
 def predict_split(run_dir, dataset: str, data_dir, split: str, groups=None) -> SplitPredictions:
@@ -182,7 +183,8 @@ def predict_split(run_dir, dataset: str, data_dir, split: str, groups=None) -> S
     seqs = prepare(load_dataset(dataset, data_dir, config), config, layout=spec.layout, groups=grouping)
     chosen = relabel(evaluation_split(seqs, split, run["splits"]), spec.classes)
     items = [make_item(s, spec, ckpt.norm) for s in chosen]
-    return SplitPredictions(ckpt, grouping, items, predict(ckpt.build(), items))
+    request = {"run_dir": run_dir, "dataset": dataset, "data_dir": data_dir, "split": split, "groups": groups}
+    return SplitPredictions(ckpt, grouping, items, predict(ckpt.build(), items), request)
 
 
 def segment_counts(classes, items: list[Item], preds: list[Prediction], threshold: float = 0.10) -> dict:
@@ -199,16 +201,17 @@ def segment_counts(classes, items: list[Item], preds: list[Prediction], threshol
 def evaluate(run_dir, dataset: str, data_dir, split: str, groups=None) -> dict:
     """Every metric of the run's model on `split` of a data set (edge.train.data.evaluation_split), as a dict;
     a segmentation model's also counts its segments per class (`segment_counts`, "segments@10")."""
-    return evaluation_result(predict_split(run_dir, dataset, data_dir, split, groups), run_dir, dataset, data_dir,
-                             split, groups)
+    return evaluation_result(predict_split(run_dir, dataset, data_dir, split, groups))
 
 
-def evaluation_result(scored: SplitPredictions, run_dir, dataset: str, data_dir, split: str, groups=None) -> dict:
-    """`evaluate`'s dict from predictions `predict_split` already made with the same arguments."""
-    ckpt, items, preds = scored.checkpoint, scored.items, scored.preds
+def evaluation_result(scored: SplitPredictions) -> dict:
+    """`evaluate`'s dict from predictions `predict_split` already made."""
+    ckpt, items, preds, asked = scored.checkpoint, scored.items, scored.preds, scored.request
+    data_dir, groups = asked["data_dir"], asked["groups"]
     result = {
-        "run": str(Path(run_dir)), "checkpoint": ckpt.path.name, "epoch": ckpt.epoch, "model": ckpt.model,
-        "task": ckpt.task, "dataset": dataset, "data": None if data_dir is None else str(data_dir), "split": split,
+        "run": str(Path(asked["run_dir"])), "checkpoint": ckpt.path.name, "epoch": ckpt.epoch, "model": ckpt.model,
+        "task": ckpt.task, "dataset": asked["dataset"], "data": None if data_dir is None else str(data_dir),
+        "split": asked["split"],
         "groups": str(groups) if groups else ("the run's" if scored.grouping else None), "sequences": len(items),
         "frames": int(sum(i.num_frames for i in items)),
         "classes": list(ckpt.spec.classes), "metrics": task_metrics(ckpt.task, items, preds, ckpt.spec.partials),
