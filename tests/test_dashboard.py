@@ -117,7 +117,21 @@ def wait_for(driver, condition, timeout: float = 20.0, what: str = ""):
     from selenium.webdriver.support.ui import WebDriverWait
 
     return WebDriverWait(driver, timeout, poll_frequency=0.1, ignored_exceptions=(
-        StaleElementReferenceException, NoSuchElementException)).until(lambda d: condition(d), message=what)
+        StaleElementReferenceException, NoSuchElementException)).until(lambda d: _polled(condition, d), message=what)
+
+
+def _polled(condition, driver):
+    """`condition(driver)`, False when chromedriver reports the element gone with the page it was found in: a
+    navigation between finding it and reading it (e.g. the login form posting) surfaces as a generic error, "Node
+    with given id does not belong to the document", rather than as a stale element."""
+    from selenium.common.exceptions import WebDriverException
+
+    try:
+        return condition(driver)
+    except WebDriverException as exc:
+        if "does not belong to the document" in str(exc.msg):
+            return False
+        raise
 
 
 def text_of(driver, css: str) -> str:
