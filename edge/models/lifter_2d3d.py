@@ -168,12 +168,12 @@ class Lifter2d3d(nn.Module):
     def step(self, state: tuple, keypoints) -> tuple[dict, tuple]:
         """One new frame `keypoints` (B, J, 3) per stream -> ({"joints3d": (B, J, 3)} of the frame `lookahead`
         steps back, the new state). Equals `forward` at that frame (in eval mode)."""
-        h = self.inp(self.inputs(keypoints).unsqueeze(2)).squeeze(2)
+        h = self.inp(self.inputs(keypoints).unsqueeze(2))  # (B, F, 1): one frame as a length-1 sequence
         new = []
         for layer, past in zip(self.layers, state):
             h, past = layer.step(h, past)
             new.append(past)
-        return {"joints3d": self._to_joints(self.head(h.unsqueeze(2)))[:, 0]}, tuple(new)
+        return {"joints3d": self._to_joints(self.head(h))[:, 0]}, tuple(new)
 
     def to_metres(self, joints3d, body_scale_m: float | None = None):
         """Outputs in metres, with the person's body scale when known, else `config.body_scale_m`."""
