@@ -12,6 +12,7 @@ from edge.train.metrics import (
     frame_accuracy,
     frame_map,
     levenshtein,
+    class_frame_counts,
     class_segment_counts,
     match_segments,
     quality_metrics,
@@ -115,6 +116,20 @@ def test_worked_sequence_per_class_counts_add_up_to_the_f1_counts():
     assert (two - at10).tolist() == [[0, 0, 0, 0], [1, 0, 1, 0], [0, 0, 0, 0], [0, 0, 0, 0]]
     with pytest.raises(ValueError, match="out of range"):
         class_segment_counts([PRED], [TRUE], num_classes=3)
+
+
+def test_worked_sequence_per_class_frames():
+    # Rows: [labelled frames, predicted right, predicted as the class]. Class 0 (A, frames 0-7): P1 and P3's [4, 8)
+    # right, P2's 3 frames taken for class 1; class 1 (B, 8-13): frame 8 (P3) wrong; class 2 (C, 14-19): only P6's
+    # frame right. Class 3 has no truth: P5's frame is predicted as it.
+    counts = class_frame_counts([PRED], [TRUE], num_classes=4)
+    assert counts.tolist() == [[8, 5, 6], [6, 5, 12], [6, 1, 1], [0, 0, 1]]
+    assert counts[:, 1].sum() / counts[:, 0].sum() * 100 == pytest.approx(frame_accuracy([PRED], [TRUE]))  # 55 %
+    # Pooled over sequences; unlabelled frames count on neither side.
+    two = class_frame_counts([PRED, np.array([1, 1, 2])], [TRUE, np.array([1, 2, -1])], num_classes=4)
+    assert (two - counts).tolist() == [[0, 0, 0], [1, 1, 2], [1, 0, 0], [0, 0, 0]]
+    with pytest.raises(ValueError, match="out of range"):
+        class_frame_counts([PRED], [TRUE], num_classes=3)
 
 
 def test_worked_sequence_accuracy_and_edit():

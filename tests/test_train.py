@@ -341,10 +341,19 @@ def test_uwiom_release_trains_and_evaluates_end_to_end(tmp_path, tiny, capsys):
     fp, fn = (sum(c[k] for c in segments.values()) for k in ("invented", "missed"))
     assert metrics["f1@10"] == pytest.approx(100 * 2 * tp / (2 * tp + fp + fn))
     assert all(0 <= c["missed"] <= c["true"] and 0 <= c["invented"] <= c["predicted"] for c in segments.values())
+    # Per class, frames: every labelled frame once on each side, and the right ones give back the accuracy.
+    frames = result["frames_by_class"]
+    assert set(frames) <= set(result["classes"]) and frames
+    labelled = sum(c["frames"] for c in frames.values())
+    assert 0 < labelled <= result["frames"] and sum(c["predicted"] for c in frames.values()) == labelled
+    assert metrics["accuracy"] == pytest.approx(100 * sum(c["right"] for c in frames.values()) / labelled)
+    assert all(c["recall"] == (pytest.approx(100 * c["right"] / c["frames"]) if c["frames"] else None)
+               for c in frames.values())
     # test: what the run neither trained nor validated on, here the published val video too.
     assert main(["evaluate", str(run), "--dataset", "uwiom", "--data", data, "--split", "test"]) == 0
     text = capsys.readouterr().out
     assert "1 sequence(s), 15 frames" in text and "f1@10" in text and "segments (F1@10 matching)" in text
+    assert "frames by class" in text and "mean recall over" in text
     groups = tmp_path / "coarse.toml"
     groups.write_text('moving = ["walking", "box_walk_hold"]\n')
     assert main(["evaluate", str(run), "--dataset", "uwiom", "--data", data, "--split", "val",

@@ -108,7 +108,23 @@ def _cmd_evaluate(args) -> int:
     print("\n".join(_format_metrics(result["metrics"])))
     if result.get("segments@10"):
         print("\n".join(_format_segments(result["segments@10"])))
+    if result.get("frames_by_class"):
+        print("\n".join(_format_frames(result["frames_by_class"])))
     return 0
+
+
+def _format_frames(per_class: dict) -> list[str]:
+    """The per-class frame counts as a table in the classes' order, then the mean of the classes' recalls."""
+    width = max(len(name) for name in per_class)
+    head = "frames by class: "
+    lines = [f"  {head}{'class':{width}s} {'frames':>7s} {'recall':>7s} {'predicted':>9s}"]
+    for name, c in per_class.items():
+        recall = "-" if c["recall"] is None else f"{c['recall']:.1f}%"
+        lines.append(f"  {' ' * len(head)}{name:{width}s} {c['frames']:7d} {recall:>7s} {c['predicted']:9d}")
+    recalls = [c["recall"] for c in per_class.values() if c["recall"] is not None]
+    if recalls:
+        lines.append(f"  {' ' * len(head)}mean recall over {len(recalls)} classes: {sum(recalls) / len(recalls):.1f}%")
+    return lines
 
 
 def _format_segments(per_class: dict) -> list[str]:

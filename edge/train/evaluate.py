@@ -198,9 +198,23 @@ def segment_counts(classes, items: list[Item], preds: list[Prediction], threshol
     return {name: dict(zip(names, map(int, row))) for name, row in zip(classes, counts) if row[0] or row[2]}
 
 
+def frame_counts(classes, items: list[Item], preds: list[Prediction]) -> dict:
+    """Per class, its labelled frames, those predicted right and its recall (percent), and the labelled frames
+    predicted as it (edge.train.metrics.class_frame_counts), over the items; classes with none of either left
+    out."""
+    from edge.train.metrics import class_frame_counts
+
+    counts = class_frame_counts([p.outputs["activity_logits"].argmax(axis=-1) for p in preds],
+                                [i.activity for i in items], len(classes))
+    return {name: {"frames": int(n), "right": int(right), "recall": 100.0 * right / n if n else None,
+                   "predicted": int(predicted)}
+            for name, (n, right, predicted) in zip(classes, counts) if n or predicted}
+
+
 def evaluate(run_dir, dataset: str, data_dir, split: str, groups=None) -> dict:
     """Every metric of the run's model on `split` of a data set (edge.train.data.evaluation_split), as a dict;
-    a segmentation model's also counts its segments per class (`segment_counts`, "segments@10")."""
+    a segmentation model's also counts its segments and frames per class (`segment_counts`, "segments@10";
+    `frame_counts`, "frames_by_class")."""
     return evaluation_result(predict_split(run_dir, dataset, data_dir, split, groups))
 
 
@@ -218,6 +232,7 @@ def evaluation_result(scored: SplitPredictions) -> dict:
     }
     if "segmentation" in ckpt.task:
         result["segments@10"] = segment_counts(ckpt.spec.classes, items, preds)
+        result["frames_by_class"] = frame_counts(ckpt.spec.classes, items, preds)
     return result
 
 

@@ -11,7 +11,9 @@ heatmap paper report these same numbers:
 - mAP: per-class average precision of the frame-wise class scores over all labelled frames pooled, averaged over
   the classes that occur in the truth, in percent;
 - per class (`class_segment_counts`, not a paper metric): the true, missed, predicted and invented segments of
-  F1's matching, which show the classes F1 and edit lose their points on.
+  F1's matching, which show the classes F1 and edit lose their points on; and (`class_frame_counts`) each class's
+  labelled frames, how many of them were predicted right (its recall) and how many frames were predicted as it:
+  frame accuracy pools the classes, so a model that never says a rare class can still score well on it.
 Frames labelled -1 (unlabelled) have no truth: they count for neither accuracy nor mAP, and they are background in
 both label sequences for edit and F1 (the prediction is blanked there too), as MS-TCN treats its background class.
 A sequence without a labelled frame does not enter any mean; with none at all every metric is NaN.
@@ -138,6 +140,22 @@ def class_segment_counts(pred, true, num_classes: int, threshold: float = 0.10) 
         np.add.at(counts[:, 1], t_lab[~taken], 1)
         np.add.at(counts[:, 2], p_lab, 1)
         np.add.at(counts[:, 3], p_lab[~hit], 1)
+    return counts
+
+
+def class_frame_counts(pred, true, num_classes: int) -> np.ndarray:
+    """Per class, a (num_classes, 3) int array of [labelled frames, of those predicted right, labelled frames
+    predicted as the class], all sequences pooled; unlabelled frames count for nothing. `pred`, `true` as for
+    `segmentation_metrics`."""
+    counts = np.zeros((num_classes, 3), dtype=np.int64)
+    for p, t in _sequences(pred, true):
+        known = t >= 0
+        p, t = p[known], t[known]
+        if max(p.max(initial=-1), t.max(initial=-1)) >= num_classes or p.min(initial=0) < 0:
+            raise ValueError(f"label out of range for {num_classes} classes")
+        np.add.at(counts[:, 0], t, 1)
+        np.add.at(counts[:, 1], t[p == t], 1)
+        np.add.at(counts[:, 2], p, 1)
     return counts
 
 
