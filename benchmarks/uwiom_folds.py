@@ -9,10 +9,10 @@ labels and REBA files are symbolic links to DIR's, the split files are written a
 and the fold is trained and scored with exactly what `ergoedge train` and `ergoedge evaluate RUN --split val` do.
 The published val videos are never read, unless `--with-val` folds them too (after the training videos): for a
 copy whose val split is itself training videos, as uwiom-dev's 19 14 20. Prints, as JSON: each fold's videos,
-metrics and per-class segment counts, each metric's mean and standard deviation over the folds, and the segment
-counts summed over the folds. `--oracle CLASS` also scores every fold with that class's mistakes put right (its
-frames labelled as the truth has them, frames wrongly called it given their true label): how much of the gap one
-class is.
+metrics and per-class segment and frame counts, each metric's mean and standard deviation over the folds, and the
+counts summed over the folds (each class's frame recall from the sums). `--oracle CLASS` also scores every fold
+with that class's mistakes put right (its frames labelled as the truth has them, frames wrongly called it given
+their true label): how much of the gap one class is.
 
 Why: a few held-out videos say little. On uwiom-dev (the 15 published training videos, 5 folds of 3) `edge_stream`'s
 F1@10 ranges over about 10 points from fold to fold, the 3 videos uwiom-dev holds out are among the easiest, and a
@@ -102,14 +102,18 @@ def oracle_metrics(scored, name: str) -> dict:
     return segmentation_metrics(preds, trues, num_classes=len(classes))
 
 
-def summed_segments(folds: list[dict]) -> dict:
-    """The folds' per-class segment counts ("segments@10") added up."""
+def summed_counts(folds: list[dict], key: str, counted: tuple[str, ...]) -> dict:
+    """The folds' per-class counts under `key` ("segments@10", "frames_by_class") added up, the `counted` entries
+    only; a class's frame recall is taken again from the sums."""
     total: dict = {}
     for fold in folds:
-        for name, counts in fold.get("segments@10", {}).items():
-            row = total.setdefault(name, dict.fromkeys(counts, 0))
-            for key, value in counts.items():
-                row[key] += value
+        for name, counts in fold.get(key, {}).items():
+            row = total.setdefault(name, dict.fromkeys(counted, 0))
+            for entry in counted:
+                row[entry] += counts[entry]
+    if key == "frames_by_class":
+        for row in total.values():
+            row["recall"] = 100.0 * row["right"] / row["frames"] if row["frames"] else None
     return total
 
 
@@ -135,12 +139,14 @@ def run_folds(data: Path, out: Path, model: str, config: str | None, folds: int,
         scored = predict_split(run, "uwiom", fold, "val")  # once, for the metrics and the oracle
         result = finite_or_none(evaluation_result(scored))
         results.append({"fold": k, "val": val, "frames": result["frames"], "metrics": result["metrics"],
-                        "segments@10": result.get("segments@10", {})})
+                        "segments@10": result.get("segments@10", {}),
+                        "frames_by_class": result.get("frames_by_class", {})})
         if oracle:
             results[-1]["oracle"] = finite_or_none(oracle_metrics(scored, oracle))
         print(json.dumps(results[-1]), file=sys.stderr)
     report = {"model": model, "config": config, "seed": seed, "folds": results, "summary": summarise(results),
-              "segments@10": summed_segments(results)}
+              "segments@10": summed_counts(results, "segments@10", ("true", "missed", "predicted", "invented")),
+              "frames_by_class": summed_counts(results, "frames_by_class", ("frames", "right", "predicted"))}
     if oracle:
         report["oracle"] = {"class": oracle, "summary": summarise([{"metrics": f["oracle"]} for f in results])}
     return report

@@ -61,6 +61,13 @@ def test_each_fold_trains_on_the_others_and_scores_its_own_videos(tmp_path, fold
         assert sum(c[key] for c in report["segments@10"].values()) == sum(
             c[key] for f in report["folds"] for c in f["segments@10"].values())
     assert sum(c["true"] for c in report["segments@10"].values()) > 0
+    # Frames per class likewise, the recall taken from the sums: every labelled frame of every fold once.
+    frames = report["frames_by_class"]
+    assert sum(c["frames"] for c in frames.values()) == sum(
+        c["frames"] for f in report["folds"] for c in f["frames_by_class"].values()) > 0
+    for name, c in frames.items():
+        assert c["right"] == sum(f["frames_by_class"].get(name, {}).get("right", 0) for f in report["folds"])
+        assert c["recall"] == (pytest.approx(100 * c["right"] / c["frames"]) if c["frames"] else None)
 
 
 def test_a_class_put_right(folds_module):
