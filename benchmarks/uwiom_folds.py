@@ -104,17 +104,20 @@ def oracle_metrics(scored, name: str) -> dict:
 
 def summed_counts(folds: list[dict], key: str, counted: tuple[str, ...]) -> dict:
     """The folds' per-class counts under `key` ("segments@10", "frames_by_class") added up, the `counted` entries
-    only; a class's frame recall is taken again from the sums."""
+    only."""
     total: dict = {}
     for fold in folds:
         for name, counts in fold.get(key, {}).items():
             row = total.setdefault(name, dict.fromkeys(counted, 0))
             for entry in counted:
                 row[entry] += counts[entry]
-    if key == "frames_by_class":
-        for row in total.values():
-            row["recall"] = 100.0 * row["right"] / row["frames"] if row["frames"] else None
     return total
+
+
+def with_recall(frames: dict) -> dict:
+    """Summed frames per class with each class's recall (percent) taken again from the sums."""
+    return {name: {**row, "recall": 100.0 * row["right"] / row["frames"] if row["frames"] else None}
+            for name, row in frames.items()}
 
 
 def run_folds(data: Path, out: Path, model: str, config: str | None, folds: int, seed: int,
@@ -144,9 +147,10 @@ def run_folds(data: Path, out: Path, model: str, config: str | None, folds: int,
         if oracle:
             results[-1]["oracle"] = finite_or_none(oracle_metrics(scored, oracle))
         print(json.dumps(results[-1]), file=sys.stderr)
+    frames = with_recall(summed_counts(results, "frames_by_class", ("frames", "right", "predicted")))
     report = {"model": model, "config": config, "seed": seed, "folds": results, "summary": summarise(results),
               "segments@10": summed_counts(results, "segments@10", ("true", "missed", "predicted", "invented")),
-              "frames_by_class": summed_counts(results, "frames_by_class", ("frames", "right", "predicted"))}
+              "frames_by_class": frames}
     if oracle:
         report["oracle"] = {"class": oracle, "summary": summarise([{"metrics": f["oracle"]} for f in results])}
     return report

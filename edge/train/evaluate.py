@@ -187,28 +187,27 @@ def predict_split(run_dir, dataset: str, data_dir, split: str, groups=None) -> S
     return SplitPredictions(ckpt, grouping, items, predict(ckpt.build(), items), request)
 
 
-def segment_counts(classes, items: list[Item], preds: list[Prediction], threshold: float = 0.10) -> dict:
+def segment_counts(classes, items: list[Item], predicted: list[np.ndarray], threshold: float = 0.10) -> dict:
     """Per class, the true, missed, predicted and invented segments of F1's matching at `threshold`
-    (edge.train.metrics.class_segment_counts), over the items; classes with none of either left out."""
+    (edge.train.metrics.class_segment_counts) of the `predicted` labels (one (T,) array per item) against the
+    items'; classes with none of either left out."""
     from edge.train.metrics import class_segment_counts
 
-    counts = class_segment_counts([p.outputs["activity_logits"].argmax(axis=-1) for p in preds],
-                                  [i.activity for i in items], len(classes), threshold)
+    counts = class_segment_counts(predicted, [i.activity for i in items], len(classes), threshold)
     names = ("true", "missed", "predicted", "invented")
     return {name: dict(zip(names, map(int, row))) for name, row in zip(classes, counts) if row[0] or row[2]}
 
 
-def frame_counts(classes, items: list[Item], preds: list[Prediction]) -> dict:
+def frame_counts(classes, items: list[Item], predicted: list[np.ndarray]) -> dict:
     """Per class, its labelled frames, those predicted right and its recall (percent), and the labelled frames
-    predicted as it (edge.train.metrics.class_frame_counts), over the items; classes with none of either left
-    out."""
+    predicted as it (edge.train.metrics.class_frame_counts), `predicted` as for `segment_counts`; classes with
+    none of either left out."""
     from edge.train.metrics import class_frame_counts
 
-    counts = class_frame_counts([p.outputs["activity_logits"].argmax(axis=-1) for p in preds],
-                                [i.activity for i in items], len(classes))
+    counts = class_frame_counts(predicted, [i.activity for i in items], len(classes))
     return {name: {"frames": int(n), "right": int(right), "recall": 100.0 * right / n if n else None,
-                   "predicted": int(predicted)}
-            for name, (n, right, predicted) in zip(classes, counts) if n or predicted}
+                   "predicted": int(called)}
+            for name, (n, right, called) in zip(classes, counts) if n or called}
 
 
 def evaluate(run_dir, dataset: str, data_dir, split: str, groups=None) -> dict:
@@ -231,8 +230,9 @@ def evaluation_result(scored: SplitPredictions) -> dict:
         "classes": list(ckpt.spec.classes), "metrics": task_metrics(ckpt.task, items, preds, ckpt.spec.partials),
     }
     if "segmentation" in ckpt.task:
-        result["segments@10"] = segment_counts(ckpt.spec.classes, items, preds)
-        result["frames_by_class"] = frame_counts(ckpt.spec.classes, items, preds)
+        predicted = [p.outputs["activity_logits"].argmax(axis=-1) for p in preds]  # (T,) labels per item
+        result["segments@10"] = segment_counts(ckpt.spec.classes, items, predicted)
+        result["frames_by_class"] = frame_counts(ckpt.spec.classes, items, predicted)
     return result
 
 
