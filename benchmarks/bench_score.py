@@ -1,6 +1,6 @@
 """Benchmark: `ergoedge score` on a 10,000-frame sequence, end to end (process start to files written).
 
-Run: `make bench` or `.venv/bin/python benchmarks/bench_score.py [--frames 10000] [--repeats 5]`.
+Run: `make bench` or `.venv/bin/python benchmarks/bench_score.py [--frames 10000] [--repeats 5] [--live | --memory]`.
 Prints the median and range of wall-clock seconds over the repeats, and the in-process time of each stage.
 The issue's target is under 2 s for 10,000 frames on a 2-core machine.
 
@@ -8,6 +8,10 @@ The issue's target is under 2 s for 10,000 frames on a 2-core machine.
 the example lift written by `save_sequence` (float32 BlazePose), its wall-clock time and peak resident memory (the
 same as `/usr/bin/time -v` reports). Issue 11 item 8's target: well under 2 GB for 1e6 frames
 (it took 5.5 GB and 111 s scored whole; 0.7 GB and 40 s in parts, on a 2-core x86_64 machine).
+
+`--live` measures what `ergoedge run` pays per person and frame instead: `edge.scoring.stream.PersonStream.update`
+over `--frames` (default 3,000) frames of the example lift at `--fps`, in this process, after one second of
+warm-up; the milliseconds a frame, fastest and median of the repeats.
 """
 
 from __future__ import annotations
@@ -30,7 +34,10 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--layout", default="blazepose33")
     parser.add_argument("--memory", action="store_true", help="peak memory and time of one long run")
+    parser.add_argument("--live", action="store_true", help="live scoring's time per person and frame")
     args = parser.parse_args()
+    if args.live:
+        return _live(args.frames or 3_000, args.fps, args.layout, args.repeats)
     if args.memory:
         return _memory(args.frames or 1_000_000, args.fps, args.layout)
     args.frames = args.frames or 10_000
@@ -75,6 +82,29 @@ def main() -> int:
         stages["timeline.png (incl. matplotlib import)"] = time.perf_counter() - t0
         for name, seconds in stages.items():
             print(f"  {name:42s} {seconds * 1000:7.1f} ms")
+    return 0
+
+
+def _live(frames: int, fps: float, layout_name: str, repeats: int) -> int:
+    """PersonStream.update frame by frame (the run's scoring of one person), with the default ScoreConfig."""
+    from edge.datasets.synth.example_lift import example_lift_sequence
+    from edge.scoring.stream import PersonStream
+    from edge.skeletons import get_layout, parse_up
+
+    warm = int(round(fps))
+    joints = example_lift_sequence(seconds=(frames + warm) / fps, fps=fps, layout=layout_name).astype(np.float32)
+    layout, up = get_layout(layout_name), parse_up("z")
+    per_frame = []
+    for _ in range(repeats):
+        stream = PersonStream(layout, up)
+        for i in range(warm):
+            stream.update(i / fps, joints[i])
+        start = time.perf_counter()
+        for i in range(warm, warm + frames):
+            stream.update(i / fps, joints[i])
+        per_frame.append((time.perf_counter() - start) / frames * 1000)
+    print(f"PersonStream.update, {frames} frames of {layout_name} at {fps:g} fps, {repeats} repeats:")
+    print(f"  fastest {min(per_frame):.3f} ms a frame, median {statistics.median(per_frame):.3f} ms")
     return 0
 
 

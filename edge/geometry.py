@@ -11,7 +11,8 @@ def dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Cross product along the last axis, broadcasting (several times faster than np.cross on (S, T, 3) arrays)."""
-    a, b = np.broadcast_arrays(a, b)
+    if a.shape != b.shape:  # live scoring crosses one frame's equal-shaped vectors: no broadcast to pay for
+        a, b = np.broadcast_arrays(a, b)
     out = np.empty(a.shape)
     out[..., 0] = a[..., 1] * b[..., 2] - a[..., 2] * b[..., 1]
     out[..., 1] = a[..., 2] * b[..., 0] - a[..., 0] * b[..., 2]
@@ -21,9 +22,11 @@ def cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def unit(v: np.ndarray) -> np.ndarray:
     """Unit vectors; a zero-length vector becomes NaN so that it reads as unknown downstream, never as zero."""
-    n = np.linalg.norm(v, axis=-1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(n > 1e-12, v / np.where(n > 1e-12, n, 1.0), np.nan)
+    v = np.asarray(v)
+    n = np.sqrt((v * v).sum(axis=-1, keepdims=True))  # np.linalg.norm's own arithmetic, without its overhead
+    long_enough = n > 1e-12
+    out = np.full(v.shape, np.nan, dtype=np.result_type(v.dtype, np.float16))
+    return np.divide(v, n, out=out, where=long_enough)
 
 
 def reject(v: np.ndarray, axis: np.ndarray) -> np.ndarray:

@@ -404,6 +404,12 @@ def test_vectorised_matches_per_row_calls_and_reference():
     got = np.stack([s[k] for k in keys], axis=1)
     expected = np.array([_reference(r) for r in rows])
     np.testing.assert_array_equal(got, expected)
+    # Fields the caller vouches for (live scoring's method_columns) skip the checks, not the arithmetic.
+    trusted = reba_scores(RebaInput(**cols), checked=True)
+    assert trusted.keys() == s.keys()
+    for key, values in s.items():
+        np.testing.assert_array_equal(trusted[key], values, err_msg=key)
+        assert trusted[key].dtype == np.int64
     # Per-row scalar calls through the engine itself agree with the one vectorised call. A scalar call costs
     # ~0.1 ms, so a fixed random 1,500-row sample keeps the test fast; the reference above covers all rows.
     for i in np.random.default_rng(11).choice(n, 1500, replace=False):

@@ -371,6 +371,12 @@ def test_vectorised_matches_per_row_calls_and_reference():
             "grand")
     rows = [{k: v[i].item() for k, v in cols.items()} for i in range(n)]
     np.testing.assert_array_equal(np.stack([s[k] for k in keys], axis=1), np.array([_reference(r) for r in rows]))
+    # Fields the caller vouches for (live scoring's method_columns) skip the checks, not the arithmetic.
+    trusted = rula_scores(RulaInput(**cols), checked=True)
+    assert trusted.keys() == s.keys()
+    for key, values in s.items():
+        np.testing.assert_array_equal(trusted[key], values, err_msg=key)
+        assert trusted[key].dtype == np.int64
     # Per-row scalar engine calls on a fixed random sample (a scalar call costs ~0.1 ms; the reference covers all).
     for i in np.random.default_rng(13).choice(n, 1500, replace=False):
         one = rula_scores(RulaInput(**rows[i]))

@@ -118,9 +118,11 @@ def _load(kg, shock):
     return (kg >= 5) + (kg > 10).astype(np.int64) + shock
 
 
-def reba_scores(inp: RebaInput) -> dict[str, np.ndarray]:
-    """All REBA intermediate scores, the total and the action level, as int64 arrays of the broadcast shape."""
-    f = prepare_fields(inp, _REBA_KINDS)
+def reba_scores(inp: RebaInput, *, checked: bool = False) -> dict[str, np.ndarray]:
+    """All REBA intermediate scores, the total and the action level, as int64 arrays of the broadcast shape.
+    `checked`: the caller built every field of the right kind and dtype, so they are not checked again
+    (`worksheet_fields.prepare_fields`)."""
+    f = prepare_fields(inp, _REBA_KINDS, checked)
     neck = _neck(f["neck_flexion_deg"], f["neck_twisted"], f["neck_side_bent"])
     trunk = _trunk(f["trunk_flexion_deg"], f["trunk_twisted"], f["trunk_side_bent"])
     legs = _legs(f["bilateral_support"], f["knee_flexion_deg"])

@@ -117,9 +117,11 @@ def _force(kg, mode, shock):
     return np.where(shock, 3, by_load)
 
 
-def rula_scores(inp: RulaInput) -> dict[str, np.ndarray]:
-    """All RULA intermediate scores, the grand score and the action level, as int64 arrays of the broadcast shape."""
-    f = prepare_fields(inp, _RULA_KINDS)
+def rula_scores(inp: RulaInput, *, checked: bool = False) -> dict[str, np.ndarray]:
+    """All RULA intermediate scores, the grand score and the action level, as int64 arrays of the broadcast shape.
+    `checked`: the caller built every field of the right kind and dtype, so they are not checked again
+    (`worksheet_fields.prepare_fields`)."""
+    f = prepare_fields(inp, _RULA_KINDS, checked)
     upper_arm = _upper_arm(f["upper_arm_flexion_deg"], f["upper_arm_abducted"], f["shoulder_raised"],
                            f["arm_supported"])
     lower_arm = lower_arm_band(f["lower_arm_flexion_deg"]) + f["lower_arm_across_midline_or_out_to_side"]

@@ -67,12 +67,18 @@ def _as_array(name: str, value: ArrayLike, kind) -> np.ndarray:
     return arr.astype(np.int64)
 
 
-def prepare_fields(inp, kinds: dict) -> dict[str, np.ndarray]:
+def prepare_fields(inp, kinds: dict, checked: bool = False) -> dict[str, np.ndarray]:
     """Validate every field of the input dataclass `inp` and broadcast them all to one shape.
 
-    `kinds` maps a field name to its kind; a field not named there is a `FLAG`."""
+    `kinds` maps a field name to its kind; a field not named there is a `FLAG`. `checked`: the caller made every
+    field itself of the right kind and dtype (finite float64 angles and kilograms, bool flags, int indices in range:
+    `edge.scoring.methods.method_columns`), so only the broadcast is done; the checks cost more than the scoring
+    on the one-frame arrays of live scoring."""
     names = _field_names(type(inp))
-    arrays = [_as_array(n, getattr(inp, n), kinds.get(n, FLAG)) for n in names]
+    if checked:
+        arrays = [np.asarray(getattr(inp, n)) for n in names]
+    else:
+        arrays = [_as_array(n, getattr(inp, n), kinds.get(n, FLAG)) for n in names]
     # Scored one frame at a time live (edge.scoring.stream), fields are mostly 1-element arrays beside scalars from
     # the configuration: only the fields of another shape are broadcast, as read-only views (no engine writes into
     # its input), the same values np.broadcast_arrays gives at a fraction of the cost.

@@ -131,7 +131,7 @@ def method_columns(a: dict[str, np.ndarray], act: dict[str, np.ndarray], cfg: Sc
             wrist_flexion_deg=_fill(wrist), wrist_deviated_or_twisted=deviated, load_kg=cfg.load_kg,
             shock=cfg.shock, coupling=coupling, activity_static=static, activity_repeated=repeated,
             activity_rapid_change=act["rapid_change"],
-        ))
+        ), checked=True)
         rula = rula_scores(RulaInput(
             upper_arm_flexion_deg=_fill(arm), upper_arm_abducted=abducted, shoulder_raised=raised,
             arm_supported=cfg.arm_supported, lower_arm_flexion_deg=_fill(elbow, 80.0),
@@ -143,7 +143,7 @@ def method_columns(a: dict[str, np.ndarray], act: dict[str, np.ndarray], cfg: Sc
             muscle_use_arm=act["static_arm"] | act["repeated_arm"],
             muscle_use_body=act["static_body"] | act["repeated_body"],
             load_kg=cfg.load_kg, load_mode=load_mode, shock=cfg.shock,
-        ))
+        ), checked=True)
         reba_side[side] = {k: np.where(side_nan, np.nan, v) for k, v in reba.items()}
         rula_side[side] = {k: np.where(side_nan, np.nan, v) for k, v in rula.items()}
 
