@@ -148,6 +148,7 @@ def test_the_example_config_makes_the_offline_twin():
     train, table = read_run_config(path, MODELS["edge_stream"].train_defaults)
     config = model_config(EdgeStreamConfig, table, DataSpec(classes=CLASSES))
     assert config.causal is False and train.epochs == 80  # the registry's training defaults still apply
+    assert train.data.context_s == 0.0  # ...but its context before each window: the twin was measured without
     assert build(config).input_keys() == ("joints", "mask")
 
 
@@ -174,6 +175,8 @@ def test_real_data_trains_with_speed_augmentation_and_root_motion_and_the_recipe
                                speed_range=(0.8, 1.25))
     config, table = read_run_config(None, defaults)
     assert config.data.augment == speed_only
+    # A window's length of each video before it read unscored: the widest causal layer's history.
+    assert config.data.context_s == config.data.window_s == 25.6 and config.data.context_after_s == 0.0
     # Root motion over 1-16 frames, on joints that keep their path through the room.
     assert config.data.norm.root == "first"
     assert model_config(EdgeStreamConfig, table, DataSpec()).root_lags == (1, 2, 4, 8, 16)

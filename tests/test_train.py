@@ -22,7 +22,7 @@ from edge.datasets.synth.activities import ACTIVITIES
 from edge.datasets.synth.example_lift import example_lift_sequence
 from edge.errors import InputError
 from edge.models.base import REBA_PARTIALS, DataSpec
-from edge.train.batches import collate, make_item, window_starts
+from edge.train.batches import collate, make_item, training_items, window_starts
 from edge.train.checkpoint import load_checkpoint, save_checkpoint, state_digest
 from edge.train.config import DataConfig, NormConfig
 from edge.train.data import apply_groups, group_key, split_keys
@@ -130,6 +130,43 @@ def test_windows_cover_every_frame_and_collate_pads_at_the_end():
     assert (batch["joints"][0, 5:] == 0).all() and (batch["joints"][0, 1, 3] == 0).all()
     assert torch.isfinite(batch["joints"]).all() and torch.isnan(batch["quality"]).all()
     assert "keypoints2d" not in batch
+
+
+def test_windows_read_their_context_unscored():
+    """data.context_s / context_after_s: each window reads up to that much of the recording before / after it; those
+    frames are the model's input and nobody's loss (unlabelled, REBA unknown); at the recording's ends there is none."""
+    from edge.train.config import DataConfig
+
+    spec = DataSpec(layout="uwiom15", classes=("a", "b"), partials=("reba_trunk",), fps=10.0)
+    n = 100
+    seq = Sequence(layout="uwiom15", fps=10.0, up=np.array([0, 0, 1.0]),
+                   joints=example_lift_sequence(seconds=n / 10, fps=10, layout="uwiom15", up="z"),
+                   activity=np.arange(n) % 2, activity_names=("a", "b"),
+                   targets={"reba_total": np.arange(n, dtype=float), "reba_trunk": np.full(n, 2.0)},
+                   metadata={"source": "t", "video": "v"})
+    whole = make_item(seq, spec, NormConfig())
+    plain = training_items([seq], spec, DataConfig(window_s=3.2, stride_s=3.2), whole=False,
+                           rng=np.random.default_rng(0))
+    assert {i.num_frames for i in plain} == {32}
+    for before_s, after_s in ((1.5, 0.0), (0.0, 2.0), (1.5, 2.0)):
+        config = DataConfig(window_s=3.2, stride_s=3.2, context_s=before_s, context_after_s=after_s)
+        items = training_items([seq], spec, config, whole=False, rng=np.random.default_rng(0))
+        assert len(items) == len(plain)
+        for item, bare in zip(items, plain):
+            start = int(bare.name.rsplit("@", 1)[1])
+            first = int(item.name.rsplit("@", 1)[1])
+            before, after = start - first, item.num_frames - 32 - (start - first)
+            assert before == min(start, round(10 * before_s)) and after == min(n - start - 32, round(10 * after_s))
+            np.testing.assert_array_equal(item.joints, whole.joints[first:first + item.num_frames])  # real input
+            scored = slice(before, before + 32)
+            np.testing.assert_array_equal(item.activity[scored], bare.activity)  # the window scored as before
+            np.testing.assert_array_equal(item.reba[scored], bare.reba)
+            context = np.r_[0:before, before + 32:item.num_frames]
+            assert (item.activity[context] == -1).all() and np.isnan(item.reba[context]).all()
+            assert np.isnan(item.partials[context]).all()
+        assert any(i.num_frames > 32 for i in items)
+    with pytest.raises(InputError, match="data.context_s"):
+        DataConfig(context_s=-1.0)
 
 
 def test_progress_bar_redraws_on_a_terminal_only():

@@ -70,6 +70,17 @@ def crop(item: Item, start: int, stop: int) -> Item:
                    partials=item.partials[start:stop], joints=cut(item.joints), keypoints2d=cut(item.keypoints2d))
 
 
+def unscored_edges(item: Item, before: int, after: int) -> Item:
+    """`item` with its first `before` and last `after` frames kept as input and taken out of every loss
+    (unlabelled, unknown)."""
+    if before <= 0 and after <= 0:
+        return item
+    activity, reba, partials = item.activity.copy(), item.reba.copy(), item.partials.copy()
+    for edge in (slice(0, max(before, 0)), slice(item.num_frames - max(after, 0), item.num_frames)):
+        activity[edge], reba[edge], partials[edge] = UNKNOWN_ACTIVITY, np.nan, np.nan
+    return replace(item, activity=activity, reba=reba, partials=partials)
+
+
 def window_starts(frames: int, length: int, stride: int, offset: int = 0) -> list[int]:
     """First frames of windows of `length` every `stride` from `offset`, plus one ending at the last frame; a
     sequence no longer than a window is one window from 0."""
@@ -95,10 +106,14 @@ def training_items(seqs: list[Sequence], spec: DataSpec, config: DataConfig, who
         return list(items)
     length = max(1, round(config.window_s * config.fps))
     stride = max(1, round(config.stride_s * config.fps))
+    before, after = round(config.context_s * config.fps), round(config.context_after_s * config.fps)
     out = []
     for item in items:
         offset = int(rng.integers(stride))
-        out += [crop(item, s, s + length) for s in window_starts(item.num_frames, length, stride, offset)]
+        for s in window_starts(item.num_frames, length, stride, offset):
+            end = min(s + length, item.num_frames)
+            first, last = max(0, s - before), min(item.num_frames, end + after)
+            out.append(unscored_edges(crop(item, first, last), s - first, last - end))
     return out
 
 

@@ -66,6 +66,9 @@ class DataConfig:
     window_s, stride_s: training windows of this length every stride (a sequence shorter than a window is one
       window); each epoch shifts the windows by a random offset below the stride. window_s = 0 trains on whole
       sequences (always so for exercise quality, whose score belongs to the whole recording).
+    context_s, context_after_s: seconds of the recording before and after each training window that the model
+      reads and no loss scores (as far as the recording goes): what a model whose layers look past the window's
+      edges has around each frame when it runs over a whole recording (a causal model: before only). 0: nothing.
     val_fraction: of the training videos (subjects where the data set names them) held out, seeded, for early
       stopping; never from the data set's published validation or test videos. 0: no validation, no early stop.
     test_fraction: of the videos (subjects) kept away from training and validation altogether, for data sets
@@ -84,6 +87,8 @@ class DataConfig:
     fps: float = 10.0
     window_s: float = 25.6
     stride_s: float = 12.8
+    context_s: float = 0.0
+    context_after_s: float = 0.0
     val_fraction: float = 0.2
     test_fraction: float = 0.0
     layout: str = ""
@@ -101,6 +106,8 @@ class DataConfig:
         check_number(self.fps, "data.fps", minimum=1.0, maximum=1000.0)
         check_number(self.window_s, "data.window_s", minimum=0.0, maximum=3600.0)
         check_number(self.stride_s, "data.stride_s", positive=True, maximum=3600.0)
+        check_number(self.context_s, "data.context_s", minimum=0.0, maximum=3600.0)
+        check_number(self.context_after_s, "data.context_after_s", minimum=0.0, maximum=3600.0)
         check_number(self.val_fraction, "data.val_fraction", minimum=0.0, maximum=0.9)
         check_number(self.test_fraction, "data.test_fraction", minimum=0.0, maximum=0.9)
         if self.val_fraction + self.test_fraction > 0.9:
