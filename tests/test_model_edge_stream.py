@@ -185,6 +185,7 @@ def test_real_data_trains_with_speed_augmentation_and_root_motion_and_the_recipe
     recipe = Path(__file__).resolve().parents[1] / "edge" / "data" / "recipes" / "edge_stream.toml"
     config, table = read_run_config(recipe, defaults)
     assert config.data.augment == AugmentConfig(drop_p=0.0, speed_range=(0.8, 1.25))
+    assert config.data.context_s == 0.0  # no unscored history before the windows, unlike the registry's
     assert config.data.norm.root == "frame"
     recipe_model = model_config(EdgeStreamConfig, table, DataSpec())
     assert recipe_model.root_lags == () and recipe_model.delay == 5  # half a second of latency (README)
