@@ -7,6 +7,8 @@ not depend on the weights. Prints, as JSON:
 - the step through each backend (`edge.inference`; ONNX Runtime CPU with 1 and 2 intra-op threads, OpenVINO CPU),
   state fed back from the previous step's outputs as the device does: microseconds a step and frames per second
   per stream (the acceptance target: 3000 through ONNX Runtime on 2 CPU cores);
+- the step as the device runs it (`device_stream`: `edge.streaming.model.Stream` on the backend the run picks, on
+  ONNX Runtime the state kept in its buffers between steps);
 - the whole per-person path of `ergoedge run` (`edge.streaming.activity.PersonActivity.update`: BlazePose-33
   joints -> the model's layout, 30 fps -> the model's 10 fps by interpolation, normalisation, the step on the
   backend the run picks): microseconds per camera frame and per model step.
@@ -67,6 +69,17 @@ def bench_backend(path: Path, backend: str, options: dict, seconds: float) -> di
     return {"backend": backend, **options, "step_us": round(sec * 1e6, 1), "frames_per_s_per_stream": round(1 / sec)}
 
 
+def bench_stream(path: Path, seconds: float) -> dict:
+    from edge.streaming.model import open_stream_model
+
+    model = open_stream_model(path)
+    stream = model.new_stream()
+    joints = np.random.default_rng(0).standard_normal((15, 3)).astype(np.float32)
+    sec = per_call_s(lambda: stream.step(joints), seconds)
+    return {"backend": model.backend_name, "bound": stream._bound is not None, "step_us": round(sec * 1e6, 1),
+            "frames_per_s_per_stream": round(1 / sec)}
+
+
 def bench_person(path: Path, seconds: float) -> dict:
     from edge.datasets.synth.example_lift import example_lift_sequence
     from edge.streaming.model import open_stream_model
@@ -104,6 +117,7 @@ def main() -> int:
                 result["backends"].append(bench_backend(path, backend, options, args.seconds))
             except Exception as exc:  # a runtime missing here is reported, the others still measured
                 result["backends"].append({"backend": backend, "error": str(exc).splitlines()[0]})
+        result["device_stream"] = bench_stream(path, args.seconds)
         result["person_stream"] = bench_person(path, args.seconds)
     print(json.dumps(result, indent=2))
     return 0

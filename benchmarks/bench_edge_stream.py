@@ -10,7 +10,8 @@ partials), then prints, as JSON:
 - the step exported here to ONNX (torch.onnx.export, dynamo=False, state as explicit inputs and outputs; the
   product's exporter is issue 13's, not this script), its graph size, the largest difference from the torch
   step over 200 streamed frames, and ONNX Runtime's time per step (CPU provider, `--threads` intra-op threads,
-  state fed back from the previous run's outputs, as the device does).
+  state fed back from the previous run's outputs), and as the device steps it (`bound_*`: the state kept in ONNX
+  Runtime's buffers between steps, `edge.inference.ort_backend.OrtRecurrence`).
 The acceptance target is 3000 frames per second per stream through ONNX Runtime on 2 CPU cores.
 """
 
@@ -71,6 +72,9 @@ def bench_onnx(model, args, out: dict) -> None:
         opts.intra_op_num_threads = args.threads
         opts.inter_op_num_threads = 1
         sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        from edge.inference.ort_backend import OrtBackend
+
+        backend = OrtBackend(path, ("CPUExecutionProvider",), intra_op_threads=args.threads)
     # a state tensor the step never reads (the previous frame without velocities) is no input of the graph
     graph_inputs = {i.name for i in sess.get_inputs()}
     pairs = [(k, name) for k, name in enumerate(inputs[1:]) if name in graph_inputs]
@@ -98,6 +102,11 @@ def bench_onnx(model, args, out: dict) -> None:
 
     sec = per_call_s(ort_step, args.seconds)
     out["onnx"].update(step_us=round(sec * 1e6, 1), frames_per_s_per_stream=round(args.batch / sec))
+    # As the device steps it (edge.streaming.model.Stream): the state kept in ONNX Runtime's buffers.
+    stream = backend.recurrence("joints", [(name, f"next_{name}") for _, name in pairs],
+                                [initial[k].numpy() for k, _ in pairs], outputs[:3])
+    sec = per_call_s(lambda: stream.run(frames[0]), args.seconds)
+    out["onnx"].update(bound_step_us=round(sec * 1e6, 1), bound_frames_per_s_per_stream=round(args.batch / sec))
 
 
 def _lags(parser, text: str) -> tuple[int, ...]:

@@ -5,7 +5,11 @@ The clip is made from the pose2sim demo (cam01, a real person), scaled into 640x
 30 fps. The run decodes it with GStreamer, runs BlazePose, scores every frame, evaluates alerts, draws the
 overlay and encodes the annotated video (unless --no-record): frames per second (wall clock) and per-stage
 milliseconds come from the run's own report, and with an activity model (--activity, else the models directory's
-default when there) its step count and step times (`activity_speed`). With --memory, RSS is sampled every 10 s of
+default when there) its step count and step times (`activity_speed`). `cpu_ms_per_frame` is the process's CPU time
+(`time.process_time`: every thread, GStreamer's decoding and encoding included, start-up too) over the run, per
+frame, and `cores_busy` that CPU time over the wall clock: on a shared machine whose speed moves from run to run,
+CPU time per frame compares days better than frames per second, and cores_busy near the core count says only less
+work per frame raises the rate. With --memory, RSS is sampled every 10 s of
 stream time by a thread and the RSS after 2 minutes is compared with the RSS at the end (use --seconds 1800 for the
 30-minute check).
 """
@@ -86,12 +90,16 @@ def main() -> int:
         sampler = threading.Thread(target=sample, daemon=True)
         if args.memory:
             sampler.start()
+        cpu0, wall0 = time.process_time(), time.perf_counter()
         report = run(config, Path(tmp) / "out", status=None)
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
         done.set()
         result = {
             "clip": "640x480, 30 fps, one person (pose2sim cam01 scaled)",
             "stream_seconds": report["stream_seconds"], "frames": report["frames"],
             "wall_seconds": report["wall_seconds"], "fps": report["fps"], "recorded": not args.no_record,
+            "cpu_ms_per_frame": round(1000.0 * cpu / max(report["frames"], 1), 2),
+            "cores_busy": round(cpu / wall, 2) if wall > 0 else None,
             "stages_ms": report["stages"], "dropped": report["source_stats"]["dropped"],
             "activity_speed": report["activity"].get("speed", report["activity"].get("reason")),
         }

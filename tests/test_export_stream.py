@@ -76,6 +76,36 @@ def test_onnx_step_by_step_equals_torch_whole_sequence(exported):
     assert model.steps == joints.shape[1] and model.speed()["step_median_ms"] > 0
 
 
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+def test_streams_keep_their_own_state_and_step_as_the_whole_sequence(exported, backend):
+    from edge.inference.ort_backend import OrtRecurrence
+
+    ckpt, artifact = exported
+    rng = np.random.default_rng(11)
+    joints = (0.4 * rng.standard_normal((2, 60, 15, 3))).astype(np.float32)
+    joints[0, 10:20, 6] = np.nan
+    whole = whole_sequence(ckpt, joints)
+    model = open_stream_model(artifact.onnx, backend=backend)
+    streams = [model.new_stream(), model.new_stream()]
+    # On ONNX Runtime the state stays in its buffers; elsewhere it is fed back as arrays.
+    assert all(isinstance(s._bound, OrtRecurrence) == (backend == "onnxruntime") for s in streams)
+    state = model.initial_state()
+    for t in range(joints.shape[1]):  # two people in turn: neither stream's state reaches the other
+        outs = [stream.step(joints[k, t]) for k, stream in enumerate(streams)]
+        reference, state = model.step(state, joints[0, t])  # the state fed back by the caller
+        for name in ("activity_logits", "reba", "reba_partials"):
+            for k, out in enumerate(outs):
+                assert out[name].shape == whole[name][k, t].shape
+                np.testing.assert_allclose(out[name], whole[name][k, t], rtol=0, atol=2e-5, err_msg=f"{name} {t}")
+            np.testing.assert_allclose(outs[0][name], reference[name], rtol=0, atol=1e-6)
+    assert model.steps == 3 * joints.shape[1]
+    if backend == "onnxruntime":  # the state it would read next is the fed-back path's
+        for mine, theirs in zip(streams[0]._bound.state(), state):
+            np.testing.assert_allclose(mine, theirs, rtol=0, atol=1e-6)
+    with pytest.raises(InputError, match="shape"):
+        streams[1].step(np.zeros((14, 3), np.float32))
+
+
 def test_manifest_says_what_the_device_needs_and_how_it_was_made(exported):
     ckpt, artifact = exported
     assert artifact.onnx.name == "edge_stream_step.onnx" and artifact.manifest == artifact.onnx.with_suffix(".json")

@@ -112,3 +112,45 @@ def test_open_backend_dispatch(tmp_path, yolo_const, monkeypatch):
 def test_ort_backend_accepts_provider_options(yolo_const):
     b = OrtBackend(yolo_const, providers=[("CPUExecutionProvider", {})])
     assert b.provider == "CPUExecutionProvider" and b.requested_providers == ("CPUExecutionProvider",)
+
+
+def _accumulator(path, open_output=False):
+    """A recurrent step: next_total = total + x (state), y = 2 * total + x (the step's output); `open_output`: y is
+    where x is nonzero instead (its length depends on the data)."""
+    from onnx import TensorProto, helper
+
+    from onnx_stand_ins import const_tensor, save_model, value_info
+
+    nodes = [helper.make_node("Add", ["total", "x"], ["next_total"]),
+             helper.make_node("Mul", ["total", "two"], ["twice"]),
+             helper.make_node("NonZero", ["x"], ["y"]) if open_output
+             else helper.make_node("Add", ["twice", "x"], ["y"])]
+    y = value_info("y", [2, "n"], TensorProto.INT64) if open_output else value_info("y", ["batch", 3])
+    return save_model(path, nodes, [value_info("x", ["batch", 3]), value_info("total", ["batch", 3])],
+                      [value_info("next_total", ["batch", 3]), y], [const_tensor("two", np.array(2.0, np.float32))])
+
+
+def test_ort_recurrence_keeps_the_state_in_its_buffers_step_after_step(tmp_path):
+    b = OrtBackend(_accumulator(tmp_path / "acc.onnx"))
+    start = np.array([[1.0, -2.0, 0.5]], np.float32)
+    stream = b.recurrence("x", [("total", "next_total")], [start], ["y"])
+    other = b.recurrence("x", [("total", "next_total")], [np.zeros_like(start)], ["y"])
+    xs = np.random.default_rng(0).standard_normal((7, 1, 3)).astype(np.float32)
+    total, kept = start.copy(), []
+    for x in xs:  # odd and even steps run on the two bindings in turn
+        got = stream.run(x)
+        assert set(got) == {"y"} and got["y"].shape == (1, 3) and got["y"].dtype == np.float32
+        np.testing.assert_allclose(got["y"], 2 * total + x, rtol=0, atol=1e-6)
+        kept.append(got["y"])
+        total = total + x
+        np.testing.assert_allclose(stream.state()[0], total, rtol=0, atol=1e-6)
+    # What it returned earlier is not overwritten by later steps; another stream has its own state.
+    np.testing.assert_allclose(kept[0], 2 * start + xs[0], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(other.run(xs[0])["y"], xs[0], rtol=0, atol=1e-6)
+    with pytest.raises(InputError, match=r"shape \[1, 4\]"):
+        stream.run(np.zeros((1, 4), np.float32))
+    with pytest.raises(InputError, match="dtype float64"):
+        stream.run(np.zeros((1, 3)))
+    # An output whose shape is left open beyond the stream axis cannot be bound: None, the caller feeds the state.
+    open_shape = OrtBackend(_accumulator(tmp_path / "open.onnx", open_output=True))
+    assert open_shape.recurrence("x", [("total", "next_total")], [start], ["y"]) is None

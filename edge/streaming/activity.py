@@ -159,7 +159,7 @@ class PersonActivity:
         self.convert = convert
         self.normalise = FrameNormaliser(model.layout, model.norm, model.fps, scale_window_s)
         self.period = 1.0 / model.fps
-        self.state = model.initial_state()
+        self.stream = model.new_stream()
         self._warming = model.delay_frames  # steps whose outputs label no frame of this stream yet
         self._next: float | None = None
         self._prev: tuple[float, np.ndarray] | None = None
@@ -191,7 +191,7 @@ class PersonActivity:
             x = self.normalise(tick, up)
             if x is None:
                 continue
-            outputs, self.state = self.model.step(self.state, x)
+            outputs = self.stream.step(x)
             if self._warming:
                 self._warming -= 1
                 continue
