@@ -110,6 +110,18 @@ def test_crop_and_inverse_map_round_trip():
     assert black[:20, :20].max() == 0
 
 
+def test_crops_become_rgb_in_their_own_memory():
+    from edge.pose.blazepose import _rgb
+
+    crop = np.random.default_rng(1).integers(0, 256, (256, 256, 3), dtype=np.uint8)
+    rgb = _rgb(crop)
+    assert rgb.dtype == np.uint8 and rgb.shape == crop.shape and rgb.flags["C_CONTIGUOUS"]
+    np.testing.assert_array_equal(rgb, crop[..., ::-1])
+    # The landmark model's input, scaled in one pass: the values of a float32 cast then a division, to the bit.
+    np.testing.assert_array_equal(np.divide(rgb, np.float32(255.0), dtype=np.float32),
+                                  crop[..., ::-1].astype(np.float32) / 255.0)
+
+
 # ------------------------------------------------------------------------------------------- real footage
 def _reference(clip: str):
     ref = np.load(REFERENCE)
