@@ -157,7 +157,7 @@ class OrtRecurrence:
 
     Two sets of state buffers, bound once (IOBinding): a step reads one set and writes the next state into the
     other, and the next step the other way round, so no state tensor crosses into Python. `session.run` instead
-    copies every state input in and every state output out at each step: on `edge_stream`'s 17-class step (35
+    copies every state input in and every state output out at each step: on `edge_stream`'s 17-class step (32
     state tensors, 0.2 MB) that was about a quarter of the step's time (benchmarks/bench_edge_stream.py).
     `run(data)` returns the asked outputs as new arrays (the buffers they were written to are reused).
     """
