@@ -135,7 +135,7 @@ def check_frame(frame: np.ndarray) -> np.ndarray:
 
 
 def to_tensor(images: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """(B, H, W, 3) float32 -> (B, 3, H, W) contiguous in the model's dtype."""
+    """(B, H, W, 3) uint8 or float32 -> (B, 3, H, W) contiguous in the model's dtype (cast in the one copy)."""
     return np.ascontiguousarray(images.transpose(0, 3, 1, 2), dtype=dtype)
 
 

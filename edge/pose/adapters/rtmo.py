@@ -75,7 +75,7 @@ class RTMOAdapter(ImageAdapter):
         image, lb = letterbox(frame_bgr, self.input_hw, cfg.pad_value, center=cfg.pad_mode == "center")
         if cfg.channel_order == "rgb":
             image = image[:, :, ::-1]
-        return to_tensor(image[None].astype(np.float32), self.input_dtype), lb
+        return to_tensor(image[None], self.input_dtype), lb  # cast in to_tensor's one copy
 
     def __call__(self, frame_bgr: np.ndarray) -> list[Person]:
         frame = check_frame(frame_bgr)

@@ -137,7 +137,8 @@ class RTMPoseAdapter(ImageAdapter):
         for i, mat in enumerate(mats):
             crop = cv2.warpAffine(frame, mat, (width, height), flags=cv2.INTER_LINEAR,
                                   borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
-            crops[i] = (crop[:, :, ::-1].astype(np.float32) - self._mean) * self._inv_std
+            # Into the batch in one float32 pass each (the values of a cast, a difference, a product).
+            np.multiply(np.subtract(crop[:, :, ::-1], self._mean, dtype=np.float32), self._inv_std, out=crops[i])
         return crops
 
     def decode(self, simcc_x: np.ndarray, simcc_y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
