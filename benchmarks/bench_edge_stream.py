@@ -60,21 +60,18 @@ def export_step(model, batch: int, path: Path) -> tuple[list[str], list[str]]:
 def bench_onnx(model, args, out: dict) -> None:
     import numpy as np
     import onnx
-    import onnxruntime as ort
     import torch
+
+    from edge.inference.ort_backend import OrtBackend
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "edge_stream_step.onnx"
         inputs, outputs = export_step(model, args.batch, path)
         graph = onnx.load(str(path)).graph
         out["onnx"] = {"nodes": len(graph.node), "bytes": path.stat().st_size}
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = args.threads
-        opts.inter_op_num_threads = 1
-        sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        from edge.inference.ort_backend import OrtBackend
-
+        # One session for both ways of stepping it, so they differ only in how the state travels.
         backend = OrtBackend(path, ("CPUExecutionProvider",), intra_op_threads=args.threads)
+        sess = backend.session
     # a state tensor the step never reads (the previous frame without velocities) is no input of the graph
     graph_inputs = {i.name for i in sess.get_inputs()}
     pairs = [(k, name) for k, name in enumerate(inputs[1:]) if name in graph_inputs]

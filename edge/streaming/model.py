@@ -186,10 +186,11 @@ class Stream:
     def __init__(self, model: StreamModel):
         self.model = model
         self._state = model.initial_state()
-        recurrence = getattr(model.backend, "recurrence", None)
-        self._bound = recurrence(model.joints_input, [(p.input, p.output) for p in model.state_pairs],
-                                 self._state, [n for n in _HEADS if n in model.backend.output_names]) \
-            if recurrence is not None else None
+        self._bound = None
+        if hasattr(model.backend, "recurrence"):
+            self._bound = model.backend.recurrence(model.joints_input,
+                                                   [(p.input, p.output) for p in model.state_pairs], self._state,
+                                                   [n for n in _HEADS if n in model.backend.output_names])
 
     def step(self, joints: np.ndarray) -> dict[str, np.ndarray]:
         """One frame of normalised joints (J, 3) -> that frame's outputs (as `StreamModel.step`)."""

@@ -71,12 +71,12 @@ def crop(item: Item, start: int, stop: int) -> Item:
 
 
 def unscored_edges(item: Item, before: int, after: int) -> Item:
-    """`item` with its first `before` and last `after` frames kept as input and taken out of every loss
+    """`item` with its first `before` and last `after` frames (>= 0) kept as input and taken out of every loss
     (unlabelled, unknown)."""
-    if before <= 0 and after <= 0:
+    if before == 0 and after == 0:
         return item
     activity, reba, partials = item.activity.copy(), item.reba.copy(), item.partials.copy()
-    for edge in (slice(0, max(before, 0)), slice(item.num_frames - max(after, 0), item.num_frames)):
+    for edge in (slice(0, before), slice(item.num_frames - after, item.num_frames)):
         activity[edge], reba[edge], partials[edge] = UNKNOWN_ACTIVITY, np.nan, np.nan
     return replace(item, activity=activity, reba=reba, partials=partials)
 
