@@ -11,7 +11,10 @@ same as `/usr/bin/time -v` reports). Issue 11 item 8's target: well under 2 GB f
 
 `--live` measures what `ergoedge run` pays per person and frame instead: `edge.scoring.stream.PersonStream.update`
 over `--frames` (default 3,000) frames of the example lift at `--fps`, in this process, after one second of
-warm-up; the milliseconds a frame, fastest and median of the repeats.
+warm-up; the milliseconds a frame, fastest and median of the repeats. With `--people N` (N > 1), N people each
+with their own stream (the same lift, time-shifted, with 1 cm of noise) are scored together a frame at a time by
+`score_people` as `ergoedge run` scores them, and again one `update` after another: milliseconds a frame both
+ways.
 """
 
 from __future__ import annotations
@@ -35,8 +38,11 @@ def main() -> int:
     parser.add_argument("--layout", default="blazepose33")
     parser.add_argument("--memory", action="store_true", help="peak memory and time of one long run")
     parser.add_argument("--live", action="store_true", help="live scoring's time per person and frame")
+    parser.add_argument("--people", type=int, default=1, help="with --live: people scored together each frame")
     args = parser.parse_args()
     if args.live:
+        if args.people > 1:
+            return _live_people(args.frames or 3_000, args.fps, args.layout, args.repeats, args.people)
         return _live(args.frames or 3_000, args.fps, args.layout, args.repeats)
     if args.memory:
         return _memory(args.frames or 1_000_000, args.fps, args.layout)
@@ -105,6 +111,40 @@ def _live(frames: int, fps: float, layout_name: str, repeats: int) -> int:
         per_frame.append((time.perf_counter() - start) / frames * 1000)
     print(f"PersonStream.update, {frames} frames of {layout_name} at {fps:g} fps, {repeats} repeats:")
     print(f"  fastest {min(per_frame):.3f} ms a frame, median {statistics.median(per_frame):.3f} ms")
+    return 0
+
+
+def _live_people(frames: int, fps: float, layout_name: str, repeats: int, people: int) -> int:
+    """`score_people` over `people` streams a frame, against each stream's `update` in turn (the same frames)."""
+    from edge.datasets.synth.example_lift import example_lift_sequence
+    from edge.scoring.stream import PersonStream, score_people
+    from edge.skeletons import get_layout, parse_up
+
+    warm = int(round(fps))
+    total = frames + warm
+    lift = example_lift_sequence(seconds=(total + 3 * people * fps) / fps, fps=fps, layout=layout_name)
+    rng = np.random.default_rng(0)
+    crowd = [(lift[int(k * 3 * fps):][:total] + rng.normal(0, 0.01, (total,) + lift.shape[1:])).astype(np.float32)
+             for k in range(people)]
+    layout, up = get_layout(layout_name), parse_up("z")
+    timings: dict[str, list[float]] = {"together": [], "one after another": []}
+    for _ in range(repeats):
+        for way, times in timings.items():
+            streams = [PersonStream(layout, up) for _ in range(people)]
+            start = 0.0
+            for i in range(total):
+                if i == warm:
+                    start = time.perf_counter()
+                frame = [joints[i] for joints in crowd]
+                if way == "together":
+                    score_people(streams, i / fps, frame)
+                else:
+                    for stream, joints in zip(streams, frame):
+                        stream.update(i / fps, joints)
+            times.append((time.perf_counter() - start) / frames * 1000)
+    print(f"{people} people, {frames} frames of {layout_name} at {fps:g} fps, {repeats} repeats (ms a frame):")
+    for way, times in timings.items():
+        print(f"  {way:18s} fastest {min(times):.3f}, median {statistics.median(times):.3f}")
     return 0
 
 

@@ -6,8 +6,9 @@ Two measurements, both with the run's own components and the run config's models
 - end to end: `ergoedge run` over the clip (decode, pose, scoring with the activity model, alerts; no outputs),
   frames per second by the wall clock and milliseconds per stage from the run's own stage clock;
 - per stage, for 1 to N people: on each of the clip's frames the person detector once, then per person the
-  landmark model (on the ROI the detector found; for BlazePose), the scoring stream and the activity step. N people
-  cost `detect + N x (landmarks + score + activity)` from the per-call medians; `fps` is 1000 over that sum. It is an
+  landmark model (on the ROI the detector found; for BlazePose) and the activity step, and for each person count n
+  the scoring of n people together (`score_people`, as the run scores a frame; stage `score_n`). N people cost
+  `detect + N x (landmarks + activity) + score_N` from the per-call medians; `fps` is 1000 over that sum. It is an
   upper bound on the pose cost (the run re-detects only when tracking is lost) and leaves out decoding and outputs,
   which the end-to-end figure has.
 """
@@ -74,7 +75,7 @@ def stage_costs(config, source: Path, spec: BenchSpec) -> dict:
     from edge.pose.lifting import scoring_joints
     from edge.pose.placement import FramePlacement
     from edge.pose.scene import load_calibration
-    from edge.scoring.stream import PersonStream
+    from edge.scoring.stream import PersonStream, score_people
     from edge.skeletons import get_layout
     from runtime.activity import ActivityStage
     from runtime.config import pose_spec
@@ -87,8 +88,8 @@ def stage_costs(config, source: Path, spec: BenchSpec) -> dict:
     pipeline = estimator.model
     split = callable(getattr(pipeline, "detect", None)) and callable(getattr(pipeline, "landmarks_in", None))
     copies = max(spec.people)
-    streams: dict[int, PersonStream] = {}
-    times = {"detect": [], "landmarks": [], "pose": [], "score": [], "activity": []}
+    crowds: dict[int, list[PersonStream]] = {}  # person count -> its streams (each count keeps its own state)
+    times = {"detect": [], "landmarks": [], "pose": [], **{f"score_{n}": [] for n in spec.people}, "activity": []}
     frames_with_person = 0
     for index, t, frame, _fps in video_frames(source):
         if index >= spec.frames:
@@ -104,10 +105,12 @@ def stage_costs(config, source: Path, spec: BenchSpec) -> dict:
             continue
         frames_with_person += 1
         joints, person_up = scoring_joints(people[0], up)
-        for pid in range(copies):
-            stream = streams.setdefault(pid, PersonStream(layout, person_up, config.scoring))
-            metrics, ms = _timed(stream.update, t, joints)
-            times["score"].append(ms)
+        scored = {}
+        for n in spec.people:
+            crowd = crowds.setdefault(n, [PersonStream(layout, person_up, config.scoring) for _ in range(n)])
+            scored[n], ms = _timed(score_people, crowd, t, [joints] * n)
+            times[f"score_{n}"].append(ms)
+        for pid, metrics in enumerate(scored[copies]):
             if activity.enabled:
                 times["activity"].append(_timed(_activity_step, activity, placed, pid, t, people[0], frame.shape,
                                                 joints, person_up, metrics)[1])
@@ -135,9 +138,8 @@ def per_people(costs: dict, people: tuple[int, ...]) -> list[dict]:
             pose = median("detect") + n * median("landmarks")
         else:  # one call finds everyone (bottom-up adapters): the same cost for any count
             pose = median("pose")
-        per_person = median("score") + median("activity")
-        total = pose + n * per_person
-        rows.append({"people": n, "pose_ms": round(pose, 3), "score_ms": round(n * median("score"), 3),
+        total = pose + median(f"score_{n}") + n * median("activity")
+        rows.append({"people": n, "pose_ms": round(pose, 3), "score_ms": round(median(f"score_{n}"), 3),
                      "activity_ms": round(n * median("activity"), 3), "frame_ms": round(total, 3),
                      "fps": round(1000.0 / total, 1) if total > 0 else None})
     return rows
@@ -184,7 +186,7 @@ def _markdown(result: dict) -> str:
     for name, row in result["stages"]["stages"].items():
         if row["calls"]:
             lines.append(f"| {name} | {row['calls']} | {row['median_ms']} | {row['p90_ms']} |")
-    lines += ["", "Per frame for N people (detect + N x (landmarks + score + activity), per-call medians):", "",
+    lines += ["", "Per frame for N people (detect + N x (landmarks + activity) + score_N, per-call medians):", "",
               "| people | pose ms | score ms | activity ms | frame ms | fps |", "|---|---|---|---|---|---|"]
     lines += [f"| {r['people']} | {r['pose_ms']} | {r['score_ms']} | {r['activity_ms']} | {r['frame_ms']} | "
               f"{r['fps']} |" for r in result["per_people"]]

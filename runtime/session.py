@@ -176,15 +176,15 @@ class Session:
     def _score(self, bodies: dict, placements: dict, t: float) -> dict[int, dict]:
         """Each person's metrics for this frame (`bodies`: person id -> joints, up; `placements`: person id ->
         what places the joints in the camera's space, for the activity model), from their own `PersonStream`
-        (made on first sight)."""
-        from edge.scoring.stream import PersonStream
+        (made on first sight), everyone scored in one `score_people` call."""
+        from edge.scoring.stream import PersonStream, score_people
 
-        metrics = {}
+        for pid, (_joints, up) in bodies.items():
+            if pid not in self.streams:
+                self.streams[pid] = PersonStream(self.layout, up, self.config.scoring)
+        found = score_people([self.streams[pid] for pid in bodies], t, [joints for joints, _up in bodies.values()])
+        metrics = dict(zip(bodies, found))
         for pid, (joints, up) in bodies.items():
-            stream = self.streams.get(pid)
-            if stream is None:
-                stream = self.streams[pid] = PersonStream(self.layout, up, self.config.scoring)
-            metrics[pid] = stream.update(t, joints)
             self.activity.update(pid, t, joints, up, metrics[pid], placements.get(pid))
         return metrics
 

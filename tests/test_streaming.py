@@ -95,3 +95,31 @@ def test_frame_interval_is_the_median_gap_of_the_last_frames(frames):
     recent = times[-9:]
     expected = 1 / 30 if frames < 2 else float(np.median(np.diff(recent)))
     assert stream._frame_interval() == expected
+
+
+def test_people_scored_together_equal_each_scored_alone():
+    """`score_people` over three people (their own up vectors, one of them unseen in some frames) gives each the
+    metrics their own stream gives them frame by frame, to the bit; streams of another layout are refused."""
+    from edge.scoring.stream import score_people
+
+    layout = get_layout("blazepose33")
+    lift = example_lift_sequence(seconds=70.0, fps=30.0)
+    rng = np.random.default_rng(3)
+    crowd = [lift[k * 300:][:600] + rng.normal(0, 0.01, (600,) + lift.shape[1:]) for k in range(3)]
+    crowd[1][100:110, layout.index("left_hip")] = np.nan
+    tilted = parse_up("z") + np.array([0.05, 0.0, 0.0])
+    ups = [parse_up("z"), tilted / np.linalg.norm(tilted), parse_up("z")]
+    config = ScoreConfig(load_kg=10.0)
+    together = [PersonStream(layout, up, config) for up in ups]
+    alone = [PersonStream(layout, up, config) for up in ups]
+    for i in range(600):
+        frame = [joints[i] for joints in crowd]
+        scored = score_people(together, i / 30.0, frame)
+        for stream, joints, metrics in zip(alone, frame, scored):
+            own = stream.update(i / 30.0, joints)
+            assert list(metrics) == list(own)
+            np.testing.assert_array_equal(list(metrics.values()), list(own.values()))
+    assert all(m["l5s1_compression_n"] > 500 and np.isfinite(m["reba_total"]) for m in scored)
+    assert score_people([], 0.0, []) == []
+    with pytest.raises(ValueError, match="one layout"):
+        score_people([alone[0], PersonStream(get_layout("coco17"), ups[0], config)], 21.0, [crowd[0][0]] * 2)

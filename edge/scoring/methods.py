@@ -111,41 +111,54 @@ def method_columns(a: dict[str, np.ndarray], act: dict[str, np.ndarray], cfg: Sc
 
     columns: dict[str, np.ndarray] = {"static": static, "repeated": repeated, "rapid_change": act["rapid_change"]}
     core_nan = np.isnan(trunk) | np.isnan(neck) | np.isnan(knee)
-    reba_side, rula_side = {}, {}
-    for side in ("left", "right"):
-        arm = a[f"{side}_upper_arm_flexion_deg"]
-        elbow = a[f"{side}_elbow_flexion_deg"]
-        wrist = a[f"{side}_wrist_flexion_deg"]
-        abducted = _over(a[f"{side}_upper_arm_abduction_deg"], cfg.abduction_deg)
-        raised = a[f"{side}_shoulder_raise_deg"] > cfg.shoulder_raise_deg  # unknown (NaN): not raised
-        deviated = _over(a[f"{side}_wrist_deviation_deg"], cfg.wrist_deviation_deg)
-        lateral = a[f"{side}_wrist_lateral_ratio"]
-        across_or_out = (_fill(lateral, 0.5) < 0) | (_fill(lateral, 0.5) > cfg.out_to_side_ratio)
-        side_nan = core_nan | np.isnan(arm) | np.isnan(elbow)
-        reba = reba_scores(RebaInput(
-            neck_flexion_deg=_fill(neck), neck_twisted=neck_twisted, neck_side_bent=neck_bent,
-            trunk_flexion_deg=_fill(trunk), trunk_twisted=trunk_twisted, trunk_side_bent=trunk_bent,
-            bilateral_support=bilateral, knee_flexion_deg=_fill(knee),
-            upper_arm_flexion_deg=_fill(arm), upper_arm_abducted=abducted, upper_arm_rotated=False,
-            shoulder_raised=raised, arm_supported=cfg.arm_supported, lower_arm_flexion_deg=_fill(elbow, 80.0),
-            wrist_flexion_deg=_fill(wrist), wrist_deviated_or_twisted=deviated, load_kg=cfg.load_kg,
-            shock=cfg.shock, coupling=coupling, activity_static=static, activity_repeated=repeated,
-            activity_rapid_change=act["rapid_change"],
-        ), checked=True)
-        rula = rula_scores(RulaInput(
-            upper_arm_flexion_deg=_fill(arm), upper_arm_abducted=abducted, shoulder_raised=raised,
-            arm_supported=cfg.arm_supported, lower_arm_flexion_deg=_fill(elbow, 80.0),
-            lower_arm_across_midline_or_out_to_side=across_or_out,
-            wrist_flexion_deg=_neutral(_fill(wrist), tol), wrist_deviated=deviated,
-            wrist_twist_end=cfg.wrist_twist_end, neck_flexion_deg=_fill(neck), neck_twisted=neck_twisted,
-            neck_side_bent=neck_bent, trunk_flexion_deg=_fill(trunk), trunk_twisted=trunk_twisted,
-            trunk_side_bent=trunk_bent, trunk_seated_supported=cfg.seated_supported, legs_supported=bilateral,
-            muscle_use_arm=act["static_arm"] | act["repeated_arm"],
-            muscle_use_body=act["static_body"] | act["repeated_body"],
-            load_kg=cfg.load_kg, load_mode=load_mode, shock=cfg.shock,
-        ), checked=True)
-        reba_side[side] = {k: np.where(side_nan, np.nan, v) for k, v in reba.items()}
-        rula_side[side] = {k: np.where(side_nan, np.nan, v) for k, v in rula.items()}
+    # Both arms in one call of each engine: the left side's frames, then the right side's (`both`), with what the
+    # sides share repeated (`twice`); numpy's cost per call, not per number, is what one live frame pays.
+    frames = len(trunk)
+
+    def both(name: str) -> np.ndarray:
+        return np.concatenate((a[f"left_{name}"], a[f"right_{name}"]))
+
+    def twice(x: np.ndarray) -> np.ndarray:
+        return np.concatenate((x, x))
+
+    arm, elbow, wrist = both("upper_arm_flexion_deg"), both("elbow_flexion_deg"), both("wrist_flexion_deg")
+    abducted = _over(both("upper_arm_abduction_deg"), cfg.abduction_deg)
+    raised = both("shoulder_raise_deg") > cfg.shoulder_raise_deg  # unknown (NaN): not raised
+    deviated = _over(both("wrist_deviation_deg"), cfg.wrist_deviation_deg)
+    lateral = _fill(both("wrist_lateral_ratio"), 0.5)
+    across_or_out = (lateral < 0) | (lateral > cfg.out_to_side_ratio)
+    side_nan = twice(core_nan) | np.isnan(arm) | np.isnan(elbow)
+    neck2, trunk2, knee2 = twice(_fill(neck)), twice(_fill(trunk)), twice(_fill(knee))
+    neck_twisted2, neck_bent2 = twice(neck_twisted), twice(neck_bent)
+    trunk_twisted2, trunk_bent2, bilateral2 = twice(trunk_twisted), twice(trunk_bent), twice(bilateral)
+    static2, repeated2, rapid2 = twice(static), twice(repeated), twice(act["rapid_change"])
+    reba = reba_scores(RebaInput(
+        neck_flexion_deg=neck2, neck_twisted=neck_twisted2, neck_side_bent=neck_bent2,
+        trunk_flexion_deg=trunk2, trunk_twisted=trunk_twisted2, trunk_side_bent=trunk_bent2,
+        bilateral_support=bilateral2, knee_flexion_deg=knee2,
+        upper_arm_flexion_deg=_fill(arm), upper_arm_abducted=abducted, upper_arm_rotated=False,
+        shoulder_raised=raised, arm_supported=cfg.arm_supported, lower_arm_flexion_deg=_fill(elbow, 80.0),
+        wrist_flexion_deg=_fill(wrist), wrist_deviated_or_twisted=deviated, load_kg=cfg.load_kg,
+        shock=cfg.shock, coupling=coupling, activity_static=static2, activity_repeated=repeated2,
+        activity_rapid_change=rapid2,
+    ), checked=True)
+    rula = rula_scores(RulaInput(
+        upper_arm_flexion_deg=_fill(arm), upper_arm_abducted=abducted, shoulder_raised=raised,
+        arm_supported=cfg.arm_supported, lower_arm_flexion_deg=_fill(elbow, 80.0),
+        lower_arm_across_midline_or_out_to_side=across_or_out,
+        wrist_flexion_deg=_neutral(_fill(wrist), tol), wrist_deviated=deviated,
+        wrist_twist_end=cfg.wrist_twist_end, neck_flexion_deg=neck2, neck_twisted=neck_twisted2,
+        neck_side_bent=neck_bent2, trunk_flexion_deg=trunk2, trunk_twisted=trunk_twisted2,
+        trunk_side_bent=trunk_bent2, trunk_seated_supported=cfg.seated_supported, legs_supported=bilateral2,
+        muscle_use_arm=twice(act["static_arm"] | act["repeated_arm"]),
+        muscle_use_body=twice(act["static_body"] | act["repeated_body"]),
+        load_kg=cfg.load_kg, load_mode=twice(load_mode), shock=cfg.shock,
+    ), checked=True)
+    reba_side, rula_side = {"left": {}, "right": {}}, {"left": {}, "right": {}}
+    for scores, by_side in ((reba, reba_side), (rula, rula_side)):
+        for key, value in scores.items():
+            masked = np.where(side_nan, np.nan, value)
+            by_side["left"][key], by_side["right"][key] = masked[:frames], masked[frames:]
 
     _combine_sides(columns, "reba", reba_side, core_nan, ("neck", "trunk", "legs", "table_a", "score_a"),
                    ("upper_arm", "lower_arm", "wrist", "table_b", "score_b", "table_c", "total"), "total")

@@ -21,6 +21,7 @@ import functools
 import itertools
 import math
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -150,22 +151,14 @@ class PersonStream:
 
     def update(self, time_s: float, joints: np.ndarray) -> dict[str, float]:
         """Metrics for one frame of joints (J, 3) in metres."""
-        points = to_canonical(np.asarray(joints, dtype=np.float64)[None], self.layout)
-        angles = angles_from_points(points, self.up)
-        act = self._activity(time_s, angles)
-        columns = method_columns(angles, {k: np.array([v]) for k, v in act.items()}, self.config)
-        metrics = {name: float(v[0]) for name, v in angles.items()}
-        metrics.update({name: float(v[0]) for name, v in columns.items()})  # bool, int or float columns
-        metrics["lifts_per_min"] = self._lifts_per_min(time_s, metrics["trunk_flexion_deg"])
-        metrics.update(self._l5s1(time_s, points))
-        return metrics
+        return score_people([self], time_s, [joints])[0]
 
     # -- activity ----------------------------------------------------------------------------------------
-    def _activity(self, t: float, angles: dict[str, np.ndarray]) -> dict[str, bool]:
+    def _activity(self, t: float, row: np.ndarray) -> dict[str, bool]:
+        """The activity flags at `t`, the frame's angle signals (`_SIGNALS`, in order) in `row` added first."""
         cfg = self.config.activity
         if not cfg.enabled:  # posture only, as offline
             return dict.fromkeys(FLAGS, False)
-        row = np.array([angles[n][0] for n in _SIGNALS])
         slot = self._ring_i % len(self._ring_t)
         self._ring_t[slot], self._ring_v[slot] = t, row
         self._ring_i += 1
@@ -231,11 +224,12 @@ class PersonStream:
         return float(len(self._lift_times))
 
     # -- L5/S1 -------------------------------------------------------------------------------------------
-    def _l5s1(self, t: float, points: dict[str, np.ndarray]) -> dict[str, float]:
+    def _l5s1(self, t: float, point_names: tuple[str, ...], points: np.ndarray) -> dict[str, float]:
+        """The L5/S1 metrics at `t`, the frame's canonical points `points` (P, 3), named in order, added first."""
         s = self.stream
         self._points_t.append(t)
-        self._point_names = tuple(points)
-        self._points.append(np.concatenate(list(points.values())))  # each value (1, 3)
+        self._point_names = point_names
+        self._points.append(points)
         while self._points_t and self._points_t[0] < t - s.l5s1_window_s:
             self._points_t.popleft()
             self._points.popleft()
@@ -258,3 +252,33 @@ class PersonStream:
                            "l5s1_moment_extension_nm": float(result.moment_extension[i]),
                            "l5s1_compression_n": float(result.compression_n[i])}
         return self._l5s1_last
+
+
+def score_people(streams: Sequence[PersonStream], time_s: float, joints: Sequence[np.ndarray]) -> list[dict]:
+    """One frame's metrics for each person, `streams[i].update(time_s, joints[i])` for every i, with the stateless
+    part (canonical points, joint angles, REBA/RULA columns) computed once over everyone: a frame of one person
+    pays numpy's cost per call, not per number, so each person after the first costs a fraction of it. The
+    streams share a layout and a scoring config (one run's people do); each keeps its own up vector and state."""
+    if not streams:
+        return []
+    first = streams[0]
+    if any(s.layout != first.layout or s.config != first.config for s in streams[1:]):
+        raise ValueError("score_people: the streams must share one layout and one scoring config")
+    points = to_canonical(np.stack([np.asarray(j, dtype=np.float64) for j in joints]), first.layout)
+    up = first.up if len(streams) == 1 else np.stack([s.up for s in streams])
+    angles = angles_from_points(points, up)
+    signals = np.stack([angles[name] for name in _SIGNALS], axis=1)
+    flags = [stream._activity(time_s, row) for stream, row in zip(streams, signals)]
+    columns = method_columns(angles, {name: np.array([f[name] for f in flags]) for name in FLAGS}, first.config)
+    # Every column as float (bool, int or float before), one row a person: one conversion instead of one a value.
+    names = (*angles, *columns)
+    table = np.stack([*angles.values(), *columns.values()], axis=1).astype(np.float64).tolist()
+    point_names = tuple(points)
+    by_person = np.stack(list(points.values()), axis=1)  # (people, points, 3)
+    out = []
+    for stream, row, person_points in zip(streams, table, by_person):
+        metrics = dict(zip(names, row))
+        metrics["lifts_per_min"] = stream._lifts_per_min(time_s, metrics["trunk_flexion_deg"])
+        metrics.update(stream._l5s1(time_s, point_names, person_points))
+        out.append(metrics)
+    return out
