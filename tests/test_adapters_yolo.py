@@ -7,6 +7,7 @@ import pytest
 
 from edge.errors import InputError
 from edge.inference.ort_backend import OrtBackend
+from edge.pose.adapters.common import letterbox
 from edge.pose.adapters.yolo_pose import YoloPoseAdapter, YoloPoseConfig
 from edge.pose.types import Person
 from onnx_stand_ins import (  # tests/ is on sys.path under pytest; skips this module without onnx/onnxruntime/cv2
@@ -72,6 +73,12 @@ def test_yolo_preprocess_rgb_scaled_and_padded(yolo_const):
     np.testing.assert_allclose(x[0, :, :80], 114 / 255, atol=1e-6)            # pad above
     np.testing.assert_allclose(x[0, :, 560:], 114 / 255, atol=1e-6)           # pad below
     np.testing.assert_allclose(x[0, :, 80:560].reshape(3, -1).mean(1), np.float32([30, 20, 10]) / 255, atol=1e-6)
+    # Every pixel of a noisy frame: channels swapped, letterboxed, each value scaled in float32 as pixel * (1/255).
+    noisy = np.random.default_rng(0).integers(0, 256, (240, 320, 3), dtype=np.uint8)
+    YoloPoseAdapter(rec)(noisy)
+    (x,) = rec.calls[1].values()
+    boxed, _ = letterbox(noisy, (640, 640), 114)
+    np.testing.assert_array_equal(x[0], boxed[:, :, ::-1].transpose(2, 0, 1).astype(np.float32) * np.float32(1 / 255))
 
 
 def test_yolo_dynamic_input_uses_config_size(tmp_path):
