@@ -123,3 +123,21 @@ def test_people_scored_together_equal_each_scored_alone():
     assert score_people([], 0.0, []) == []
     with pytest.raises(ValueError, match="one layout"):
         score_people([alone[0], PersonStream(get_layout("coco17"), ups[0], config)], 21.0, [crowd[0][0]] * 2)
+
+
+def test_a_part_unseen_for_seconds_scores_the_rest_without_warnings():
+    """A wrist out of view for 2 s (its angles NaN over whole windows): the other side still scores, the rapid-change
+    window skips the unknown signal, and nothing is printed (numpy's all-NaN warnings would fill a service's log)."""
+    import warnings
+
+    layout, up = get_layout("blazepose33"), parse_up("z")
+    joints = example_lift_sequence(seconds=5.0, fps=30.0)
+    joints[30:90, layout.index("left_wrist")] = np.nan
+    stream = PersonStream(layout, up)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        metrics = [stream.update(i / 30.0, frame) for i, frame in enumerate(joints)]
+    unseen = metrics[30:90]
+    assert all(np.isnan(m["left_elbow_flexion_deg"]) and np.isnan(m["reba_total_left"]) for m in unseen)
+    assert all(m["reba_total"] == m["reba_total_right"] and np.isfinite(m["reba_total"]) for m in unseen)
+    assert np.isfinite(metrics[95]["left_elbow_flexion_deg"])

@@ -175,8 +175,8 @@ class PersonStream:
         # Static only once a full hold window has been seen.
         static = (t - self._first_t >= cfg.static_hold_s - 1.5 * dt) & (span <= cfg.static_range_deg)
         recent = self._ring_v[self._ring_t > min(t - cfg.rapid_window_s + 0.5 * dt, t - 1.5 * dt)]
-        with np.errstate(invalid="ignore"):
-            rapid_span = np.nanmax(recent, axis=0) - np.nanmin(recent, axis=0)
+        # fmax/fmin skip NaN as nanmax/nanmin do, without a RuntimeWarning for a signal unseen all window long.
+        rapid_span = np.fmax.reduce(recent, axis=0) - np.fmin.reduce(recent, axis=0)
         rapid = np.nan_to_num(rapid_span, nan=0.0) >= cfg.rapid_range_deg
         # Repetitions: cycles confirmed in the last minute, on a trailing mean like the offline rule.
         repeated = np.zeros(len(_SIGNALS), dtype=bool)
