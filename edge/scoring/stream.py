@@ -3,8 +3,8 @@ offline scorer (`edge.scoring.methods.method_columns`), so live and offline scor
 
 `PersonStream.update(time_s, joints)` returns the frame's metrics: every joint angle, the REBA/RULA columns,
 activity flags, `lifts_per_min`, and L5/S1 load; `score_people(streams, time_s, joints)` does it for everyone in a
-frame at once (what `ergoedge run` calls), the same numbers. Windows are in seconds of stream time (frames may be dropped
-live, so frame counts would lie):
+frame at once (what `ergoedge run` calls), the same numbers. Windows are in seconds of stream time (frames may be
+dropped live, so frame counts would lie):
 - static: each body-part angle within `static_range_deg` over the last `static_hold_s` (all samples seen);
 - repeated: more than `repetitions_per_min` cycles of `repetition_amplitude_deg` in the last 60 s, on the angle
   smoothed by a trailing mean of `repetition_smoothing_s`;
