@@ -375,6 +375,28 @@ def test_skeleton_filter_holds_bone_lengths_with_a_short_delay():
         filt.update(1.0, np.zeros((17, 3)))
 
 
+def test_skeleton_filter_leaves_a_bone_never_seen_unknown_without_warnings():
+    """A hand point missing in every frame: its bones' lengths are unknown (NaN) and not enforced, the others are
+    the seen frames' medians, and nothing is printed (numpy's all-NaN warning, which np.errstate does not stop)."""
+    import warnings
+
+    rng = np.random.default_rng(7)
+    joints = _skeleton(rng) + rng.normal(0, 0.01, (40, 33, 3))
+    joints[:, 19] = np.nan  # left index
+    joints[5, 0] = np.nan  # one frame's nose: a bone-free joint, ignored
+    bones = limb_bones("blazepose33")
+    never = [i for i, bone in enumerate(bones) if 19 in bone]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lengths = bone_lengths(joints, "blazepose33")
+        out = filter_sequence(joints, np.arange(40) / 30.0, "blazepose33")
+        assert np.isnan(bone_lengths(joints[:0], "blazepose33")).all()
+    assert never and np.isnan(lengths[never]).all() and np.isfinite(np.delete(lengths, never)).all()
+    expected = np.median(np.stack([np.linalg.norm(joints[:, b] - joints[:, a], axis=-1) for a, b in bones], 1), 0)
+    np.testing.assert_array_equal(np.delete(lengths, never), np.delete(expected, never))
+    assert np.isnan(out[:, 19]).all() and np.isfinite(np.delete(out, [0, 19], axis=1)).all()
+
+
 # -- the real clip (fixture pose2sim_views: tests/conftest.py) ------------------------------------------------
 
 

@@ -134,3 +134,17 @@ def test_unseen_joints_of_a_pose_estimate_are_scored_as_not_observed(tmp_path):
         scorable_joints(load_sequence(_pose_file(tmp_path, joints, fps=30.0, layout="blazepose33", up="z")))
     marked = load_sequence(_pose_file(tmp_path, joints, fps=30.0, layout="blazepose33", up="z", missing="unobserved"))
     assert np.isnan(scorable_joints(marked)[10:20]).all()
+
+
+def test_a_body_never_seen_whole_is_not_measured_and_prints_nothing(tmp_path):
+    """Shoulders and hips unseen in every frame: no trunk to check the units by, so the check passes quietly (no
+    numpy all-NaN warning on stderr) and those joints are scored as not observed."""
+    import warnings
+
+    joints = example_lift_sequence(seconds=2, fps=30, layout="coco17")
+    joints[:, [5, 6, 11, 12]] = np.nan
+    path = _pose_file(tmp_path, joints.astype(np.float32), fps=30.0, layout="coco17", up="z", missing="unobserved")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scored = scorable_joints(load_sequence(path))
+    assert np.isnan(scored[:, [5, 6, 11, 12]]).all() and np.isfinite(scored[:, [0, 13, 15]]).all()

@@ -369,8 +369,9 @@ class _BodyCheck:
         if self.largest > _MAX_COORDINATE_M:
             raise InputError(f"coordinates reach {self.largest:.3g} units; they must be metres (a workplace is not "
                              f"{_MAX_COORDINATE_M:g} m across)")
-        with np.errstate(invalid="ignore"):
-            trunk = np.nanmedian(np.concatenate(self.trunks)) if self.trunks else np.nan
+        trunks = np.concatenate(self.trunks) if self.trunks else np.empty(0)
+        trunks = trunks[~np.isnan(trunks)]  # np.nanmedian would print a warning when every frame is NaN
+        trunk = np.median(trunks) if len(trunks) else np.nan
         if not np.isfinite(trunk):
             return  # no frame shows both: nothing to measure the body by
         if trunk > _MAX_TRUNK_M:
