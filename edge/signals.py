@@ -1,4 +1,5 @@
-"""Time-series helpers in plain numpy: zero-phase Butterworth low-pass, trailing windows, cycle counting.
+"""Time-series helpers in plain numpy: zero-phase Butterworth low-pass, trailing windows, cycle counting, medians of
+what was seen.
 
 numpy only on purpose: importing scipy.signal takes about 0.6 s (benchmarks/bench_filter.py), which would add
 0.8 s to the 1.1 s of `ergoedge score` on 10,000 frames and stall the live runtime's first L5/S1 frame. The
@@ -125,3 +126,14 @@ def cycle_frames(x: np.ndarray, amplitude: float) -> np.ndarray:
                 events.append(i)
                 rising_done, low = False, v
     return np.asarray(events, dtype=np.int64)
+
+
+def seen_median(x: np.ndarray) -> np.ndarray:
+    """Each column's median over its seen (non-NaN) rows of `x` (rows, columns); NaN for a column never seen:
+    np.nanmedian's values without the RuntimeWarning it prints for an all-NaN column (np.errstate does not silence
+    that one), which would reach a service's log."""
+    out = np.full(x.shape[1], np.nan)
+    seen = (~np.isnan(x)).any(axis=0)
+    if seen.any():
+        out[seen] = np.nanmedian(x[:, seen], axis=0)
+    return out

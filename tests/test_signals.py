@@ -78,3 +78,16 @@ def test_short_sequences_pad_with_what_they_have():
 def test_cutoff_must_lie_below_nyquist(cutoff):
     with pytest.raises(ValueError, match="below Nyquist"):
         butterworth_lowpass(np.zeros(50), 30.0, cutoff)
+
+
+def test_seen_median_is_nanmedian_without_its_warning():
+    import warnings
+
+    from edge.signals import seen_median
+
+    x = np.array([[1.0, np.nan, 5.0], [3.0, np.nan, np.nan], [2.0, np.nan, 7.0], [np.inf, np.nan, 6.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = seen_median(x)
+        assert np.isnan(seen_median(np.empty((0, 2)))).all()
+    np.testing.assert_array_equal(got, [2.5, np.nan, 6.0])

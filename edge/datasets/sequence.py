@@ -31,6 +31,7 @@ import numpy as np
 from edge.config import check_number
 from edge.errors import InputError
 from edge.paths import atomic_path
+from edge.signals import seen_median
 from edge.skeletons import get_layout, parse_up, to_canonical
 
 UNKNOWN_ACTIVITY = -1
@@ -369,9 +370,7 @@ class _BodyCheck:
         if self.largest > _MAX_COORDINATE_M:
             raise InputError(f"coordinates reach {self.largest:.3g} units; they must be metres (a workplace is not "
                              f"{_MAX_COORDINATE_M:g} m across)")
-        trunks = np.concatenate(self.trunks) if self.trunks else np.empty(0)
-        trunks = trunks[~np.isnan(trunks)]  # np.nanmedian would print a warning when every frame is NaN
-        trunk = np.median(trunks) if len(trunks) else np.nan
+        trunk = seen_median(np.concatenate(self.trunks)[:, None])[0] if self.trunks else np.nan
         if not np.isfinite(trunk):
             return  # no frame shows both: nothing to measure the body by
         if trunk > _MAX_TRUNK_M:

@@ -23,6 +23,7 @@ import numpy as np
 
 from edge.config import check_number
 from edge.errors import InputError
+from edge.signals import seen_median
 from edge.skeletons import get_layout
 
 # Limb chains by landmark name: (parent, child), parents first, so corrections flow outward.
@@ -80,17 +81,7 @@ def bone_lengths(joints: np.ndarray, layout: str) -> np.ndarray:
     joints = np.asarray(joints, dtype=np.float64)
     bones = limb_bones(layout)
     lengths = np.stack([np.linalg.norm(joints[:, b] - joints[:, a], axis=-1) for a, b in bones], axis=1)
-    return _median_seen(lengths)
-
-
-def _median_seen(lengths: np.ndarray) -> np.ndarray:
-    """Each column's median over its seen (non-NaN) rows, NaN for a bone never seen: np.nanmedian's values, without
-    the RuntimeWarning it prints for an all-NaN column (np.errstate does not silence that one)."""
-    out = np.full(lengths.shape[1], np.nan)
-    seen = (~np.isnan(lengths)).any(axis=0)
-    if seen.any():
-        out[seen] = np.nanmedian(lengths[:, seen], axis=0)
-    return out
+    return seen_median(lengths)
 
 
 def enforce_lengths(joints: np.ndarray, bones, lengths: np.ndarray, stiffness: float, below=None) -> np.ndarray:
@@ -132,7 +123,7 @@ class SkeletonFilter:
         if len(self._seen) < self.config.min_frames:
             return None
         if self._estimate is None or self._count % self.config.min_frames == 0:
-            self._estimate = _median_seen(np.stack(self._seen))
+            self._estimate = seen_median(np.stack(self._seen))
         return self._estimate
 
     def update(self, time_s: float, joints: np.ndarray) -> tuple[float, np.ndarray] | None:
