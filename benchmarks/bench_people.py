@@ -10,8 +10,9 @@ default config (face blur, the activity model where the models directory has it,
 as benchmarks/bench_run.py runs it. Printed (JSON): frames per second (wall clock), per-stage milliseconds from
 the run's report (median, p90), the CPU time per frame of this process from its first frame to its last
 (`time.process_time`: every thread, decoding and encoding included; it moves less than the wall clock when other
-work shares the cores), BlazePose's detector and landmark runs a frame, and the load average before and after. With --profile, the run is made under cProfile and the functions taking the most time (own and cumulative)
-follow. Timings move with whatever else the machine runs: give the load with every figure.
+work shares the cores), BlazePose's detector and landmark runs a frame, and the load average before and after.
+With --profile, the run is made under cProfile and the functions taking the most time (own and cumulative) follow.
+Timings move with whatever else the machine runs: give the load with every figure.
 """
 
 from __future__ import annotations

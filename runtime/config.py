@@ -287,6 +287,6 @@ def load_config(path: str | os.PathLike | None) -> RunConfig:
     return _load(RunConfig, path)
 
 
-__all__ = ["RunConfig", "SourceConfig", "RigConfig", "PoseConfig", "AlertsConfig", "SinksConfig", "GpioSection", "OutputConfig",
-           "ActivityConfig", "DashboardConfig", "GPIO_PINS", "NO_RULES_WARNING", "check_rule", "load_config",
-           "privacy_mode"]
+__all__ = ["RunConfig", "SourceConfig", "RigConfig", "PoseConfig", "AlertsConfig", "SinksConfig", "GpioSection",
+           "OutputConfig", "ActivityConfig", "DashboardConfig", "GPIO_PINS", "NO_RULES_WARNING", "check_rule",
+           "load_config", "privacy_mode"]

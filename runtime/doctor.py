@@ -32,9 +32,9 @@ from runtime.alerts.mqtt_config import MqttConfig
 from runtime.config import RunConfig, load_config
 from runtime.doctor_checks import (FAIL, OK, SKIP, WARN, Check, check_broker, check_clock, check_config_file, check_csi,
                                    check_cuda_bindings, check_gst_plugins, check_gstreamer, check_models,
-                                   check_mqtt_tls, check_ntp, check_rig, check_nvidia_elements, check_onnxruntime, check_openvino,
-                                   check_storage, check_tensorrt, check_v4l2, config_uses, overall, secret_keys,
-                                   source_spec, storage_places)
+                                   check_mqtt_tls, check_ntp, check_rig, check_nvidia_elements, check_onnxruntime,
+                                   check_openvino, check_storage, check_tensorrt, check_v4l2, config_uses, overall,
+                                   secret_keys, source_spec, storage_places)
 from runtime.video.gst import gst, has_element
 
 # The config the systemd unit runs with (jetson/ergo-edge.service); checked when no --config is given.

@@ -257,7 +257,9 @@ def _single(archive, key: str, path: Path) -> np.ndarray:
 
 def _pose_sequence(path: Path, joints: np.ndarray, stored: dict, layout, up, fps) -> Sequence:
     """A plain pose file's joints with its layout, up vector and frame rate (given, else stored), checked."""
-    layout_name = layout if layout is not None else (str(stored["layout"].reshape(-1)[0]) if "layout" in stored else None)
+    layout_name = layout
+    if layout_name is None and "layout" in stored:
+        layout_name = str(stored["layout"].reshape(-1)[0])
     if layout_name is None:
         raise InputError(f"{path}: no layout given; pass --layout (e.g. --layout coco17)")
     lay = get_layout(layout_name)

@@ -32,8 +32,9 @@ __all__ = ["BINDINGS", "BINDING_MODULES", "INSTALL_HINT", "CudaMemory", "CudaPyt
 BINDINGS = ("pycuda", "cuda-python")
 # The modules each binding is imported from (cuda-python >= 12.6 moved its runtime API to cuda.bindings.runtime).
 BINDING_MODULES = {"pycuda": ("pycuda.driver",), "cuda-python": ("cuda.bindings.runtime", "cuda.cudart")}
-INSTALL_HINT = ("on a Jetson `pip install '.[jetson]'` builds pycuda against JetPack's CUDA; elsewhere pip install pycuda "
-            "(needs the CUDA toolkit) or pip install cuda-python (the major version of the device's CUDA)")
+INSTALL_HINT = ("on a Jetson `pip install '.[jetson]'` builds pycuda against JetPack's CUDA; elsewhere "
+                "pip install pycuda (needs the CUDA toolkit) or pip install cuda-python (the major version of the "
+                "device's CUDA)")
 
 
 class CudaMemory(Protocol):

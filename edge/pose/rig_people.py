@@ -18,9 +18,9 @@ is moved by its camera's last gap, fading to nothing over `root_gap_fade_s`. Ang
 depend only on joint positions relative to each other.
 
 Ids: a track one camera alone sees is a person once seen `confirm_instants` times in a row (or at once when it
-already names one). Each (camera, track id) pair points at a person id. A matched group takes the id most of its members already
-point at (the oldest on a tie), or a new one; its members then all point at it, so a view whose tracker swapped or
-lost a person is healed by the others. Pairs not seen for `forget_after_s` are dropped.
+already names one). Each (camera, track id) pair points at a person id. A matched group takes the id most of its
+members already point at (the oldest on a tie), or a new one; its members then all point at it, so a view whose tracker
+swapped or lost a person is healed by the others. Pairs not seen for `forget_after_s` are dropped.
 """
 
 from __future__ import annotations

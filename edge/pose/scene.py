@@ -9,8 +9,8 @@ every trunk and neck angle. Two ways to know "up" in that frame:
 A level camera, the default when nothing is calibrated, has up = (0, -1, 0).
 
 `calibrate_from_source` runs a pose estimator over a recording (`ergoedge calibrate-scene`); `up_from_pitch_roll`
-takes the camera's tilt instead. Calibrations are JSON files `<scene dir>/<camera>.json`; the scene dir is `--scene-dir`, else `$ERGOEDGE_SCENES`,
-else `${XDG_CONFIG_HOME:-~/.config}/ergo-edge/scenes`.
+takes the camera's tilt instead. Calibrations are JSON files `<scene dir>/<camera>.json`; the scene dir is
+`--scene-dir`, else `$ERGOEDGE_SCENES`, else `${XDG_CONFIG_HOME:-~/.config}/ergo-edge/scenes`.
 """
 
 from __future__ import annotations

@@ -2,9 +2,9 @@
 
 `score_sequence` is the one entry point; `edge.scoring.outputs.write_outputs` writes its result to `scores.csv`,
 `summary.json` and `timeline.png`. How angles become worksheet answers (with the thresholds of `ScoreConfig`) is
-`edge.scoring.methods`, the summary `edge.scoring.summary`; the activity terms come from `edge.ergonomics.activity`, the L5/S1 load from
-`edge.ergonomics.l5s1`. A recording too long to hold all its columns at once is scored in parts, with the same
-`frame_columns`, by `edge.scoring.chunked`.
+`edge.scoring.methods`, the summary `edge.scoring.summary`; the activity terms come from `edge.ergonomics.activity`,
+the L5/S1 load from `edge.ergonomics.l5s1`. A recording too long to hold all its columns at once is scored in parts,
+with the same `frame_columns`, by `edge.scoring.chunked`.
 
 Unobserved parts: a NaN angle means the part was not seen. The worksheet items that could not be observed are
 listed per frame in the `unobserved` column and as fractions of the recording in the summary.

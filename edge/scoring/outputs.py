@@ -165,7 +165,8 @@ def plot_timeline(result: ScoreResult, path: Path) -> None:
     ax = axes[0]
     for band, colour in zip(risk_bands(), RISK_COLOURS):
         ax.axhspan(band.low - 0.5, band.high + 0.5, color=colour, alpha=0.18, lw=0)
-        ax.text(1.005, (band.low + band.high) / 2, band.name, transform=ax.get_yaxis_transform(), va="center", fontsize=8)
+        ax.text(1.005, (band.low + band.high) / 2, band.name, transform=ax.get_yaxis_transform(), va="center",
+                fontsize=8)
     ax.step(t, c["reba_total"], where="post", color="black", lw=1.2, label="REBA (worse side)")
     ax.set_ylim(0.5, 15.5)
     ax.set_ylabel("REBA")

@@ -13,10 +13,11 @@ the frequency, the duration category and the coupling. From the pose: the hands 
 is `ANKLE_HEIGHT_M` below the lower ankle. A lift is placed `SETTLE_S` after it was counted, since the counters count
 at different moments of it (a trunk-flexion cycle once the person has straightened again, the activity model
 `lift_min_s` into the lift segment): the origin is where the hands were lowest from `ORIGIN_WINDOW_S` before the
-count to `SETTLE_S` after it, the destination where they were highest after the origin in that window. The asymmetry is the angle between the hands' direction and the body's forward direction (at
-right angles to the hip line, on the floor plane); 2D-only poses cannot see it and give 0. The frequency is the
-person's current `lifts_per_min`; the duration category is `DURATION` ("long", 2-8 h: a camera cannot see the
-recovery pattern that would justify a shorter one, and long is the conservative choice).
+count to `SETTLE_S` after it, the destination where they were highest after the origin in that window. The
+asymmetry is the angle between the hands' direction and the body's forward direction (at right angles to the hip line,
+on the floor plane); 2D-only poses cannot see it and give 0. The frequency is the person's current `lifts_per_min`; the
+duration category is `DURATION` ("long", 2-8 h: a camera cannot see the recovery pattern that would justify a shorter
+one, and long is the conservative choice).
 """
 
 from __future__ import annotations

@@ -465,4 +465,5 @@ def format_events(rows: Iterable[dict], as_json: bool = False) -> str:
 
 
 __all__ = ["COLUMNS", "EPISODE_COLUMNS", "EXPOSURE_COLUMNS", "LIFT_COLUMNS", "MAX_EPISODES_PER_SHIFT",
-           "MAX_LIFTS_PER_SHIFT", "MAX_LIMIT", "SCHEMA_VERSION", "SHIFT_COLUMNS", "EventReader", "EventStore", "format_events"]
+           "MAX_LIFTS_PER_SHIFT", "MAX_LIMIT", "SCHEMA_VERSION", "SHIFT_COLUMNS", "EventReader", "EventStore",
+           "format_events"]

@@ -70,7 +70,8 @@ def person_view(pid: int, metrics: dict, alerts: list[str]) -> dict:
     reba = num(metrics.get("reba_total"), 0)
     band = risk_band(reba)
     reba_parts, rula_parts = body_parts("reba", metrics), body_parts("rula", metrics)
-    view = {"id": int(pid), "reba": reba, "risk": band.name if band else None, "rula": num(metrics.get("rula_grand"), 0),
+    view = {"id": int(pid), "reba": reba, "risk": band.name if band else None,
+            "rula": num(metrics.get("rula_grand"), 0),
             "reba_parts": reba_parts, "rula_parts": rula_parts,
             "reba_drivers": [_part_name(p) for p in reba_parts if p["level"] >= DRIVER_LEVEL],
             "rula_drivers": [_part_name(p) for p in rula_parts if p["level"] >= DRIVER_LEVEL],

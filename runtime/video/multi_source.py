@@ -88,8 +88,8 @@ class SyncedSources:
                 ...
 
     tolerance_s: the largest skew of a set, i.e. capture time difference between two of its frames (None: half the
-    slowest camera's frame period, measured). stall_timeout_s and reconnect go to every GstSource. missing_after_s: a live
-    camera silent this long while others deliver is left out. queue_frames: frames held per camera.
+    slowest camera's frame period, measured). stall_timeout_s and reconnect go to every GstSource. missing_after_s: a
+    live camera silent this long while others deliver is left out. queue_frames: frames held per camera.
     A camera that fails before its first frame, or any file error, raises SourceError from the iteration; a live
     camera that gives up reconnecting later is left out for good (and the iteration raises when none is left).
     """

@@ -9,9 +9,9 @@ frames through GStreamer's appsrc.
     server.close()
 
 The pipeline descriptions come from `runtime.video.pipelines` (pure functions, testable without GStreamer).
-GStreamer (gi) is imported only when a sink is constructed; a missing binding is an InputError that says what to install. Every pipeline construction and state
-change is checked; a failure is a one-line RuntimeError carrying GStreamer's own message, and teardown always ends
-in the NULL state.
+GStreamer (gi) is imported only when a sink is constructed; a missing binding is an InputError that says what to
+install. Every pipeline construction and state change is checked; a failure is a one-line RuntimeError carrying
+GStreamer's own message, and teardown always ends in the NULL state.
 """
 
 from __future__ import annotations

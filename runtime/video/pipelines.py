@@ -60,7 +60,8 @@ def _to_bgr(spec: SourceSpec, jetson: bool) -> list[str]:
 def source_description(spec: SourceSpec, jetson: bool) -> str:
     """The gst-launch description for `spec`, ending in `appsink name=sink` delivering video/x-raw,format=BGR.
 
-    jetson: use NVIDIA's elements (nvv4l2decoder, nvvidconv); pass `runtime.video.gst.jetson_elements()`. CSI needs them.
+    jetson: use NVIDIA's elements (nvv4l2decoder, nvvidconv); pass `runtime.video.gst.jetson_elements()`. CSI needs
+    them.
     RTSP with codec=auto uses decodebin after rtspsrc, which autoplugs the depayloader and decoder for any codec.
     """
     if spec.kind == "test":
@@ -144,8 +145,8 @@ def encoder_description(encoder: str, bitrate_kbps: int, fps: float) -> str:
     check_number(bitrate_kbps, "bitrate_kbps", integer=True, positive=True)
     gop = max(1, int(float(fps) + 0.5))
     if encoder == _X264:
-        return (f"videoconvert ! video/x-raw,format=I420 ! x264enc speed-preset=ultrafast tune=zerolatency bitrate={int(bitrate_kbps)} "
-                f"key-int-max={gop}")
+        return (f"videoconvert ! video/x-raw,format=I420 ! x264enc speed-preset=ultrafast tune=zerolatency "
+                f"bitrate={int(bitrate_kbps)} key-int-max={gop}")
     if encoder == _NVENC:
         # nvvidconv takes BGRx (not BGR) from system memory and hands NVMM NV12 to the hardware encoder.
         return (f"videoconvert ! video/x-raw,format=BGRx ! nvvidconv ! video/x-raw(memory:NVMM),format=NV12 ! "
