@@ -166,6 +166,8 @@ def test_loss_terms_are_the_closed_forms_over_real_frames(batch):
 def test_shapes_registry_and_parameter_count(batch):
     entry = MODELS["vae_reba"]
     assert entry.config is VaeRebaConfig and entry.task == "reba"
+    # Early stopping watches the REBA error: the validation loss also holds the alignment KL (registry comment).
+    assert entry.train_defaults == {"train": {"monitor": "reba_mse", "patience": 15}}
     model = made(entry.config())
     assert parameter_count(model) == 100_596
     assert parameter_count(model, "teacher") == 13_482
