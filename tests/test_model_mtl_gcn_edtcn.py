@@ -268,4 +268,10 @@ def test_registry_entry():
     entry = MODELS["mtl_gcn_edtcn"]
     assert entry.task == "segmentation+reba"
     assert entry.config is MtlGcnEdtcnConfig and entry.config().variant == "emb"
+    # Trained as edge_stream is (the registry's comment has the figures): every training video, the last of 80
+    # cosine epochs, playback speed changed and nothing else.
+    assert entry.train_defaults == {
+        "train": {"epochs": 80, "schedule": "cosine", "keep": "last"},
+        "data": {"val_fraction": 0.0, "augment": {"speed_range": [0.8, 1.25], "rotate_deg": 0.0,
+                                                  "scale_range": [1.0, 1.0], "mirror_p": 0.0, "drop_p": 0.0}}}
     assert isinstance(entry.build(tiny()), torch.nn.Module)
