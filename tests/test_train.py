@@ -446,6 +446,46 @@ def test_bad_input_is_one_line(tmp_path, tiny, capsys, argv, message):
     assert not (tmp_path / "r").exists()
 
 
+def test_early_stopping_on_a_value_the_validation_videos_cannot_give_is_refused(tmp_path, tiny, capsys):
+    from edge.train.evaluate import check_monitor
+
+    def seq(activity=None, reba=None, partial=None, quality=None):
+        targets = {} if reba is None else {"reba_total": np.asarray(reba, float)}
+        if partial is not None:
+            targets[REBA_PARTIALS[0]] = np.asarray(partial, float)
+        return Sequence(layout="uwiom15", fps=10.0, joints=np.zeros((3, 15, 3)), up=np.array([0.0, 0.0, 1.0]),
+                        activity=activity, activity_names=("a", "b") if activity is not None else (),
+                        targets=targets, quality=quality)
+
+    unlabelled = seq(activity=np.full(3, -1), reba=[np.nan] * 3, partial=[np.nan] * 3)
+    for monitor, needs in (("f1@10", "activity labels"), ("edit", "activity labels"), ("reba_mse", "REBA scores"),
+                           ("reba_spearman", "REBA scores"), ("partials_mse", "REBA partial scores"),
+                           ("mad", "quality scores")):
+        with pytest.raises(InputError, match=f"train.monitor '{monitor}' is scored against {needs}, which none of "
+                                             "the 2 validation sequence"):
+            check_monitor(monitor, [unlabelled, seq()])
+    # One sequence that carries it is enough; "loss" needs nothing; no validation at all is not refused here.
+    check_monitor("f1@10", [unlabelled, seq(activity=np.array([-1, 0, 1]))])
+    check_monitor("reba_mse", [unlabelled, seq(reba=[np.nan, 3.0, np.nan])])
+    check_monitor("partials_mse", [seq(partial=[1.0, 2.0, 1.0])])
+    check_monitor("mad", [seq(quality=0.5)])
+    check_monitor("loss", [unlabelled])
+    check_monitor("reba_mse", [])
+    # Through the command: UW-IOM as released has REBA totals but no partials.
+    make_uwiom(tmp_path / "MTL-ERA")
+    (tmp_path / "p.toml").write_text('[train]\nepochs = 2\nmonitor = "partials_mse"\n[data]\nval_fraction = 0.5\n')
+    argv = ["train", "--model", "tiny", "--dataset", "uwiom", "--data", str(tmp_path / "MTL-ERA"), "--config",
+            str(tmp_path / "p.toml"), "--out", str(tmp_path / "run")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'partials_mse' is scored against REBA partial scores" in err
+    assert not (tmp_path / "run").exists()
+    # With keep = "last" the monitored value keeps nothing, so it is not refused.
+    (tmp_path / "p.toml").write_text('[train]\nepochs = 1\nmonitor = "partials_mse"\nkeep = "last"\n'
+                                     '[data]\nval_fraction = 0.5\n')
+    assert main(argv) == 0 and load_checkpoint(tmp_path / "run" / "best.pt").epoch == 1
+
+
 def test_a_finished_run_is_not_overwritten(tmp_path, tiny, capsys):
     run = train_synthetic(tmp_path, "run", epochs=1)
     before = (run / "last.pt").read_bytes()

@@ -126,7 +126,9 @@ class TrainConfig:
       gradient norm (0: none).
     monitor: the validation value early stopping watches: "loss" or a metric of the task ("f1@10", "edit",
       "accuracy", "reba_mse", "mad", ...); monitor_mode: "min" or "max" (what is better), or "auto": "max" for
-      percentages and correlations (HIGHER_IS_BETTER), "min" for losses and errors.
+      percentages and correlations (HIGHER_IS_BETTER), "min" for losses and errors. With keep = "best", a metric
+      the validation sequences cannot give (no labels of its kind) is refused before training
+      (edge.train.evaluate.check_monitor): it would never improve, and no best.pt would be written.
     patience: epochs without an improvement of more than `min_delta` before stopping (0: never stop early).
     keep: which epoch `best.pt` holds (what `ergoedge evaluate` scores and the default weights ship): "best", the
       best validation value, or "last", the last epoch (validation is still scored and logged, and training never

@@ -27,13 +27,40 @@ from edge.errors import InputError
 from edge.train.batches import Item, collate, make_item
 from edge.train.checkpoint import load_checkpoint
 from edge.train.config import train_config_from_record
-from edge.train.data import evaluation_split, load_dataset, prepare, read_groups, relabel
+from edge.datasets.sequence import UNKNOWN_ACTIVITY, Sequence
+from edge.models.base import REBA_PARTIALS
+from edge.train.data import REBA_TOTAL, evaluation_split, load_dataset, prepare, read_groups, relabel
 
 SEGMENTATION_METRICS = ("accuracy", "edit", "f1@10", "f1@25", "f1@50", "map")
 REBA_METRICS = ("reba_mse", "reba_mae", "reba_spearman", "partials_mse")
 QUALITY_METRICS = ("mad", "rmse", "mape")
 LIFTING_METRICS = ("mpjpe", "mpjpe_m", "mpjpe_heading")
 BEST, LAST = "best.pt", "last.pt"
+
+
+# What each validation value is scored against.
+_SCORED_AGAINST = {**dict.fromkeys(SEGMENTATION_METRICS, "activity labels"),
+                   **dict.fromkeys(("reba_mse", "reba_mae", "reba_spearman"), "REBA scores"),
+                   "partials_mse": "REBA partial scores", **dict.fromkeys(QUALITY_METRICS, "quality scores")}
+
+
+def check_monitor(monitor: str, seqs: list[Sequence]) -> None:
+    """Refuse, in one line, early stopping on a validation value that the validation sequences `seqs` cannot
+    give (e.g. "reba_mse" on videos without REBA scores): it would never improve, so no best.pt would be written."""
+    needs = _SCORED_AGAINST.get(monitor)
+    if not seqs or needs is None or any(_scored(monitor, s) for s in seqs):
+        return
+    raise InputError(f"train.monitor {monitor!r} is scored against {needs}, which none of the {len(seqs)} "
+                     f"validation sequence(s) has; monitor \"loss\" or label them")
+
+
+def _scored(monitor: str, seq: Sequence) -> bool:
+    if monitor in SEGMENTATION_METRICS:
+        return seq.activity is not None and bool((seq.activity != UNKNOWN_ACTIVITY).any())
+    if monitor in QUALITY_METRICS:
+        return seq.quality is not None
+    names = REBA_PARTIALS if monitor == "partials_mse" else (REBA_TOTAL,)
+    return any(name in seq.targets and bool(np.isfinite(seq.targets[name]).any()) for name in names)
 
 
 def metric_names(task: str) -> tuple[str, ...]:

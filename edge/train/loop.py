@@ -42,7 +42,7 @@ from edge.train.config import TrainConfig, model_config, read_run_config, train_
 from edge.train.curves import plot_curves
 from edge.train.data import check_task, data_spec, load_dataset, prepare, read_groups, select, split_keys
 from edge.train.distributed import World
-from edge.train.evaluate import BEST, LAST, frame_weighted, metric_names, predict, task_metrics
+from edge.train.evaluate import BEST, LAST, check_monitor, frame_weighted, metric_names, predict, task_metrics
 from edge.train.progress import Progress
 
 # curves.png is redrawn at most this often while training (drawing takes a fraction of a second), and at the end.
@@ -159,6 +159,8 @@ def _prepare(request: TrainRequest) -> _Setup:
                          f"{', '.join(splits['train'][:5])}...)")
     spec = data_spec(train_seqs, config.data)
     check_task(entry.task, train_seqs, spec, request.model)
+    if config.keep == "best":  # with "last" the monitored value keeps nothing
+        check_monitor(config.monitor, val_seqs)
     if previous is not None and spec != previous.spec:
         raise InputError(f"the data differ from the run's: {spec} instead of {previous.spec}")
     norm = config.data.norm
