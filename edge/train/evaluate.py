@@ -23,12 +23,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from edge.datasets.sequence import UNKNOWN_ACTIVITY, Sequence
 from edge.errors import InputError
+from edge.models.base import REBA_PARTIALS
 from edge.train.batches import Item, collate, make_item
 from edge.train.checkpoint import load_checkpoint
 from edge.train.config import train_config_from_record
-from edge.datasets.sequence import UNKNOWN_ACTIVITY, Sequence
-from edge.models.base import REBA_PARTIALS
 from edge.train.data import REBA_TOTAL, evaluation_split, load_dataset, prepare, read_groups, relabel
 
 SEGMENTATION_METRICS = ("accuracy", "edit", "f1@10", "f1@25", "f1@50", "map")
