@@ -8,7 +8,7 @@ from edge.ergonomics.activity import ActivityConfig
 from edge.scoring.methods import ScoreConfig
 from edge.scoring.offline import score_sequence
 from edge.skeletons import get_layout, parse_up
-from edge.scoring.stream import PersonStream
+from edge.scoring.stream import PersonStream, StreamConfig
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +37,23 @@ def test_live_l5s1_tracks_offline_with_its_lag(lifting):
     # Reported a quarter second late and refreshed at 10 Hz: close to the offline value at that time.
     assert np.nanmedian(np.abs(live_c[lag:] - off_c[:-lag])) < 50.0
     assert np.nanmax(live_c) == pytest.approx(np.nanmax(off_c), rel=0.05)
+
+
+def test_a_ring_that_wraps_scores_the_same():
+    """A ring just long enough for the 60 s windows at 30 fps (`max_rate_hz` 31: 1861 frames) wraps after 62 s of
+    the 75 s lift: every metric of every frame is what the default ring (7201 frames, never full here) gives, to
+    the bit, static postures (held 3 s here) and rapid changes among them after the wrap."""
+    layout, up = get_layout("blazepose33"), parse_up("z")
+    joints = example_lift_sequence(seconds=75.0, fps=30.0)
+    config = ScoreConfig(load_kg=10.0, activity=ActivityConfig(static_hold_s=3.0))
+    scored = []
+    for stream in (PersonStream(layout, up, config), PersonStream(layout, up, config, StreamConfig(max_rate_hz=31.0))):
+        scored.append([stream.update(i / 30.0, joints[i]) for i in range(len(joints))])
+    assert stream._capacity == 1861 < len(joints)
+    wide, short = scored
+    for name in wide[0]:
+        np.testing.assert_array_equal([m[name] for m in short], [m[name] for m in wide], err_msg=name)
+    assert sum(m["static"] for m in short[1900:]) >= 10 and sum(m["rapid_change"] for m in short[1900:]) >= 100
 
 
 def test_lifts_per_minute_counts_bend_and_straighten(lifting):
@@ -90,8 +107,7 @@ def test_frame_interval_is_the_median_gap_of_the_last_frames(frames):
     stream = PersonStream(get_layout("h36m17"), parse_up("z"))
     times = np.cumsum(rng.choice([1 / 30, 2 / 30, 1 / 25], size=frames) + rng.normal(0, 1e-3, size=frames))
     for t in times:
-        stream._ring_t[stream._ring_i % len(stream._ring_t)] = t
-        stream._ring_i += 1
+        stream._remember(t, np.zeros(stream._ring_v.shape[0]))
     recent = times[-9:]
     expected = 1 / 30 if frames < 2 else float(np.median(np.diff(recent)))
     assert stream._frame_interval() == expected
