@@ -75,7 +75,7 @@ def stage_costs(config, source: Path, spec: BenchSpec) -> dict:
     from edge.pose.lifting import scoring_joints
     from edge.pose.placement import FramePlacement
     from edge.pose.scene import load_calibration
-    from edge.scoring.stream import PersonStream, score_people
+    from edge.scoring.stream import PersonStream, l5s1_phase, score_people
     from edge.skeletons import get_layout
     from runtime.activity import ActivityStage
     from runtime.config import pose_spec
@@ -107,7 +107,8 @@ def stage_costs(config, source: Path, spec: BenchSpec) -> dict:
         joints, person_up = scoring_joints(people[0], up)
         scored = {}
         for n in spec.people:
-            crowd = crowds.setdefault(n, [PersonStream(layout, person_up, config.scoring) for _ in range(n)])
+            crowd = crowds.setdefault(n, [PersonStream(layout, person_up, config.scoring, l5s1_phase=l5s1_phase(i))
+                                          for i in range(n)])
             scored[n], ms = _timed(score_people, crowd, t, [joints] * n)
             times[f"score_{n}"].append(ms)
         for pid, metrics in enumerate(scored[copies]):

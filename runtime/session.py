@@ -120,6 +120,7 @@ class Session:
         self.clock = StageClock()
         self.timeline = RiskTimeline()
         self.streams: dict = {}  # track id -> PersonStream
+        self._people_seen = 0  # streams made so far
         self.last_seen: dict[int, float] = {}
         self.active: dict[tuple[int, str], str] = {}  # (person, rule) -> message of each raised alert
         self.events = EventLog()  # the latest events and counts of all (every event is in the sinks)
@@ -177,11 +178,14 @@ class Session:
         """Each person's metrics for this frame (`bodies`: person id -> joints, up; `placements`: person id ->
         what places the joints in the camera's space, for the activity model), from their own `PersonStream`
         (made on first sight), everyone scored in one `score_people` call."""
-        from edge.scoring.stream import PersonStream, score_people
+        from edge.scoring.stream import PersonStream, l5s1_phase, score_people
 
         for pid, (_joints, up) in bodies.items():
             if pid not in self.streams:
-                self.streams[pid] = PersonStream(self.layout, up, self.config.scoring)
+                # Each new person's L5/S1 refreshes shifted from the others', not all on one frame.
+                self.streams[pid] = PersonStream(self.layout, up, self.config.scoring,
+                                                 l5s1_phase=l5s1_phase(self._people_seen))
+                self._people_seen += 1
         found = score_people([self.streams[pid] for pid in bodies], t, [joints for joints, _up in bodies.values()])
         metrics = dict(zip(bodies, found))
         for pid, (joints, up) in bodies.items():

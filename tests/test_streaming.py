@@ -141,6 +141,60 @@ def test_people_scored_together_equal_each_scored_alone():
         score_people([alone[0], PersonStream(get_layout("coco17"), ups[0], config)], 21.0, [crowd[0][0]] * 2)
 
 
+def test_people_seen_together_refresh_l5s1_on_different_frames():
+    """Three people first seen on one frame, with the run's phases (`l5s1_phase(0..2)`): at 30 fps and 10 Hz no frame
+    refreshes more than one person's L5/S1, each refreshes every third frame, and each refresh reports what a stream
+    refreshing every frame reports then (phase 0 is the plain stream, to the bit)."""
+    from edge.scoring.stream import l5s1_phase, score_people
+
+    layout = get_layout("blazepose33")
+    lift = example_lift_sequence(seconds=40.0, fps=30.0)
+    crowd = [lift[k * 300:][:300] for k in range(3)]
+    config = ScoreConfig(load_kg=10.0)
+    phases = [l5s1_phase(i) for i in range(3)]
+    assert phases[0] == 0.0 and len(set(phases)) == 3 and all(0 <= p < 1 for p in phases)
+    people = [PersonStream(layout, parse_up("z"), config, l5s1_phase=p) for p in phases]
+    every_frame = [PersonStream(layout, parse_up("z"), config, StreamConfig(l5s1_rate_hz=1000.0)) for _ in crowd]
+    plain = PersonStream(layout, parse_up("z"), config)
+    refreshed = []  # per frame, the people whose L5/S1 was computed anew
+    for i in range(300):
+        before = [p._l5s1_next for p in people]
+        scored = score_people(people, i / 30.0, [joints[i] for joints in crowd])
+        reference = score_people(every_frame, i / 30.0, [joints[i] for joints in crowd])
+        np.testing.assert_array_equal(list(scored[0].values()), list(plain.update(i / 30.0, crowd[0][i]).values()))
+        refreshed.append([k for k, p in enumerate(people) if p._l5s1_next != before[k]])
+        for k in refreshed[-1]:
+            assert scored[k]["l5s1_compression_n"] == reference[k]["l5s1_compression_n"]
+    first = next(i for i, ks in enumerate(refreshed) if ks)
+    assert refreshed[first] == [0, 1, 2]  # the first value as soon as there is one, for everyone
+    assert all(len(ks) == 1 for ks in refreshed[first + 1:])
+    for k in range(3):
+        frames = [i for i, ks in enumerate(refreshed) if k in ks]
+        assert set(np.diff(frames[1:])) == {3}
+    with pytest.raises(ValueError, match="l5s1_phase"):
+        PersonStream(layout, parse_up("z"), config, l5s1_phase=1.0)
+
+
+def test_a_run_gives_each_new_person_the_next_phase(tmp_path, blazepose_models):
+    """`ergoedge run` makes each new person's stream with the next `l5s1_phase`, in the order people first appear."""
+    from edge.config import with_overrides
+    from edge.scoring.stream import l5s1_phase
+    from runtime.config import load_config
+    from runtime.session import Session
+
+    config = with_overrides(load_config(None), camera="line3", scene_dir=str(tmp_path), **{
+        "source.uri": "test://", "sinks.sqlite": str(tmp_path / "events.db"), "sinks.stdout": False,
+        "pose.backend": "onnxruntime", "activity.model": "none"})  # the pose model is opened, never run
+    session = Session(config, tmp_path / "out", status=None)
+    joints = example_lift_sequence(seconds=1.0, fps=30.0)
+    up = parse_up("z")
+    session._score({7: (joints[0], up), 3: (joints[0], up), 9: (joints[0], up)}, {}, 0.0)
+    session._score({3: (joints[1], up), 12: (joints[1], up)}, {}, 1 / 30)
+    session.close()
+    assert {pid: stream.l5s1_phase for pid, stream in session.streams.items()} == {
+        7: l5s1_phase(0), 3: l5s1_phase(1), 9: l5s1_phase(2), 12: l5s1_phase(3)}
+
+
 def test_a_part_unseen_for_seconds_scores_the_rest_without_warnings():
     """A wrist out of view for 2 s (its angles NaN over whole windows): the other side still scores, the rapid-change
     window skips the unknown signal, and nothing is printed (numpy's all-NaN warnings would fill a service's log)."""

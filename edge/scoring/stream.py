@@ -12,8 +12,9 @@ dropped live, so frame counts would lie):
 - lifts_per_min: trunk-flexion cycles of at least `lift_amplitude_deg` (bend and straighten) in the last 60 s;
 - L5/S1: inverse dynamics over the last `l5s1_window_s` of points (filtered, differentiated), reported for the
   frame `l5s1_lag_s` back from the newest, where the zero-phase filter has data on both sides, at most
-  `l5s1_rate_hz` times a second. So L5/S1 in the metrics of frame t describes t - lag (about a quarter second);
-  every other metric describes t itself.
+  `l5s1_rate_hz` times a second (each person's refreshes shifted by their own phase, so that several people do not
+  all refresh on one frame). So L5/S1 in the metrics of frame t describes t - lag (about a quarter second); every
+  other metric describes t itself.
 """
 
 from __future__ import annotations
@@ -121,15 +122,28 @@ def describe_range(low: float, high: float) -> str:
     return f"{low:g}..{high:g}"
 
 
+def l5s1_phase(index: int) -> float:
+    """The L5/S1 refresh phase for the `index`-th person a run scores: multiples of the golden ratio's fraction,
+    which spread any number of consecutive people evenly over the refresh period."""
+    return index * (math.sqrt(5.0) - 1.0) / 2.0 % 1.0
+
+
 class PersonStream:
-    """Live scores for one tracked person."""
+    """Live scores for one tracked person.
+
+    `l5s1_phase` (0 <= phase < 1) shifts this person's L5/S1 refreshes by that fraction of the refresh period (the
+    first one a fraction sooner, every one after a full period apart), so that people first seen together do not
+    all pay for inverse dynamics on the same frames (`l5s1_phase(i)` for the i-th person)."""
 
     def __init__(self, layout: Layout, up: np.ndarray, config: ScoreConfig = ScoreConfig(),
-                 stream: StreamConfig = StreamConfig()):
+                 stream: StreamConfig = StreamConfig(), l5s1_phase: float = 0.0):
+        if not 0.0 <= l5s1_phase < 1.0:
+            raise ValueError(f"PersonStream: l5s1_phase must be in [0, 1), not {l5s1_phase}")
         self.layout = layout
         self.up = np.asarray(up, dtype=np.float64)
         self.config = config
         self.stream = stream
+        self.l5s1_phase = l5s1_phase
         act = config.activity
         horizon = max(act.static_hold_s, act.repetition_window_s, 60.0)
         # A ring buffer of the angle signals: stream time and values, oldest overwritten. Each sample is written
@@ -152,7 +166,8 @@ class PersonStream:
         self._points: deque[np.ndarray] = deque()  # per frame the canonical points stacked (P, 3), in...
         self._point_names: tuple[str, ...] = ()  # ...this order (the layout's, the same every frame)
         self._l5s1_last: dict[str, float] | None = None
-        self._l5s1_time = -np.inf
+        self._l5s1_anchor = 0.0  # stream time of the refresh grid's origin, set by the first result
+        self._l5s1_next = 0  # the grid's next refresh: anchor + next periods
 
     def update(self, time_s: float, joints: np.ndarray) -> dict[str, float]:
         """Metrics for one frame of joints (J, 3) in metres."""
@@ -249,7 +264,10 @@ class PersonStream:
         while self._points_t and self._points_t[0] < t - s.l5s1_window_s:
             self._points_t.popleft()
             self._points.popleft()
-        if self._l5s1_last is not None and t - self._l5s1_time < 1.0 / s.l5s1_rate_hz:
+        # Refreshes fall on a grid of whole periods from the first result (not a period after each refresh, which
+        # drifts by a frame whenever float time falls a hair short of a period, and with it the people's phases).
+        period = 1.0 / s.l5s1_rate_hz
+        if self._l5s1_last is not None and (t - self._l5s1_anchor) / period < self._l5s1_next - 1e-6:
             return self._l5s1_last
         times = np.fromiter(self._points_t, dtype=np.float64)
         nan = dict.fromkeys(L5S1_METRICS, float("nan"))
@@ -263,7 +281,10 @@ class PersonStream:
         result = l5s1_load(window, self.up, fps, self.config.body, self.config.load_kg, self.config.l5s1)
         i = int(np.searchsorted(times, t - s.l5s1_lag_s))
         i = min(max(i, 0), len(times) - 1)
-        self._l5s1_time = t
+        # The first result comes as soon as there is one; the next a period later, or the phase's fraction of it.
+        if self._l5s1_last is None:
+            self._l5s1_anchor = t - (1.0 - self.l5s1_phase) * period if self.l5s1_phase > 0.0 else t
+        self._l5s1_next = math.floor((t - self._l5s1_anchor) / period + 1e-6) + 1
         self._l5s1_last = {"l5s1_moment_nm": float(result.moment_magnitude[i]),
                            "l5s1_moment_extension_nm": float(result.moment_extension[i]),
                            "l5s1_compression_n": float(result.compression_n[i])}
