@@ -150,7 +150,8 @@ def _live_people(frames: int, fps: float, layout_name: str, repeats: int, people
     print(f"{people} people, {frames} frames of {layout_name} at {fps:g} fps, {repeats} repeats (ms a frame):")
     for way, times in timings.items():
         print(f"  {way:18s} fastest {min(times):.3f}, median {statistics.median(times):.3f}")
-    print(f"  together, the 90th percentile of frames: fastest {min(slowest):.3f}, median {statistics.median(slowest):.3f}")
+    print(f"  together, the 90th percentile of frames: fastest {min(slowest):.3f}, "
+          f"median {statistics.median(slowest):.3f}")
     return 0
 
 

@@ -117,7 +117,8 @@ def test_manifest_says_what_the_device_needs_and_how_it_was_made(exported):
     assert m["checkpoint"]["sha256"] == hashlib.sha256(ckpt.read_bytes()).hexdigest()
     assert (m["layout"], m["classes"], m["partials"], m["fps"]) == ("uwiom15", list(activity_helpers.CLASSES),
                                                                     list(REBA_PARTIALS), 10.0)
-    assert m["normalisation"] == {"root": "first", "scale": "sequence"} and "ergo_edge_version" in m and m["delay_frames"] == 0
+    assert m["normalisation"] == {"root": "first", "scale": "sequence"}
+    assert "ergo_edge_version" in m and m["delay_frames"] == 0
     inputs = {t["name"]: t for t in m["inputs"]}
     outputs = {t["name"]: t for t in m["outputs"]}
     assert inputs["joints"] == {"name": "joints", "shape": ["batch", 15, 3], "dtype": "float32"}

@@ -144,7 +144,8 @@ def test_edge_importing_an_outer_layer_is_caught(tmp_path, text):
 
 
 def test_the_cli_may_wire_the_outer_layers(tmp_path):
-    root = _tree(tmp_path, {"edge/cli.py": "from runtime.cli import add_commands\n", "runtime/cli.py": "import edge.cli\n"})
+    root = _tree(tmp_path, {"edge/cli.py": "from runtime.cli import add_commands\n",
+                            "runtime/cli.py": "import edge.cli\n"})
     assert check_tree(root) == []
 
 
@@ -160,5 +161,6 @@ def test_cycles_are_caught(tmp_path):
     assert "module cycle: edge.a.x -> edge.b.y -> edge.a.x" in problems
     assert "package cycle: edge.a -> edge.b -> edge.a" in problems
     root = _tree(tmp_path / "packages", {"edge/a/__init__.py": "", "edge/a/x.py": "from edge.b import y\n",
-                                          "edge/b/__init__.py": "", "edge/b/y.py": "", "edge/b/z.py": "import edge.a\n"})
+                                          "edge/b/__init__.py": "", "edge/b/y.py": "",
+                                          "edge/b/z.py": "import edge.a\n"})
     assert check_tree(root) == ["package cycle: edge.a -> edge.b -> edge.a"]

@@ -21,7 +21,8 @@ def _body(rng, joints=33):
 
 def _seen(body, T, camera: Pinhole):
     cam = body + T
-    return np.column_stack([camera.fx * cam[:, 0] / cam[:, 2] + camera.cx, camera.fy * cam[:, 1] / cam[:, 2] + camera.cy])
+    return np.column_stack([camera.fx * cam[:, 0] / cam[:, 2] + camera.cx,
+                            camera.fy * cam[:, 1] / cam[:, 2] + camera.cy])
 
 
 def test_pinhole_takes_the_field_of_view_across_the_longer_side():

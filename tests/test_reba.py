@@ -215,7 +215,8 @@ def test_score_a_and_b_never_exceed_12():
     # From the tables: the add-ons are at most 3 and both tables top out at 9.
     assert TABLE_A.max() + 3 == 12 and TABLE_B.max() + 3 == 12
     # And through the engine, every combination of part scores and add-ons, in one vectorised call each.
-    rows_a = [{**NECK[n], **TRUNK[t], **LEGS[l], **LOAD[x]} for n, t, l, x in itertools.product(NECK, TRUNK, LEGS, LOAD)]
+    rows_a = [{**NECK[n], **TRUNK[t], **LEGS[l], **LOAD[x]}
+              for n, t, l, x in itertools.product(NECK, TRUNK, LEGS, LOAD)]
     rows_b = [{**LOWER_ARM[lo], **UPPER_ARM[u], **WRIST[w], **COUPLE[c]}
               for lo, u, w, c in itertools.product(LOWER_ARM, UPPER_ARM, WRIST, COUPLE)]
     for rows, key in ((rows_a, "score_a"), (rows_b, "score_b")):

@@ -118,7 +118,8 @@ def test_calibration_agrees_with_the_camera_calibration_and_views_agree(footage,
         assert str(data["up"]).count(",") == 2 and data["joints"].shape == (100, 33, 3)
         flexion[clip] = joint_angles(data["joints"].astype(float), layout, np.array(calibration.up))[
             "trunk_flexion_deg"]
-    # Two views of one motion: trunk flexion agrees within 10 deg median (measured 7.4 deg; 25.6 deg assuming a level camera).
+    # Two views of one motion: trunk flexion agrees within 10 deg median (measured 7.4 deg; 25.6 deg assuming a level
+    # camera).
     assert np.median(np.abs(flexion["cam01"] - flexion["cam03"])) <= 10.0
 
 

@@ -61,7 +61,8 @@ def _person(pid: int, hands_m: float, reach_m: float = 0.4) -> Person:
     at = {"left_ankle": (-0.1, 0, 0.08), "right_ankle": (0.1, 0, 0.08), "left_hip": (-0.1, 0, 0.9),
           "right_hip": (0.1, 0, 0.9), "left_wrist": (-0.1, reach_m, hands_m), "right_wrist": (0.1, reach_m, hands_m),
           "left_knee": (-0.1, 0, 0.5), "right_knee": (0.1, 0, 0.5), "left_shoulder": (-0.2, 0, 1.45),
-          "right_shoulder": (0.2, 0, 1.45), "left_elbow": (-0.2, reach_m / 2, 1.1), "right_elbow": (0.2, reach_m / 2, 1.1)}
+          "right_shoulder": (0.2, 0, 1.45), "left_elbow": (-0.2, reach_m / 2, 1.1),
+          "right_elbow": (0.2, reach_m / 2, 1.1)}
     world = np.array([at.get(n, (0.0, 0.0, 1.6)) for n in names], dtype=np.float32)
     pixels = np.stack([320 + world[:, 0] * 200, 420 - world[:, 2] * 220], axis=1)
     return Person(pixels, np.ones(len(names)), "coco17", np.array([250, 40, 390, 430]), 0.9, world, pid)

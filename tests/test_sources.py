@@ -1,6 +1,6 @@
-"""runtime.video (uri, pipelines, source): URI parsing and pipeline strings (pure), then real GStreamer pipelines: a live test pattern, a file
-this test encodes itself, broken and missing files, and an RTSP server (tests/rtsp_server.py) that is killed and
-restarted under a running GstSource. Only 127.0.0.1 is used."""
+"""runtime.video (uri, pipelines, source): URI parsing and pipeline strings (pure), then real GStreamer pipelines: a
+live test pattern, a file this test encodes itself, broken and missing files, and an RTSP server
+(tests/rtsp_server.py) that is killed and restarted under a running GstSource. Only 127.0.0.1 is used."""
 
 from __future__ import annotations
 

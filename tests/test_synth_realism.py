@@ -279,8 +279,8 @@ def test_walks_turn_first_and_stands_turn():
     turned = turns(replace(ONE, turn_first=1.0, stand_turn_deg=(45.0, 90.0)))
     assert turned["walk"] < 0.5 * plain["walk"]
     assert turned["stand"] > plain["stand"] + 30.0
-    near = posture_by_class(generate(4.0, 3, replace(ONE, recording_minutes=(4.0, 4.0), handling_weight=20.0,
-                                                     handle_near_body=1.0)), read_toml(GROUPS / "synthetic_coarse.toml"))
+    near_body = replace(ONE, recording_minutes=(4.0, 4.0), handling_weight=20.0, handle_near_body=1.0)
+    near = posture_by_class(generate(4.0, 3, near_body), read_toml(GROUPS / "synthetic_coarse.toml"))
     assert near["handle_mid"]["elbow_flexion_deg"]["p90"] > 75  # the item held at the waist, elbows bent
     for bad in ({"turn_first": 1.5}, {"stand_turn_deg": (0.0, 200.0)}, {"handle_near_body": 2.0}):
         with pytest.raises(InputError):

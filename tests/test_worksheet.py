@@ -207,7 +207,8 @@ ERRORS = [
     # enums
     (with_(REBA, "coupling", "bad"),
      "worksheet.coupling: expected one of 'good', 'fair', 'poor', 'unacceptable', got 'bad'"),
-    (with_(REBA, "coupling", 1), "worksheet.coupling: expected one of 'good', 'fair', 'poor', 'unacceptable', got number"),
+    (with_(REBA, "coupling", 1),
+     "worksheet.coupling: expected one of 'good', 'fair', 'poor', 'unacceptable', got number"),
     (with_(RULA, "wrist.twist", "middle"), "worksheet.wrist.twist: expected one of 'mid', 'end', got 'middle'"),
     (with_(RULA, "load.mode", "constant"),
      "worksheet.load.mode: expected one of 'intermittent', 'static', 'repeated', got 'constant'"),
@@ -215,9 +216,11 @@ ERRORS = [
     (with_(REBA, "trunk", None, delete=True), "worksheet.trunk: missing required field"),
     (with_(RULA, "wrist", None, delete=True), "worksheet.wrist: missing required field"),
 ]
-ERRORS += [(with_(REBA, f"{part}.flexion_deg", None, delete=True), f"worksheet.{part}.flexion_deg: missing required field")
+ERRORS += [(with_(REBA, f"{part}.flexion_deg", None, delete=True),
+            f"worksheet.{part}.flexion_deg: missing required field")
            for part in ("neck", "trunk", "upper_arm", "lower_arm", "wrist")]
-ERRORS += [(with_(RULA, f"{part}.flexion_deg", None, delete=True), f"worksheet.{part}.flexion_deg: missing required field")
+ERRORS += [(with_(RULA, f"{part}.flexion_deg", None, delete=True),
+            f"worksheet.{part}.flexion_deg: missing required field")
            for part in ("upper_arm", "lower_arm", "wrist", "neck", "trunk")]
 
 
