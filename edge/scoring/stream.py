@@ -132,8 +132,9 @@ class PersonStream:
     """Live scores for one tracked person.
 
     `l5s1_phase` (0 <= phase < 1) shifts this person's L5/S1 refreshes by that fraction of the refresh period (the
-    first one a fraction sooner, every one after a full period apart), so that people first seen together do not
-    all pay for inverse dynamics on the same frames (`l5s1_phase(i)` for the i-th person)."""
+    first as soon as there is a result, the second that fraction of a period later, or a whole period at phase 0,
+    then one every period), so that people first seen together do not all pay for inverse dynamics on the same
+    frames (`l5s1_phase(i)` for the i-th person)."""
 
     def __init__(self, layout: Layout, up: np.ndarray, config: ScoreConfig = ScoreConfig(),
                  stream: StreamConfig = StreamConfig(), l5s1_phase: float = 0.0):
