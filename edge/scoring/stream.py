@@ -282,9 +282,10 @@ class PersonStream:
         result = l5s1_load(window, self.up, fps, self.config.body, self.config.load_kg, self.config.l5s1)
         i = int(np.searchsorted(times, t - s.l5s1_lag_s))
         i = min(max(i, 0), len(times) - 1)
-        # The first result comes as soon as there is one; the next a period later, or the phase's fraction of it.
+        # The first result comes as soon as there is one; the next the phase's fraction of a period later (a
+        # whole period at phase 0): the grid's origin lies (1 - phase) periods before the first result.
         if self._l5s1_last is None:
-            self._l5s1_anchor = t - (1.0 - self.l5s1_phase) * period if self.l5s1_phase > 0.0 else t
+            self._l5s1_anchor = t - (1.0 - self.l5s1_phase) * period
         self._l5s1_next = math.floor((t - self._l5s1_anchor) / period + 1e-6) + 1
         self._l5s1_last = {"l5s1_moment_nm": float(result.moment_magnitude[i]),
                            "l5s1_moment_extension_nm": float(result.moment_extension[i]),
