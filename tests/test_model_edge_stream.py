@@ -50,7 +50,7 @@ def assert_stream_equals_whole(model, joints):
     with torch.no_grad():
         whole = model({"joints": joints, "mask": torch.ones(joints.shape[:2], dtype=torch.bool)})
     steps, _ = streamed(model, joints)
-    assert set(steps) == set(whole) - {"activity_stages"}
+    assert set(steps) == {name for name, value in whole.items() if torch.is_tensor(value)}
     for name, value in steps.items():
         assert value.shape == whole[name].shape
         assert torch.isfinite(value).all()
@@ -371,7 +371,7 @@ def test_delay_checks(bad):
         EdgeStreamConfig(**bad)
 
 
-@pytest.mark.parametrize("bad", [dict(layers=0), dict(kernel=1), dict(dropout=1.0), dict(stages=0)])
+@pytest.mark.parametrize("bad", [dict(layers=0), dict(kernel=1), dict(dropout=1.0), dict(stages=0), dict(members=0)])
 def test_config_checks(bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
         EdgeStreamConfig(**bad)
@@ -445,3 +445,142 @@ def test_root_motion_tells_walking_from_standing_with_the_same_legs():
 def test_root_lags_are_checked(lags):
     with pytest.raises(ValueError, match="root_lags"):
         EdgeStreamConfig(root_lags=lags)
+
+
+# ----------------------------------------------------------------------------------- ensembles (members trained apart)
+
+
+def test_an_ensemble_averages_its_members_and_streams_like_the_whole_sequence():
+    ensemble = make(seed=4, members=3, velocity=True, delay=2)
+    assert len(ensemble.members) == 3 and ensemble.config.members == 3
+    assert all(m.config.members == 1 for m in ensemble.members)
+    batch = random_batch(2, 60, seed=3)
+    ensemble.eval()
+    with torch.no_grad():
+        out = ensemble(batch)
+        alone = [member(batch) for member in ensemble.members]
+    probs = torch.stack([torch.softmax(o["activity_logits"], -1) for o in alone]).mean(0)
+    assert torch.allclose(out["activity_logits"].exp(), probs, atol=1e-6)
+    assert not torch.allclose(probs, torch.softmax(alone[0]["activity_logits"], -1), atol=1e-3)
+    for name in ("reba", "reba_partials"):
+        assert torch.allclose(out[name], torch.stack([o[name] for o in alone]).mean(0), atol=1e-6)
+    total, terms = ensemble.loss(out, batch)
+    losses = [member.loss(o, batch) for member, o in zip(ensemble.members, alone)]
+    assert float(total) == pytest.approx(np.mean([float(v) for v, _ in losses]), rel=1e-6)
+    assert terms["ce"] == pytest.approx(np.mean([t["ce"] for _, t in losses]), rel=1e-6)
+    assert len(ensemble.initial_state(2)) == 3 * len(ensemble.members[0].initial_state(2))
+    # Step by step as the whole sequence, `delay` steps later (the last frame repeated past the end).
+    joints = batch["joints"].clone()
+    joints[0, 10:20, 4] = float("nan")
+    with torch.no_grad():
+        whole = ensemble({"joints": joints, "mask": batch["mask"]})
+    steps, _ = streamed(ensemble, torch.cat([joints, joints[:, -1:], joints[:, -1:]], dim=1))
+    for name in ("activity_logits", "reba", "reba_partials"):
+        assert torch.allclose(steps[name][:, 2:], whole[name], rtol=0, atol=1e-5), name
+
+
+ENSEMBLE = """
+[train]
+epochs = {epochs}
+batch_size = 4
+lr = 0.01
+keep = "last"
+
+[data]
+synth_minutes = 1.2
+window_s = 6.4
+stride_s = 3.2
+val_fraction = 0.3
+test_fraction = 0.2
+
+[data.synth]
+recording_minutes = [0.2, 0.3]
+
+[model]
+members = {members}
+channels = 8
+refine_channels = 6
+layers = 3
+stages = 2
+"""
+
+
+def train_run(tmp_path, out, epochs=2, members=2, *extra):
+    from edge.cli import main
+
+    config = tmp_path / f"m{members}e{epochs}.toml"
+    config.write_text(ENSEMBLE.format(epochs=epochs, members=members))
+    assert main(["train", "--model", "edge_stream", "--dataset", "synthetic", "--config", str(config), "--out",
+                 str(tmp_path / out), *extra]) == 0
+    return tmp_path / out
+
+
+def test_an_ensemble_trains_its_members_apart_and_joins_them(tmp_path, capsys):
+    import json
+
+    from edge.cli import main
+    from edge.train.checkpoint import load_checkpoint, state_digest
+
+    run = train_run(tmp_path, "ens", epochs=2, members=2)
+    assert "trained 2 members; kept epochs 2, 2" in capsys.readouterr().out
+    joined = load_checkpoint(run / "best.pt")
+    members = [load_checkpoint(run / f"member_{i}" / "best.pt") for i in range(2)]
+    assert joined.config.members == 2 and [m.config.members for m in members] == [1, 1]
+    assert [m.run["seed"] for m in members] == [0, 1]  # seed + i: their own weights, order and split
+    assert members[0].run["splits"]["val"] != members[1].run["splits"]["val"]
+    for i, member in enumerate(members):
+        assert all(torch.equal(joined.state_dict[f"members.{i}.{k}"], v) for k, v in member.state_dict.items())
+    # Member 1 is exactly the run that seed alone makes.
+    alone = train_run(tmp_path, "alone", 2, 1, "--seed", "1")
+    assert state_digest(load_checkpoint(alone / "best.pt").state_dict) == state_digest(members[1].state_dict)
+    # Splits: trained on what either trained on, validated and tested on what both held out.
+    record = json.loads((run / "run.json").read_text())
+    splits = [m.run["splits"] for m in members]
+    assert set(record["splits"]["train"]) == set(splits[0]["train"]) | set(splits[1]["train"])
+    assert set(record["splits"]["val"]) == set(splits[0]["val"]) & set(splits[1]["val"])
+    assert set(record["splits"]["test"]) == set(splits[0]["test"]) & set(splits[1]["test"])
+    assert record["result"]["kept_epoch"] == [2, 2] and record["model_table"]["members"] == 2
+    # It is scored as one model: every held-out sequence, the members' averaged probabilities.
+    capsys.readouterr()
+    if record["splits"]["test"]:
+        assert main(["evaluate", str(run), "--dataset", "synthetic", "--split", "test", "--json"]) == 0
+        result = json.loads(capsys.readouterr().out)
+        assert result["model"] == "edge_stream" and 0 <= result["metrics"]["accuracy"] <= 100
+    # And exported as one streaming step (parity against the whole-sequence ensemble).
+    from export.onnx_stream import export_streaming
+
+    artifact = export_streaming(run, tmp_path / "exported")
+    manifest = json.loads(artifact.manifest.read_text())
+    assert artifact.max_abs_diff <= 1e-4 and manifest["delay_frames"] == 0
+    # The state of each member's own step, member after member.
+    alone = json.loads(export_streaming(run / "member_0", tmp_path / "member").manifest.read_text())
+    assert [s["shape"] for s in manifest["state"]] == 2 * [s["shape"] for s in alone["state"]]
+
+
+def test_an_ensemble_resumes_member_by_member(tmp_path, capsys):
+    from edge.cli import main
+    from edge.train.checkpoint import load_checkpoint, state_digest
+
+    whole = train_run(tmp_path, "whole", epochs=3, members=2)
+    part = train_run(tmp_path, "part", epochs=1, members=2)
+    assert main(["train", "--model", "edge_stream", "--dataset", "synthetic", "--out", str(part), "--resume",
+                 "--epochs", "3"]) == 0
+    a, b = load_checkpoint(whole / "best.pt"), load_checkpoint(part / "best.pt")
+    assert state_digest(a.state_dict) == state_digest(b.state_dict) and b.epoch == 3
+    # A finished ensemble is not trained over.
+    capsys.readouterr()
+    config = tmp_path / "m2e3.toml"
+    assert main(["train", "--model", "edge_stream", "--dataset", "synthetic", "--config", str(config), "--out",
+                 str(whole)]) == 2
+    assert "already holds a training run" in capsys.readouterr().err
+
+
+def test_an_ensemble_is_not_trained_on_several_processes(tmp_path):
+    from edge.errors import InputError
+    from edge.train.ensemble import train_ensemble
+    from edge.train.loop import TrainRequest
+
+    request = TrainRequest(model="edge_stream", dataset="synthetic", data_dir=None, out=str(tmp_path / "r"))
+    with pytest.raises(InputError, match="without torchrun"):
+        train_ensemble(request, 2, None, 2, None)
+    assert not (tmp_path / "r").exists()

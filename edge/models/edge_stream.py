@@ -30,7 +30,8 @@ layer with the mask, and has no `step`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -93,6 +94,11 @@ class EdgeStreamConfig:
       before the training windows read their history, 5 frames (0.5 s at 10 fps) 91.6 / 86.2 / 0.49 / 86.1, 10
       frames 92.2 / 87.3 / 0.50 / 86.3, the causal 90.6 / 85.4 / 0.51 / 83.4 and the offline twin's 93.9 / 89.2 /
       0.48 / 87.9.
+    members: independently initialised copies of the model trained side by side on the same batches (the loss
+      is their losses' mean; dropout differs per copy), whose class probabilities, REBA and partials are averaged
+      (a deep ensemble in one model: one checkpoint, one exported step that costs `members` times as much). It
+      steadies synthetic-only training, whose transfer to real skeletons varies with the seed (see
+      edge/data/recipes/edge_stream.toml).
     """
 
     data: DataSpec = DataSpec()
@@ -110,9 +116,10 @@ class EdgeStreamConfig:
     partials_weight: float = 0.5
     causal: bool = True
     delay: int = 0
+    members: int = 1
 
     def __post_init__(self):
-        for name in ("channels", "refine_channels", "layers", "stages"):
+        for name in ("channels", "refine_channels", "layers", "stages", "members"):
             if getattr(self, name) < 1:
                 raise InputError(f"EdgeStreamConfig.{name} must be >= 1, got {getattr(self, name)}")
         if self.kernel < 2:
@@ -411,5 +418,55 @@ def _segmentation_terms(stages: list, labels, mask, clip: float):
     return ce, smooth
 
 
-def build(config: EdgeStreamConfig) -> EdgeStream:
-    return EdgeStream(config)
+class EdgeStreamEnsemble(nn.Module):
+    """`members` EdgeStreams behind EdgeStream's interface (`EdgeStreamConfig.members`): each sees the same input,
+    the outputs are averaged (class probabilities, so `activity_logits` are the log of the mean probabilities), the
+    loss is the members' mean and the state the members' states one after the other."""
+
+    def __init__(self, config: EdgeStreamConfig):
+        super().__init__()
+        self.config = config
+        self.members = nn.ModuleList(EdgeStream(replace(config, members=1)) for _ in range(config.members))
+        self.num_joints, self.num_classes = self.members[0].num_joints, self.members[0].num_classes
+        self._state_sizes = [len(m.initial_state(1)) for m in self.members] if config.causal else []
+
+    def input_keys(self) -> tuple[str, ...]:
+        return self.members[0].input_keys()
+
+    def _mean(self, outputs: list[dict]) -> dict:
+        out = {name: torch.stack([o[name] for o in outputs]).mean(dim=0) for name in ("reba", "reba_partials")}
+        if self.num_classes:
+            logp = torch.stack([F.log_softmax(o["activity_logits"], dim=-1) for o in outputs])
+            out["activity_logits"] = torch.logsumexp(logp, dim=0) - math.log(len(outputs))
+        return out
+
+    def forward(self, batch: dict) -> dict:
+        outputs = [member(batch) for member in self.members]
+        return {**self._mean(outputs), "members": outputs}
+
+    def initial_state(self, batch: int) -> tuple:
+        """Each member's state (EdgeStream.initial_state), member after member."""
+        self.members[0]._require_causal()
+        return tuple(s for member in self.members for s in member.initial_state(batch))
+
+    def step(self, state: tuple, joints) -> tuple[dict, tuple]:
+        """EdgeStream.step of each member on its part of `state`, the outputs averaged as `forward`'s."""
+        self.members[0]._require_causal()
+        outputs, new_state, at = [], [], 0
+        for member, size in zip(self.members, self._state_sizes):
+            out, new = member.step(state[at:at + size], joints)
+            outputs.append(out)
+            new_state += new
+            at += size
+        return self._mean(outputs), tuple(new_state)
+
+    def loss(self, outputs: dict, batch: dict):
+        """The mean of the members' losses and of each of their terms."""
+        results = [member.loss(out, batch) for member, out in zip(self.members, outputs["members"])]
+        total = torch.stack([value for value, _ in results]).mean()
+        terms = {name: sum(parts[name] for _, parts in results) / len(results) for name in results[0][1]}
+        return total, terms
+
+
+def build(config: EdgeStreamConfig) -> EdgeStream | EdgeStreamEnsemble:
+    return EdgeStreamEnsemble(config) if config.members > 1 else EdgeStream(config)

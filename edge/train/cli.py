@@ -65,7 +65,11 @@ def _cmd_train(args) -> int:
                            config_path=args.config, epochs=args.epochs, seed=args.seed, resume=args.resume,
                            command=tuple(sys.argv))
     summary = train(request)
-    if summary["rank"] == 0:
+    if isinstance(summary["best_epoch"], list):  # an ensemble trained apart (edge.train.ensemble)
+        kept = ", ".join(map(str, summary["kept_epoch"]))
+        print(f"trained {len(summary['kept_epoch'])} members; kept epochs {kept}, joined into one model")
+        print(f"  {summary['run']}")
+    elif summary["rank"] == 0:
         best = summary["best"]
         shown = f"{best:.4f}" if isinstance(best, float) else "-"
         stop = ", stopped early" if summary["stopped_early"] else ""

@@ -42,6 +42,7 @@ from edge.train.config import TrainConfig, model_config, read_run_config, train_
 from edge.train.curves import plot_curves
 from edge.train.data import check_task, data_spec, load_dataset, prepare, read_groups, select, split_keys
 from edge.train.distributed import World
+from edge.train.ensemble import ensemble_size, member_table, train_ensemble
 from edge.train.evaluate import BEST, LAST, check_monitor, frame_weighted, metric_names, predict, task_metrics
 from edge.train.progress import Progress
 
@@ -62,6 +63,7 @@ class TrainRequest:
     seed: int | None = None
     resume: bool = False
     command: tuple[str, ...] = ()
+    member: int | None = None  # member i of an ensemble (edge.train.ensemble): seed + i, [model] members = 1
 
 
 @dataclass(frozen=True, eq=False)
@@ -98,9 +100,12 @@ def train(request: TrainRequest, progress=_STDERR) -> dict:
     """Train (or continue) a run; returns its summary. Data and configs are checked in every process before the
     processes meet, so bad input fails the same way everywhere."""
     world = World.from_environment()
+    stream = sys.stderr if progress is _STDERR else progress  # None: quiet
+    members = ensemble_size(request)
+    if members > 1:
+        return train_ensemble(request, members, train, world.size, stream)
     setup = _prepare(request)
     world.start()
-    stream = sys.stderr if progress is _STDERR else progress  # None: quiet
     summary = _fit(setup, world, stream if world.is_main else None)
     # Only after a clean finish: with a process gone, the group's teardown would wait for it (torchrun stops the
     # others). A process leaving with its group alive can abort in gloo's threads at interpreter exit.
@@ -124,6 +129,8 @@ def _resume_from(request: TrainRequest, out: Path) -> tuple[Checkpoint, TrainCon
         raise InputError(f"the run was seeded with {config.seed}; --resume cannot change --seed")
     if request.config_path is not None:
         given, table = read_run_config(request.config_path, model_entry(request.model).train_defaults)
+        if request.member is not None:
+            table = member_table(table)
         if dataclasses.replace(given, epochs=config.epochs, seed=config.seed) != config or table != run["model_table"]:
             raise InputError(f"{request.config_path} differs from the run's own config; --resume continues with the "
                              "run's (only --epochs may change)")
@@ -141,6 +148,8 @@ def _prepare(request: TrainRequest) -> _Setup:
             raise InputError(f"{out} already holds a training run; --resume continues it, or give a new --out")
         config, table = read_run_config(request.config_path, entry.train_defaults)
         config = with_command_line(config, request.epochs, request.seed)
+        if request.member is not None:
+            config, table = dataclasses.replace(config, seed=config.seed + request.member), member_table(table)
     if config.monitor != "loss" and config.monitor not in metric_names(entry.task):
         raise InputError(f"train.monitor {config.monitor!r} is not a validation value of a {entry.task} model "
                          f"(choose loss, {', '.join(metric_names(entry.task))})")
