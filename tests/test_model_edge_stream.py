@@ -468,7 +468,10 @@ def test_an_ensemble_averages_its_members_and_streams_like_the_whole_sequence():
     losses = [member.loss(o, batch) for member, o in zip(ensemble.members, alone)]
     assert float(total) == pytest.approx(np.mean([float(v) for v, _ in losses]), rel=1e-6)
     assert terms["ce"] == pytest.approx(np.mean([t["ce"] for _, t in losses]), rel=1e-6)
-    assert len(ensemble.initial_state(2)) == 3 * len(ensemble.members[0].initial_state(2))
+    # One frame state for all, then each layer's history of the three side by side.
+    state, alone = ensemble.initial_state(2), ensemble.members[0].initial_state(2)
+    assert len(state) == len(alone) and [s.shape for s in state[:2]] == [s.shape for s in alone[:2]]
+    assert all(s.shape == (2, 3 * a.shape[1], a.shape[2]) for s, a in zip(state[2:], alone[2:]))
     # Step by step as the whole sequence, `delay` steps later (the last frame repeated past the end).
     joints = batch["joints"].clone()
     joints[0, 10:20, 4] = float("nan")
@@ -477,6 +480,14 @@ def test_an_ensemble_averages_its_members_and_streams_like_the_whole_sequence():
     steps, _ = streamed(ensemble, torch.cat([joints, joints[:, -1:], joints[:, -1:]], dim=1))
     for name in ("activity_logits", "reba", "reba_partials"):
         assert torch.allclose(steps[name][:, 2:], whole[name], rtol=0, atol=1e-5), name
+
+
+@pytest.mark.parametrize("classes", [CLASSES, ()])
+def test_an_ensemble_with_root_motion_or_without_classes_streams_like_the_whole_sequence(classes):
+    torch.manual_seed(2)
+    ensemble = build(EdgeStreamConfig(data=DataSpec(classes=classes), members=2, root_lags=(1, 3), **SMALL))
+    assert len(ensemble.initial_state(1)) == 4 + (SMALL["stages"] if classes else 1) * SMALL["layers"]
+    assert_stream_equals_whole(ensemble, walking_joints(t=80))
 
 
 ENSEMBLE = """
@@ -552,9 +563,12 @@ def test_an_ensemble_trains_its_members_apart_and_joins_them(tmp_path, capsys):
     artifact = export_streaming(run, tmp_path / "exported")
     manifest = json.loads(artifact.manifest.read_text())
     assert artifact.max_abs_diff <= 1e-4 and manifest["delay_frames"] == 0
-    # The state of each member's own step, member after member.
+    # One member's state, its layers' histories twice as wide: the members run side by side as one network.
     alone = json.loads(export_streaming(run / "member_0", tmp_path / "member").manifest.read_text())
-    assert [s["shape"] for s in manifest["state"]] == 2 * [s["shape"] for s in alone["state"]]
+    layers = 2 * 3  # stages x layers
+    shapes, single = [s["shape"] for s in manifest["state"]], [s["shape"] for s in alone["state"]]
+    assert shapes[:-layers] == single[:-layers]
+    assert shapes[-layers:] == [[2 * c, h] for c, h in single[-layers:]]
 
 
 def test_an_ensemble_resumes_member_by_member(tmp_path, capsys):

@@ -94,11 +94,11 @@ class EdgeStreamConfig:
       before the training windows read their history, 5 frames (0.5 s at 10 fps) 91.6 / 86.2 / 0.49 / 86.1, 10
       frames 92.2 / 87.3 / 0.50 / 86.3, the causal 90.6 / 85.4 / 0.51 / 83.4 and the offline twin's 93.9 / 89.2 /
       0.48 / 87.9.
-    members: independently initialised copies of the model trained side by side on the same batches (the loss
-      is their losses' mean; dropout differs per copy), whose class probabilities, REBA and partials are averaged
-      (a deep ensemble in one model: one checkpoint, one exported step that costs `members` times as much). It
-      steadies synthetic-only training, whose transfer to real skeletons varies with the seed (see
-      edge/data/recipes/edge_stream.toml).
+    members: copies of the model with their own weights whose class probabilities, REBA and partials are averaged
+      (a deep ensemble in one model: one checkpoint, one exported step running them side by side). `ergoedge train`
+      trains each apart, as its own run with its own seed, and joins them (edge/train/ensemble.py): trained as one
+      model on the same batches they did not help. It steadies synthetic-only training, whose transfer to real
+      skeletons varies with the seed (see edge/data/recipes/edge_stream.toml).
     """
 
     data: DataSpec = DataSpec()
@@ -328,18 +328,8 @@ class EdgeStream(nn.Module):
         reba_partials (B, P); the new state). Equals `forward` at that frame (in eval mode); with `delay` at the
         frame `delay` steps back (module doc)."""
         self._require_causal()
-        prev, started = state[0], state[1]
-        x = _observed(joints)
-        h = self.frame_features(x, prev.reshape(x.shape), started)
-        new_state, at = [x.flatten(1), torch.ones_like(started)], 2
-        if self.pelvis:
-            history, seen = state[2], state[3]
-            root, span = self.root(x), history.shape[1]
-            pick = [span - lag for lag in self.config.root_lags]
-            h = torch.cat([h, self.root_motion(root, history[:, pick], seen[:, pick])], dim=1)
-            new_state += [torch.cat([history[:, 1:], root.unsqueeze(1)], dim=1),
-                          torch.cat([seen[:, 1:], torch.ones_like(started)], dim=1)]
-            at = 4
+        h, new_state = self.frame_step(state, joints)
+        at = len(new_state)
         first_layers = len(self.stages[0].layers)
         first, scores, past = self.stages[0].step(h.unsqueeze(2), list(state[at:at + first_layers]))
         at += len(past)
@@ -354,6 +344,22 @@ class EdgeStream(nn.Module):
         if self.num_classes:
             out["activity_logits"] = scores.squeeze(2)
         return out, tuple(new_state)
+
+    def frame_step(self, state: tuple, joints) -> tuple:
+        """The input features (B, D) of one new frame `joints` (B, J, 3) and the new frame state (the first entries
+        of `initial_state`'s: the previous frame, whether there was one, with `root_lags` the pelvis's history)."""
+        prev, started = state[0], state[1]
+        x = _observed(joints)
+        h = self.frame_features(x, prev.reshape(x.shape), started)
+        new_state = [x.flatten(1), torch.ones_like(started)]
+        if self.pelvis:
+            history, seen = state[2], state[3]
+            root, span = self.root(x), history.shape[1]
+            pick = [span - lag for lag in self.config.root_lags]
+            h = torch.cat([h, self.root_motion(root, history[:, pick], seen[:, pick])], dim=1)
+            new_state += [torch.cat([history[:, 1:], root.unsqueeze(1)], dim=1),
+                          torch.cat([seen[:, 1:], torch.ones_like(started)], dim=1)]
+        return h, new_state
 
     def _require_causal(self):
         if not self.config.causal:
@@ -420,15 +426,18 @@ def _segmentation_terms(stages: list, labels, mask, clip: float):
 
 class EdgeStreamEnsemble(nn.Module):
     """`members` EdgeStreams behind EdgeStream's interface (`EdgeStreamConfig.members`): each sees the same input,
-    the outputs are averaged (class probabilities, so `activity_logits` are the log of the mean probabilities), the
-    loss is the members' mean and the state the members' states one after the other."""
+    the outputs are averaged (class probabilities, so `activity_logits` are the log of the mean probabilities) and
+    the loss is the members' mean. `step` runs the members side by side as one network: one frame state (they read
+    the same features), and each convolution of theirs as one grouped convolution over their channels, so that a
+    step costs about one member's graph operations, not `members` times as many (the exported step's speed).
+    Its state: EdgeStream's frame state, then per stage and layer the members' input histories side by side
+    (B, members * channels, history)."""
 
     def __init__(self, config: EdgeStreamConfig):
         super().__init__()
         self.config = config
         self.members = nn.ModuleList(EdgeStream(replace(config, members=1)) for _ in range(config.members))
         self.num_joints, self.num_classes = self.members[0].num_joints, self.members[0].num_classes
-        self._state_sizes = [len(m.initial_state(1)) for m in self.members] if config.causal else []
 
     def input_keys(self) -> tuple[str, ...]:
         return self.members[0].input_keys()
@@ -445,20 +454,46 @@ class EdgeStreamEnsemble(nn.Module):
         return {**self._mean(outputs), "members": outputs}
 
     def initial_state(self, batch: int) -> tuple:
-        """Each member's state (EdgeStream.initial_state), member after member."""
-        self.members[0]._require_causal()
-        return tuple(s for member in self.members for s in member.initial_state(batch))
+        """All zeros: EdgeStream's frame state (previous frame, whether there was one, with root_lags the pelvis's
+        history), then per stage and layer the members' input histories side by side (B, members * channels,
+        (kernel-1)*dilation)."""
+        lead = self.members[0]
+        frame = lead.initial_state(batch)[:_frame_state_size(lead)]
+        p, k = next(self.parameters()), len(self.members)
+        layers = [p.new_zeros(batch, k * layer.conv.in_channels, layer.history) for stage in lead.stages
+                  for layer in stage.layers]
+        return (*frame, *layers)
 
     def step(self, state: tuple, joints) -> tuple[dict, tuple]:
-        """EdgeStream.step of each member on its part of `state`, the outputs averaged as `forward`'s."""
-        self.members[0]._require_causal()
-        outputs, new_state, at = [], [], 0
-        for member, size in zip(self.members, self._state_sizes):
-            out, new = member.step(state[at:at + size], joints)
-            outputs.append(out)
-            new_state += new
-            at += size
-        return self._mean(outputs), tuple(new_state)
+        """One new frame per stream -> (the averaged outputs at that frame, as `forward`'s; the new state)."""
+        lead, k = self.members[0], len(self.members)
+        lead._require_causal()
+        h, new_state = lead.frame_step(state, joints)
+        at = len(new_state)
+        x, features, scores = h.unsqueeze(2), [], None
+        for index, stages in enumerate(zip(*(member.stages for member in self.members))):
+            # The first stage's input is the members' common features; a refinement stage's, each one's own scores.
+            h = _grouped(x, [stage.inp for stage in stages], 1 if index == 0 else k)
+            for layers in zip(*(stage.layers for stage in stages)):
+                window = torch.cat([state[at], h], dim=2)
+                inner = F.relu(_grouped(window, [layer.conv for layer in layers], k))
+                h = h + _grouped(inner, [layer.mix for layer in layers], k)
+                new_state.append(window[:, :, 1:])
+                at += 1
+            features.append(h)
+            if stages[0].out is not None:
+                scores = _grouped(h, [stage.out for stage in stages], k)
+                x = F.softmax(scores.unflatten(1, (k, -1)), dim=2).flatten(1, 2)
+        # Each member's head reads its own [first-stage, last-stage] features.
+        parts = [features[0]] + ([features[-1]] if len(features) > 1 else [])
+        head_in = torch.cat([part.unflatten(1, (k, -1)) for part in parts], dim=2).flatten(1, 2)
+        head = _grouped(head_in, [member.reba_head for member in self.members], k).squeeze(2)
+        head = head.unflatten(1, (k, -1)).mean(dim=1)
+        out = {"reba": head[:, 0], "reba_partials": head[:, 1:]}
+        if self.num_classes:
+            logp = F.log_softmax(scores.squeeze(2).unflatten(1, (k, -1)), dim=2)
+            out["activity_logits"] = torch.logsumexp(logp, dim=1) - math.log(k)
+        return out, tuple(new_state)
 
     def loss(self, outputs: dict, batch: dict):
         """The mean of the members' losses and of each of their terms."""
@@ -466,6 +501,20 @@ class EdgeStreamEnsemble(nn.Module):
         total = torch.stack([value for value, _ in results]).mean()
         terms = {name: sum(parts[name] for _, parts in results) / len(results) for name in results[0][1]}
         return total, terms
+
+
+def _frame_state_size(model: EdgeStream) -> int:
+    """How many of `initial_state`'s entries are the frame state (EdgeStream.frame_step's)."""
+    return 4 if model.pelvis else 2
+
+
+def _grouped(x, convs: list, groups: int):
+    """The convolutions `convs` (one per member, alike) as one: their weights stacked along the outputs, applied to
+    `x` (B, groups * inputs, T) in `groups` groups (1: every conv reads all of `x`)."""
+    first = convs[0]
+    weight = torch.cat([conv.weight for conv in convs])
+    bias = torch.cat([conv.bias for conv in convs])
+    return F.conv1d(x, weight, bias, dilation=first.dilation, groups=groups)
 
 
 def build(config: EdgeStreamConfig) -> EdgeStream | EdgeStreamEnsemble:
