@@ -88,22 +88,19 @@ def _join(out: Path, request, runs: list[Path], summaries: list[dict]) -> tuple[
     ckpts = [load_checkpoint(run / BEST) for run in runs]
     first = ckpts[0]
     for ckpt in ckpts[1:]:
-        if (ckpt.model, ckpt.spec, ckpt.norm, dataclasses.replace(ckpt.config, data=first.spec)) != \
-                (first.model, first.spec, first.norm, first.config):
+        if (ckpt.model, ckpt.config, ckpt.norm) != (first.model, first.config, first.norm):
             raise InputError(f"{ckpt.path} is not a member of {out}: its model, data or normalisation differ")
     config = dataclasses.replace(first.config, members=len(ckpts))
     model = model_entry(first.model).build(config)
     model.load_state_dict({f"members.{i}.{name}": value for i, ckpt in enumerate(ckpts)
                            for name, value in ckpt.state_dict.items()})
+    # Member 0's record (its seed is the ensemble's) with what the ensemble adds.
     records = [ckpt.run for ckpt in ckpts]
-    base = records[0]
-    seed = base["seed"]
-    run = {**base, "command": list(request.command), "seed": seed,
-           "train_config": {**base["train_config"], "seed": seed},
-           "model_table": {**base["model_table"], "members": len(ckpts)},
+    run = {**records[0], "command": list(request.command),
+           "model_table": {**records[0]["model_table"], "members": len(ckpts)},
            "model_config": dataclasses.asdict(config), "splits": _joined_splits([r["splits"] for r in records]),
-           "members": [{"run": run.name, "seed": r["seed"], "epoch": c.epoch}
-                       for run, r, c in zip(runs, records, ckpts)]}
+           "members": [{"run": path.name, "seed": record["seed"], "epoch": ckpt.epoch}
+                       for path, record, ckpt in zip(runs, records, ckpts)]}
     save_checkpoint(out / BEST, first.model, config, model, first.norm, max(c.epoch for c in ckpts), run)
     keys = ("epochs", "best_epoch", "best", "kept_epoch", "stopped_early")
     result = {**{key: [s[key] for s in summaries] for key in keys}, "monitor": summaries[0]["monitor"],
