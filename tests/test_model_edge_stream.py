@@ -578,7 +578,7 @@ def test_an_ensemble_resumes_member_by_member(tmp_path, capsys):
     whole = train_run(tmp_path, "whole", epochs=3, members=2)
     part = train_run(tmp_path, "part", epochs=1, members=2)
     assert main(["train", "--model", "edge_stream", "--dataset", "synthetic", "--out", str(part), "--resume",
-                 "--epochs", "3"]) == 0
+                 "--epochs", "3", "--seed", "0"]) == 0  # the ensemble's seed: member i's is seed + i
     a, b = load_checkpoint(whole / "best.pt"), load_checkpoint(part / "best.pt")
     assert state_digest(a.state_dict) == state_digest(b.state_dict) and b.epoch == 3
     # A finished ensemble is not trained over.

@@ -125,7 +125,7 @@ def _resume_from(request: TrainRequest, out: Path) -> tuple[Checkpoint, TrainCon
         raise InputError(f"{out} is a run of {previous.model} on {run['dataset']}; --resume needs the same "
                          f"--model and --dataset")
     config = train_config_from_record(run["train_config"])
-    if request.seed is not None and request.seed != config.seed:
+    if request.seed is not None and request.seed + (request.member or 0) != config.seed:
         raise InputError(f"the run was seeded with {config.seed}; --resume cannot change --seed")
     if request.config_path is not None:
         given, table = read_run_config(request.config_path, model_entry(request.model).train_defaults)
