@@ -581,6 +581,13 @@ def test_an_ensemble_resumes_member_by_member(tmp_path, capsys):
                  "--epochs", "3", "--seed", "0"]) == 0  # the ensemble's seed: member i's is seed + i
     a, b = load_checkpoint(whole / "best.pt"), load_checkpoint(part / "best.pt")
     assert state_digest(a.state_dict) == state_digest(b.state_dict) and b.epoch == 3
+    # A config asking for another number of members is refused in one line.
+    capsys.readouterr()
+    other = tmp_path / "three.toml"
+    other.write_text(ENSEMBLE.format(epochs=3, members=3))
+    assert main(["train", "--model", "edge_stream", "--dataset", "synthetic", "--config", str(other), "--out",
+                 str(part), "--resume"]) == 2
+    assert "another number of members than the run's 2" in capsys.readouterr().err
     # A finished ensemble is not trained over.
     capsys.readouterr()
     config = tmp_path / "m2e3.toml"

@@ -50,7 +50,16 @@ def ensemble_size(request) -> int:
         except (OSError, ValueError):
             return 1  # an ordinary run, or none: the ordinary resume says which
         members = run.get("members") if isinstance(run, dict) else None
-        return len(members) if isinstance(members, list) and members else 1
+        count = len(members) if isinstance(members, list) and members else 1
+        if count > 1 and request.config_path is not None and _configured(request) != count:
+            raise InputError(f"{request.config_path} asks for another number of members than the run's {count}; "
+                             "--resume continues with the run's (only --epochs may change)")
+        return count
+    return _configured(request)
+
+
+def _configured(request) -> int:
+    """The members the request's config asks for (`[model] members`; 1 for a model without them)."""
     entry = model_entry(request.model)
     _, table = read_run_config(request.config_path, entry.train_defaults)
     return int(getattr(model_config(entry.config, table, DataSpec()), "members", 1))
