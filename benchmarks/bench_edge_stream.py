@@ -124,7 +124,7 @@ def main() -> int:
     parser.add_argument("--root-lags", default="", help="root-motion lags in frames, comma-separated (the "
                         "registry's default for real data: 1,2,4,8,16); none by default, as the default weights")
     parser.add_argument("--members", type=int, default=1, help="models averaged, run side by side in one step "
-                        "(the default weights: 3; this script's export is not simplified, so their weights are "
+                        "(the default weights: 5; this script's export is not simplified, so their weights are "
                         "joined inside the graph at every step: bench_activity.py --model measures the product's)")
     parser.add_argument("--no-onnx", action="store_true")
     args = parser.parse_args()

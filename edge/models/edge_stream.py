@@ -315,13 +315,20 @@ class EdgeStream(nn.Module):
         (B, channels, (kernel-1)*dilation)."""
         self._require_causal()
         p = next(self.parameters())
+        state = self.frame_state(batch)
+        for stage in self.stages:
+            state += [p.new_zeros(batch, layer.conv.in_channels, layer.history) for layer in stage.layers]
+        return tuple(state)
+
+    def frame_state(self, batch: int) -> list:
+        """The first entries of `initial_state`, what `frame_step` reads and returns: the previous frame, whether
+        there was one and, with `root_lags`, the pelvis's history and whether each of its frames exists."""
+        p = next(self.parameters())
         state = [p.new_zeros(batch, self.num_joints * 3), p.new_zeros(batch, 1)]
         if self.pelvis:
             span = max(self.config.root_lags)
             state += [p.new_zeros(batch, span, 3), p.new_zeros(batch, span)]
-        for stage in self.stages:
-            state += [p.new_zeros(batch, layer.conv.in_channels, layer.history) for layer in stage.layers]
-        return tuple(state)
+        return state
 
     def step(self, state: tuple, joints) -> tuple[dict, tuple]:
         """One new frame `joints` (B, J, 3) per stream -> (outputs of that frame: activity_logits (B, C), reba (B,),
@@ -442,23 +449,19 @@ class EdgeStreamEnsemble(nn.Module):
     def input_keys(self) -> tuple[str, ...]:
         return self.members[0].input_keys()
 
-    def _mean(self, outputs: list[dict]) -> dict:
-        out = {name: torch.stack([o[name] for o in outputs]).mean(dim=0) for name in ("reba", "reba_partials")}
-        if self.num_classes:
-            logp = torch.stack([F.log_softmax(o["activity_logits"], dim=-1) for o in outputs])
-            out["activity_logits"] = torch.logsumexp(logp, dim=0) - math.log(len(outputs))
-        return out
-
     def forward(self, batch: dict) -> dict:
         outputs = [member(batch) for member in self.members]
-        return {**self._mean(outputs), "members": outputs}
+        stacked = {name: torch.stack([o[name] for o in outputs])
+                   for name in ("reba", "reba_partials", "activity_logits") if name in outputs[0]}
+        return {**_averaged(stacked), "members": outputs}
 
     def initial_state(self, batch: int) -> tuple:
         """All zeros: EdgeStream's frame state (previous frame, whether there was one, with root_lags the pelvis's
         history), then per stage and layer the members' input histories side by side (B, members * channels,
         (kernel-1)*dilation)."""
         lead = self.members[0]
-        frame = lead.initial_state(batch)[:_frame_state_size(lead)]
+        lead._require_causal()
+        frame = lead.frame_state(batch)
         p, k = next(self.parameters()), len(self.members)
         layers = [p.new_zeros(batch, k * layer.conv.in_channels, layer.history) for stage in lead.stages
                   for layer in stage.layers]
@@ -488,12 +491,11 @@ class EdgeStreamEnsemble(nn.Module):
         parts = [features[0]] + ([features[-1]] if len(features) > 1 else [])
         head_in = torch.cat([part.unflatten(1, (k, -1)) for part in parts], dim=2).flatten(1, 2)
         head = _grouped(head_in, [member.reba_head for member in self.members], k).squeeze(2)
-        head = head.unflatten(1, (k, -1)).mean(dim=1)
-        out = {"reba": head[:, 0], "reba_partials": head[:, 1:]}
+        head = head.unflatten(1, (k, -1)).movedim(1, 0)  # (members, B, 1 + P)
+        stacked = {"reba": head[..., 0], "reba_partials": head[..., 1:]}
         if self.num_classes:
-            logp = F.log_softmax(scores.squeeze(2).unflatten(1, (k, -1)), dim=2)
-            out["activity_logits"] = torch.logsumexp(logp, dim=1) - math.log(k)
-        return out, tuple(new_state)
+            stacked["activity_logits"] = scores.squeeze(2).unflatten(1, (k, -1)).movedim(1, 0)
+        return _averaged(stacked), tuple(new_state)
 
     def loss(self, outputs: dict, batch: dict):
         """The mean of the members' losses and of each of their terms."""
@@ -503,9 +505,14 @@ class EdgeStreamEnsemble(nn.Module):
         return total, terms
 
 
-def _frame_state_size(model: EdgeStream) -> int:
-    """How many of `initial_state`'s entries are the frame state (EdgeStream.frame_step's)."""
-    return 4 if model.pelvis else 2
+def _averaged(stacked: dict) -> dict:
+    """The members' outputs stacked along a first axis -> their means: of REBA and partials, and of the class
+    probabilities (`activity_logits` the log of the mean probabilities)."""
+    out = {name: stacked[name].mean(dim=0) for name in ("reba", "reba_partials")}
+    if "activity_logits" in stacked:
+        logits = stacked["activity_logits"]
+        out["activity_logits"] = torch.logsumexp(F.log_softmax(logits, dim=-1), dim=0) - math.log(logits.shape[0])
+    return out
 
 
 def _grouped(x, convs: list, groups: int):
