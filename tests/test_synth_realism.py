@@ -245,6 +245,35 @@ def test_gait_scale_arm_swing_and_pauses():
             SynthConfig(**bad)
 
 
+def test_walk_speed_sets_the_cadence():
+    lay = get_layout("uwiom15")
+    hips = [lay.index("left_hip"), lay.index("right_hip")]
+
+    def walks(cfg):
+        """Median pelvis speed while moving, and frames per gait cycle (the ankles pass each other twice a cycle)."""
+        speeds, cycles = [], []
+        for seq in generate(6.0, 5, replace(cfg, recording_minutes=(3.0, 3.0))):
+            pelvis = seq.joints[:, hips].mean(axis=1)
+            step = np.diff(pelvis[:, :2], axis=0)  # z is up
+            speed = np.linalg.norm(step, axis=-1) * seq.fps
+            ankles = seq.joints[1:, lay.index("left_ankle"), :2] - seq.joints[1:, lay.index("right_ankle"), :2]
+            apart = np.einsum("ti,ti->t", ankles, step / np.maximum(speed[:, None] / seq.fps, 1e-9))  # along the way
+            for a, b in true_runs(seq.activity == ACTIVITIES.index("walk")):
+                moving = a + np.flatnonzero(speed[a:b - 1] > 0.3)
+                crossings = np.flatnonzero(np.diff(np.sign(apart[moving])) != 0) if len(moving) else []
+                if len(crossings) >= 2:
+                    speeds.append(np.median(speed[moving]))
+                    cycles.append(2.0 * np.mean(np.diff(crossings)))
+        assert len(speeds) >= 5
+        return np.median(speeds), np.median(cycles)
+
+    usual, slow = walks(ONE), walks(replace(ONE, walk_speed_mps=(0.6, 0.7)))
+    assert 0.8 < usual[0] < 1.5 and slow[0] < 0.75 * usual[0]  # top speeds 1.0-1.4 against 0.6-0.7 m/s
+    assert slow[1] > 1.15 * usual[1]  # fewer steps a second
+    with pytest.raises(InputError):
+        SynthConfig(walk_speed_mps=(0.0, 1.0))
+
+
 def test_leg_sway_moves_both_ankles_together():
     lay = get_layout("uwiom15")
 

@@ -74,6 +74,8 @@ class SynthConfig:
     overhead_arm_deg: tuple[float, float] = (120.0, 170.0)  # ...this high (upper arm elevation)
     place_high_arm_deg: tuple[float, float] = (100.0, 150.0)  # placing on a shelf
     shuffle_m: tuple[float, float] = (0.0, 0.0)  # half the stands, handlings and reaches: a step of this length
+    walk_speed_mps: tuple[float, float] = (1.0, 1.4)  # per person, top walking speed (eased in and out: the mean is
+    # two thirds of it); strides shorten and the cadence slows with it (UW-IOM's walks: a stride in 1.1 s)
     workcell_radius_m: float = 1.2  # stations lie within this radius (and within 35% of the camera distance)
     # Camera for the 2D projection: fixed per recording, looking at the work cell's centre at mid-body height.
     camera_height_m: tuple[float, float] = (1.0, 3.0)
@@ -131,8 +133,9 @@ class SynthConfig:
         if self.gait_scale[1] > 2 or self.arm_swing_deg[1] > 45:
             raise InputError(f"synth config: gait_scale must be within 0..2, arm_swing_deg within 0..45 deg, got "
                              f"{self.gait_scale}, {self.arm_swing_deg}")
-        if self.recording_minutes[0] <= 0 or self.height_m[0] < 1.0 or self.items_per_person[0] < 1:
-            raise InputError("synth config: recordings, statures and item counts must be positive")
+        if (self.recording_minutes[0] <= 0 or self.height_m[0] < 1.0 or self.items_per_person[0] < 1
+                or self.walk_speed_mps[0] <= 0):
+            raise InputError("synth config: recordings, statures, item counts and walking speeds must be positive")
         if len(self.image_size) != 2 or not all(isinstance(v, (int, np.integer)) and v > 0 for v in self.image_size):
             raise InputError(f"synth config: image_size must be (width, height) in pixels, got {self.image_size}")
         for name in ("return_to_rest", "stand_up_after_low"):

@@ -77,7 +77,7 @@ def draw_person(rng: np.random.Generator, cfg: SynthConfig) -> Person:
     gait = float(rng.uniform(*cfg.gait_scale)) if cfg.gait_scale != (1.0, 1.0) else 1.0
     swing = float(rng.uniform(*cfg.arm_swing_deg)) if cfg.arm_swing_deg != (15.0, 15.0) else 15.0
     return Person(height_m=height, mass_kg=mass, sex=sex, proportions=proportions, rest=rest,
-                  pace=float(rng.uniform(*cfg.pace)), speed=float(rng.uniform(1.0, 1.4)),
+                  pace=float(rng.uniform(*cfg.pace)), speed=float(rng.uniform(*cfg.walk_speed_mps)),
                   stoop_prob=float(rng.beta(2.0, 2.0)), items=items,
                   light_kg=round(float(rng.uniform(0.5, 4.0)) * 2.0) / 2.0, prefs=prefs, gait_scale=gait,
                   arm_swing_deg=swing)
