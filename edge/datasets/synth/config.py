@@ -75,7 +75,7 @@ class SynthConfig:
     place_high_arm_deg: tuple[float, float] = (100.0, 150.0)  # placing on a shelf
     shuffle_m: tuple[float, float] = (0.0, 0.0)  # half the stands, handlings and reaches: a step of this length
     walk_speed_mps: tuple[float, float] = (1.0, 1.4)  # per person, top walking speed (eased in and out: the mean is
-    # two thirds of it); strides shorten and the cadence slows with it (UW-IOM's walks: a stride in 1.1 s)
+    # two thirds of it); strides shorten and the cadence slows with it (UW-IOM's walks: a gait cycle in 11 frames)
     workcell_radius_m: float = 1.2  # stations lie within this radius (and within 35% of the camera distance)
     # Camera for the 2D projection: fixed per recording, looking at the work cell's centre at mid-body height.
     camera_height_m: tuple[float, float] = (1.0, 3.0)
