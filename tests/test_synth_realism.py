@@ -255,12 +255,13 @@ def test_walk_speed_sets_the_cadence():
         for seq in generate(6.0, 5, replace(cfg, recording_minutes=(3.0, 3.0))):
             pelvis = seq.joints[:, hips].mean(axis=1)
             step = np.diff(pelvis[:, :2], axis=0)  # z is up
-            speed = np.linalg.norm(step, axis=-1) * seq.fps
+            distance = np.linalg.norm(step, axis=-1)
+            speed = distance * seq.fps
             ankles = seq.joints[1:, lay.index("left_ankle"), :2] - seq.joints[1:, lay.index("right_ankle"), :2]
-            apart = np.einsum("ti,ti->t", ankles, step / np.maximum(speed[:, None] / seq.fps, 1e-9))  # along the way
+            apart = np.einsum("ti,ti->t", ankles, step / np.maximum(distance, 1e-9)[:, None])  # along the way
             for a, b in true_runs(seq.activity == ACTIVITIES.index("walk")):
                 moving = a + np.flatnonzero(speed[a:b - 1] > 0.3)
-                crossings = np.flatnonzero(np.diff(np.sign(apart[moving])) != 0) if len(moving) else []
+                crossings = np.flatnonzero(np.diff(np.sign(apart[moving])) != 0)
                 if len(crossings) >= 2:
                     speeds.append(np.median(speed[moving]))
                     cycles.append(2.0 * np.mean(np.diff(crossings)))
