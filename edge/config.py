@@ -141,11 +141,12 @@ def from_mapping(cls: type[T], data: dict, path: str = "config") -> T:
         raise InputError(f"{path}: {exc}") from None
 
 
-def read_toml(path: str | os.PathLike) -> dict:
-    """A TOML file as a dict; a missing, undecodable or malformed file is a one-line `InputError`."""
+def read_toml(path: str | os.PathLike, what: str = "config file") -> dict:
+    """A TOML file as a dict; a missing, undecodable or malformed file is a one-line `InputError` (`what` names
+    the file's role in it)."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"no such config file: {path}")
+        raise InputError(f"no such {what}: {path}")
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - Python 3.10 on JetPack 6

@@ -431,15 +431,20 @@ def test_torchrun_trains_two_processes_on_different_data_into_one_model(tmp_path
      "data: unknown key 'windows'"),
     (["train", "--model", "tiny", "--dataset", "synthetic", "--config", "{tmp}/keep.toml", "--out", "{tmp}/r"],
      "train.keep must be one of best, last, got 'first'"),
+    (["train", "--model", "tiny", "--dataset", "synthetic", "--config", "{tmp}/groups.toml", "--out", "{tmp}/r"],
+     "no such class groups file"),
     (["train", "--model", "tiny", "--dataset", "synthetic", "--out", "{tmp}/r", "--resume"], "no run to resume"),
     (["train", "--model", "tiny", "--dataset", "synthetic", "--out", "{tmp}/r", "--epochs", "x"],
      "expected a whole number"),
+    (["train", "--model", "tiny", "--dataset", "synthetic", "--out", "{tmp}/r", "--epochs", "0"],
+     "--epochs: must be at least 1, got 0"),
     (["evaluate", "{tmp}", "--dataset", "synthetic", "--split", "val"], "no checkpoint"),
     (["evaluate", "{tmp}", "--dataset", "synthetic", "--split", "train"], "invalid choice"),
 ])
 def test_bad_input_is_one_line(tmp_path, tiny, capsys, argv, message):
     (tmp_path / "bad.toml").write_text("[data]\nwindows = 3\n")
     (tmp_path / "keep.toml").write_text('[train]\nkeep = "first"\n')
+    (tmp_path / "groups.toml").write_text(f'[data]\ngroups = "{tmp_path / "none.toml"}"\n')
     assert main([a.replace("{tmp}", str(tmp_path)) for a in argv]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("ergoedge: error:") and message in err

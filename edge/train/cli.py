@@ -26,7 +26,7 @@ def add_commands(sub) -> None:
     p.add_argument("--config", help="TOML file with [train], [data] and [model] changes from the defaults "
                                     "(see edge/train/config.py)")
     p.add_argument("--out", required=True, help="run directory: checkpoints, metrics.jsonl, curves.png, run.json")
-    p.add_argument("--epochs", type=whole_number_option(0), help="most epochs (beats the config file)")
+    p.add_argument("--epochs", type=whole_number_option(1), help="most epochs (beats the config file)")
     p.add_argument("--seed", type=whole_number_option(0), help="random seed (beats the config file)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.set_defaults(func=_cmd_train)

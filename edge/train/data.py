@@ -102,7 +102,7 @@ def load_dataset(name: str, data_dir, config: DataConfig) -> list[Sequence]:
 def read_groups(path) -> dict[str, tuple[str, ...]]:
     """A class grouping: a TOML file whose keys are the coarse classes, in class order, each a list of a data
     set's class names, e.g. `bend = ["none_bend_none_none", "box_bend_pick_up_low"]`."""
-    table = read_toml(path)
+    table = read_toml(path, "class groups file")
     name = Path(path).name
     if not table:
         raise InputError(f"{name}: no groups (write `coarse = [\"class\", ...]` lines)")
