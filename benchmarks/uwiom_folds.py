@@ -16,7 +16,7 @@ their true label): how much of the gap one class is.
 
 Why: a few held-out videos say little. On uwiom-dev (the 15 published training videos, 5 folds of 3) `edge_stream`'s
 F1@10 ranges over about 10 points from fold to fold, the 3 videos uwiom-dev holds out are among the easiest, and a
-setting that changes nothing there can be worth 2 points over all folds (README, "Three held-out videos").
+setting that changes nothing there can be worth 2 points over all folds (benchmarks/uwiom_experiments.md).
 """
 
 from __future__ import annotations

@@ -85,7 +85,7 @@ class EdgeStreamConfig:
       works). With the registry defaults otherwise, on uwiom-dev's 3 held-out videos F1@10 / edit / REBA MSE
       94.1 / 89.4 / 0.37 (seeds 0/1/2) against the causal 92.3 / 86.4 / 0.41 (92.95 / 88.1 / 0.39, seed 0, since
       its training windows read their history); over 5 folds of its 15 videos (seed 0) 93.9 / 89.2 / 0.48 against
-      90.6 / 85.4 / 0.51 (90.7 / 86.6 / 0.51 with the history); see README.
+      90.6 / 85.4 / 0.51 (90.7 / 86.6 / 0.51 with the history); see benchmarks/uwiom_experiments.md.
     delay: frames of latency (0: causal). Frame t's outputs are given with frame t+delay, having seen `delay`
       frames after it: the step runs as before, each output then labels the frame `delay` steps back (the
       exported manifest's delay_frames; the device reports it as the current activity, that much late). Over 5

@@ -6,7 +6,7 @@ weights, shuffling, augmentation and validation split, then joins their kept che
 `RUN/best.pt` whose model averages them: what `ergoedge evaluate` scores and `ergoedge export` exports (one graph).
 Trained together on the same batches instead (one run, the loss the members' mean), they gained nothing: the
 default synthetic recipe with 3 members, seeds 0-4, 79.0 % real coarse accuracy against 80.4 % for ensembles of
-separately trained runs (README).
+separately trained runs (benchmarks/uwiom_experiments.md).
 
 The joined run's splits: trained on every group a member trained on; validated and tested on the groups no member
 trained on (every member's validation split, and held-out split, in common). `--resume` continues each member that

@@ -52,7 +52,7 @@ class SynthConfig:
     # back, as UW-IOM labels them)
     stand_up_after_low: bool = False  # placing low ends standing up again even when return_to_rest is False, as UW-IOM
     # labels the rise (trunk flexion over a bend's last fifth: 11 deg real, 32 deg synthetic without); on in the
-    # default weights' recipe, whose model labels each frame a second late (README)
+    # default weights' recipe, whose model labels each frame a second late (benchmarks/uwiom_experiments.md)
     handling_weight: float = 0.0  # grammar weight of handling at mid height with empty hands...
     handling_high: float = 0.33  # ...of which this share at shelf height
     stand_turn_deg: tuple[float, float] = (0.0, 0.0)  # a stand turns on the spot by this much, either way (UW-IOM's
