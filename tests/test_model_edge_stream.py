@@ -147,7 +147,7 @@ def test_the_example_config_makes_the_offline_twin():
     path = Path(__file__).resolve().parents[1] / "examples" / "edge_stream_offline.toml"
     train, table = read_run_config(path, MODELS["edge_stream"].train_defaults)
     config = model_config(EdgeStreamConfig, table, DataSpec(classes=CLASSES))
-    assert config.causal is False and train.epochs == 80  # the registry's training defaults still apply
+    assert config.causal is False and train.epochs == 160  # the registry's training defaults still apply
     assert train.data.context_s == 0.0  # ...but its context before each window: the twin was measured without
     assert build(config).input_keys() == ("joints", "mask")
 
@@ -160,7 +160,7 @@ def test_the_example_config_adds_a_second_of_latency_to_the_registry_defaults():
     path = Path(__file__).resolve().parents[1] / "examples" / "edge_stream_delay.toml"
     train, table = read_run_config(path, MODELS["edge_stream"].train_defaults)
     config = model_config(EdgeStreamConfig, table, DataSpec(classes=CLASSES))
-    assert config.delay == 10 and config.causal and config.root_lags == (1, 2, 4, 8, 16) and train.epochs == 80
+    assert config.delay == 10 and config.causal and config.root_lags == (1, 2, 4, 8, 16) and train.epochs == 160
 
 
 def test_real_data_trains_with_speed_augmentation_and_root_motion_and_the_recipe_keeps_its_own(tmp_path):

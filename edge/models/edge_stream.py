@@ -83,17 +83,16 @@ class EdgeStreamConfig:
       layer sees as many frames ahead as behind (t-d, t, t+d: MS-TCN as published) and the batch mask keeps
       padding out; it has no `step`, so `ergoedge export --streaming` refuses it (the whole-sequence export
       works). With the registry defaults otherwise, on uwiom-dev's 3 held-out videos F1@10 / edit / REBA MSE
-      94.1 / 89.4 / 0.37 (seeds 0/1/2) against the causal 92.3 / 86.4 / 0.41 (92.95 / 88.1 / 0.39, seed 0, since
-      its training windows read their history); over 5 folds of its 15 videos (seed 0) 93.9 / 89.2 / 0.48 against
-      90.6 / 85.4 / 0.51 (90.7 / 86.6 / 0.51 with the history); see benchmarks/uwiom_experiments.md.
+      94.2 / 89.6 / 0.37 against the causal 93.8 / 89.0 / 0.38 (seed 0); over 5 folds of its 15 videos (seeds 0
+      and 1) 94.1 / 89.6 / 0.48 against 91.4 / 86.6 / 0.51; see benchmarks/uwiom_experiments.md.
     delay: frames of latency (0: causal). Frame t's outputs are given with frame t+delay, having seen `delay`
       frames after it: the step runs as before, each output then labels the frame `delay` steps back (the
       exported manifest's delay_frames; the device reports it as the current activity, that much late). Over 5
       folds of UW-IOM's 15 training videos (seed 0, the registry's defaults otherwise) F1@10 / edit / REBA MSE /
-      frame accuracy: 10 frames (1 s) 91.9 / 86.7 / 0.47 / 86.5 against the causal 90.7 / 86.6 / 0.51 / 83.3;
-      before the training windows read their history, 5 frames (0.5 s at 10 fps) 91.6 / 86.2 / 0.49 / 86.1, 10
-      frames 92.2 / 87.3 / 0.50 / 86.3, the causal 90.6 / 85.4 / 0.51 / 83.4 and the offline twin's 93.9 / 89.2 /
-      0.48 / 87.9.
+      frame accuracy: 10 frames (1 s) 92.6 / 87.6 / 0.47 / 87.3 against the causal 91.3 / 86.7 / 0.51 / 84.5 (80
+      epochs: 91.9 / 86.7 / 0.47 / 86.5 against 90.7 / 86.6 / 0.51 / 83.3); before the training windows read their
+      history, 5 frames (0.5 s at 10 fps) 91.6 / 86.2 / 0.49 / 86.1, 10 frames 92.2 / 87.3 / 0.50 / 86.3, the causal
+      90.6 / 85.4 / 0.51 / 83.4 and the offline twin's 93.9 / 89.2 / 0.48 / 87.9.
     members: copies of the model with their own weights whose class probabilities, REBA and partials are averaged
       (a deep ensemble in one model: one checkpoint, one exported step running them side by side). `ergoedge train`
       trains each apart, as its own run with its own seed, and joins them (edge/train/ensemble.py): trained as one
