@@ -188,7 +188,7 @@ def test_real_data_trains_with_speed_augmentation_and_root_motion_and_the_recipe
     assert config.data.context_s == 0.0  # no unscored history before the windows, unlike the registry's
     assert config.data.norm.root == "frame"
     recipe_model = model_config(EdgeStreamConfig, table, DataSpec())
-    assert recipe_model.root_lags == () and recipe_model.delay == 10  # a second of latency (README)
+    assert recipe_model.root_lags == () and recipe_model.delay == 10  # a second of latency (the recipe)
     assert config.data.synth.stand_up_after_low and config.keep == "last"
     # A user's file changes the defaults key by key: here speed off (no augmentation at all) and 16 channels,
     # the root motion kept.

@@ -77,7 +77,8 @@ MODELS: dict[str, ModelEntry] = {
                               # 90.6 / 86.1 / 0.51, for half as much training time again).
                               # 160 epochs, not 80: same 5 folds, seeds 0 and 1, 91.3 / 86.7 / 0.51 and 91.5 /
                               # 86.6 / 0.52; the offline twin 94.1 / 89.6 / 0.49 and 94.0 / 89.6 / 0.47 against
-                              # 93.9 / 89.2 / 0.48 and 93.5 / 88.6 / 0.47 (240 epochs: 93.9 / 89.3 / 0.48, seed 0).
+                              # 93.9 / 89.2 / 0.48 and 93.5 / 88.6 / 0.47. 240 epochs gave little more: causal
+                              # 92.0 / 86.7 / 0.52 and 91.5 / 86.3 / 0.53, the twin 93.9 / 89.3 / 0.48 (seed 0).
                               train_defaults={"train": {"epochs": 160, "lr": 3e-3, "schedule": "cosine",
                                                         "monitor": "f1@10", "patience": 30},
                                               "data": {"val_fraction": 0.0, "augment": _SPEED_ONLY,
