@@ -148,6 +148,7 @@ def test_the_example_config_makes_the_offline_twin():
     train, table = read_run_config(path, MODELS["edge_stream"].train_defaults)
     config = model_config(EdgeStreamConfig, table, DataSpec(classes=CLASSES))
     assert config.causal is False and train.epochs == 160  # the registry's training defaults still apply
+    assert config.layers == 8  # ...but not the causal model's 7 layers: the twin measured better with 8
     assert train.data.context_s == 0.0  # ...but its context before each window: the twin was measured without
     assert build(config).input_keys() == ("joints", "mask")
 
@@ -161,6 +162,7 @@ def test_the_example_config_adds_a_second_of_latency_to_the_registry_defaults():
     train, table = read_run_config(path, MODELS["edge_stream"].train_defaults)
     config = model_config(EdgeStreamConfig, table, DataSpec(classes=CLASSES))
     assert config.delay == 10 and config.causal and config.root_lags == (1, 2, 4, 8, 16) and train.epochs == 160
+    assert config.layers == 7  # the registry's, as its figures were measured
 
 
 def test_real_data_trains_with_speed_augmentation_and_root_motion_and_the_recipe_keeps_its_own(tmp_path):
@@ -175,11 +177,13 @@ def test_real_data_trains_with_speed_augmentation_and_root_motion_and_the_recipe
                                speed_range=(0.8, 1.25))
     config, table = read_run_config(None, defaults)
     assert config.data.augment == speed_only
-    # A window's length of each video before it read unscored: the widest causal layer's history.
+    # A window's length of each video before it read unscored: what a causal stage of 7 layers looks back over.
     assert config.data.context_s == config.data.window_s == 25.6 and config.data.context_after_s == 0.0
     # Root motion over 1-16 frames, on joints that keep their path through the room.
     assert config.data.norm.root == "first"
-    assert model_config(EdgeStreamConfig, table, DataSpec()).root_lags == (1, 2, 4, 8, 16)
+    real_model = model_config(EdgeStreamConfig, table, DataSpec())
+    assert real_model.root_lags == (1, 2, 4, 8, 16) and real_model.layers == 7
+    assert real_model.receptive_field == 255  # frames: 25.5 s at 10 fps, within the 25.6 s read before each window
     # The synthetic recipe of the default weights: rotation, scale and mirror as AugmentConfig's defaults, each
     # frame centred on its pelvis and no root motion.
     recipe = Path(__file__).resolve().parents[1] / "edge" / "data" / "recipes" / "edge_stream.toml"
@@ -189,6 +193,7 @@ def test_real_data_trains_with_speed_augmentation_and_root_motion_and_the_recipe
     assert config.data.norm.root == "frame"
     recipe_model = model_config(EdgeStreamConfig, table, DataSpec())
     assert recipe_model.root_lags == () and recipe_model.delay == 10  # a second of latency (the recipe)
+    assert recipe_model.layers == 6  # the recipe's own, not the registry's 7
     assert config.data.synth.stand_up_after_low and config.keep == "last"
     # A user's file changes the defaults key by key: here speed off (no augmentation at all) and 16 channels,
     # the root motion kept.
@@ -196,7 +201,7 @@ def test_real_data_trains_with_speed_augmentation_and_root_motion_and_the_recipe
     path.write_text("[data.augment]\nspeed_range = [1.0, 1.0]\n[model]\nchannels = 16\n")
     config, table = read_run_config(path, defaults)
     assert config.data.augment == replace(speed_only, speed_range=(1.0, 1.0))
-    assert model_config(EdgeStreamConfig, table, DataSpec()) == EdgeStreamConfig(channels=16,
+    assert model_config(EdgeStreamConfig, table, DataSpec()) == EdgeStreamConfig(channels=16, layers=7,
                                                                                 root_lags=(1, 2, 4, 8, 16))
 
 

@@ -53,6 +53,8 @@ class EdgeStreamConfig:
     data: what it is trained on (layout -> joints, classes, partials, fps for the velocity's unit).
     channels: feature channels of the prediction stage; refine_channels: of each refinement stage.
     layers: residual layers per stage (dilations 1, 2, ..., 2^(layers-1)); kernel: taps of each causal conv.
+      8 here (the offline twin's); the registry's training defaults for real data give the causal model 7, whose
+      stages see 25.5 s back at 10 fps, not 51.1 s (the figures: edge/models/registry.py).
     stages: 1 prediction stage plus stages-1 refinement stages. 4 with smooth_weight 0.3 (rather than 3 and
       MS-TCN's 0.15): trained on all 12 UW-IOM dev videos, F1@10 / edit / REBA MSE on the 3 held-out ones went from
       91.3 / 85.9 / 0.46 to 91.9 / 86.7 / 0.45 (means over 3 seeds). Synthetic-only training keeps 3 and 0.15
@@ -82,17 +84,19 @@ class EdgeStreamConfig:
     causal: False makes the offline twin for whole recordings (reports, labelling, the best accuracy): every
       layer sees as many frames ahead as behind (t-d, t, t+d: MS-TCN as published) and the batch mask keeps
       padding out; it has no `step`, so `ergoedge export --streaming` refuses it (the whole-sequence export
-      works). With the registry defaults otherwise, on uwiom-dev's 3 held-out videos F1@10 / edit / REBA MSE
-      94.2 / 89.6 / 0.37 against the causal 93.8 / 89.0 / 0.38 (seed 0); over 5 folds of its 15 videos (seeds 0
-      and 1) 94.1 / 89.6 / 0.48 against 91.4 / 86.6 / 0.51; see benchmarks/uwiom_experiments.md.
+      works). With the registry defaults otherwise and 8 layers, on uwiom-dev's 3 held-out videos F1@10 / edit /
+      REBA MSE 94.2 / 89.6 / 0.37 against the causal 93.8 / 89.0 / 0.38 with 8 layers and 94.6 / 90.6 / 0.38 with
+      the registry's 7 (seed 0); over 5 folds of its 15 videos 94.1 / 89.6 / 0.48 (seeds 0 and 1) against 91.5 /
+      86.9 / 0.52 with 8 layers and 92.3 / 87.7 / 0.53 with 7 (seeds 0-2); see benchmarks/uwiom_experiments.md.
     delay: frames of latency (0: causal). Frame t's outputs are given with frame t+delay, having seen `delay`
       frames after it: the step runs as before, each output then labels the frame `delay` steps back (the
       exported manifest's delay_frames; the device reports it as the current activity, that much late). Over 5
       folds of UW-IOM's 15 training videos (seed 0, the registry's defaults otherwise) F1@10 / edit / REBA MSE /
-      frame accuracy: 10 frames (1 s) 92.6 / 87.6 / 0.47 / 87.3 against the causal 91.3 / 86.7 / 0.51 / 84.5 (80
-      epochs: 91.9 / 86.7 / 0.47 / 86.5 against 90.7 / 86.6 / 0.51 / 83.3); before the training windows read their
-      history, 5 frames (0.5 s at 10 fps) 91.6 / 86.2 / 0.49 / 86.1, 10 frames 92.2 / 87.3 / 0.50 / 86.3, the causal
-      90.6 / 85.4 / 0.51 / 83.4 and the offline twin's 93.9 / 89.2 / 0.48 / 87.9.
+      frame accuracy: 10 frames (1 s) 93.0 / 88.2 / 0.47 / 87.8 against the causal 92.5 / 88.3 / 0.52 / 85.4; with
+      8 layers 92.6 / 87.6 / 0.47 / 87.3 against 91.3 / 86.7 / 0.51 / 84.5 (80 epochs: 91.9 / 86.7 / 0.47 / 86.5
+      against 90.7 / 86.6 / 0.51 / 83.3); before the training windows read their history, 5 frames (0.5 s at 10
+      fps) 91.6 / 86.2 / 0.49 / 86.1, 10 frames 92.2 / 87.3 / 0.50 / 86.3, the causal 90.6 / 85.4 / 0.51 / 83.4 and
+      the offline twin's 93.9 / 89.2 / 0.48 / 87.9.
     members: copies of the model with their own weights whose class probabilities, REBA and partials are averaged
       (a deep ensemble in one model: one checkpoint, one exported step running them side by side). `ergoedge train`
       trains each apart, as its own run with its own seed, and joins them (edge/train/ensemble.py): trained as one
