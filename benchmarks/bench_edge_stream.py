@@ -1,7 +1,7 @@
 """Benchmark: `edge_stream`, one frame at a time per stream, in torch and through ONNX Runtime.
 
 Run: `.venv/bin/python benchmarks/bench_edge_stream.py [--threads 2] [--seconds 3] [--classes 17] [--batch 1]
-[--velocity] [--root-lags 1,2,4,8,16] [--members 3] [--no-onnx]`.
+[--velocity] [--root-lags 1,2,4,8,16] [--layers 7] [--members 3] [--no-onnx]`.
 Builds the model with random weights from its default config (UW-IOM's 15 joints, `--classes` classes, the REBA
 partials), then prints, as JSON:
 - its size (parameters, state floats per stream, receptive field in frames);
@@ -123,6 +123,8 @@ def main() -> int:
     parser.add_argument("--velocity", action="store_true", help="the config's velocity features on")
     parser.add_argument("--root-lags", default="", help="root-motion lags in frames, comma-separated (the "
                         "registry's default for real data: 1,2,4,8,16); none by default, as the default weights")
+    parser.add_argument("--layers", type=int, default=None, help="residual layers a stage (the config's 8 by "
+                        "default; the registry's causal default for real data: 7)")
     parser.add_argument("--members", type=int, default=1, help="models averaged, run side by side in one step "
                         "(the default weights: 5; this script's export is not simplified, so their weights are "
                         "joined inside the graph at every step: bench_activity.py --model measures the product's)")
@@ -140,7 +142,8 @@ def main() -> int:
     try:
         config = EdgeStreamConfig(data=DataSpec(classes=tuple(f"class_{i}" for i in range(args.classes))),
                                   velocity=args.velocity, root_lags=_lags(parser, args.root_lags),
-                                  members=args.members)
+                                  members=args.members,
+                                  **({} if args.layers is None else {"layers": args.layers}))
     except InputError as err:
         parser.error(str(err))
     model = build(config).eval()
