@@ -260,7 +260,9 @@ def test_a_seed_fixes_weights_outputs_and_training(synthetic_batch):
 def test_registry_entry_and_config_checks():
     entry = MODELS["mstcn_heatmap"]
     assert entry.config is MstcnHeatmapConfig and entry.task == "segmentation"
-    assert entry.train_defaults == {"train": {"batch_size": 2, "monitor": "f1@10"}}
+    assert entry.train_defaults["train"] == {"batch_size": 2, "epochs": 40, "schedule": "cosine", "keep": "last"}
+    assert entry.train_defaults["data"]["val_fraction"] == 0.0
+    assert entry.train_defaults["data"]["augment"]["speed_range"] == [0.8, 1.25]
     model = entry.build(MstcnHeatmapConfig(data=spec(3), **TINY))
     assert model(random_batch(1, 8, classes=3))["activity_logits"].shape == (1, 8, 3)
     with pytest.raises(InputError, match="channels"):
