@@ -34,6 +34,13 @@ class ModelEntry:
 _SPEED_ONLY = {"speed_range": [0.8, 1.25], "rotate_deg": 0.0, "scale_range": [1.0, 1.0], "mirror_p": 0.0,
                "drop_p": 0.0}
 
+
+def _every_video(epochs: int, **train) -> dict:
+    """Training defaults that train on every training video (none held out) and keep the last of `epochs` cosine
+    epochs, with playback speed changed; `train` adds TrainConfig settings."""
+    return {"train": {**train, "epochs": epochs, "schedule": "cosine", "keep": "last"},
+            "data": {"val_fraction": 0.0, "augment": _SPEED_ONLY}}
+
 MODELS: dict[str, ModelEntry] = {
     "mtl_gcn_edtcn": ModelEntry(MtlGcnEdtcnConfig, build_mtl_gcn_edtcn, task="segmentation+reba",
                                 # edge_stream's recipe as it was (below): every training video, the last of 80
@@ -42,8 +49,7 @@ MODELS: dict[str, ModelEntry] = {
                                 # against 89.1 / 84.3 / 0.49 with 20 % held out for early stopping on the loss, 50
                                 # constant epochs and no speed change (uwiom-dev's own 3 videos: 93.6 / 89.1 / 0.37
                                 # against 92.5 / 87.6 / 0.40).
-                                train_defaults={"train": {"epochs": 80, "schedule": "cosine", "keep": "last"},
-                                                "data": {"val_fraction": 0.0, "augment": _SPEED_ONLY}}),
+                                train_defaults=_every_video(80)),
     "vae_reba": ModelEntry(VaeRebaConfig, build_vae_reba, task="reba",
                            # Early stopping on the validation REBA MSE, not the loss: the loss holds the alignment
                            # KL(q_teacher || q_pose), which grows on unseen videos as the pose latent sharpens
@@ -59,9 +65,7 @@ MODELS: dict[str, ModelEntry] = {
                                 # 92.2 / 87.1 / 86.4 with 20 % held out for early stopping on F1@10 (50 epochs),
                                 # in the same 7.5 minutes on one thread; over 5 folds of its 15 training videos
                                 # (benchmarks/uwiom_folds.py, seed 0) 92.2 / 86.8 / 87.0 against 91.0 / 85.9 / 84.3.
-                                train_defaults={"train": {"batch_size": 2, "epochs": 40, "schedule": "cosine",
-                                                          "keep": "last"},
-                                                "data": {"val_fraction": 0.0, "augment": _SPEED_ONLY}}),
+                                train_defaults=_every_video(40, batch_size=2)),
     "edge_stream": ModelEntry(EdgeStreamConfig, build_edge_stream, task="segmentation+reba",
                               # All training videos and the last cosine epoch (of 80 then): on uwiom-dev's held-out
                               # videos F1@10 91.9 / edit 86.7 / MSE 0.45 (3 seeds) against 90.3 / 84.3 / 0.57 with
