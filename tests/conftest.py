@@ -50,7 +50,7 @@ def one_torch_thread():
 
 
 @pytest.fixture(scope="session")
-def browser():
+def browser(tmp_path_factory):
     """Debian's headless chromium driven by selenium (set-up installs both), for the dashboard and report pages."""
     import shutil
 
@@ -64,6 +64,8 @@ def browser():
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1300",
                 "--disable-extensions", "--no-first-run"):
         options.add_argument(arg)
+    # chromium would otherwise leave a fresh profile directory in /tmp on every run
+    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
     driver.set_page_load_timeout(30)

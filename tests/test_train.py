@@ -401,7 +401,8 @@ def test_uwiom_release_trains_and_evaluates_end_to_end(tmp_path, tiny, capsys):
 def test_torchrun_trains_two_processes_on_different_data_into_one_model(tmp_path, tiny):
     torchrun = Path(sys.executable).parent / "torchrun"
     config = small_config(tmp_path, epochs=2)
-    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    # torchelastic keeps a log directory under the temporary directory: this test's, not the machine's /tmp
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", TMPDIR=str(tmp_path))
     proc = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node", "2", str(REPO / "tests" /
                            "train_helpers.py"), "train", "--model", "tiny", "--dataset", "synthetic", "--config",
                            config, "--out", str(tmp_path / "run")], check=False, capture_output=True, text=True,
