@@ -90,14 +90,7 @@ def load_manifest(directory: str | os.PathLike | None = None) -> dict:
     """Read `manifest.json` and check every file it lists against its sha256; raise `ModelError` otherwise."""
     d = models_dir(directory)
     path = d / MANIFEST
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelError(f"no pose models in {d}; {FETCH_HINT}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelError(f"{path} is unreadable ({exc}); {FETCH_HINT}") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
-        raise ModelError(f"{path} is from another version of ergo-edge; {FETCH_HINT}")
+    manifest = _read_manifest(path, "pose models", FETCH_HINT)
     files = manifest.get("files")
     models = manifest.get("models")
     if not isinstance(files, dict) or not isinstance(models, dict):
@@ -113,9 +106,25 @@ def load_manifest(directory: str | os.PathLike | None = None) -> dict:
     return manifest
 
 
-def _file_problem(file: Path, info: dict) -> str | None:
+def _read_manifest(path: Path, what: str, hint: str) -> dict:
+    """A manifest of the models directory as this version writes it (a JSON object with our `format`); missing,
+    unreadable or another version's is one `ModelError` (`what`: what is missing without it) ending in `hint`."""
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelError(f"no {what} in {path.parent}; {hint}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{path} is unreadable ({exc}); {hint}") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
+        raise ModelError(f"{path} is from another version of ergo-edge; {hint}")
+    return manifest
+
+
+def _file_problem(file: Path, info) -> str | None:
     """What is wrong with a listed file against its manifest entry (`sha256`): "NAME (missing)", "NAME (changed)",
     or None."""
+    if not isinstance(info, dict):
+        return f"{file.name} (not a manifest entry)"
     if not file.is_file():
         return f"{file.name} (missing)"
     if sha256_file(file) != info.get("sha256"):
@@ -133,7 +142,10 @@ def model_file(name: str, directory: str | os.PathLike | None = None) -> ModelFi
     def specs(items):
         return tuple(TensorSpec(t["name"], tuple(t["shape"]), t["dtype"]) for t in items)
 
-    return ModelFile(name, d / info["onnx"], info["onnx_sha256"], specs(info["inputs"]), specs(info["outputs"]))
+    try:
+        return ModelFile(name, d / info["onnx"], info["onnx_sha256"], specs(info["inputs"]), specs(info["outputs"]))
+    except (KeyError, TypeError):
+        raise ModelError(f"{d / MANIFEST}: the entry of {name} is incomplete; {FETCH_HINT}") from None
 
 
 def model_path(name: str, directory: str | os.PathLike | None = None) -> Path:
@@ -146,18 +158,13 @@ def load_weights_manifest(directory: str | os.PathLike | None = None) -> dict:
     otherwise."""
     d = models_dir(directory)
     path = d / WEIGHTS_MANIFEST
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelError(f"no default weights in {d}; {WEIGHTS_HINT}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelError(f"{path} is unreadable ({exc}); {WEIGHTS_HINT}") from None
-    models = manifest.get("models") if isinstance(manifest, dict) else None
-    if manifest.get("format") != MANIFEST_FORMAT or not isinstance(models, dict):
-        raise ModelError(f"{path} is from another version of ergo-edge; {WEIGHTS_HINT}")
+    manifest = _read_manifest(path, "default weights", WEIGHTS_HINT)
+    models = manifest.get("models")
+    if not isinstance(models, dict):
+        raise ModelError(f"{path} is incomplete; {WEIGHTS_HINT}")
     problems = []
     for name, info in sorted(models.items()):
-        file = d / str(info.get("file", ""))
+        file = d / str(info.get("file", "") if isinstance(info, dict) else f"{name}.pt")
         if name not in DEFAULT_WEIGHTS or file.name != f"{name}.pt":
             problems.append(f"{name} (not a default model)")
         elif (problem := _file_problem(file, info)) is not None:

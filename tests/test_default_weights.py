@@ -73,6 +73,12 @@ def test_weights_manifest_errors(tmp_path):
     (tmp_path / WEIGHTS_MANIFEST).write_text("{not json")
     with pytest.raises(ModelError, match="unreadable"):
         weights_path("edge_stream", tmp_path)
+    # JSON of the wrong shape is one line too, not an AttributeError
+    for wrong, message in ([], "another version"), ({"format": 1}, "incomplete"), \
+            ({"format": 1, "models": {"edge_stream": "edge_stream.pt"}}, r"edge_stream.pt \(not a manifest entry\)"):
+        (tmp_path / WEIGHTS_MANIFEST).write_text(json.dumps(wrong))
+        with pytest.raises(ModelError, match=message):
+            weights_path("edge_stream", tmp_path)
 
 
 def test_the_recipe_key_follows_recipe_code_and_versions():

@@ -142,6 +142,21 @@ def test_load_manifest_detects_changed_and_missing_files(mdir, tmp_path):
         model_path("pose_detection", d)
 
 
+def test_malformed_manifest_entries_are_one_line(mdir, tmp_path):
+    d = _copy_models(mdir, tmp_path / "models")
+    edited = json.loads((d / "manifest.json").read_text())
+    edited["files"]["LICENSE.mediapipe"] = "no entry"
+    del edited["models"]["pose_detection"]["onnx_sha256"]
+    (d / "manifest.json").write_text(json.dumps(edited))
+    with pytest.raises(ModelError, match=r"LICENSE.mediapipe \(not a manifest entry\)"):
+        load_manifest(d)
+    edited["files"]["LICENSE.mediapipe"] = json.loads((mdir / "manifest.json").read_text())["files"]["LICENSE.mediapipe"]
+    (d / "manifest.json").write_text(json.dumps(edited))
+    with pytest.raises(ModelError, match="the entry of pose_detection is incomplete; run `ergoedge models fetch`"):
+        model_path("pose_detection", d)
+    assert model_path("pose_landmark_full", d) == d / "pose_landmark_full.onnx"
+
+
 def test_missing_or_bad_manifest(tmp_path):
     with pytest.raises(ModelError, match=r"no pose models in .*; run `ergoedge models fetch`"):
         load_manifest(tmp_path)
@@ -149,6 +164,9 @@ def test_missing_or_bad_manifest(tmp_path):
     with pytest.raises(ModelError, match="unreadable"):
         load_manifest(tmp_path)
     (tmp_path / "manifest.json").write_text(json.dumps({"format": 999}))
+    with pytest.raises(ModelError, match="another version"):
+        load_manifest(tmp_path)
+    (tmp_path / "manifest.json").write_text(json.dumps(["format", 1]))
     with pytest.raises(ModelError, match="another version"):
         load_manifest(tmp_path)
 
