@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.artifacts import read_sidecar, sha256_file
+from edge.artifacts import check_skeleton_manifest, read_sidecar, sha256_file
 from edge.errors import InputError
 from edge.streaming.model import delay_frames, stepped_frames
 
@@ -112,9 +112,11 @@ def read_model(onnx_path: str | Path) -> dict:
     if manifest.get("kind") not in (STREAMING_KIND, SEQUENCE_KIND):
         raise InputError(f"{where}: not a manifest of an exported skeleton model (kind {STREAMING_KIND!r} or "
                          f"{SEQUENCE_KIND!r}); {hint}")
-    for key, kind in {"inputs": list, "layout": str, "fps": (int, float), "normalisation": dict}.items():
-        if not isinstance(manifest.get(key), kind):
-            raise InputError(f"{where}: field {key!r} is missing or malformed; {hint}")
+    check_skeleton_manifest(manifest, where, hint)
+    from edge.config import from_mapping
+    from edge.train.config import NormConfig
+
+    from_mapping(NormConfig, manifest["normalisation"], f"{where}: normalisation")  # checked once for every reader
     if manifest.get("onnx_sha256") != sha256_file(path):
         raise InputError(f"{path}: the file does not match the sha256 its manifest records (changed since export)")
     if manifest.get("precision", "fp32") != "fp32":

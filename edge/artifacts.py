@@ -86,6 +86,20 @@ def read_sidecar(model_file: str | os.PathLike, hint: str) -> dict:
     return data
 
 
+# What an exported skeleton model's manifest holds for the stages that feed the model skeletons (export/onnx_model.py
+# and export/onnx_stream.py write it; calibration and verify read it).
+SKELETON_MANIFEST_FIELDS = {"inputs": list, "layout": str, "fps": (int, float), "normalisation": dict}
+
+
+def check_skeleton_manifest(manifest: dict, where: str | os.PathLike, hint: str) -> None:
+    """One `InputError` ending in `hint` unless `manifest` (read from `where`) has `SKELETON_MANIFEST_FIELDS` with
+    their types and a positive frame rate."""
+    for key, kind in SKELETON_MANIFEST_FIELDS.items():
+        value = manifest.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool) or (key == "fps" and not 0 < value < float("inf")):
+            raise InputError(f"{where}: field {key!r} is missing or malformed; {hint}")
+
+
 def load_manifest(directory: str | os.PathLike | None = None) -> dict:
     """Read `manifest.json` and check every file it lists against its sha256; raise `ModelError` otherwise."""
     d = models_dir(directory)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.artifacts import sha256_file
+from edge.artifacts import check_skeleton_manifest, read_sidecar, sha256_file
 from edge.errors import InputError
 from edge.paths import atomic_write
 
@@ -34,18 +34,15 @@ from edge.paths import atomic_write
 TOLERANCE = {"fp32": 1e-4, "fp16": 2e-2, "int8": 0.1}
 MIN_CLASS_AGREEMENT = {"fp32": 1.0, "fp16": 0.99, "int8": 0.9}
 PARITY_FRAMES, PARITY_BATCH, SEED = 64, 2, 0
+_HINT = "export the model again (`ergoedge export`, `calibrate`, `build` write these)"
 
 
 def _manifests(directory: Path) -> dict[Path, dict]:
     found = {}
     for onnx_path in sorted(directory.glob("*.onnx")):
-        manifest = onnx_path.with_suffix(".json")
-        if not manifest.is_file():
-            continue
-        try:
-            found[onnx_path] = json.loads(manifest.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise InputError(f"{manifest}: not a readable manifest ({type(exc).__name__})") from None
+        if onnx_path.with_suffix(".json").is_file():
+            found[onnx_path] = read_sidecar(onnx_path, _HINT)
+            check_skeleton_manifest(found[onnx_path], onnx_path.with_suffix(".json"), _HINT)
     return found
 
 
@@ -57,12 +54,14 @@ def _inputs(manifest: dict) -> dict[str, np.ndarray]:
 
     from edge.datasets.sequence import resample
     from edge.datasets.synth.generator import SynthConfig, generate
+    from edge.config import from_mapping
     from edge.train.config import NormConfig
     from edge.train.normalise import normalise_joints, normalise_keypoints
 
     seq = resample(generate(0.5, SEED, replace(SynthConfig(), layouts=(manifest["layout"],)))[0],
                    float(manifest["fps"]))
-    joints, _ = normalise_joints(seq.joints, seq.up, seq.layout, NormConfig(**manifest["normalisation"]))
+    norm = from_mapping(NormConfig, manifest["normalisation"], f"the manifest of {manifest.get('onnx')}: normalisation")
+    joints, _ = normalise_joints(seq.joints, seq.up, seq.layout, norm)
     arrays = {"joints": joints}
     if seq.keypoints2d is not None:
         arrays["keypoints2d"] = normalise_keypoints(seq.keypoints2d)
@@ -177,8 +176,7 @@ def _engines(directory: Path, by_sha: dict[str, Path], graphs: dict[Path, dict])
 
     rows = []
     for engine in sorted(directory.glob("*.engine")):
-        manifest_file = engine.with_suffix(".json")
-        manifest = json.loads(manifest_file.read_text(encoding="utf-8")) if manifest_file.is_file() else {}
+        manifest = read_sidecar(engine, _HINT) if engine.with_suffix(".json").is_file() else {}
         source = by_sha.get(str(manifest.get("onnx_sha256", "")))
         reason = tensorrt_unusable()
         if source is None:

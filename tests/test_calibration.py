@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import struct
 
 import numpy as np
@@ -415,7 +416,13 @@ def test_cli_end_to_end_output_and_bad_input(setup, tmp_path, capsys):
                             "edge_stream_step_trt10.3.0_minmax.calib.json",
                             "edge_stream_step_calibration_report.json", "edge_stream_step_calibration_report.txt"])
     base = ["calibrate", str(setup["onnx"]), "--dataset", "uwiom", "--data", str(setup["data"]), "--groups", GROUPS]
+    bad_norm = tmp_path / "bad_norm" / setup["onnx"].name  # a manifest whose normalisation is not NormConfig's
+    bad_norm.parent.mkdir()
+    shutil.copy(setup["onnx"], bad_norm)
+    manifest = json.loads(setup["onnx"].with_suffix(".json").read_text())
+    bad_norm.with_suffix(".json").write_text(json.dumps({**manifest, "normalisation": {"bogus": 1}}))
     cases = [
+        ([str(bad_norm) if a == str(setup["onnx"]) else a for a in base], "normalisation: unknown key 'bogus'"),
         (["calibrate", str(tmp_path / "none.onnx"), "--dataset", "uwiom", "--data", "x"], "no ONNX model at"),
         (["calibrate", str(setup["onnx"]), "--dataset", "random"], "refusing to calibrate on random data"),
         ([*base, "--samples", "10"], "only 10 distinct calibration samples"),

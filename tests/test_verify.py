@@ -121,10 +121,27 @@ def test_a_changed_or_damaged_graph_fails(made, tmp_path, capsys):
     assert row["matches_manifest"] and not row["parity"]["passed"] and not report["passed"]
 
 
-def test_bad_input_is_one_line(tmp_path, capsys):
+def test_bad_input_is_one_line(made, tmp_path, capsys):
     (tmp_path / "empty").mkdir()
-    for argv, fragment in ((["verify", str(tmp_path / "none")], "no such directory"),
-                           (["verify", str(tmp_path / "empty")], "no ONNX file with a manifest")):
+    cases = [(["verify", str(tmp_path / "none")], "no such directory"),
+             (["verify", str(tmp_path / "empty")], "no ONNX file with a manifest")]
+    # Manifests of the wrong shape, beside a real export
+    real = json.loads((made["tmp"] / "step" / "edge_stream_step.json").read_text())
+    for name, manifest, fragment in (("list", [], "not a manifest (a JSON object)"),
+                                     ("nolayout", {k: v for k, v in real.items() if k != "layout"}, "'layout'"),
+                                     ("fps", {**real, "fps": 0}, "'fps' is missing or malformed"),
+                                     ("norm", {**real, "normalisation": {"bogus": 1}}, "unknown key 'bogus'")):
+        d = tmp_path / name
+        d.mkdir()
+        shutil.copy(made["tmp"] / "step" / "edge_stream_step.onnx", d / "m.onnx")
+        (d / "m.json").write_text(json.dumps(manifest))
+        cases.append((["verify", str(d)], fragment))
+    engine = tmp_path / "engine"
+    shutil.copytree(made["tmp"] / "step", engine)
+    (engine / "m.engine").write_bytes(b"x")
+    (engine / "m.json").write_text("{bad")
+    cases.append((["verify", str(engine)], "m.json: unreadable manifest"))
+    for argv, fragment in cases:
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert fragment in err and len(err.strip().splitlines()) == 1, err
