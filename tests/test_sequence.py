@@ -81,6 +81,30 @@ def test_validation(tmp_path):
         load_sequence(tmp_path / "missing.npz")
 
 
+@pytest.mark.parametrize("field, value, message", [
+    ("format", np.array([1, 1]), "not a readable sequence"),
+    ("activity_names", np.str_("stand"), "not a readable sequence"),
+    ("activity", np.int64(0), "activity must have one value a frame"),
+    ("target/reba_total", np.float64(3.0), "target 'reba_total' must have one value a frame"),
+    ("up", np.array([0.0, 1.0]), "the up vector must be 3 numbers"),
+    ("up", np.str_("z"), "the up vector must be 3 numbers"),
+    ("joints", np.zeros((90, 17, 3)).astype(str), "joints must be numbers"),
+])
+def test_a_stored_field_of_the_wrong_shape_is_one_error(tmp_path, field, value, message):
+    path = save_sequence(_seq(), tmp_path / "seq.npz")
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    np.savez(path, **{**arrays, field: value})
+    with pytest.raises(InputError, match=message):
+        load_sequence(path)
+
+
+def test_an_empty_stored_up_of_a_pose_file_is_one_error(tmp_path):
+    with pytest.raises(InputError, match="not a readable sequence"):
+        load_sequence(_pose_file(tmp_path, np.zeros((10, 17, 3)), layout="coco17", fps=30.0,
+                                 up=np.array([], dtype=str)))
+
+
 def _pose_file(tmp_path, joints, **stored):
     path = tmp_path / "poses.npz"
     np.savez(path, joints=joints, **stored)

@@ -74,12 +74,19 @@ class Sequence:
         for name in ("joints", "keypoints2d"):
             value = getattr(self, name)
             if value is not None:
+                if value.dtype.kind not in "fiu":
+                    raise InputError(f"{name} must be numbers, got dtype {value.dtype}")
                 if value.ndim != 3 or value.shape[1:] != (lay.num_joints, 3):
                     raise InputError(f"{name} must have shape (frames, {lay.num_joints}, 3) for {self.layout}, "
                                      f"got {value.shape}")
                 lengths.add(value.shape[0])
         if self.joints is not None and self.up is None:
             raise InputError("3D joints need an up vector")
+        if self.up is not None and (np.shape(self.up) != (3,) or np.asarray(self.up).dtype.kind not in "fiu"):
+            raise InputError(f"the up vector must be 3 numbers, got {np.asarray(self.up)!r}")
+        for name, values in (("activity", self.activity), *((f"target {k!r}", v) for k, v in self.targets.items())):
+            if values is not None and np.ndim(values) != 1:
+                raise InputError(f"{name} must have one value a frame (shape (frames,)), got shape {np.shape(values)}")
         if self.activity is not None:
             lengths.add(len(self.activity))
             if self.activity.size and self.activity.max(initial=-1) >= len(self.activity_names):
@@ -150,7 +157,8 @@ def load_sequence(path: str | os.PathLike, layout: str | None = None, up: str | 
             return _pose_sequence(path, data["joints"], stored, layout, up, fps)
     except InputError:
         raise
-    except (ValueError, OSError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+    # TypeError and IndexError: a stored field of the wrong shape (format or fps as an array, names as one string)
+    except (ValueError, TypeError, IndexError, OSError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         raise InputError(f"{path}: not a readable sequence or numpy {suffix} file ({exc})") from None
 
 
