@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -254,7 +255,7 @@ def test_loss_falls_and_the_run_records_itself(tmp_path, tiny):
     assert best.spec.partials == REBA_PARTIALS and best.spec.fps == 10.0 and best.spec.layout == "uwiom15"
 
 
-def test_checkpoint_rebuilds_its_model_with_equal_outputs(tmp_path, tiny):
+def test_checkpoint_rebuilds_its_model_with_equal_outputs(tmp_path, tiny, capsys):
     spec = DataSpec(layout="uwiom15", classes=("a", "b", "c"), partials=("reba_neck",), fps=10.0)
     config = train_helpers.TinyConfig(data=spec, hidden=7)
     torch.manual_seed(3)
@@ -276,6 +277,17 @@ def test_checkpoint_rebuilds_its_model_with_equal_outputs(tmp_path, tiny):
     torch.save(raw, tmp_path / "bad.pt")
     with pytest.raises(InputError, match="do not match their recorded digest"):
         load_checkpoint(tmp_path / "bad.pt")
+    raw = torch.load(path, weights_only=True)
+    for change, message in (({"model": None}, "field 'model' missing or malformed"),
+                            ({"run": []}, "field 'run' missing or malformed"),
+                            ({"state_dict": {"conv.bias": "x"}}, "do not match their recorded digest")):
+        torch.save({**raw, **change}, tmp_path / "bad.pt")
+        with pytest.raises(InputError, match=message):
+            load_checkpoint(tmp_path / "bad.pt")
+    (tmp_path / "run").mkdir()  # a sound checkpoint that `ergoedge train` did not make: no run record to evaluate by
+    shutil.copy(path, tmp_path / "run" / "best.pt")
+    assert main(["evaluate", str(tmp_path / "run"), "--dataset", "synthetic", "--split", "val"]) == 2
+    assert "its run record lacks 'train_config'" in capsys.readouterr().err
 
 
 def test_resume_continues_exactly_and_seeds_reproduce(tmp_path, tiny):

@@ -111,6 +111,11 @@ def save_checkpoint(path: str | os.PathLike, model_name: str, config, model, nor
     return path
 
 
+# What `save_checkpoint` writes and `load_checkpoint` reads, with its type ("training" may be None).
+_FIELDS = {"model": str, "task": str, "config": dict, "state_dict": dict, "state_digest": str, "normalisation": dict,
+           "epoch": int, "run": dict, "ergo_edge_version": str}
+
+
 def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     """A checkpoint file, its model config rebuilt and checked; every problem is one `InputError` line."""
     path = Path(path)
@@ -122,9 +127,16 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         raise InputError(f"{path}: not a readable ergo-edge checkpoint ({type(exc).__name__})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise InputError(f"{path}: not an ergo-edge checkpoint (format {FORMAT})")
+    malformed = [key for key, kind in _FIELDS.items() if not isinstance(data.get(key), kind)]
+    if malformed:
+        raise InputError(f"{path}: not an ergo-edge checkpoint (field {malformed[0]!r} missing or malformed)")
     entry = model_entry(data["model"])
     config = from_mapping(entry.config, data["config"], f"{path.name}: config")
-    if state_digest(data["state_dict"]) != data["state_digest"]:
+    try:
+        digest = state_digest(data["state_dict"])
+    except (TypeError, ValueError, RuntimeError):
+        digest = None  # weights that are not tensors
+    if digest != data["state_digest"]:
         raise InputError(f"{path}: the weights do not match their recorded digest (a damaged file)")
     return Checkpoint(model=data["model"], task=data["task"], config=config, state_dict=data["state_dict"],
                       norm=from_mapping(NormConfig, data["normalisation"], f"{path.name}: normalisation"),

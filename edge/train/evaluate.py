@@ -202,6 +202,9 @@ def predict_split(run_dir, dataset: str, data_dir, split: str, groups=None) -> S
     """The run's best checkpoint run on `split` of a data set (edge.train.data.evaluation_split), whole sequences."""
     ckpt = load_checkpoint(best_checkpoint(run_dir))
     run = ckpt.run
+    missing = [key for key in ("train_config", "dataset", "splits") if key not in run]
+    if missing:
+        raise InputError(f"{ckpt.path}: its run record lacks {missing[0]!r}: not made by `ergoedge train`")
     spec = ckpt.spec
     config = train_config_from_record(run["train_config"]).data
     # The run's own grouping (recorded) applies to its own data set; --groups (for this data set) wins.
