@@ -193,6 +193,40 @@ def test_a_restarted_tracker_continues_its_shift(tmp_path):
     assert rows == {("a", 0): saved["tracked_s"], ("b", 0): pytest.approx(30.0)}
 
 
+def test_damaged_exposure_totals_are_skipped_by_a_run_and_named_by_the_report(tmp_path, capsys):
+    from edge.cli import main
+    from runtime.alerts.exposure import stored_totals
+
+    clock, db, shift = StreamClock(), tmp_path / "events.db", "2024-05-01T06:00"
+    with EventStore(db, retention_days=None) as store:
+        first = ExposureTracker(HIGH, tz="UTC", clock=clock, store=store, camera="line3", run_id="a")
+        for i in range(101):
+            clock.t = i / 10
+            first.update(clock.t, 0, {"reba_total": 9}, dt=0.1 if i else 0.0)
+        first.close()
+        assert stored_totals(store, "line3", shift)["tracked_s"] == pytest.approx(10.0)
+    with sqlite3.connect(db) as conn:  # a row damaged on disk: numbers that are not numbers
+        conn.execute("UPDATE exposure SET totals = ?", ('{"tracked_s": "abc"}',))
+    logged = []
+    with EventStore(db, retention_days=None) as store:
+        second = ExposureTracker(HIGH, tz="UTC", clock=clock, store=store, camera="line3", run_id="b",
+                                 log=logged.append)
+        # the monitor goes on without the damaged row, says so once, and leaves the row as it was
+        assert "earlier_runs" not in second.totals()["shifts"][shift] and stored_totals(store, "line3", shift) == {}
+        assert logged == ["skipped damaged exposure totals in the event store (camera line3, shift "
+                          "2024-05-01T06:00, run a, person 0)"]
+        second.close()
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT totals FROM exposure WHERE run_id = 'a'").fetchall() == [('{"tracked_s": "abc"}',)]
+    capsys.readouterr()
+    assert main(["report", "--events-db", str(db), "--since", "2024-05-01", "--until", "2024-05-02", "--out",
+                 str(tmp_path / "report")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "the totals of a row of exposure (camera line3, shift 2024-05-01T06:00) are " \
+        "damaged" in err, err
+    assert not (tmp_path / "report").exists()
+
+
 def test_event_store_schema_version(tmp_path):
     path = tmp_path / "events.db"
     conn = sqlite3.connect(path)  # a store from before exposure was saved: events only, version 0

@@ -377,6 +377,11 @@ class ExposureTracker:
         shift = self._shifts[key] = _Shift()
         if self._store is not None:
             for row in self._store.load_exposure(self.camera, key):
+                if row["totals"] is None:
+                    if self._log is not None:
+                        self._log(f"skipped damaged exposure totals in the event store (camera {self.camera}, "
+                                  f"shift {key}, run {row['run_id']}, person {row['person']})")
+                    continue
                 totals = self.sum_totals([row["totals"]])  # rows saved by an older version gain the new keys
                 if row["run_id"] != self.run_id:
                     shift.earlier = self.sum_totals([shift.earlier, totals])
@@ -401,7 +406,8 @@ def stored_totals(store, camera: str, shift: str) -> dict:
     """A shift's exposure for everyone, summed over every run's rows in `store` (an EventStore); {} if none."""
     total: dict = {}
     for row in store.load_exposure(camera, shift):
-        _add_into(total, row["totals"])
+        if row["totals"] is not None:  # a damaged row counts for nothing
+            _add_into(total, row["totals"])
     return total
 
 

@@ -27,6 +27,7 @@ nothing and reads what is there).
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import threading
 from collections.abc import Iterable
@@ -314,11 +315,12 @@ class EventStore:
                                          *(lift.get(c) for c in LIFT_COLUMNS[5:])))
 
     def load_exposure(self, camera: str, shift: str) -> list[dict]:
-        """Every run's rows for one camera and shift: dicts of run_id, person, totals (parsed) and updated."""
+        """Every run's rows for one camera and shift: dicts of run_id, person, totals (parsed; None where the row's
+        JSON is damaged, which a running monitor skips rather than stop) and updated."""
         with self._lock:
             rows = self._conn.execute("SELECT run_id, person, totals, updated FROM exposure WHERE camera = ? AND "
                                       "shift = ? ORDER BY run_id, person", (camera, shift)).fetchall()
-        return [{"run_id": r["run_id"], "person": r["person"], "totals": json.loads(r["totals"]),
+        return [{"run_id": r["run_id"], "person": r["person"], "totals": stored_json(r["totals"], "totals"),
                  "updated": r["updated"]} for r in rows]
 
     def exposure_shifts(self, camera: str | None = None) -> list[tuple[str, str]]:
@@ -344,6 +346,23 @@ class EventStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def stored_json(text, column: str) -> dict | None:
+    """A JSON column as the store writes it, parsed: an object, and for "totals" one whose leaves are finite numbers
+    (objects of them nested, as runtime/alerts/exposure.py sums them); None for anything else (a damaged row)."""
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError):
+        return None
+    if not isinstance(value, dict) or (column == "totals" and not _numbers_only(value)):
+        return None
+    return value
+
+
+def _numbers_only(tree: dict) -> bool:
+    return all(_numbers_only(v) if isinstance(v, dict) else
+               isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in tree.values())
 
 
 class EventReader:
@@ -416,7 +435,11 @@ class EventReader:
         for row in rows:
             for key in ("totals", "drivers"):
                 if key in row:
-                    row[key] = json.loads(row[key])
+                    parsed = stored_json(row[key], key)
+                    if parsed is None:
+                        raise InputError(f"{self.path}: the {key} of a row of {table} (camera {row.get('camera')}, "
+                                         f"shift {row.get('shift')}) are damaged: not the JSON ergo-edge writes")
+                    row[key] = parsed
         return rows
 
     def close(self) -> None:
