@@ -8,6 +8,7 @@ import pytest
 
 from edge.datasets.loaders.generic import load_generic
 from edge.datasets.loaders.kimore import load_kimore
+from edge.datasets.loaders.readers import load_npy
 from edge.datasets.loaders.tum_kitchen import load_tum_kitchen
 from edge.datasets.loaders.ui_prmd import UIPRMD_JOINTS, load_ui_prmd, uiprmd_absolute
 from edge.datasets.loaders.uwiom import UWIOM_CLASSES, load_uwiom, uwiom_splits
@@ -147,12 +148,33 @@ def test_generic_folder_labels_and_reba(tmp_path):
     (lambda d: np.save(d / "a.npy", np.zeros((4, 16, 3))), r"\(T, 17, 3\)"),
     (lambda d: np.savez(d / "a.npz", x=np.zeros(1)), "both a.npy and a.npz"),
     (lambda d: np.savetxt(d / "a.reba.txt", [1.0, 2.0]), "2 scores for 4 frames"),
+    (lambda d: _npz_instead(d, b"PK\x03\x04 not a zip"), "not a readable numpy array"),
+    (lambda d: _npz_instead(d, None), "not a readable numpy array.*CRC"),
+    (lambda d: (d / "a.npy").unlink() or np.savez(d / "a.npz", x=np.zeros(1), y=np.zeros(1)),
+     "several arrays \\(x, y\\) and none named camera_joints or joints"),
 ])
 def test_generic_errors(tmp_path, setup, message):
     np.save(tmp_path / "a.npy", np.zeros((4, 17, 3)))
     setup(tmp_path)
     with pytest.raises(InputError, match=message):
         load_generic(tmp_path, "h36m17", fps=10, up="z")
+
+
+def _npz_instead(d, content):
+    """a.npy replaced by an a.npz holding `content`, or (None) a real one whose stored array is damaged: the archive
+    opens and the array fails its CRC when read."""
+    (d / "a.npy").unlink()
+    if content is None:
+        np.savez(d / "a.npz", joints=np.zeros((4, 17, 3)))
+        content = (d / "a.npz").read_bytes().replace(b"\x93NUMPY", b"\x93NUMPZ")
+    (d / "a.npz").write_bytes(content)
+
+
+def test_an_archive_where_one_array_is_expected_is_one_error(tmp_path):
+    np.savez(tmp_path / "train.npy.npz", ids=np.arange(3))
+    (tmp_path / "train.npy.npz").rename(tmp_path / "train.npy")
+    with pytest.raises(InputError, match="an .npz archive, where UW-IOM split file is one .npy array"):
+        load_npy(tmp_path / "train.npy", "UW-IOM split file")
 
 
 def write_csv_mm(path, joints_m, header=True):

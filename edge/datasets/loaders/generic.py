@@ -23,16 +23,9 @@ from edge.skeletons import get_layout, parse_up
 
 
 def _generic_joints(path: Path, num_joints: int) -> np.ndarray:
-    data = load_npy(path, "pose file")
-    if isinstance(data, np.lib.npyio.NpzFile):
-        with data:
-            keys = list(data.files)
-            # `ergoedge pose` writes both: its joints placed in the camera's space, as the run gives them to an
-            # activity model that reads the pelvis's path, and hip-centred.
-            key = next((k for k in ("camera_joints", "joints") if k in keys), keys[0] if len(keys) == 1 else None)
-            if key is None:
-                raise InputError(f"{path}: several arrays ({', '.join(keys)}) and none named 'joints'")
-            data = data[key]
+    # `ergoedge pose` writes both: its joints placed in the camera's space, as the run gives them to an activity model
+    # that reads the pelvis's path, and hip-centred.
+    data = load_npy(path, "pose file", archive=("camera_joints", "joints"))
     if data.dtype.kind not in "fiu" or data.ndim != 3 or data.shape[1:] != (num_joints, 3) or len(data) == 0:
         raise InputError(f"{path}: expected numeric (T, {num_joints}, 3) joints, got {data.dtype} {data.shape}")
     return data.astype(np.float64)

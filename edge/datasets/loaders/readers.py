@@ -9,6 +9,8 @@ from __future__ import annotations
 import csv
 import os
 import re
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -19,13 +21,30 @@ from edge.errors import InputError
 PathLike = str | os.PathLike
 
 
-def load_npy(path: Path, what: str) -> np.ndarray:
-    """A .npy array (or an open .npz archive) that must exist; pickled objects are refused."""
+# What numpy raises on a damaged .npy or .npz file (a truncated array, a zip that is not one, corrupt deflate data).
+_NUMPY_ERRORS = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error)
+
+
+def load_npy(path: Path, what: str, archive: tuple[str, ...] = ()) -> np.ndarray:
+    """A .npy array that must exist (with `archive`, the array of an .npz too: its one array or the first of `archive`
+    names in it); pickled objects are refused."""
     if not path.is_file():
         raise InputError(f"missing {what}: {path}")
     try:
-        return np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            return data
+        with data:
+            if not archive:
+                raise InputError(f"{path}: an .npz archive, where {what} is one .npy array")
+            keys = list(data.files)
+            key = next((k for k in archive if k in keys), keys[0] if len(keys) == 1 else None)
+            if key is None:
+                raise InputError(f"{path}: several arrays ({', '.join(keys)}) and none named {' or '.join(archive)}")
+            return data[key]
+    except InputError:
+        raise
+    except _NUMPY_ERRORS as exc:
         raise InputError(f"{path}: not a readable numpy array ({exc})") from None
 
 
