@@ -131,10 +131,10 @@ def write_cache(ranges: dict, key: CacheKey, path: str | Path) -> tuple[Path, bo
     text = format_cache(ranges, key)
     try:
         old = json.loads(_sidecar(path).read_text(encoding="utf-8"))
-        if old.get("key") == asdict(key) and path.read_text(encoding="utf-8") == text:
+        if isinstance(old, dict) and old.get("key") == asdict(key) and path.read_text(encoding="utf-8") == text:
             return path, True
     except (OSError, ValueError):
-        pass
+        pass  # none there, or damaged: written anew
     sidecar = {"kind": SIDECAR_KIND, "format": 1, "file": path.name, "key": asdict(key),
                "algorithm": ALGORITHMS[key.method], "tensors": len(ranges),
                "cache_sha256": None, "note": "scale = max(|low|, |high|) / 127 of each tensor's calibrated range"}
@@ -156,7 +156,7 @@ def load_cache(path: str | Path, key: CacheKey) -> bytes:
         raise InputError(f"{Path(exc.filename).name}: missing, so the cache cannot be checked; {hint}") from None
     except (OSError, ValueError) as exc:
         raise InputError(f"{_sidecar(path).name}: unreadable ({exc}); {hint}") from None
-    if meta.get("kind") != SIDECAR_KIND or not isinstance(meta.get("key"), dict):
+    if not isinstance(meta, dict) or meta.get("kind") != SIDECAR_KIND or not isinstance(meta.get("key"), dict):
         raise InputError(f"{_sidecar(path).name} is not the sidecar of a calibration cache; {hint}")
     if sha256_file(path) != meta.get("cache_sha256"):
         raise InputError(f"{path.name} was changed after it was written (sha256 differs from its sidecar); {hint}")

@@ -119,13 +119,14 @@ def _score_config(args):
 def _cmd_example_poses(args) -> int:
     import numpy as np
 
-    from edge.datasets.sequence import Sequence, save_sequence
+    from edge.config import check_number
+    from edge.datasets.sequence import MAX_FPS, MAX_FRAMES, MIN_FPS, Sequence, save_sequence
     from edge.datasets.synth.example_lift import example_lift_sequence
     from edge.skeletons import get_layout, parse_up
 
     get_layout(args.layout)
-    if not (args.seconds > 0 and args.fps > 0):
-        raise InputError("--seconds and --fps must be positive")
+    check_number(args.fps, "--fps", minimum=MIN_FPS, maximum=MAX_FPS)
+    check_number(args.seconds, "--seconds", minimum=1.0 / args.fps, maximum=MAX_FRAMES / args.fps)
     joints = example_lift_sequence(seconds=args.seconds, fps=args.fps, layout=args.layout, up=args.up)
     out = Path(args.out)
     if out.suffix != ".npz":

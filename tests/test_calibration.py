@@ -358,6 +358,10 @@ def test_trt_cache_is_reused_only_for_its_key_and_stale_ones_are_refused(setup, 
     copy.write_text(copy.read_text().replace("joints:", "joints :"))
     with pytest.raises(InputError, match="changed after it was written"):
         load_cache(copy, key)
+    copy.with_name(copy.name + ".json").write_text("[]")  # a damaged sidecar: refused, and written anew
+    with pytest.raises(InputError, match="not the sidecar of a calibration cache"):
+        load_cache(copy, key)
+    assert write_cache(ranges, key, copy) == (copy, False) and load_cache(copy, key) == copy.read_bytes()
     copy.with_name(copy.name + ".json").unlink()
     with pytest.raises(InputError, match="missing"):
         load_cache(copy, key)

@@ -102,6 +102,12 @@ def test_example_poses_round_trip(tmp_path, capsys):
     assert code == 0, err
     with np.load(path) as data:
         assert data["joints"].shape == (20, 17, 3) and str(data["layout"]) == "h36m17" and float(data["fps"]) == 10
+    for args, message in ((["--fps", "inf"], "--fps must be a number from 1 to 1000, got inf"),
+                          (["--fps", "1e9"], "--fps must be a number from 1 to 1000"),
+                          (["--seconds", "1e-5", "--fps", "10"], "--seconds must be a number from 0.1 to 200000")):
+        code, _, err = _run(capsys, "example-poses", str(tmp_path / "bad.npz"), *args)
+        assert code == 2 and message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "bad.npz").exists()
 
 
 def _bad_pose_files(tmp_path, joints):

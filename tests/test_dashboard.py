@@ -341,6 +341,12 @@ def test_set_password_edits_only_its_line_and_keeps_the_mode(tmp_path, monkeypat
     assert main(["dashboard", "set-password", "--stdin", "--config", str(inline)]) == 2
     assert "cannot place the hash safely" in capsys.readouterr().err
     assert inline.read_text() == "dashboard = { port = 8080 }\n"
+    latin = tmp_path / "latin.toml"  # not UTF-8: refused in one line and left as it was
+    latin.write_bytes(b'camera = "\xff\xfe"\n')
+    monkeypatch.setattr(sys, "stdin", io.StringIO(PASSWORD + "\n"))
+    assert main(["dashboard", "set-password", "--stdin", "--config", str(latin)]) == 2
+    assert "not a readable UTF-8 text file" in capsys.readouterr().err
+    assert latin.read_bytes() == b'camera = "\xff\xfe"\n'
 
 
 def test_tls_serves_https_with_a_secure_cookie(tmp_path):

@@ -125,6 +125,8 @@ def test_bad_qca_files_are_one_line_errors(tmp_path, footage):
         text.replace('focalLengthU="107599.671875"', 'focalLengthU="abc"'): "is not a number",
         text.replace('r11="0.5536380477336265" ', ""): "no r11 attribute",
         text.replace('viewrotation="0"', 'viewrotation="90"', 1): "viewrotation 90",
+        text.replace('<fov_video bottom="1919" left="0" right="1087" top="0"/>',
+                     '<fov_video bottom="0" left="0" right="0" top="0"/>', 1): "is 1 x 1 pixels",
         '<!DOCTYPE x [<!ENTITY a "b">]><calibration/>': "document type",
     }
     for i, (content, message) in enumerate(cases.items()):

@@ -311,8 +311,8 @@ def _qca_camera(element, path, sizes: dict) -> Camera:
                                  "tangentalDistortion2"))
     tr = numbers("transform", ("x", "y", "z") + tuple(f"r{i}{j}" for i in (1, 2, 3) for j in (1, 2, 3)))
     width, height = fov["right"] - fov["left"] + 1, fov["bottom"] - fov["top"] + 1
-    if width <= 0 or height <= 0:
-        raise InputError(f"{where}: <fov_video> is empty")
+    if width < 2 or height < 2:  # the sensor's units per pixel below divide by width - 1 and height - 1
+        raise InputError(f"{where}: <fov_video> is {width:g} x {height:g} pixels: empty or a single row or column")
     # Sensor units per pixel from the sensor's span over the field of view: 64 in every QTM export seen.
     per_px_u = (intr["sensorMaxU"] - intr["sensorMinU"]) / (width - 1)
     per_px_v = (intr["sensorMaxV"] - intr["sensorMinV"]) / (height - 1)

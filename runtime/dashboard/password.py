@@ -60,7 +60,10 @@ def write_hash(path: Path, hashed: str) -> None:
 
     if path.exists() and not path.is_file():
         raise InputError(f"{path} is not a file")
-    old_text = path.read_text(encoding="utf-8") if path.exists() else ""
+    try:
+        old_text = path.read_text(encoding="utf-8") if path.exists() else ""
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not a readable UTF-8 text file ({exc})") from None
     try:
         before = tomllib.loads(old_text)
     except tomllib.TOMLDecodeError as exc:
