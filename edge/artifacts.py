@@ -70,17 +70,23 @@ def sha256_file(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+def _json_file(path: Path, missing: str, hint: str, error: type[InputError]):
+    """The parsed JSON of `path`; missing (`missing` says what that means) or unreadable is one `error` ending in
+    `hint`."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise error(f"{missing}; {hint}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise error(f"{path}: unreadable manifest ({exc}); {hint}") from None
+
+
 def read_sidecar(model_file: str | os.PathLike, hint: str) -> dict:
     """The JSON manifest beside a model file (`<stem>.json`: every exported, calibrated or built model has one);
     missing, unreadable or not an object is one `InputError` ending in `hint`, the command that makes it."""
     model_file = Path(model_file)
     where = model_file.with_suffix(".json")
-    try:
-        data = json.loads(where.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"{model_file.name}: no manifest beside it ({where.name}); {hint}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"{where}: unreadable manifest ({exc}); {hint}") from None
+    data = _json_file(where, f"{model_file.name}: no manifest beside it ({where.name})", hint, InputError)
     if not isinstance(data, dict):
         raise InputError(f"{where}: not a manifest (a JSON object); {hint}")
     return data
@@ -123,12 +129,7 @@ def load_manifest(directory: str | os.PathLike | None = None) -> dict:
 def _read_manifest(path: Path, what: str, hint: str) -> dict:
     """A manifest of the models directory as this version writes it (a JSON object with our `format`); missing,
     unreadable or another version's is one `ModelError` (`what`: what is missing without it) ending in `hint`."""
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelError(f"no {what} in {path.parent}; {hint}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelError(f"{path} is unreadable ({exc}); {hint}") from None
+    manifest = _json_file(path, f"no {what} in {path.parent}", hint, ModelError)
     if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
         raise ModelError(f"{path} is from another version of ergo-edge; {hint}")
     return manifest
