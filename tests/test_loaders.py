@@ -145,6 +145,7 @@ def test_generic_folder_labels_and_reba(tmp_path):
     (lambda d: (d / "a.labels.txt").write_text("walk\n"), "1 labels for 4 frames"),
     (lambda d: (d / "a.labels.csv").write_text("frame,label\n4,walk\n"), "outside 0..3"),
     (lambda d: (d / "a.labels.csv").write_text("0,walk\n0,lift\n"), "labelled twice"),
+    (lambda d: (d / "a.labels.csv").write_text('0,"' + "x" * 200_000 + '"\n'), "not a readable CSV label file"),
     (lambda d: np.save(d / "a.npy", np.zeros((4, 16, 3))), r"\(T, 17, 3\)"),
     (lambda d: np.savez(d / "a.npz", x=np.zeros(1)), "both a.npy and a.npz"),
     (lambda d: np.savetxt(d / "a.reba.txt", [1.0, 2.0]), "2 scores for 4 frames"),

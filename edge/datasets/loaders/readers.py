@@ -165,8 +165,11 @@ def frame_labels_csv(path: Path, num_frames: int, label_column: str | None = Non
 
 def csv_rows(path: Path, what: str) -> list[list[str]]:
     """Non-empty CSV rows with stripped cells."""
-    return [[c.strip() for c in row] for row in csv.reader(read_text(path, what).splitlines()) if any(
-        c.strip() for c in row)]
+    try:
+        return [[c.strip() for c in row] for row in csv.reader(read_text(path, what).splitlines()) if any(
+            c.strip() for c in row)]
+    except csv.Error as exc:  # e.g. a field longer than the csv module's limit: not a table of numbers and labels
+        raise InputError(f"{path}: not a readable CSV {what} ({exc})") from None
 
 
 def encode_labels(all_labels: dict[str, list[str | None] | None]
