@@ -1,5 +1,8 @@
 """The run configuration: TOML with changes only, unknown keys named, command line over file over defaults."""
 
+import re
+from pathlib import Path
+
 import pytest
 
 from edge.errors import InputError
@@ -86,10 +89,20 @@ def test_missing_config_file(tmp_path):
 
 
 def test_jetson_presets_load():
-    from pathlib import Path
-
     presets = sorted((Path(__file__).resolve().parents[1] / "jetson" / "presets").glob("*.toml"))
     assert [p.stem for p in presets] == ["agx-orin", "orin-nano", "orin-nx"]
     for preset in presets:
         config = load_config(preset)
         assert config.source.uri == "csi://0" and config.sinks.mqtt is not None and config.output.face_blur
+
+
+
+def test_the_jetson_doctor_command_sees_the_services_environment():
+    """jetson/README.md's `ergoedge doctor` line must check what the unit runs with: the same variables, or doctor
+    looks at another models, scenes or state directory than the service uses."""
+    jetson = Path(__file__).resolve().parents[1] / "jetson"
+    service = dict(line[len("Environment="):].split("=", 1) for line in
+                   (jetson / "ergo-edge.service").read_text().splitlines() if line.startswith("Environment="))
+    readme = (jetson / "README.md").read_text()
+    command = readme[:readme.index("/venv/bin/ergoedge doctor")].rsplit("sudo -u ergoedge", 1)[1]
+    assert dict(re.findall(r"([A-Z_]+)=(\S+)", command)) == service and len(service) >= 4
