@@ -12,9 +12,12 @@ from edge.ergonomics.reba import COUPLING, RebaInput, reba_risk, reba_scores
 from edge.errors import InputError
 from edge.ergonomics.tables import table_array
 
-TABLE_A = table_array("reba", "table_a")
-TABLE_B = table_array("reba", "table_b")
-TABLE_C = table_array("reba", "table_c")
+import published_tables  # tests/ is on sys.path under pytest
+
+# The published tables, not the engine's data file: a wrong cell there fails these tests.
+TABLE_A = np.array(published_tables.REBA_TABLE_A)
+TABLE_B = np.array(published_tables.REBA_TABLE_B)
+TABLE_C = np.array(published_tables.REBA_TABLE_C)
 
 # A neutral posture: every part scores 1, Table A = Table B = Table C = 1, total 1.
 NEUTRAL = dict(
@@ -463,3 +466,8 @@ def test_input_is_frozen_and_keyword_only():
     with pytest.raises(TypeError):
         RebaInput(10.0, 0.0, 0.0, 80.0, 0.0)  # type: ignore[misc]
     assert COUPLING == ("good", "fair", "poor", "unacceptable")
+
+
+def test_the_engines_data_file_holds_the_published_tables():
+    for name, published in (("table_a", TABLE_A), ("table_b", TABLE_B), ("table_c", TABLE_C)):
+        np.testing.assert_array_equal(table_array("reba", name), published, err_msg=name)

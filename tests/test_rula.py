@@ -12,9 +12,12 @@ from edge.ergonomics.rula import LOAD_MODES, RulaInput, rula_action_level, rula_
 from edge.errors import InputError
 from edge.ergonomics.tables import table_array
 
-TABLE_A = table_array("rula", "table_a")
-TABLE_B = table_array("rula", "table_b")
-TABLE_C = table_array("rula", "table_c")
+import published_tables  # tests/ is on sys.path under pytest
+
+# The published tables, not the engine's data file: a wrong cell there fails these tests.
+TABLE_A = np.array(published_tables.RULA_TABLE_A)
+TABLE_B = np.array(published_tables.RULA_TABLE_B)
+TABLE_C = np.array(published_tables.RULA_TABLE_C)
 
 # Every part scores 1 (wrist exactly 0 -> 1), no force: Table A = Table B = grand = 1.
 NEUTRAL = dict(
@@ -412,3 +415,8 @@ def test_input_is_frozen_and_keyword_only():
     with pytest.raises(TypeError):
         RulaInput(0.0, 80.0, 0.0, 5.0, 0.0)  # type: ignore[misc]
     assert LOAD_MODES == ("intermittent", "static", "repeated")
+
+
+def test_the_engines_data_file_holds_the_published_tables():
+    for name, published in (("table_a", TABLE_A), ("table_b", TABLE_B), ("table_c", TABLE_C)):
+        np.testing.assert_array_equal(table_array("rula", name), published, err_msg=name)
