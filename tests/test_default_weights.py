@@ -2,6 +2,7 @@
 run, and recognise synthetic activities they never saw."""
 
 import json
+import shutil
 from dataclasses import replace
 
 import numpy as np
@@ -81,10 +82,27 @@ def test_weights_manifest_errors(tmp_path):
             weights_path("edge_stream", tmp_path)
 
 
-def test_the_recipe_key_follows_recipe_code_and_versions():
+def test_the_recipe_key_follows_recipe_code_and_versions(tmp_path, monkeypatch):
     key = defaults.recipe_key("edge_stream")
     assert key == defaults.recipe_key("edge_stream") != defaults.recipe_key("lifter_2d3d")
     assert len(defaults.code_digest()) == 64
+    # Each input changes the key: the recipe's text, a file of the code that decides the weights, every version.
+    recipe = tmp_path / "edge_stream.toml"
+    recipe.write_text(defaults.recipe_path("edge_stream").read_text() + "\n# changed\n")
+    with monkeypatch.context() as m:
+        m.setattr(defaults, "recipe_path", lambda name: recipe)
+        assert defaults.recipe_key("edge_stream") != key
+    code = tmp_path / "edge"
+    shutil.copytree(defaults.EDGE_ROOT, code, ignore=shutil.ignore_patterns("__pycache__"))
+    with monkeypatch.context() as m:
+        m.setattr(defaults, "EDGE_ROOT", code)
+        assert defaults.recipe_key("edge_stream") == key  # the same files elsewhere: the same key
+        (code / "models" / "edge_stream.py").write_text((code / "models" / "edge_stream.py").read_text() + "\n")
+        assert defaults.recipe_key("edge_stream") != key
+    for module, attribute in ((defaults, "__version__"), (torch, "__version__"), (np, "__version__")):
+        with monkeypatch.context() as m:
+            m.setattr(module, attribute, "0.0.0")
+            assert defaults.recipe_key("edge_stream") != key, (module.__name__, attribute)
     assert defaults.training_command("edge_stream") == [
         "ergoedge", "train", "--model", "edge_stream", "--dataset", "synthetic", "--config",
         "edge/data/recipes/edge_stream.toml", "--out", "RUN"]
