@@ -200,15 +200,16 @@ def test_perfect_prediction_gives_100():
 
 
 def test_bad_inputs_are_refused():
-    with pytest.raises(ValueError):
-        segmentation_metrics([np.array([0, 1])], [np.array([0, 1, 1])])    # frame counts differ
-    with pytest.raises(ValueError):
-        segmentation_metrics([np.array([0])], [])                          # sequence counts differ
-    with pytest.raises(ValueError):
+    # Each refused by its own check, with its own message (numpy's errors would be ValueErrors too).
+    with pytest.raises(ValueError, match="pred has 2 frames, true has 3"):
+        segmentation_metrics([np.array([0, 1])], [np.array([0, 1, 1])])
+    with pytest.raises(ValueError, match="1 predicted sequences for 0 true ones"):
+        segmentation_metrics([np.array([0])], [])
+    with pytest.raises(ValueError, match="label 5 out of range for 3 classes"):
         segmentation_metrics([np.array([0, 5])], [np.array([0, 1])], num_classes=3)
-    with pytest.raises(ValueError):
-        segmentation_metrics([np.array([0.5])], [np.array([0])])           # labels must be integers
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="pred must be a 1-D integer array of frame labels, got float64"):
+        segmentation_metrics([np.array([0.5])], [np.array([0])])
+    with pytest.raises(ValueError, match=r"IoU threshold must be in \(0, 1\], got 0.0"):
         match_segments([0], [0], 0.0)
 
 
