@@ -1,5 +1,7 @@
 """Augmentations: geometric invariants, left/right swaps, missing joints, speed and determinism."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -160,6 +162,19 @@ def test_random_augment_is_deterministic_for_a_seed():
     # Off switches: nothing drawn changes the sequence.
     off = AugmentConfig(rotate_deg=0, scale_range=(1, 1), mirror_p=0, drop_p=0, speed_range=(1, 1))
     assert np.array_equal(random_augment(seq, np.random.default_rng(0), off).joints, seq.joints)
+    # Every step that is on is applied, in order, and once.
+    every = AugmentConfig(tilt_deg=10.0, mirror_p=1.0, drop_p=0.1)
+    applied = [step["op"] for step in random_augment(seq, np.random.default_rng(3), every).metadata["augmentations"]]
+    assert applied == ["change_speed", "rotate_about_up", "tilt", "scale", "mirror", "drop_joints"]
+    for one, op in ((dict(rotate_deg=30.0), "rotate_about_up"), (dict(tilt_deg=10.0), "tilt"),
+                    (dict(scale_range=(0.8, 1.2)), "scale"), (dict(mirror_p=1.0), "mirror"),
+                    (dict(drop_p=0.1), "drop_joints"), (dict(speed_range=(0.8, 1.2)), "change_speed")):
+        out = random_augment(seq, np.random.default_rng(4), replace(off, **one))
+        assert [step["op"] for step in out.metadata["augmentations"]] == [op], op
+        assert not np.array_equal(out.joints, seq.joints, equal_nan=True), op
+    # Dropped joints: about drop_p of the joints of every frame are NaN (binomial, 4 s x 10 fps x 17 joints).
+    dropped = random_augment(seq, np.random.default_rng(5), replace(off, drop_p=0.1)).joints
+    assert 0.07 < np.isnan(dropped).any(axis=-1).mean() < 0.13
 
 
 def test_bad_config_and_2d_only_rotation():
