@@ -146,6 +146,12 @@ def test_blur_removes_face_detail_and_nothing_else(method, layout):
         assert x0 < x < x1 and y0 < y < y1
     blur_faces(frame, [person], method=method)
     assert sharpness(frame[y0:y1, x0:x1]) < sharpness(before[y0:y1, x0:x1]) / 20
+    # Pixelation leaves flat blocks (strength 0.5: blocks of half the region's smaller side), one colour each; a
+    # Gaussian blur leaves a smooth field of many.
+    size = int(min(y1 - y0, x1 - x0) * 0.5 + 0.5)
+    blocks = max(1, (x1 - x0) // size) * max(1, (y1 - y0) // size)
+    colours = len(np.unique(frame[y0:y1, x0:x1].reshape(-1, frame.shape[2]), axis=0))
+    assert colours <= blocks if method == "pixelate" else colours > 10 * blocks, (colours, blocks)
     outside = np.ones(frame.shape[:2], bool)
     outside[y0:y1, x0:x1] = False
     assert np.array_equal(frame[outside], before[outside])
