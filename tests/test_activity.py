@@ -46,7 +46,8 @@ def test_static_broken_by_movement_and_by_unseen_frames():
     assert not unseen[int(30 * FPS): int(90 * FPS)].any() and unseen[int(90 * FPS)]
 
 
-@pytest.mark.parametrize("per_min, expected", [(4.0, False), (6.0, True)])
+# Just at the default threshold (more than 4 a minute) and either side of it.
+@pytest.mark.parametrize("per_min, expected", [(4.0, False), (5.0, True), (6.0, True)])
 def test_repetition_rate_threshold(per_min, expected):
     n = int(120 * FPS)
     t = np.arange(n) / FPS
@@ -92,5 +93,6 @@ def test_cycle_frames_counts_full_cycles_causally():
     frames = cycle_frames(x, 20.0)
     assert len(frames) == 6
     assert len(cycle_frames(x, 60.0)) == 0
-    # Confirmed on the way down, after the peak (peaks at t = 1.25 + 5k).
-    assert np.all(t[frames] > 1.25 + 5.0 * np.arange(6))
+    # Confirmed on the way down, at the first frame 20 below the peak (25 at t = 1.25 + 5k): 25 sin(2 pi t / 5) <= 5
+    # from t = 2.34 + 5k on, the frames at t = 2.4 + 5k.
+    assert frames.tolist() == [24, 74, 124, 174, 224, 274]
