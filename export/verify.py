@@ -52,9 +52,9 @@ def _inputs(manifest: dict) -> dict[str, np.ndarray]:
     (random numbers do not; they would saturate its ranges and say nothing)."""
     from dataclasses import replace
 
+    from edge.config import from_mapping
     from edge.datasets.sequence import resample
     from edge.datasets.synth.generator import SynthConfig, generate
-    from edge.config import from_mapping
     from edge.train.config import NormConfig
     from edge.train.normalise import normalise_joints, normalise_keypoints
 

@@ -320,7 +320,7 @@ class EventStore:
         with self._lock:
             rows = self._conn.execute("SELECT run_id, person, totals, updated FROM exposure WHERE camera = ? AND "
                                       "shift = ? ORDER BY run_id, person", (camera, shift)).fetchall()
-        return [{"run_id": r["run_id"], "person": r["person"], "totals": stored_json(r["totals"], "totals"),
+        return [{"run_id": r["run_id"], "person": r["person"], "totals": _stored_json(r["totals"], "totals"),
                  "updated": r["updated"]} for r in rows]
 
     def exposure_shifts(self, camera: str | None = None) -> list[tuple[str, str]]:
@@ -348,7 +348,7 @@ class EventStore:
         self.close()
 
 
-def stored_json(text, column: str) -> dict | None:
+def _stored_json(text, column: str) -> dict | None:
     """A JSON column as the store writes it, parsed: an object, and for "totals" one whose leaves are finite numbers
     (objects of them nested, as runtime/alerts/exposure.py sums them); None for anything else (a damaged row)."""
     try:
@@ -435,7 +435,7 @@ class EventReader:
         for row in rows:
             for key in ("totals", "drivers"):
                 if key in row:
-                    parsed = stored_json(row[key], key)
+                    parsed = _stored_json(row[key], key)
                     if parsed is None:
                         raise InputError(f"{self.path}: the {key} of a row of {table} (camera {row.get('camera')}, "
                                          f"shift {row.get('shift')}) are damaged: not the JSON ergo-edge writes")
