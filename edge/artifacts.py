@@ -179,7 +179,8 @@ def load_weights_manifest(directory: str | os.PathLike | None = None) -> dict:
         raise ModelError(f"{path} is incomplete; {WEIGHTS_HINT}")
     problems = []
     for name, info in sorted(models.items()):
-        file = d / str(info.get("file", "") if isinstance(info, dict) else f"{name}.pt")
+        # an entry that is not an object is reported against the file it should describe
+        file = d / (str(info.get("file", "")) if isinstance(info, dict) else f"{name}.pt")
         if name not in DEFAULT_WEIGHTS or file.name != f"{name}.pt":
             problems.append(f"{name} (not a default model)")
         elif (problem := _file_problem(file, info)) is not None:

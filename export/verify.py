@@ -40,9 +40,10 @@ _HINT = "export the model again (`ergoedge export`, `calibrate`, `build` write t
 def _manifests(directory: Path) -> dict[Path, dict]:
     found = {}
     for onnx_path in sorted(directory.glob("*.onnx")):
-        if onnx_path.with_suffix(".json").is_file():
+        sidecar = onnx_path.with_suffix(".json")
+        if sidecar.is_file():
             found[onnx_path] = read_sidecar(onnx_path, _HINT)
-            check_skeleton_manifest(found[onnx_path], onnx_path.with_suffix(".json"), _HINT)
+            check_skeleton_manifest(found[onnx_path], sidecar, _HINT)
     return found
 
 

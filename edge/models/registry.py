@@ -41,6 +41,7 @@ def _every_video(epochs: int, **train) -> dict:
     return {"train": {**train, "epochs": epochs, "schedule": "cosine", "keep": "last"},
             "data": {"val_fraction": 0.0, "augment": _SPEED_ONLY}}
 
+
 MODELS: dict[str, ModelEntry] = {
     "mtl_gcn_edtcn": ModelEntry(MtlGcnEdtcnConfig, build_mtl_gcn_edtcn, task="segmentation+reba",
                                 # edge_stream's recipe as it was (below): every training video, the last of 80
