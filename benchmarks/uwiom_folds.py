@@ -9,8 +9,9 @@ labels and REBA files are symbolic links to DIR's, the split files are written a
 and the fold is trained and scored with exactly what `ergoedge train` and `ergoedge evaluate RUN --split val` do.
 The published val videos are never read, unless `--with-val` folds them too (after the training videos): for a
 copy whose val split is itself training videos, as uwiom-dev's 19 14 20. Prints, as JSON: each fold's videos,
-metrics and per-class segment and frame counts, each metric's mean and standard deviation over the folds, and the
-counts summed over the folds (each class's frame recall from the sums). `--oracle CLASS` also scores every fold
+metrics, per-class segment and frame counts and each video's own figures, each metric's mean and standard deviation
+over the folds, the counts summed over the folds (each class's frame recall from the sums), and the videos' own
+figures averaged over all of them (`sequence_means`, as the WACV 2021 paper reports its val videos). `--oracle CLASS` also scores every fold
 with that class's mistakes put right (its frames labelled as the truth has them, frames wrongly called it given
 their true label): how much of the gap one class is.
 
@@ -122,7 +123,7 @@ def with_recall(frames: dict) -> dict:
 
 def run_folds(data: Path, out: Path, model: str, config: str | None, folds: int, seed: int,
               with_val: bool = False, oracle: str | None = None) -> dict:
-    from edge.train.evaluate import evaluation_result, finite_or_none, predict_split
+    from edge.train.evaluate import evaluation_result, finite_or_none, predict_split, sequence_means
     from edge.train.loop import TrainRequest, train
 
     release = data / "Data" / "UW"
@@ -143,7 +144,8 @@ def run_folds(data: Path, out: Path, model: str, config: str | None, folds: int,
         result = finite_or_none(evaluation_result(scored))
         results.append({"fold": k, "val": val, "frames": result["frames"], "metrics": result["metrics"],
                         "segments@10": result.get("segments@10", {}),
-                        "frames_by_class": result.get("frames_by_class", {})})
+                        "frames_by_class": result.get("frames_by_class", {}),
+                        "by_sequence": result.get("by_sequence", [])})
         if oracle:
             results[-1]["oracle"] = finite_or_none(oracle_metrics(scored, oracle))
         print(json.dumps(results[-1]), file=sys.stderr)
@@ -151,6 +153,9 @@ def run_folds(data: Path, out: Path, model: str, config: str | None, folds: int,
     report = {"model": model, "config": config, "seed": seed, "folds": results, "summary": summarise(results),
               "segments@10": summed_counts(results, "segments@10", ("true", "missed", "predicted", "invented")),
               "frames_by_class": frames}
+    videos = [row for fold in results for row in fold["by_sequence"]]
+    if videos:  # every video's own figures averaged, as WACV 2021 reports them (edge.train.evaluate)
+        report["sequence_means"] = finite_or_none(sequence_means(videos))
     if oracle:
         report["oracle"] = {"class": oracle, "summary": summarise([{"metrics": f["oracle"]} for f in results])}
     return report

@@ -398,16 +398,59 @@ def test_uwiom_release_trains_and_evaluates_end_to_end(tmp_path, tiny, capsys):
     assert metrics["accuracy"] == pytest.approx(100 * sum(c["right"] for c in frames.values()) / labelled)
     assert all(c["recall"] == (pytest.approx(100 * c["right"] / c["frames"]) if c["frames"] else None)
                for c in frames.values())
+    # One sequence: its own figures are the pooled ones.
+    (row,) = result["by_sequence"]
+    assert (row["sequence"], row["frames"]) == ("02", 15)
+    assert all(row[k] == pytest.approx(metrics[k])
+               for k in ("accuracy", "edit", "f1@10", "reba_mse", "reba_spearman"))
+    assert result["sequence_means"]["reba_mse_sd"] == 0.0
     # test: what the run neither trained nor validated on, here the published val video too.
     assert main(["evaluate", str(run), "--dataset", "uwiom", "--data", data, "--split", "test"]) == 0
     text = capsys.readouterr().out
     assert "1 sequence(s), 15 frames" in text and "f1@10" in text and "segments (F1@10 matching)" in text
     assert "frames by class" in text and "mean recall over" in text
+    assert "by sequence: sequence  frames      accuracy" in text and "as WACV 2021 reports it" in text
     groups = tmp_path / "coarse.toml"
     groups.write_text('moving = ["walking", "box_walk_hold"]\n')
     assert main(["evaluate", str(run), "--dataset", "uwiom", "--data", data, "--split", "val",
                  "--groups", str(groups)]) == 2
     assert "'moving' are not among the model's" in capsys.readouterr().err
+
+
+def test_sequence_means_average_each_sequence_s_own_figures_as_wacv_2021_does():
+    from edge.train.batches import Item
+    from edge.train.evaluate import Prediction, by_sequence, sequence_means, task_metrics
+
+    def item(name, labels, reba):
+        n = len(labels)
+        return Item(name, name, np.array(labels), np.array(reba, np.float32), np.full((n, 0), np.nan, np.float32),
+                    float("nan"), 1.0)
+
+    def pred(labels, reba):
+        return Prediction({"activity_logits": np.eye(2, dtype=np.float32)[labels], "reba": np.array(reba, np.float32)})
+
+    items = [item("a", [0, 0, 0, 0], [1, 2, 3, 6]), item("b", [0, 0, 1, 1, 1, 1], [4, 3, 2, 1, 1, 1])]
+    preds = [pred([0, 0, 0, 0], [1, 2, 3, 4]), pred([0, 1, 0, 1, 1, 1], [1, 2, 3, 4, 1, 1])]
+    rows = by_sequence("segmentation+reba", items, preds)
+    assert [(r["sequence"], r["frames"]) for r in rows] == [("a", 4), ("b", 6)]
+    # b: predicted 0 1 0 1 against 0 1; the first 0 and the last 1 match (IoU 1/2, 3/4), the middle two are
+    # invented: TP 2, FP 2, FN 0, F1 = 2*2 / (2*2 + 2) = 66.7; edit 1 - 2/4 = 50.
+    assert [r["f1@10"] for r in rows] == pytest.approx([100.0, 200 / 3])
+    assert [r["edit"] for r in rows] == pytest.approx([100.0, 50.0])
+    # REBA: a's errors 0 0 0 2 (MSE 1), b's 3 1 1 3 0 0 (MSE 20/6)
+    assert [r["reba_mse"] for r in rows] == pytest.approx([1.0, 20 / 6])
+    means = sequence_means(rows)
+    assert means["f1@10"] == pytest.approx(250 / 3) and means["edit"] == pytest.approx(75.0)
+    assert means["reba_mse"] == pytest.approx((1 + 20 / 6) / 2)
+    assert means["reba_mse_sd"] == pytest.approx((20 / 6 - 1) / 2)  # population sd, as WACV's numpy std
+    # The pooled metrics (MS-TCN's way) sum F1's counts and every frame's error: TP 3, FP 2 -> 75; MSE 24 / 10.
+    pooled = task_metrics("segmentation+reba", items, preds)
+    assert pooled["f1@10"] == pytest.approx(75.0) and pooled["reba_mse"] == pytest.approx(2.4)
+    assert pooled["edit"] == pytest.approx(means["edit"])
+    # a's REBA prediction and truth rank alike; b's three 1s on each side share rank 2: ranks 2 4 5 6 2 2
+    # against 6 5 4 2 2 2, rho = -1.5 / 15.5.
+    assert [r["reba_spearman"] for r in rows] == pytest.approx([1.0, -3 / 31])
+    assert by_sequence("quality", items, preds) == []
 
 
 def test_torchrun_trains_two_processes_on_different_data_into_one_model(tmp_path, tiny):

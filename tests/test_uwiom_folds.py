@@ -68,6 +68,11 @@ def test_each_fold_trains_on_the_others_and_scores_its_own_videos(tmp_path, fold
     for name, c in frames.items():
         assert c["right"] == sum(f["frames_by_class"].get(name, {}).get("right", 0) for f in report["folds"])
         assert c["recall"] == (pytest.approx(100 * c["right"] / c["frames"]) if c["frames"] else None)
+    # Every video's own figures (one a fold here) and their means over all the folds' videos.
+    videos = [row for f in report["folds"] for row in f["by_sequence"]]
+    assert [(v["sequence"], v["frames"]) for v in videos] == [("03", 9), ("01", 12)]
+    assert report["sequence_means"]["f1@10"] == pytest.approx(np.mean([v["f1@10"] for v in videos]))
+    assert report["sequence_means"]["reba_mse_sd"] == pytest.approx(np.std([v["reba_mse"] for v in videos]))
 
 
 def test_a_class_put_right(folds_module):

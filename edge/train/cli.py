@@ -114,7 +114,27 @@ def _cmd_evaluate(args) -> int:
         print("\n".join(_format_segments(result["segments@10"])))
     if result.get("frames_by_class"):
         print("\n".join(_format_frames(result["frames_by_class"])))
+    if result.get("by_sequence"):
+        print("\n".join(_format_sequences(result["by_sequence"], result["sequence_means"])))
     return 0
+
+
+def _format_sequences(rows: list[dict], means: dict) -> list[str]:
+    """Each sequence's own figures as a table, then their means over the sequences (WACV 2021's figures)."""
+    names = [k for k in rows[0] if k not in ("sequence", "frames")]
+    width = max(len("sequence"), *(len(r["sequence"]) for r in rows))
+    head = "by sequence: "
+    pad = " " * len(head)
+    lines = [f"  {head}{'sequence':{width}s} {'frames':>7s} " + " ".join(f"{n:>13s}" for n in names)]
+    for r in rows:
+        cells = " ".join("-".rjust(13) if r[n] != r[n] else f"{r[n]:13.4f}" for n in names)  # NaN: no value
+        lines.append(f"  {pad}{r['sequence']:{width}s} {r['frames']:7d} {cells}")
+    cells = " ".join("-".rjust(13) if means[n] != means[n] else f"{means[n]:13.4f}" for n in names)
+    lines.append(f"  {pad}{'mean':{width}s} {'':7s} {cells}")
+    if "reba_mse_sd" in means and means["reba_mse_sd"] == means["reba_mse_sd"]:
+        lines.append(f"  {pad}reba_mse over the sequences: {means['reba_mse']:.4f} +- {means['reba_mse_sd']:.4f} "
+                     "(mean +- sd, as WACV 2021 reports it)")
+    return lines
 
 
 def _format_frames(per_class: dict) -> list[str]:

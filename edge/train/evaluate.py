@@ -2,7 +2,9 @@
 `evaluate`, which `ergoedge evaluate RUN --dataset ... --data DIR --split val|test` prints (`predict_split` gives
 its predictions, for analyses of one's own).
 
-Metrics by task (edge.train.metrics defines each one as the papers do; all sequences pooled):
+Metrics by task (edge.train.metrics defines each one as the papers do; all sequences pooled; `evaluate` adds each
+sequence's own figures and their means over the sequences, the WACV 2021 paper's way: `by_sequence`,
+`sequence_means`):
 - segmentation: "accuracy", "edit", "f1@10", "f1@25", "f1@50", "map" (percent), from the last stage's class
   scores (argmax per frame; softmax probabilities for mAP);
 - reba: "reba_mse", "reba_mae", "reba_spearman" of the REBA total, and for the partials the data carries
@@ -243,7 +245,7 @@ def frame_counts(classes, items: list[Item], predicted: list[np.ndarray]) -> dic
 def evaluate(run_dir, dataset: str, data_dir, split: str, groups=None) -> dict:
     """Every metric of the run's model on `split` of a data set (edge.train.data.evaluation_split), as a dict;
     a segmentation model's also counts its segments and frames per class (`segment_counts`, "segments@10";
-    `frame_counts`, "frames_by_class")."""
+    `frame_counts`, "frames_by_class"); a segmentation or REBA model's adds "by_sequence" and "sequence_means"."""
     return evaluation_result(predict_split(run_dir, dataset, data_dir, split, groups))
 
 
@@ -263,7 +265,48 @@ def evaluation_result(scored: SplitPredictions) -> dict:
         predicted = [p.outputs["activity_logits"].argmax(axis=-1) for p in preds]  # (T,) labels per item
         result["segments@10"] = segment_counts(ckpt.spec.classes, items, predicted)
         result["frames_by_class"] = frame_counts(ckpt.spec.classes, items, predicted)
+    rows = by_sequence(ckpt.task, items, preds)
+    if rows:
+        result["by_sequence"] = rows
+        result["sequence_means"] = sequence_means(rows)
     return result
+
+
+def by_sequence(task: str, items: list[Item], preds: list[Prediction]) -> list[dict]:
+    """Each sequence scored alone: its name and frames, for segmentation "accuracy", "edit", "f1@10", "f1@25",
+    "f1@50", for REBA "reba_mse" and "reba_spearman" (none for the other tasks, which score whole sequences or
+    joints). Which recordings a model fails on, and the inputs of `sequence_means`."""
+    from edge.train.metrics import regression_metrics, segmentation_metrics
+
+    rows = []
+    if "segmentation" not in task and "reba" not in task:
+        return rows
+    for item, pred in zip(items, preds):
+        row = {"sequence": item.name, "frames": item.num_frames}
+        if "segmentation" in task:
+            row.update(segmentation_metrics([pred.outputs["activity_logits"].argmax(axis=-1)], [item.activity]))
+        if "reba" in task:
+            reba = regression_metrics(pred.outputs["reba"], item.reba)
+            row.update(reba_mse=reba["mse"], reba_spearman=reba["spearman"])
+        rows.append(row)
+    return rows
+
+
+def sequence_means(rows: list[dict]) -> dict:
+    """The per-sequence metrics of `by_sequence` averaged over the sequences that have a value, as the WACV 2021
+    multi-task paper's evaluation code reports F1@10, edit, REBA MSE (with its standard deviation over the
+    sequences, "reba_mse_sd": the paper's 0.61 +- 0.36) and Spearman; `task_metrics` pools F1's counts and the
+    REBA errors over all sequences instead (MS-TCN's convention), so long recordings weigh more there. Edit is a
+    mean over sequences in both."""
+    names = [k for k in rows[0] if k not in ("sequence", "frames")]
+    out = {}
+    for name in names:
+        values = np.array([np.nan if r[name] is None else r[name] for r in rows], dtype=np.float64)  # None: JSON's NaN
+        values = values[np.isfinite(values)]
+        out[name] = float(values.mean()) if values.size else float("nan")
+        if name == "reba_mse":
+            out["reba_mse_sd"] = float(values.std()) if values.size else float("nan")  # population sd, as WACV's
+    return out
 
 
 def finite_or_none(value):

@@ -2,20 +2,25 @@
 
 Activity segmentation, with the definitions of the MS-TCN evaluation (Abu Farha & Gall, CVPR 2019), which takes
 edit score and segmental F1 from ED-TCN (Lea et al., CVPR 2017); the WACV 2021 multi-task paper and the ICRA 2024
-heatmap paper report these same numbers:
+heatmap paper report these metrics:
 - frame accuracy: correct frames / labelled frames over all sequences pooled, in percent;
 - edit score: per sequence 100 * (1 - levenshtein(P, G) / max(|P|, |G|)) over the segment label sequences P, G,
   then the mean over sequences;
 - F1@tau: segments matched as in MS-TCN (see `match_segments`), true/false positives and misses summed over all
-  sequences, then F1 = 2 P R / (P + R) in percent (0 when nothing matched);
+  sequences, then F1 = 2 P R / (P + R) in percent (0 when nothing matched). The WACV 2021 code takes each
+  sequence's F1 and then their mean instead (and the REBA MSE per sequence too): `segmentation_metrics` of one
+  sequence at a time gives those (edge.train.evaluate's `by_sequence` and `sequence_means`);
 - mAP: per-class average precision of the frame-wise class scores over all labelled frames pooled, averaged over
-  the classes that occur in the truth, in percent;
+  the classes that occur in the truth, in percent (WACV 2021's code averages over every class, one absent from the
+  truth counting 0; the two agree when each class occurs);
 - per class (`class_segment_counts`, not a paper metric): the true, missed, predicted and invented segments of
   F1's matching, which show the classes F1 and edit lose their points on; and (`class_frame_counts`) each class's
   labelled frames, how many of them were predicted right (its recall) and how many frames were predicted as it:
   frame accuracy pools the classes, so a model that never says a rare class can still score well on it.
-Frames labelled -1 (unlabelled) have no truth: they count for neither accuracy nor mAP, and they are background in
-both label sequences for edit and F1 (the prediction is blanked there too), as MS-TCN treats its background class.
+Frames labelled -1 (unlabelled) have no truth: they count for neither accuracy nor mAP, and for edit and F1 they
+are blanked in the prediction too and then left out of both segment sequences, so a model is neither credited nor
+charged for what it says there (MS-TCN keeps the prediction there and drops only the segments each side labels
+background; UW-IOM labels every frame, so its figures are the same either way).
 A sequence without a labelled frame does not enter any mean; with none at all every metric is NaN.
 
 REBA regression (MSE as WACV 2021 reports it, MAE, Spearman's rho with tied values at their average rank) and
