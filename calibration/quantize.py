@@ -172,14 +172,27 @@ def quantize_int8(onnx_path: str | Path, calib, spec: QuantSpec, out_path: str |
     if spec.method == "percentile":
         extra["CalibPercentile"] = PERCENTILE
     out = Path(out_path)
-    with atomic_path(out, suffix=".onnx") as tmp, quiet_quantizer():
-        quantize_static(str(source), str(tmp), feed_reader(calib.feeds), quant_format=QuantFormat.QDQ,
+    with _scratch_copy(model) as copy, atomic_path(out, suffix=".onnx") as tmp, quiet_quantizer():
+        quantize_static(str(copy), str(tmp), feed_reader(calib.feeds), quant_format=QuantFormat.QDQ,
                         op_types_to_quantize=ops, per_channel=spec.per_channel, activation_type=QuantType.QInt8,
                         weight_type=QuantType.QInt8, nodes_to_exclude=excluded_nodes,
                         calibrate_method=calibration_method(spec.method), extra_options=extra)
         check_qdq(tmp)
         _runs(tmp, calib.feeds[0])
     return out
+
+
+@contextlib.contextmanager
+def _scratch_copy(model):
+    """The path of `model` (an onnx ModelProto) saved alone in a temporary folder. ONNX Runtime's quantizer and
+    calibrators write `<model>-inferred.onnx` beside the file they are given and delete it: beside the user's model
+    that would replace and then remove a file of that name, and fail in a read-only models folder."""
+    import onnx
+
+    with tempfile.TemporaryDirectory(prefix="ergoedge-calib-") as folder:
+        path = Path(folder) / "model.onnx"
+        onnx.save(model, str(path))
+        yield path
 
 
 def check_qdq(path: str | Path) -> dict:
@@ -252,10 +265,12 @@ def tensor_ranges(onnx_path: str | Path, calib, spec: QuantSpec) -> dict[str, tu
     (never reached, or NaN) are left out. What a TensorRT calibration cache is made from."""
     from onnxruntime.quantization.calibrate import create_calibrator
 
+    import onnx
+
     check_calibration(calib, spec)
     options = {"percentile": PERCENTILE} if spec.method == "percentile" else {}
-    with tempfile.TemporaryDirectory(prefix="ergoedge-calib-") as tmp, quiet_quantizer():
-        calibrator = create_calibrator(Path(onnx_path), None, augmented_model_path=str(Path(tmp) / "aug.onnx"),
+    with _scratch_copy(onnx.load(str(onnx_path))) as copy, quiet_quantizer():
+        calibrator = create_calibrator(copy, None, augmented_model_path=str(copy.with_name("aug.onnx")),
                                        calibrate_method=calibration_method(spec.method), extra_options=options)
         calibrator.collect_data(feed_reader(calib.feeds))
         data = calibrator.compute_data()

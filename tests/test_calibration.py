@@ -304,6 +304,24 @@ def test_random_and_too_few_samples_are_refused_unless_allowed(setup, tmp_path):
         quantize_int8(setup["onnx"], real, QuantSpec(allow_small=True, exclude_nodes=("nope",)), tmp_path / "b.onnx")
 
 
+def test_quantizing_writes_nothing_beside_the_source_model(setup, tmp_path):
+    from calibration.quantize import tensor_ranges
+
+    # ONNX Runtime's quantizer writes <model>-inferred.onnx beside the file it is given, then deletes it.
+    folder = tmp_path / "models"
+    folder.mkdir()
+    source = folder / "step.onnx"
+    shutil.copy(setup["onnx"], source)
+    mine = folder / "step-inferred.onnx"
+    mine.write_bytes(b"the user's own file")
+    real = read_skeletons(read_model(setup["onnx"]), reader(setup, samples=20)).calibration
+    quantize_int8(source, real, QuantSpec(allow_small=True), tmp_path / "int8.onnx")
+    ranges = tensor_ranges(source, real, QuantSpec(allow_small=True))
+    assert ranges and all(low <= high for low, high in ranges.values())
+    assert sorted(p.name for p in folder.iterdir()) == ["step-inferred.onnx", "step.onnx"]
+    assert mine.read_bytes() == b"the user's own file"
+
+
 # ------------------------------------------------------------------------------------------- TensorRT cache
 
 
