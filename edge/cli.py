@@ -367,6 +367,9 @@ def _attach_signed_values(argv: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from edge.inference.telemetry import quiet_onnxruntime
+
+    quiet_onnxruntime()  # before any command loads ONNX Runtime, directly or through a library
     try:
         args = build_parser().parse_args(_attach_signed_values(sys.argv[1:] if argv is None else list(argv)))
         return args.func(args)

@@ -21,6 +21,7 @@ from edge.artifacts import FETCH_HINT, ModelError, load_manifest
 from edge.config import is_secret_key
 from edge.errors import InputError
 from edge.inference.cuda_memory import BINDING_MODULES, INSTALL_HINT
+from edge.inference.telemetry import quiet_openvino
 from edge.versions import version_satisfies
 from edge.paths import user_dir
 from runtime.alerts.mqtt_config import MqttConfig
@@ -209,6 +210,7 @@ def check_openvino(import_module: Callable[[str], Any], machine: str, wanted: st
             return Check(name, FAIL, f"backend openvino is configured, but OpenVINO is for x86 ({machine} here)",
                          fix="set [pose] backend = \"auto\" or \"onnxruntime\"")
         return Check(name, SKIP, f"OpenVINO is for x86 machines ({machine} here)")
+    quiet_openvino()  # importing openvino is what sends its usage event
     try:
         version = import_module("openvino").__version__.split("-")[0]
     except Exception as exc:  # noqa: BLE001 - a native module that fails to load raises more than ImportError

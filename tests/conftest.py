@@ -8,6 +8,13 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
+def pytest_configure(config):
+    """Tests that import onnxruntime themselves switch its telemetry off first, as the product does."""
+    from edge.inference.telemetry import quiet_onnxruntime
+
+    quiet_onnxruntime()
+
+
 @pytest.fixture(scope="session")
 def footage() -> Path:
     """Real footage from packages (pose2sim clips, opencv-doc photos), fetched by scripts/fetch_footage.sh."""

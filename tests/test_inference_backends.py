@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -154,3 +157,48 @@ def test_ort_recurrence_keeps_the_state_in_its_buffers_step_after_step(tmp_path)
     # An output whose shape is left open beyond the stream axis cannot be bound: None, the caller feeds the state.
     open_shape = OrtBackend(_accumulator(tmp_path / "open.onnx", open_output=True))
     assert open_shape.recurrence("x", [("total", "next_total")], [start], ["y"]) is None
+
+
+# ------------------------------------------------------------------------------------------- vendor telemetry
+
+
+def _in_fresh_home(tmp_path: Path, code: str) -> tuple[Path, Path]:
+    """`code` run by a new interpreter with an empty home and cache and no ORT_DISABLE_TELEMETRY of its own."""
+    home, cache = tmp_path / "home", tmp_path / "cache"
+    home.mkdir(parents=True)
+    cache.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"}
+    env.update(HOME=str(home), XDG_CACHE_HOME=str(cache), PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return home, cache
+
+
+def test_onnx_runtime_loads_without_its_telemetry(tmp_path):
+    model = rtmpose_dot_model(tmp_path / "dot.onnx")
+    home, cache = _in_fresh_home(tmp_path / "a", "from edge.inference.ort_backend import OrtBackend; "
+                                                 f"OrtBackend({str(model)!r})")
+    # ONNX Runtime 1.32 with its telemetry on keeps a device id in $XDG_CACHE_HOME/Microsoft/DeveloperTools.
+    assert list(cache.iterdir()) == [] and list(home.iterdir()) == []
+    # Any `ergoedge` command switches it off before the libraries it calls load ONNX Runtime themselves.
+    _, cache = _in_fresh_home(tmp_path / "b", "from edge.cli import main; main(['layouts']); import onnxruntime")
+    assert list(cache.iterdir()) == []
+
+
+def test_openvino_loads_with_its_telemetry_declined(tmp_path, monkeypatch):
+    pytest.importorskip("openvino", reason="OpenVINO is installed on x86_64 only")
+    from edge.inference.telemetry import openvino_consent_file, quiet_openvino
+
+    model = rtmpose_dot_model(tmp_path / "dot.onnx")
+    home, _ = _in_fresh_home(tmp_path, "from edge.inference.openvino_backend import OpenVinoBackend; "
+                                       f"OpenVinoBackend({str(model)!r})")
+    # Declined as OpenVINO's `opt_in_out --opt_out` records it; accepted, it keeps a client id and counters there.
+    assert sorted(p.name for p in (home / "intel").iterdir()) == ["openvino_telemetry"]
+    assert (home / "intel" / "openvino_telemetry").read_text() == "0"
+    # A choice the user has made stands.
+    monkeypatch.setenv("HOME", str(tmp_path / "user"))
+    openvino_consent_file().parent.mkdir(parents=True)
+    openvino_consent_file().write_text("1")
+    quiet_openvino()
+    assert openvino_consent_file().read_text() == "1"

@@ -9,6 +9,7 @@ import numpy as np
 
 from edge.errors import InputError
 from edge.inference.base import Spec, check_inputs, existing_file, first_line, wanted_outputs
+from edge.inference.telemetry import quiet_openvino
 
 
 class OpenVinoBackend:
@@ -29,6 +30,7 @@ class OpenVinoBackend:
             raise InputError(f"OpenVinoBackend: threads must be >= 0, got {threads}")
         if precision not in ("f32", "bf16", "f16"):
             raise InputError(f"OpenVinoBackend: precision must be f32, bf16 or f16, got {precision!r}")
+        quiet_openvino()
         try:
             import openvino as ov
         except ImportError as exc:

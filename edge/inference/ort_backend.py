@@ -10,6 +10,7 @@ import numpy as np
 
 from edge.errors import InputError
 from edge.inference.base import Spec, check_inputs, existing_file, first_line, wanted_outputs
+from edge.inference.telemetry import quiet_onnxruntime
 
 # ONNX Runtime's type strings -> numpy dtypes (only types a pose model plausibly uses).
 _ORT_DTYPES = {
@@ -27,6 +28,7 @@ _ORT_DTYPES = {
 def default_ort_providers() -> tuple[str, ...]:
     """CUDA first where this onnxruntime build can use it, then CPU (CPU alone when onnxruntime is missing: the
     backend then says what to install)."""
+    quiet_onnxruntime()
     try:
         import onnxruntime as ort
     except ImportError:
@@ -62,6 +64,7 @@ class OrtBackend:
             raise InputError("OrtBackend: give at least one execution provider")
         if int(intra_op_threads) < 0:
             raise InputError(f"OrtBackend: intra_op_threads must be >= 0, got {intra_op_threads}")
+        quiet_onnxruntime()
         try:
             import onnxruntime as ort
         except ImportError as exc:
