@@ -238,9 +238,8 @@ def _cmd_data_stats(args) -> int:
 
     stats = data_stats(args.path)
     print(format_stats(stats))
-    given = Path(args.path)
-    png = Path(args.png) if args.png else (given if given.is_dir() else given.parent) / "stats.png"
-    print(f"  figure: {write_stats_png(stats, png)}")
+    if args.png:  # only where asked: the data's own folder may be read-only or not the user's to write into
+        print(f"  figure: {write_stats_png(stats, Path(args.png))}")
     return 0
 
 
@@ -327,7 +326,7 @@ def _add_data(sub) -> None:
     data.required = True
     q = data.add_parser("stats", help="counts, durations, class balance and REBA distribution of sequence files")
     q.add_argument("path", metavar="DIR", help="directory of .npz sequence files (or one file)")
-    q.add_argument("--png", help="figure file (default DIR/stats.png)")
+    q.add_argument("--png", help="also draw the figures into this PNG file")
     q.set_defaults(func=_cmd_data_stats)
 
 

@@ -234,11 +234,13 @@ def test_cli_synth_and_data_stats(tmp_path, capsys, monkeypatch):
     assert "540 frames" in printed and str(out / "manifest.json") in printed
     assert (out / "synth_2_0.npz").is_file() and load_sequence(out / "synth_2_0.npz").layout == "coco17"
 
+    listed = sorted(p.name for p in out.iterdir())
     assert main(["data", "stats", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "540 frames" in printed and (out / "stats.png").is_file()
+    assert "540 frames" in printed and "figure" not in printed
+    assert sorted(p.name for p in out.iterdir()) == listed and list(cwd.iterdir()) == []  # nothing written
     assert main(["data", "stats", str(out), "--png", str(tmp_path / "other.png")]) == 0
-    capsys.readouterr()
+    assert f"figure: {tmp_path / 'other.png'}" in capsys.readouterr().out
     assert (tmp_path / "other.png").is_file()
     assert list(cwd.iterdir()) == []  # nothing written into the working directory
 
