@@ -30,6 +30,7 @@ class _UserDir:
 
 USER_DIRS = {
     "models": _UserDir("XDG_CACHE_HOME", ".cache", "ergo-edge/models", "ERGOEDGE_MODELS"),
+    "cache": _UserDir("XDG_CACHE_HOME", ".cache", "ergo-edge", None),  # the model fetch's tools and downloads
     "scenes": _UserDir("XDG_CONFIG_HOME", ".config", "ergo-edge/scenes", "ERGOEDGE_SCENES"),
     "data": _UserDir("XDG_DATA_HOME", ".local/share", "ergo-edge", None),
     "state": _UserDir("XDG_STATE_HOME", ".local/state", "ergo-edge", "ERGOEDGE_STATE_DIR"),
@@ -37,7 +38,8 @@ USER_DIRS = {
 
 
 def user_dir(kind: str, override: str | os.PathLike | None = None) -> Path:
-    """The directory for `kind` ("models", "scenes", "data" or "state"); see the module docstring for the order."""
+    """The directory for `kind` ("models", "cache", "scenes", "data" or "state"); see the module docstring for the
+    order."""
     spec = USER_DIRS[kind]
     if override is not None and str(override) != "":
         return Path(override).expanduser()

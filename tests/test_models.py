@@ -14,6 +14,7 @@ import pytest
 from export.mediapipe import fetch
 from edge.errors import InputError
 from edge.artifacts import MANIFEST_FORMAT, POSE_MODELS, ModelError, load_manifest, model_file, model_path, models_dir
+from edge.paths import user_dir
 from export.mediapipe.fetch import fetch_models
 
 DETECTOR_IO = ({"input_1": [1, 224, 224, 3]}, {"Identity": [1, 2254, 12], "Identity_1": [1, 2254, 1]})
@@ -196,15 +197,23 @@ def test_fetch_failure_is_one_line_model_error(tmp_path, monkeypatch):
         return subprocess.CompletedProcess(cmd, 1, "", "Error: No module named venv\n")
 
     monkeypatch.setattr(subprocess, "run", failing_run)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
     with pytest.raises(ModelError) as exc:
-        fetch_models(tmp_path / "root" / "models", log=lambda m: None)
+        fetch_models("models", log=lambda m: None)
     msg = str(exc.value)
     assert "\n" not in msg and "could not create the converter venv" in msg and "python3-venv" in msg
-    assert not (tmp_path / "root" / "models" / "manifest.json").exists()
+    assert not (cwd / "models" / "manifest.json").exists()
+    # The lock and the tools venv live in ergo-edge's cache folder, not beside a models directory given by name.
+    assert [p.name for p in cwd.iterdir()] == ["models"]
+    assert (tmp_path / "cache" / "ergo-edge" / ".fetch.lock").is_file()
 
 
 def test_a_set_from_another_converter_version_is_made_again(mdir, tmp_path, monkeypatch):
     d = _copy_models(mdir, tmp_path / "models")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # no tools venv there: it must be made
     manifest = json.loads((d / "manifest.json").read_text())
     manifest["converter"]["version"] += "-old"
     (d / "manifest.json").write_text(json.dumps(manifest))
@@ -244,7 +253,7 @@ def test_models_dir_precedence(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def tools_python(mdir):
-    python = fetch.venv_python(mdir.parent / "tools" / "convert-venv")
+    python = fetch.venv_python(user_dir("cache") / "tools" / "convert-venv")
     if not python.is_file():
         pytest.skip(f"no converter tools venv at {python.parent.parent}")
     return python

@@ -40,7 +40,7 @@ from pathlib import Path
 from edge import __version__
 from edge.artifacts import (FETCH_HINT, MANIFEST, MANIFEST_FORMAT, ModelError, load_manifest, models_dir,
                             sha256_file)
-from edge.paths import exclusive_lock
+from edge.paths import exclusive_lock, user_dir
 
 MEDIAPIPE_VERSION = "0.10.21"
 # Only the platform-independent .tflite files are used, so every machine (aarch64 too: 0.10.21 has no
@@ -125,9 +125,11 @@ def fetch_models(directory: str | os.PathLike | None = None, force: bool = False
     """Make sure the checked ONNX pose models are in `directory` (default `models_dir()`); return the manifest.
 
     Already there, intact and current (and not `force`): returns at once, offline. Otherwise: (re)uses the tools venv
-    `<root>/tools/convert-venv`, downloads (or reuses) the mediapipe wheel into `<root>/downloads`, checks the two
-    .tflite files' sha256, converts and verifies each model, and installs the files with the manifest written last.
-    Files are renamed into place, so an interrupted fetch never leaves a set that passes `load_manifest`.
+    `<cache>/tools/convert-venv`, downloads (or reuses) the mediapipe wheel into `<cache>/downloads` (`<cache>` is
+    ergo-edge's cache folder, `edge.paths.user_dir("cache")`, whichever models directory is asked for: never the
+    working directory), checks the two .tflite files' sha256, converts and verifies each model, and installs the
+    files with the manifest written last. Files are renamed into place, so an interrupted fetch never leaves a set
+    that passes `load_manifest`.
     """
     d = models_dir(directory)
     if not force:
@@ -135,7 +137,7 @@ def fetch_models(directory: str | os.PathLike | None = None, force: bool = False
         if current is not None:
             log(f"pose models ready in {d}")
             return current
-    root = d.parent
+    root = user_dir("cache")
     try:
         d.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
