@@ -2,7 +2,8 @@
 
 Errors in the input end with one line on stderr (`ergoedge: error: ...`) and exit code 2; never a traceback.
 An internal error (a bug) is one line too, exit code 1; its traceback goes to the system log or the state
-directory's log file (`edge.crashlog`), or to stderr with ERGOEDGE_DEBUG=1.
+directory's log file (`edge.crashlog`), or to stderr with ERGOEDGE_DEBUG=1. SIGTERM ends a command the way Ctrl-C
+does, through its cleanup, with exit code 143 (`ergoedge run` stops on either at the end of a frame).
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import argparse
 import json
 import os
 import platform
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from edge import __version__
@@ -365,10 +368,33 @@ def _attach_signed_values(argv: list[str]) -> list[str]:
     return out
 
 
+class _Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that `finally` blocks and context managers run (temporary folders,
+    half-written files) where the default action would end the process on the spot."""
+
+
+def _raise_terminated(_signum, _frame):
+    raise _Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
     from edge.inference.telemetry import quiet_onnxruntime
 
     quiet_onnxruntime()  # before any command loads ONNX Runtime, directly or through a library
+    # Only where nobody else handles SIGTERM (a host process calling main keeps its own), and only for this call.
+    own = threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    if own:
+        signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        return _dispatch(argv)
+    except _Terminated:
+        return 128 + signal.SIGTERM
+    finally:
+        if own:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _dispatch(argv: list[str] | None) -> int:
     try:
         args = build_parser().parse_args(_attach_signed_values(sys.argv[1:] if argv is None else list(argv)))
         return args.func(args)

@@ -203,3 +203,41 @@ def test_import_edge_is_light():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+# A command that holds a temporary folder until it is stopped; argv[1]: where. The parser gets it the way each stage
+# adds its own (a subparser with `func`).
+_HOLDING = """
+import argparse, signal, sys, tempfile
+import edge.cli as cli
+
+def hold(args):
+    with tempfile.TemporaryDirectory(dir=args.where) as folder:
+        print(folder, flush=True)
+        signal.pause()
+    return 0
+
+def with_hold(build=cli.build_parser):
+    parser = build()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    sub.add_parser("hold").set_defaults(func=hold)
+    parser.add_argument("--where")
+    return parser
+
+cli.build_parser = with_hold
+sys.exit(cli.main(["--where", sys.argv[1], "hold"]))
+"""
+
+
+def test_sigterm_ends_a_command_through_its_cleanup(tmp_path):
+    import signal
+
+    proc = subprocess.Popen([sys.executable, "-c", _HOLDING, str(tmp_path)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+                            env={"PYTHONPATH": str(Path(__file__).resolve().parents[1]), "PATH": "/usr/bin:/bin"})
+    folder = Path(proc.stdout.readline().strip())
+    assert folder.parent == tmp_path and folder.is_dir()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143 and err == ""  # as a shell reports a SIGTERM, without a traceback
+    assert not folder.exists()  # the default action would have left it
