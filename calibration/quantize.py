@@ -263,9 +263,8 @@ def tensor_ranges(onnx_path: str | Path, calib, spec: QuantSpec) -> dict[str, tu
     """(low, high) of every float tensor of the graph (inputs and intermediate outputs) over `calib`, by the
     spec's method, as ORT's calibrators compute them for quantize_static; tensors without a finite range
     (never reached, or NaN) are left out. What a TensorRT calibration cache is made from."""
-    from onnxruntime.quantization.calibrate import create_calibrator
-
     import onnx
+    from onnxruntime.quantization.calibrate import create_calibrator
 
     check_calibration(calib, spec)
     options = {"percentile": PERCENTILE} if spec.method == "percentile" else {}

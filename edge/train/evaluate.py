@@ -301,7 +301,8 @@ def sequence_means(rows: list[dict]) -> dict:
     names = [k for k in rows[0] if k not in ("sequence", "frames")]
     out = {}
     for name in names:
-        values = np.array([np.nan if r[name] is None else r[name] for r in rows], dtype=np.float64)  # None: JSON's NaN
+        # None is JSON's NaN (rows read back from a report)
+        values = np.array([np.nan if r[name] is None else r[name] for r in rows], dtype=np.float64)
         values = values[np.isfinite(values)]
         out[name] = float(values.mean()) if values.size else float("nan")
         if name == "reba_mse":

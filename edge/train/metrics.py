@@ -23,9 +23,10 @@ charged for what it says there (MS-TCN keeps the prediction there and drops only
 background; UW-IOM labels every frame, so its figures are the same either way).
 A sequence without a labelled frame does not enter any mean; with none at all every metric is NaN.
 
-REBA regression (MSE as WACV 2021 reports it, MAE, Spearman's rho with tied values at their average rank) and
-exercise quality (MAD, RMSE, MAPE as the KIMORE / UI-PRMD assessment work reports them, e.g. Deb et al., IEEE
-TNSRE 2022) are taken over the elements whose target is known (not NaN), all sequences pooled.
+REBA regression (MSE, MAE, Spearman's rho with tied values at their average rank) and exercise quality (MAD, RMSE,
+MAPE as the KIMORE / UI-PRMD assessment work reports them, e.g. Deb et al., IEEE TNSRE 2022) are taken over the
+elements whose target is known (not NaN), all sequences pooled; WACV 2021 reports the mean of each video's REBA MSE
+and Spearman (`regression_metrics` of one sequence at a time, as `sequence_means` does).
 """
 
 from __future__ import annotations
