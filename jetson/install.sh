@@ -49,6 +49,8 @@ install_run_config "jetson/presets/$preset.toml" /etc/ergo-edge/run.toml
 sudo -u ergoedge ERGOEDGE_MODELS=/var/lib/ergo-edge/models /opt/ergo-edge/venv/bin/ergoedge models fetch
 install -m 0644 jetson/ergo-edge.service /etc/systemd/system/ergo-edge.service
 systemctl daemon-reload
-echo "installed; edit /etc/ergo-edge/run.toml, calibrate the camera with"
-echo "  sudo -u ergoedge ERGOEDGE_SCENES=/etc/ergo-edge/scenes /opt/ergo-edge/venv/bin/ergoedge calibrate-scene ..."
+echo "installed; edit /etc/ergo-edge/run.toml, calibrate the camera as the service sees it (jetson/README.md):"
+echo "  sudo -u ergoedge ERGOEDGE_MODELS=/var/lib/ergo-edge/models XDG_DATA_HOME=/var/lib \\"
+echo "    ERGOEDGE_SCENES=/etc/ergo-edge/scenes ERGOEDGE_STATE_DIR=/var/lib/ergo-edge \\"
+echo "    /opt/ergo-edge/venv/bin/ergoedge calibrate-scene VIDEO --camera CAMERA   (CAMERA: camera in run.toml)"
 echo "then: systemctl enable --now ergo-edge"

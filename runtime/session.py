@@ -45,7 +45,7 @@ def run(config: RunConfig, out_dir: str | Path, status=sys.stderr, config_file: 
     which no output may replace."""
     session = Session(config, out_dir, status, config_file=config_file)
     try:
-        with _stop_on_signals() as stop:
+        with _stop_on_signals() as stop, _closing_on(stop, session.source):
             for frame in session.source:
                 if not session.step(frame) or stop.is_set():
                     break
@@ -66,6 +66,28 @@ def _stop_on_signals():
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def _closing_on(stop: threading.Event, source):
+    """While the block runs, a helper thread closes `source` once `stop` is set. The loop above looks at `stop` only
+    after a frame, and a source waiting for a camera that is down (reconnecting, by default for ever) delivers none:
+    closing it ends the wait (`close` is safe from another thread), so SIGTERM ends an outage's run too."""
+    done = threading.Event()
+
+    def watch():
+        while not done.is_set():
+            if stop.wait(0.2):
+                source.close()
+                return
+
+    thread = threading.Thread(target=watch, name="stop-watch", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
 
 
 class Session:
@@ -92,6 +114,9 @@ class Session:
         from runtime.views import open_view
 
         self.config, self.status = config, status
+        # The status line rewrites itself with "\r": on a terminal only. Elsewhere (systemd's journal, a pipe) it
+        # would be one endless line with the messages glued to it; the messages still go to `status`.
+        self._status_line = status is not None and bool(getattr(status, "isatty", lambda: False)())
         self.out = output_dir(out_dir)  # checked; created once the run has started
         self.wall_clock = wall_clock or utc_now
         self.started_utc = parse_utc(self.wall_clock())
@@ -277,7 +302,7 @@ class Session:
                                     f"{fps_now:.1f} fps  {len(metrics)} people"))
 
     def _show_status(self, people, metrics: dict[int, dict], fps_now: float) -> None:
-        if self.status is None or time.monotonic() - self._last_status < self.config.status_interval_s:
+        if not self._status_line or time.monotonic() - self._last_status < self.config.status_interval_s:
             return
         self._last_status = time.monotonic()
         worst = max((m.get("reba_total", 0) for m in metrics.values() if m.get("reba_total") == m.get("reba_total")),
@@ -305,7 +330,7 @@ class Session:
             self.exposure.close()
         if self.store is not None:
             self.store.close()
-        if self.status is not None:
+        if self._status_line:
             self.status.write("\n")
 
     def write_report(self, final: bool = True) -> dict:

@@ -120,3 +120,57 @@ def test_events_command_lists_what_run_stored(footage, tmp_path, capsys, blazepo
     code = main(["events", "--db", str(tmp_path / "nope.db")])
     assert code == 2 and "no event store" in capsys.readouterr().err
     assert np.isfinite([r["value"] for r in rows]).all()
+
+
+def test_the_status_line_is_drawn_on_a_terminal_only(footage, tmp_path, blazepose_models):
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    for stream, drawn in ((Terminal(), True), (io.StringIO(), False)):
+        run(_config(footage, tmp_path, max_seconds=0.3, status_interval_s=0.01), tmp_path / f"out{drawn}",
+            status=stream)
+        assert ("\r[cam01] t=" in stream.getvalue()) is drawn  # in a journal, "\r" lines pile into one
+
+
+def test_sigterm_ends_a_run_while_its_camera_is_down(tmp_path, blazepose_models):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from rtsp_server import free_port, start_server, stop_server  # tests/ is on sys.path
+
+    port = free_port()
+    server = start_server(port, width=320, height=240)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HOME": str(tmp_path / "home"),
+           "XDG_DATA_HOME": str(tmp_path / "data"), "XDG_STATE_HOME": str(tmp_path / "state"),
+           "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    out = tmp_path / "out"
+    run_proc = subprocess.Popen([sys.executable, "-m", "edge", "run", "--source", f"rtsp://127.0.0.1:{port}/cam",
+                                 "--config", str(DEMO), "--out", str(out), "--events-db", str(tmp_path / "e.db"),
+                                 "--models-dir", str(Path(blazepose_models[0]).parent)],
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (out / "alerts.jsonl").exists() and run_proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)  # the first frame opens the alert log
+        if not (out / "alerts.jsonl").exists():
+            run_proc.kill()
+            pytest.fail(f"the run saw no frame: {run_proc.communicate()[1][-2000:]}")
+        stop_server(server)  # the camera dies: the source reconnects, by default for ever
+        time.sleep(2.0)
+        run_proc.send_signal(signal.SIGTERM)
+        stopped = time.monotonic()
+        _, err = run_proc.communicate(timeout=30)  # before: it waited for a frame that never came
+    finally:
+        if run_proc.poll() is None:
+            run_proc.kill()
+        stop_server(server)
+    assert time.monotonic() - stopped < 15.0  # the report written (a second or two) on a loaded machine
+    assert run_proc.returncode == 0, err[-2000:]
+    report = json.loads((out / "report.json").read_text())
+    assert report["frames"] > 0 and report["source_stats"]["gaps"][-1]["end"] is None  # ended inside the outage

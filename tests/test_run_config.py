@@ -104,5 +104,9 @@ def test_the_jetson_doctor_command_sees_the_services_environment():
     service = dict(line[len("Environment="):].split("=", 1) for line in
                    (jetson / "ergo-edge.service").read_text().splitlines() if line.startswith("Environment="))
     readme = (jetson / "README.md").read_text()
-    command = readme[:readme.index("/venv/bin/ergoedge doctor")].rsplit("sudo -u ergoedge", 1)[1]
-    assert dict(re.findall(r"([A-Z_]+)=(\S+)", command)) == service and len(service) >= 4
+    for what in ("doctor", "calibrate-scene"):
+        command = readme[:readme.index(f"/venv/bin/ergoedge {what}")].rsplit("sudo -u ergoedge", 1)[1]
+        assert dict(re.findall(r"([A-Z_]+)=(\S+)", command)) == service and len(service) >= 4, what
+    install = (jetson / "install.sh").read_text()
+    command = install[:install.index("/venv/bin/ergoedge calibrate-scene")].rsplit("sudo -u ergoedge", 1)[1]
+    assert dict(re.findall(r"([A-Z_]+)=(\S+)", command)) == service  # what install.sh tells you to run
