@@ -208,7 +208,8 @@ def _add_estimator_args(p) -> None:
     p.add_argument("--model", help="a pose model of your own (.onnx or TensorRT .engine); default: BlazePose")
     p.add_argument("--adapter", choices=tuple(ADAPTERS), help="how to read --model")
     p.add_argument("--backend", choices=("auto", *BACKENDS), default="auto",
-                   help="auto: .engine -> TensorRT, .onnx -> OpenVINO where installed, else ONNX Runtime")
+                   help="auto: .engine -> TensorRT; .onnx -> a TensorRT engine built from it where TensorRT and a "
+                        "GPU are, else OpenVINO where installed, else ONNX Runtime")
     p.add_argument("--models-dir", help="where fetched models live (default: $ERGOEDGE_MODELS or the user cache)")
     p.add_argument("--max-people", type=int, default=1, help="people tracked at once (default 1)")
     p.add_argument("--no-smoothing", action="store_true", help="no One Euro keypoint filter")
