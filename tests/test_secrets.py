@@ -75,11 +75,26 @@ def test_label_camera_name_and_scrub_hold_no_credential(uri, secrets, label, cam
     "v4l2://admin:Pw4leak@x",
     "file://admin:Pw4leak@host/x.mp4",
     "ftp://admin:Pw4leak@cam/x",
+    "rtsp://admin:Cam/Pw4leak@cam.local/stream",         # unencoded '/' in the password: a port of "Cam" to urllib
+    "rtsp://admin:1234/Pw4leak@cam.local/stream",        # ... or host 1234 with the path /Pw4leak@cam.local/stream
+    "rtsp://admin:Pw?4leak@cam.local/stream",            # '?' and '#': the rest would be read as query, fragment
+    "rtsp://admin:Pw#4leak@cam.local/stream",
 ])
 def test_source_errors_never_echo_the_password(uri):
     with pytest.raises(InputError) as info:
         parse_source(uri)
     assert "Pw4leak" not in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_password_with_an_unencoded_slash_is_hidden_and_refused_with_the_fix():
+    from runtime.video.uri import redact
+
+    assert redact("rtsp://admin:1234/Pw4leak@cam.local/stream?x=1") == "rtsp://admin:***@cam.local/stream?x=1"
+    with pytest.raises(InputError, match=r"admin:\*\*\*@cam.local/stream: its user or password holds .*%2F"):
+        parse_source("rtsp://admin:1234/Pw4leak@cam.local/stream")
+    # Percent-encoded, as RFC 3986 wants it, it is read and hidden.
+    spec = parse_source("rtsp://admin:1234%2FPw4leak@cam.local/stream")
+    assert spec.camera_name() == "rtsp-cam.local_stream" and "1234/Pw4leak" in spec.secrets()
 
 
 def test_config_errors_never_echo_a_password(tmp_path):

@@ -134,9 +134,9 @@ class SourceSpec:
         if self.kind != "rtsp":
             return ()
         found = []
-        netloc = urlsplit(self.location).netloc
-        if "@" in netloc:
-            user, colon, password = netloc.rpartition("@")[0].partition(":")
+        userinfo = _userinfo(self.location)
+        if userinfo is not None:
+            user, colon, password = userinfo.partition(":")
             found.append(password if colon else user)
         found += [m.group(2) for m in _SECRET_PARAM.finditer(_after_authority(self.location))]
         return tuple(sorted({v for raw in found for v in (raw, unquote(raw)) if v}, key=len, reverse=True))
@@ -159,12 +159,31 @@ def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
 _SECRET_PARAM = re.compile(r"([^&;/?#=]*(?:pass|pwd|token|secret|key|auth|cred|sig)[^&;/?#=]*)=([^&;/?#]*)",
                            re.IGNORECASE)
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
-_AUTHORITY = re.compile(_SCHEME.pattern + r"([^/?#]*)")  # scheme, then user:password@host:port
+
+
+def _parts(uri: str) -> tuple[str, str | None, str, str] | None:
+    """`uri` as (scheme://, user part or None, host[:port], the rest: path, query, fragment); None without a scheme.
+    The user part runs to the last '@' of the whole URI: a password written with an unencoded '/', '?' or '#' ends
+    the authority early for a URL parser, which would then show the rest of it as host and path (hiding a query's
+    '@' too is the safe mistake)."""
+    match = _SCHEME.match(uri)
+    if match is None:
+        return None
+    at = uri.rfind("@", match.end())
+    userinfo = uri[match.end():at] if at >= 0 else None
+    rest = uri[at + 1:] if at >= 0 else uri[match.end():]
+    host = re.match(r"[^/?#]*", rest).group(0)
+    return uri[:match.end()], userinfo, host, rest[len(host):]
+
+
+def _userinfo(uri: str) -> str | None:
+    parts = _parts(uri)
+    return None if parts is None else parts[1]
 
 
 def _after_authority(uri: str) -> str:
-    match = _AUTHORITY.match(uri)
-    return uri[match.end():] if match else uri
+    parts = _parts(uri)
+    return uri if parts is None else parts[3]
 
 
 def redact(uri: str) -> str:
@@ -172,15 +191,15 @@ def redact(uri: str) -> str:
     token, often), and *** for the value of every credential-like path or query parameter. Never raises, so an
     error message about a malformed URI can use it."""
     uri = str(uri)
-    match = _AUTHORITY.match(uri)
-    if match is None:
+    parts = _parts(uri)
+    if parts is None:
         return _SECRET_PARAM.sub(r"\1=***", uri)
-    netloc = match.group(2)
-    if "@" in netloc:
-        userinfo, _, host = netloc.rpartition("@")
+    scheme, userinfo, host, rest = parts
+    hidden = ""
+    if userinfo is not None:
         user, colon, _password = userinfo.partition(":")
-        netloc = f"{user}:***@{host}" if colon else f"***@{host}"
-    return uri[:match.start(2)] + netloc + _SECRET_PARAM.sub(r"\1=***", uri[match.end():])
+        hidden = f"{user}:***@" if colon else "***@"
+    return scheme + hidden + host + _SECRET_PARAM.sub(r"\1=***", rest)
 
 
 # Options accepted in the query (or, for RTSP, the fragment) of each kind: option name -> SourceSpec field.
@@ -215,6 +234,10 @@ def parse_source(uri: str, width: int | None = None, height: int | None = None,
         raise InputError(f"malformed source URI {redact(uri)!r}: {exc}") from None
 
     if scheme in ("rtsp", "rtsps"):
+        userinfo = _userinfo(uri)
+        if userinfo is not None and re.search(r"[/?#]", userinfo):
+            raise InputError(f"RTSP URL {redact(uri)}: its user or password holds a '/', '?' or '#' (or its path or "
+                             "query an '@'): write them percent-encoded (%2F, %3F, %23, %40)")
         if not parts.hostname:
             raise InputError(f"RTSP URL has no host: {redact(uri)}")
         options = _options(parts.fragment, "rtsp", uri)
