@@ -61,6 +61,11 @@ def exposure_warnings(config, spec) -> list[str]:
             warnings.append(f"warning: the camera credentials in {spec.label()} go over plain rtsp:// to a host that "
                             "is not loopback; whatever authentication the camera uses, the video itself is "
                             "unencrypted: prefer rtsps:// or an isolated camera network")
+    board = config.dashboard
+    if board.port and not board.tls and not is_loopback(board.address):
+        warnings.append(f"warning: the dashboard on {board.address}:{board.port} is plain http: the login password, "
+                        "the session cookie and the camera view cross the network unencrypted: set dashboard.tls_cert "
+                        "and dashboard.tls_key")
     out = config.output
     if out.rtsp_port and out.rtsp_user is None and not is_loopback(out.rtsp_address):
         warnings.append(f"warning: the RTSP output on {out.rtsp_address}:{out.rtsp_port} serves the annotated video "

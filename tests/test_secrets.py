@@ -131,6 +131,8 @@ def _warnings(uri="test://", mqtt=None, **output):
 
 
 def test_cleartext_credentials_to_another_host_are_warned_about(tmp_path):
+    from runtime.network import exposure_warnings
+
     ca = tmp_path / "ca.pem"
     ca.write_text("x")
     remote = MqttConfig(host="10.0.0.9", username="ergo", password="Mq-hidden-1")
@@ -148,6 +150,19 @@ def test_cleartext_credentials_to_another_host_are_warned_about(tmp_path):
     # Anonymous viewers on the network, explicitly allowed: said once more at start.
     (line,) = _warnings(rtsp_port=8554, rtsp_address="0.0.0.0", rtsp_allow_anonymous=True)
     assert "without authentication" in line
+    # A dashboard on the network without TLS; on loopback, or with a certificate, nothing to say.
+    from runtime.dashboard.auth import hash_password
+
+    board = {"dashboard.port": 8080, "dashboard.password_hash": hash_password("pw-hidden-3")}
+    config = with_overrides(RunConfig(), **board, **{"dashboard.address": "0.0.0.0"})
+    (line,) = exposure_warnings(config, parse_source("test://"))
+    assert "0.0.0.0:8080 is plain http" in line and "pw-hidden-3" not in line
+    assert exposure_warnings(with_overrides(RunConfig(), **board), parse_source("test://")) == []
+    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    cert.write_text("x")
+    key.write_text("x")
+    tls = with_overrides(config, **{"dashboard.tls_cert": str(cert), "dashboard.tls_key": str(key)})
+    assert exposure_warnings(tls, parse_source("test://")) == []
 
 
 def test_run_start_warns_in_the_report_and_the_log(tmp_path, caplog, blazepose_models):
