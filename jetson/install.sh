@@ -44,7 +44,7 @@ PATH="/usr/local/cuda/bin:$PATH" CUDA_ROOT=/usr/local/cuda CPATH=/usr/local/cuda
   LIBRARY_PATH=/usr/local/cuda/lib64:/usr/local/cuda/lib64/stubs /opt/ergo-edge/venv/bin/pip install '.[jetson]'
 /opt/ergo-edge/venv/bin/python jetson/check_jetpack_builds.py ||
   echo "warning: the venv does not import what a Jetson needs (problems above); fix them before enabling the service" >&2
-install -d -o ergoedge -g ergoedge /var/lib/ergo-edge /var/lib/ergo-edge/models /etc/ergo-edge/scenes
+install -d -m 0750 -o ergoedge -g ergoedge /var/lib/ergo-edge /var/lib/ergo-edge/models /etc/ergo-edge/scenes
 install_run_config "jetson/presets/$preset.toml" /etc/ergo-edge/run.toml
 sudo -u ergoedge ERGOEDGE_MODELS=/var/lib/ergo-edge/models /opt/ergo-edge/venv/bin/ergoedge models fetch
 install -m 0644 jetson/ergo-edge.service /etc/systemd/system/ergo-edge.service
