@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,9 +67,19 @@ def output_dir(path: str | os.PathLike) -> Path:
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """A temporary name beside `path` to write to; renamed to `path` when the block ends without an exception,
-    removed otherwise. `suffix` keeps an extension that a writer looks at (".npz", ".png")."""
+    removed otherwise. `suffix` keeps an extension that a writer looks at (".npz", ".png").
+
+    The name is new each time and the file is created here, empty, with O_EXCL (mode 0666 less the umask, as any
+    new file): a fixed name would follow a symbolic link planted under it onto another file, and two writers of
+    one target would write into each other's file."""
     path = Path(path)
-    tmp = path.with_name(f"{path.name}.tmp{suffix}")
+    while True:
+        tmp = path.with_name(f"{path.name}.{secrets.token_hex(4)}.tmp{suffix}")
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            break
+        except FileExistsError:
+            continue
     try:
         yield tmp
         os.replace(tmp, path)

@@ -179,6 +179,23 @@ def test_run_start_warns_in_the_report_and_the_log(tmp_path, caplog, blazepose_m
     assert "Mq-hidden-1" not in caplog.text + (tmp_path / "out" / "report.json").read_text()
 
 
+def test_a_replaced_file_is_written_under_a_new_name_of_its_own(tmp_path):
+    from edge.paths import atomic_path, atomic_write
+
+    victim = tmp_path / "victim"
+    victim.write_text("keep")
+    target = tmp_path / "run.toml"
+    (tmp_path / "run.toml.tmp").symlink_to(victim)  # planted where the temporary name used to be
+    atomic_write(target, "[dashboard]\n")
+    assert victim.read_text() == "keep" and target.read_text() == "[dashboard]\n" and not target.is_symlink()
+    with atomic_path(target) as first, atomic_path(target) as second:  # two writers of one file
+        assert first != second and not first.is_symlink() and first.stat().st_size == 0
+        first.write_text("one")
+        second.write_text("two")
+    assert target.read_text() == "one"  # the last to finish wins, whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.toml", "run.toml.tmp", "victim"]
+
+
 # ------------------------------------------------------------------------------------------------ jetson/install.sh
 
 def _install_run_config(dest: Path, group: str) -> None:
