@@ -421,6 +421,29 @@ def test_sessions_expire_and_logins_are_throttled():
     assert throttle.locked("a", 0.0) == 0.0
 
 
+def test_guesses_sent_at_once_are_throttled_like_guesses_in_a_row(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+    from types import SimpleNamespace
+
+    from runtime.dashboard.auth import hash_password
+    from runtime.dashboard.config import DashboardConfig
+    from runtime.dashboard.server import DashboardServer
+
+    config = DashboardConfig(port=free_port(), address="127.0.0.1", password_hash=hash_password("the-right-password-9"))
+    server = DashboardServer(config, SimpleNamespace(camera="cam01", touch=lambda: None))  # the login needs no more
+    url = server.start()
+    try:
+        form = b"password=wrong-guess"
+        headers = {"Origin": url.rstrip("/"), "Content-Type": "application/x-www-form-urlencoded"}
+        with ThreadPoolExecutor(24) as pool:
+            statuses = list(pool.map(lambda _: http(url + "login", data=form, headers=headers)[0], range(24)))
+        # Five wrong passwords a minute from one address (LoginThrottle): checked at most five, the rest refused
+        # before any scrypt runs. Counting a guess only once it was verified let nearly all 24 through.
+        assert statuses.count(401) <= 5 and statuses.count(429) >= 19 and set(statuses) <= {401, 429}
+    finally:
+        server.stop()
+
+
 def test_the_body_parts_that_drive_the_scores():
     from runtime.dashboard.snapshot import active_alerts, person_view
 

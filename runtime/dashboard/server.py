@@ -41,6 +41,9 @@ HEARTBEAT_S = 15.0
 # until then it holds one of the MAX_STREAMS.
 STALLED_VIEWER_S = 30.0
 _TEMPERATURE_EVERY_S = 2.0
+# Password checks running at once, all addresses together: many addresses guessing at once must not take the
+# device's cores and memory from the frame loop.
+VERIFYING_AT_ONCE = 2
 HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
                                "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
@@ -66,6 +69,7 @@ class DashboardServer:
         self._acks_version = 0
         self._jpeg: tuple[int, bytes] | None = None
         self._jpeg_lock: asyncio.Lock | None = None
+        self._verifying: asyncio.Semaphore | None = None  # made in the server's loop
         self._temps: tuple[float, list] = (0.0, [])
         self._loop_cpu_s = self._render_cpu_s = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -130,6 +134,7 @@ class DashboardServer:
         from aiohttp import web
 
         self._closing, self._jpeg_lock = asyncio.Event(), asyncio.Lock()
+        self._verifying = asyncio.Semaphore(VERIFYING_AT_ONCE)
 
         @web.middleware
         async def guard(request, handler):
@@ -250,13 +255,16 @@ class DashboardServer:
         wait = self.throttle.locked(address, now)
         if wait > 0:
             return await self.login_page(request, f"too many wrong passwords: try again in {wait:.0f} s", 429)
+        # Counted as wrong before the first await, cleared when right: guesses sent at once cannot all pass the
+        # check above while the first ones are still being verified.
+        self.throttle.failed(address, now)
         form = await request.post()
         password = form.get("password", "")
         loop = asyncio.get_running_loop()
-        ok = isinstance(password, str) and await loop.run_in_executor(
-            None, verify_password, password, self.config.password_hash)  # scrypt: tens of ms, off the loop
+        async with self._verifying:  # scrypt costs 16 MiB and tens of ms each: a few at a time, off the loop
+            ok = isinstance(password, str) and await loop.run_in_executor(
+                None, verify_password, password, self.config.password_hash)
         if not ok:
-            self.throttle.failed(address, self._now())
             return await self.login_page(request, "wrong password", 401)
         self.throttle.succeeded(address)
         old = self._session(request)
