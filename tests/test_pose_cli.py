@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from edge.cli import main
+from edge.errors import InputError
 
 
 def _run(capsys, *argv):
@@ -178,3 +179,44 @@ def test_an_oversized_image_is_refused_before_decoding(tmp_path, capsys, size):
     _one_line_error(code, err, "megapixels")
     # Nothing near the decoded size (30000 x 30000 BGR is 2.7 GB) was ever allocated.
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KiB
+
+
+class _Counting:
+    """A stand-in estimator that sees nobody, and fails on frame `fail_at` (a model or a camera failing midway)."""
+
+    layout, runtime = "blazepose33", "stand-in"
+
+    def __init__(self, fail_at: int | None = None):
+        self.fail_at, self.frames = fail_at, 0
+
+    def reset(self):
+        self.frames = 0
+
+    def __call__(self, frame, time_s):
+        self.frames += 1
+        if self.frames == self.fail_at:
+            raise RuntimeError("the model failed")
+        return []
+
+
+def test_pose_keeps_its_input_and_an_earlier_result(footage, tmp_path, capsys):
+    import shutil
+
+    from edge.pose.estimate_file import estimate_file
+
+    out = tmp_path / "out"
+    out.mkdir()
+    clip = out / "annotated.mp4"  # a video where `pose` writes its annotated copy
+    shutil.copy(footage / "pose2sim" / "cam01.mp4", clip)
+    before = clip.read_bytes()
+    with pytest.raises(InputError, match="annotated.mp4 is where `pose` writes its annotated.mp4: give another"):
+        estimate_file(clip, out, _Counting())
+    assert clip.read_bytes() == before
+    # A whole result, then a run that fails on its 4th frame: the first result stays as it was, nothing beside it.
+    result = tmp_path / "result"
+    estimate_file(footage / "pose2sim" / "cam02.mp4", result, _Counting(), max_frames=6)
+    kept = {p.name: p.read_bytes() for p in result.iterdir()}
+    assert sorted(kept) == ["annotated.mp4", "keypoints.json", "keypoints.npz"]
+    with pytest.raises(RuntimeError, match="the model failed"):
+        estimate_file(footage / "pose2sim" / "cam01.mp4", result, _Counting(fail_at=4), max_frames=6)
+    assert {p.name: p.read_bytes() for p in result.iterdir()} == kept

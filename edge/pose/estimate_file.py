@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -20,7 +21,7 @@ import numpy as np
 
 from edge.datasets.sequence import MISSING_UNOBSERVED
 from edge.errors import InputError
-from edge.paths import atomic_write, output_dir
+from edge.paths import atomic_path, atomic_write, output_dir
 from edge.pose.estimator import Estimator
 from edge.pose.frames import IMAGE_SUFFIXES, read_image, video_frames
 from edge.pose.placement import PlacementConfig, pinhole, placed_track
@@ -40,12 +41,17 @@ def estimate_file(source: str | os.PathLike, out_dir: str | os.PathLike, estimat
         raise InputError(f"{path} is a directory, expected an image or a video")
     out = output_dir(out_dir)
     is_image = path.suffix.lower() in IMAGE_SUFFIXES
+    annotated = out / ("annotated.jpg" if is_image else "annotated.mp4")
+    for target in (annotated, out / "keypoints.json", out / "keypoints.npz"):
+        if target.exists() and target.samefile(path):
+            raise InputError(f"{path} is where `pose` writes its {target.name}: give another --out")
     estimator.reset()
     records: list[list[Person]] = []
     fps = 0.0
     writer = None
-    annotated = out / ("annotated.jpg" if is_image else "annotated.mp4")
-    try:
+    # The annotated copy is written under a temporary name and renamed once whole (edge.paths.atomic_path): an
+    # interrupted or failed run leaves the previous result as it was.
+    with contextlib.ExitStack() as stack:
         if is_image:
             frame = read_image(path)
             out.mkdir(parents=True, exist_ok=True)  # only once there is something to write
@@ -55,7 +61,9 @@ def estimate_file(source: str | os.PathLike, out_dir: str | os.PathLike, estimat
             if draw:
                 import cv2
 
-                cv2.imwrite(str(annotated), draw_people(frame.copy(), people))
+                tmp = stack.enter_context(atomic_path(annotated, suffix=annotated.suffix))
+                if not cv2.imwrite(str(tmp), draw_people(frame.copy(), people)):
+                    raise InputError(f"cannot write {annotated}")
         else:
             for index, time_s, frame, fps in video_frames(path):
                 if max_frames is not None and index >= max_frames:
@@ -65,12 +73,13 @@ def estimate_file(source: str | os.PathLike, out_dir: str | os.PathLike, estimat
                 records.append(people)
                 size = frame.shape[1], frame.shape[0]
                 if draw:
-                    writer = writer or _video_writer(annotated, fps, size)
+                    if writer is None:
+                        tmp = stack.enter_context(atomic_path(annotated, suffix=annotated.suffix))
+                        writer = _video_writer(tmp, fps, size)
+                        stack.callback(writer.release)  # before the rename: callbacks run last in, first out
                     writer.write(draw_people(frame.copy(), people))
-    finally:
-        if writer is not None:
-            writer.release()
-    summary = _write_keypoints(out, path, records, fps, estimator.layout, size, up, estimator.runtime, placement)
+        summary = _write_keypoints(out, path, records, fps, estimator.layout, size, up, estimator.runtime,
+                                   placement)
     summary["annotated"] = str(annotated) if draw else None
     summary["runtime"] = estimator.runtime
     return summary
@@ -140,7 +149,8 @@ def _write_keypoints(out: Path, source: Path, records: list[list[Person]], fps: 
             arrays["missing"] = MISSING_UNOBSERVED  # NaN where the person was not seen: `ergoedge score` takes it as is
         if up_vec is not None:
             arrays["up"] = ",".join(f"{v:.6f}" for v in up_vec)
-    np.savez_compressed(out / "keypoints.npz", **arrays)
+    with atomic_path(out / "keypoints.npz", suffix=".npz") as tmp:
+        np.savez_compressed(tmp, **arrays)
     seen = [len(people) for people in records]
     return {"frames": frames, "tracks": tracks, "frames_with_people": int(sum(1 for n in seen if n)),
             "keypoints_json": str(out / "keypoints.json"), "keypoints_npz": str(out / "keypoints.npz")}
