@@ -240,11 +240,22 @@ def _cmd_synth(args) -> int:
 def _cmd_data_stats(args) -> int:
     from edge.datasets.stats import data_stats, format_stats, write_stats_png
 
+    png = Path(args.png) if args.png else None  # only where asked: the data's folder may not be the user's
+    if png is not None and png.exists() and not _is_png(png):
+        raise InputError(f"{png} exists and is not a PNG: give --png a new file name (or an earlier figure)")
     stats = data_stats(args.path)
     print(format_stats(stats))
-    if args.png:  # only where asked: the data's own folder may be read-only or not the user's to write into
-        print(f"  figure: {write_stats_png(stats, Path(args.png))}")
+    if png is not None:
+        print(f"  figure: {write_stats_png(stats, png)}")
     return 0
+
+
+def _is_png(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(8) == b"\x89PNG\r\n\x1a\n"
+    except OSError:  # a directory, or unreadable: not a figure to replace
+        return False
 
 
 def _add_assess(sub) -> None:

@@ -242,6 +242,13 @@ def test_cli_synth_and_data_stats(tmp_path, capsys, monkeypatch):
     assert main(["data", "stats", str(out), "--png", str(tmp_path / "other.png")]) == 0
     assert f"figure: {tmp_path / 'other.png'}" in capsys.readouterr().out
     assert (tmp_path / "other.png").is_file()
+    # An earlier figure is replaced; any other file, the data included, is refused with one line.
+    assert main(["data", "stats", str(out), "--png", str(tmp_path / "other.png")]) == 0
+    capsys.readouterr()
+    data = out / "synth_2_0.npz"
+    before = data.read_bytes()
+    assert main(["data", "stats", str(out), "--png", str(data)]) == 2
+    assert "exists and is not a PNG" in capsys.readouterr().err and data.read_bytes() == before
     assert list(cwd.iterdir()) == []  # nothing written into the working directory
 
     (tmp_path / "junk").mkdir()
