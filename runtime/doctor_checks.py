@@ -75,7 +75,8 @@ _NVIDIA = "nvidia-l4t-gstreamer"
 PACKAGES = {
     **dict.fromkeys(("videotestsrc", "decodebin", "videoconvert", "videoscale", "videorate", "appsink", "appsrc"),
                     "gstreamer1.0-plugins-base"),
-    **dict.fromkeys(("rtspsrc", "rtph264depay", "rtph264pay", "mp4mux", "v4l2src"), "gstreamer1.0-plugins-good"),
+    **dict.fromkeys(("rtspsrc", "rtph264depay", "rtph264pay", "mp4mux", "taginject", "v4l2src"),
+                    "gstreamer1.0-plugins-good"),
     "h264parse": "gstreamer1.0-plugins-bad", "x264enc": "gstreamer1.0-plugins-ugly",
     "avdec_h264": "gstreamer1.0-libav", RTSP_SERVER: "gir1.2-gst-rtsp-server-1.0",
     **dict.fromkeys(("nvarguscamerasrc", "nvvidconv", "nvv4l2decoder", "nvv4l2h264enc"), _NVIDIA),
@@ -135,7 +136,8 @@ def gst_needs(jetson: bool, has: Callable[[str], bool]) -> dict[str, tuple[str, 
         "decodebin": ("file", "rtsp"), "videotestsrc": ("test",), "v4l2src": ("v4l2",),
         "rtspsrc": ("rtsp",), "rtph264depay": ("rtsp",), decoder: ("rtsp",),
         "h264parse": ("rtsp", "record", "rtsp-out"), "appsrc": ("record", "rtsp-out"),
-        select_encoder(jetson, has): ("record", "rtsp-out"), "mp4mux": ("record",), "rtph264pay": ("rtsp-out",),
+        select_encoder(jetson, has): ("record", "rtsp-out"), "mp4mux": ("record",), "taginject": ("record",),
+        "rtph264pay": ("rtsp-out",),
         RTSP_SERVER: ("rtsp-out",),
     }
     return needs

@@ -34,7 +34,7 @@ from mqtt_helpers import MOSQUITTO, HOST, Broker, BrokerTls, free_port, make_tls
 
 REPO = Path(__file__).resolve().parents[1]
 DESKTOP = {"videotestsrc", "decodebin", "videoconvert", "videoscale", "videorate", "appsink", "appsrc", "x264enc",
-           "h264parse", "mp4mux", "rtspsrc", "rtph264depay", "rtph264pay", "avdec_h264", "v4l2src"}
+           "h264parse", "mp4mux", "taginject", "rtspsrc", "rtph264depay", "rtph264pay", "avdec_h264", "v4l2src"}
 JETSON = {"nvarguscamerasrc", "nvvidconv", "nvv4l2decoder", "nvv4l2h264enc"}
 needs_mosquitto = pytest.mark.skipif(shutil.which("mosquitto") is None and not Path(MOSQUITTO).exists(),
                                      reason="mosquitto broker not installed (apt-get install mosquitto)")

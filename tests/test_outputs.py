@@ -205,8 +205,9 @@ def test_recorder_description():
     assert parts[0].startswith("appsrc name=src is-live=false format=time do-timestamp=false")
     assert "caps=video/x-raw,format=BGR,width=640,height=480,framerate=30/1" in parts[0]
     names = [p.split()[0] for p in parts]
-    assert names == ["appsrc", "videoconvert", "video/x-raw,format=I420", "x264enc", "h264parse", "mp4mux",
-                     "filesink"]
+    assert names == ["appsrc", "videoconvert", "video/x-raw,format=I420", "x264enc", "h264parse", "taginject",
+                     "mp4mux", "filesink"]
+    assert parts[5] == "taginject tags=comment=ergo-edge-recording"  # how a later run knows its own recordings
     assert "speed-preset=ultrafast tune=zerolatency bitrate=3000 key-int-max=30" in d
     assert "location" not in d  # set as a property: paths never need quoting
     assert "framerate=30000/1001" in recorder_description(29.97, 640, 480)

@@ -21,6 +21,7 @@ from runtime.alerts.event import AlertEvent
 from runtime.alerts.outbox import Outbox
 from runtime.alerts.store import EventStore
 from runtime.video.outputs import VideoRecorder
+from runtime.video.pipelines import RECORDING_TAG
 
 REPO = Path(__file__).resolve().parents[1]
 RULES = (REPO / "examples" / "demo-run.toml").read_text()
@@ -40,8 +41,8 @@ def _snapshot(root: Path) -> dict[str, str]:
 
 
 def is_recording(path: Path) -> bool:
-    """Whether `path` is an MP4 as the recorder writes it: mp4mux's ftyp box (major brand mp42) first."""
-    return path.is_file() and path.read_bytes()[4:12] == b"ftypmp42"
+    """Whether `path` is an MP4 as the recorder writes it: mp4mux's ftyp box (major brand mp42) first, its tag."""
+    return path.is_file() and path.read_bytes()[4:12] == b"ftypmp42" and RECORDING_TAG.encode() in path.read_bytes()
 
 
 def _one_error(capsys, argv, code: int = 2) -> str:
@@ -131,6 +132,11 @@ def test_a_recording_replaces_only_an_earlier_recording(world, capsys):
         for _ in range(3):
             rec.write(np.zeros((48, 64, 3), np.uint8))
     old = (world / "rec.mp4").read_bytes()
+    # An MP4 that starts exactly like a recording (a camera muxing with the same GStreamer) but lacks its tag.
+    lookalike = world / "camera.mp4"
+    lookalike.write_bytes(old.replace(RECORDING_TAG.encode(), b"x" * len(RECORDING_TAG)))
+    assert old[:64] == lookalike.read_bytes()[:64] and RECORDING_TAG.encode() in old
+    assert "is not an earlier recording" in _one_error(capsys, _argv(world, "--record", lookalike))
     assert main([str(a) for a in _argv(world, "--record", world / "rec.mp4")]) == 0
     assert is_recording(world / "rec.mp4") and (world / "rec.mp4").read_bytes() != old
 

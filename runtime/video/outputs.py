@@ -132,18 +132,32 @@ class _AppSrcPipeline:
 _RECORDING_BRANDS = {b"mp42", b"mp41", b"isom", b"iso2", b"iso4", b"iso5", b"iso6", b"avc1"}
 
 
-def is_recording(path: str | os.PathLike) -> bool:
-    """Whether `path` is a regular file that starts like an MP4 this product writes (mp4mux's ftyp box)."""
+_TAG_SEARCH_BYTES = 1 << 20  # mp4mux writes the metadata (udta) last, at the very end of the file
+
+
+def is_recording(path: str | os.PathLike, finished: bool = True) -> bool:
+    """Whether `path` is a regular file that starts like an MP4 this product writes (mp4mux's ftyp box) and, when
+    `finished`, carries the comment every recording gets (pipelines.RECORDING_TAG; a camera's or anyone else's MP4
+    starts the same way). An unfinished `<path>.part` has no metadata yet: `finished=False` checks the start only."""
+    from runtime.video.pipelines import RECORDING_TAG
+
     try:
         with open(path, "rb") as fh:
-            head = fh.read(64) if Path(path).is_file() else b""
+            if not Path(path).is_file():
+                return False
+            head = fh.read(64)
+            size = fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, size - _TAG_SEARCH_BYTES))
+            tail = fh.read() if finished else b""
     except OSError:
         return False
-    size = int.from_bytes(head[:4], "big")
-    if len(head) < 16 or head[4:8] != b"ftyp" or not 16 <= size <= len(head) or (size - 16) % 4:
+    box = int.from_bytes(head[:4], "big")
+    if len(head) < 16 or head[4:8] != b"ftyp" or not 16 <= box <= len(head) or (box - 16) % 4:
         return False
-    brands = {head[i:i + 4] for i in range(16, size, 4)}
-    return head[8:16] == b"mp42" + bytes(4) and b"mp42" in brands and brands <= _RECORDING_BRANDS
+    brands = {head[i:i + 4] for i in range(16, box, 4)}
+    if head[8:16] != b"mp42" + bytes(4) or b"mp42" not in brands or not brands <= _RECORDING_BRANDS:
+        return False
+    return not finished or RECORDING_TAG.encode() in tail
 
 
 def check_record_path(path: str | os.PathLike) -> Path:
@@ -152,8 +166,8 @@ def check_record_path(path: str | os.PathLike) -> Path:
     path = Path(path)
     if path.is_dir():
         raise InputError(f"cannot record to {path}: it is a directory (give a file name, e.g. {path / 'run.mp4'})")
-    for target in (path, path.with_name(path.name + ".part")):
-        if (target.exists() or target.is_symlink()) and not is_recording(target):
+    for target, finished in ((path, True), (path.with_name(path.name + ".part"), False)):
+        if (target.exists() or target.is_symlink()) and not is_recording(target, finished):
             raise InputError(f"cannot record to {path}: {target} exists and is not an earlier recording (only an MP4 "
                              f"written by ergo-edge is replaced); move it away or record to another file")
     return path

@@ -155,16 +155,22 @@ def encoder_description(encoder: str, bitrate_kbps: int, fps: float) -> str:
     raise InputError(f"unknown encoder {encoder!r}: use {_X264!r} or {_NVENC!r}")
 
 
+RECORDING_TAG = "ergo-edge-recording"
+
+
 def recorder_description(fps: float, width: int, height: int, bitrate_kbps: int = 4000,
                          encoder: str = _X264) -> str:
-    """appsrc (BGR, timestamps set per buffer) ! encoder ! h264parse ! mp4mux ! filesink named "sink".
+    """appsrc (BGR, timestamps set per buffer) ! encoder ! h264parse ! taginject ! mp4mux ! filesink named "sink".
+    The injected comment (RECORDING_TAG, in the file's metadata at its end) is how a later run knows the file is an
+    earlier recording it may replace (runtime.video.outputs.is_recording).
 
     The file location is set as a property on "sink", not written into the description, so no path needs quoting.
     Not live and unthrottled: the recorder runs as fast as the encoder, and appsrc's queue is bounded by the writer.
     """
     check_frame_size(width, height)
     return (f"appsrc name=src is-live=false format=time do-timestamp=false caps={_bgr_caps(fps, width, height)} ! "
-            f"{encoder_description(encoder, bitrate_kbps, fps)} ! h264parse ! mp4mux ! filesink name=sink")
+            f"{encoder_description(encoder, bitrate_kbps, fps)} ! h264parse ! taginject tags=comment={RECORDING_TAG} ! "
+            "mp4mux ! filesink name=sink")
 
 
 def rtsp_launch_description(fps: float, width: int, height: int, bitrate_kbps: int = 2000,
