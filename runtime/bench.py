@@ -161,6 +161,8 @@ def end_to_end(config, source: Path, spec: BenchSpec, out: Path) -> dict:
                      sinks=replace(config.sinks, sqlite=str(out / "events.db"), mqtt=None, gpio=None, stdout=False))
     with open(out / "run.log", "w", encoding="utf-8") as status:
         report = run(config, out, status=status)
+    if report["interrupted"]:  # the run takes Ctrl-C and SIGTERM as "stop": a bench stops with it
+        raise KeyboardInterrupt
     return {"frames": report["frames"], "wall_seconds": report["wall_seconds"], "fps": report["fps"],
             "stages": report["stages"], "report": str(out / "report.json")}
 

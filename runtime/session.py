@@ -49,6 +49,7 @@ def run(config: RunConfig, out_dir: str | Path, status=sys.stderr, config_file: 
             for frame in session.source:
                 if not session.step(frame) or stop.is_set():
                     break
+            session.interrupted = stop.is_set()
             if session.dashboard is not None:
                 session.dashboard.linger(session, stop)  # [dashboard] linger_s: the final state stays up a while
     finally:
@@ -150,6 +151,7 @@ class Session:
         self.active: dict[tuple[int, str], str] = {}  # (person, rule) -> message of each raised alert
         self.events = EventLog()  # the latest events and counts of all (every event is in the sinks)
         self.frames = 0
+        self.interrupted = False  # stopped by SIGINT or SIGTERM before the source ended (`run`)
         self.t = 0.0
         self._last_t: float | None = None
         self._last_status = 0.0
@@ -344,6 +346,7 @@ class Session:
             "camera": self.camera,
             **self.view.describe(),  # source, scene
             "frames": self.frames,
+            "interrupted": self.interrupted,
             "stream_seconds": round(self.t, 3),
             "wall_seconds": round(elapsed, 3),
             "fps": round(self.frames / elapsed, 2) if elapsed > 0 else 0.0,

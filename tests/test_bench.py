@@ -65,6 +65,19 @@ def test_bench_writes_its_report(tmp_path, footage, run_config, monkeypatch, cap
     assert "| 3 |" in table and "| landmarks |" in table
 
 
+def test_an_interrupted_bench_leaves_its_earlier_figures(tmp_path, footage, run_config, monkeypatch, capsys):
+    import runtime.session
+
+    out = tmp_path / "bench"
+    out.mkdir()
+    (out / "bench.json").write_text("{}\n")
+    # The end-to-end run takes Ctrl-C or SIGTERM as "stop" and reports it (tests/test_run.py); bench stops too.
+    monkeypatch.setattr(runtime.session, "run", lambda config, out, status: {"interrupted": True, "frames": 3})
+    assert main(["bench", "--source", str(footage / "pose2sim" / "cam01.mp4"), "--config", str(run_config),
+                 "--people", "1", "--frames", str(FRAMES), "--out", str(out)]) == 130
+    assert (out / "bench.json").read_text() == "{}\n" and not (out / "bench.md").exists()
+
+
 def test_bench_refuses_bad_input_in_one_line(tmp_path, run_config, capsys):
     import cv2
 

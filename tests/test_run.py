@@ -27,7 +27,7 @@ def _config(footage, tmp_path, **changes):
 
 def test_clip_end_to_end(footage, tmp_path, blazepose_models):
     report = run(_config(footage, tmp_path), tmp_path / "out", status=None)
-    assert report["frames"] == 100 and report["source_stats"]["dropped"] == 0
+    assert report["frames"] == 100 and report["source_stats"]["dropped"] == 0 and report["interrupted"] is False
     assert set(report["stages"]) == {"wait", "pose", "score", "alerts", "output"}
     raised = [a for a in report["alerts"] if a["kind"] == "raised"]
     assert raised and raised[0]["rule"] == "reba_high" and raised[0]["value"] >= 8
@@ -174,3 +174,4 @@ def test_sigterm_ends_a_run_while_its_camera_is_down(tmp_path, blazepose_models)
     assert run_proc.returncode == 0, err[-2000:]
     report = json.loads((out / "report.json").read_text())
     assert report["frames"] > 0 and report["source_stats"]["gaps"][-1]["end"] is None  # ended inside the outage
+    assert report["interrupted"] is True
