@@ -237,6 +237,12 @@ def test_calibrate_cameras_bad_input_writes_nothing(tmp_path, capsys, footage):
         assert not out.exists()
     assert main(["calibrate-cameras", "--qca", qca, "--out", str(tmp_path / "rig.txt")]) == 2
     assert "ending in .toml" in capsys.readouterr().err
+    # A TOML file there that is not a camera file (a run config) is neither replaced nor added to.
+    config = tmp_path / "run.toml"
+    config.write_text('camera = "cam01"\n[[alerts.rules]]\nname = "reba_high"\n')
+    before = config.read_text()
+    assert main(["calibrate-cameras", "--qca", qca, "--out", str(config)]) == 2
+    assert "not an ergo-edge camera file" in capsys.readouterr().err and config.read_text() == before
 
 
 # -- triangulation and matching on synthetic cameras ---------------------------------------------------------

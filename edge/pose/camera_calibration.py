@@ -159,6 +159,8 @@ def calibrate_cameras(args) -> tuple[CameraRig, Path, list[str]]:
         raise InputError(f"--out {out}: the camera file is TOML; give a name ending in .toml")
     if not out.parent.is_dir():
         raise InputError(f"--out {out}: the folder {out.parent} does not exist")
+    if out.exists():
+        read_rig(out)  # a file there must be a camera file (the one replaced or added to), not e.g. a run config
     if getattr(args, "refine", None):
         rig, lines = _refined(args)
     elif args.video:
@@ -229,7 +231,9 @@ def _cmd(args) -> int:
 def add_commands(sub) -> None:
     p = sub.add_parser("calibrate-cameras", help="camera intrinsics/extrinsics from checkerboards, or a Qualisys "
                                                  "calibration, into a TOML camera file")
-    p.add_argument("--out", required=True, help="the camera file (.toml); an existing one gets the camera added")
+    p.add_argument("--out", required=True, help="the camera file (.toml); with --images an existing one gets the "
+                                               "camera added, with --qca or --refine it is replaced (a file there "
+                                               "must be a camera file)")
     p.add_argument("--qca", help="convert a Qualisys QTM calibration export (.qca.txt)")
     p.add_argument("--size", action="append", metavar="CAMERA=WxH",
                    help="with --qca: a camera's video size where it differs from the calibrated field of view")
