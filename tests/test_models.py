@@ -209,6 +209,13 @@ def test_fetch_failure_is_one_line_model_error(tmp_path, monkeypatch):
     # The lock and the tools venv live in ergo-edge's cache folder, not beside a models directory given by name.
     assert [p.name for p in cwd.iterdir()] == ["models"]
     assert (tmp_path / "cache" / "ergo-edge" / ".fetch.lock").is_file()
+    # A folder holding another manifest.json (a data set's) is refused before anything is made or removed.
+    data = cwd / "synth"
+    data.mkdir()
+    (data / "manifest.json").write_text('{"counts": {"sequences": 3}}\n')
+    with pytest.raises(ModelError, match="is not a models manifest"):
+        fetch_models(data, log=lambda m: None)
+    assert (data / "manifest.json").read_text() == '{"counts": {"sequences": 3}}\n'
 
 
 def test_a_set_from_another_converter_version_is_made_again(mdir, tmp_path, monkeypatch):

@@ -131,12 +131,13 @@ def fetch_models(directory: str | os.PathLike | None = None, force: bool = False
     files with the manifest written last. Files are renamed into place, so an interrupted fetch never leaves a set
     that passes `load_manifest`.
     """
-    d = models_dir(directory)
+    d = models_dir(directory).absolute()  # the converter runs in a staging folder: a relative path would move
     if not force:
         current = _valid_current(d)
         if current is not None:
             log(f"pose models ready in {d}")
             return current
+    _check_replaceable(d)
     root = user_dir("cache")
     try:
         d.mkdir(parents=True, exist_ok=True)
@@ -163,6 +164,21 @@ def fetch_models(directory: str | os.PathLike | None = None, force: bool = False
             shutil.rmtree(staging, ignore_errors=True)
     log(f"pose models written to {d} ({manifest['fetch_seconds']:.0f} s)")
     return load_manifest(d)
+
+
+def _check_replaceable(d: Path) -> None:
+    """A `manifest.json` in `d` is replaced only when it is a models manifest (of any version) or sits beside the
+    pose models (a damaged one): `--models-dir` naming a data set's folder must not cost it its manifest."""
+    manifest = d / MANIFEST
+    if not manifest.exists() or any((d / f"{name}.onnx").exists() for name in SOURCES):
+        return
+    try:
+        ours = "models" in json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError):
+        ours = False
+    if not ours:
+        raise ModelError(f"{d} holds a {MANIFEST} that is not a models manifest: give --models-dir an empty folder "
+                         "or a models folder")
 
 
 def _valid_current(d: Path) -> dict | None:
