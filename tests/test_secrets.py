@@ -90,8 +90,9 @@ def test_a_password_with_an_unencoded_slash_is_hidden_and_refused_with_the_fix()
     from runtime.video.uri import redact
 
     assert redact("rtsp://admin:1234/Pw4leak@cam.local/stream?x=1") == "rtsp://admin:***@cam.local/stream?x=1"
-    with pytest.raises(InputError, match=r"admin:\*\*\*@cam.local/stream: its user or password holds .*%2F"):
-        parse_source("rtsp://admin:1234/Pw4leak@cam.local/stream")
+    for uri in ("rtsp://admin:1234/Pw4leak@cam.local/stream", "rtsp://admin:Cam/Pw4leak@cam.local/stream"):
+        with pytest.raises(InputError, match=r"admin:\*\*\*@cam.local/stream: its user or password holds .*%2F"):
+            parse_source(uri)
     # Percent-encoded, as RFC 3986 wants it, it is read and hidden.
     spec = parse_source("rtsp://admin:1234%2FPw4leak@cam.local/stream")
     assert spec.camera_name() == "rtsp-cam.local_stream" and "1234/Pw4leak" in spec.secrets()

@@ -226,6 +226,11 @@ def parse_source(uri: str, width: int | None = None, height: int | None = None,
     if match is None:
         return _file_spec(uri, {}, width, height, fps)
     scheme = match.group(1).lower()
+    userinfo = _userinfo(uri)
+    if scheme in ("rtsp", "rtsps") and userinfo is not None and re.search(r"[/?#]", userinfo):
+        # before urlsplit, which would take the password's end for a port and say only that it is not a number
+        raise InputError(f"RTSP URL {redact(uri)}: its user or password holds a '/', '?' or '#' (or its path or "
+                         "query an '@'): write them percent-encoded (%2F, %3F, %23, %40)")
     try:
         parts = urlsplit(uri)
         if scheme in ("rtsp", "rtsps"):
@@ -234,10 +239,6 @@ def parse_source(uri: str, width: int | None = None, height: int | None = None,
         raise InputError(f"malformed source URI {redact(uri)!r}: {exc}") from None
 
     if scheme in ("rtsp", "rtsps"):
-        userinfo = _userinfo(uri)
-        if userinfo is not None and re.search(r"[/?#]", userinfo):
-            raise InputError(f"RTSP URL {redact(uri)}: its user or password holds a '/', '?' or '#' (or its path or "
-                             "query an '@'): write them percent-encoded (%2F, %3F, %23, %40)")
         if not parts.hostname:
             raise InputError(f"RTSP URL has no host: {redact(uri)}")
         options = _options(parts.fragment, "rtsp", uri)
