@@ -248,7 +248,7 @@ class RunConfig:
     scene_dir: str | None = None
     # Stop after this much stream time, above 0 (None: until the source ends).
     max_seconds: float | None = None
-    status_interval_s: float = 1.0  # the terminal's status line is rewritten this often: above 0, at most 3600 s
+    status_interval_s: float = 1.0  # the status line is written this often: above 0, at most 3600 s
     # report.json is rewritten this often (wall seconds, above 0, at most 3600) while the run goes, so a crash
     # leaves a recent one.
     report_every_s: float = 60.0

@@ -115,8 +115,8 @@ class Session:
         from runtime.views import open_view
 
         self.config, self.status = config, status
-        # The status line rewrites itself with "\r": on a terminal only. Elsewhere (systemd's journal, a pipe) it
-        # would be one endless line with the messages glued to it; the messages still go to `status`.
+        # On a terminal the status line rewrites itself with "\r"; elsewhere (systemd's journal, a pipe, a file)
+        # each status is a line of its own, or "\r" lines would pile into one endless line with messages glued on.
         self._status_line = status is not None and bool(getattr(status, "isatty", lambda: False)())
         self.out = output_dir(out_dir)  # checked; created once the run has started
         self.wall_clock = wall_clock or utc_now
@@ -304,14 +304,15 @@ class Session:
                                     f"{fps_now:.1f} fps  {len(metrics)} people"))
 
     def _show_status(self, people, metrics: dict[int, dict], fps_now: float) -> None:
-        if not self._status_line or time.monotonic() - self._last_status < self.config.status_interval_s:
+        if self.status is None or time.monotonic() - self._last_status < self.config.status_interval_s:
             return
         self._last_status = time.monotonic()
         worst = max((m.get("reba_total", 0) for m in metrics.values() if m.get("reba_total") == m.get("reba_total")),
                     default=None)
         risk = f"REBA {worst:.0f} ({_risk_name(worst)})" if worst is not None else "no one in view"
-        self.status.write(f"\r[{self.camera}] t={self.t:7.1f}s  {fps_now:5.1f} fps  people {len(metrics)}  {risk}  "
-                          f"alerts active {len(self.active)}   ")
+        line = (f"[{self.camera}] t={self.t:7.1f}s  {fps_now:5.1f} fps  people {len(metrics)}  {risk}  "
+                f"alerts active {len(self.active)}")
+        self.status.write(f"\r{line}   " if self._status_line else f"{line}\n")
         self.status.flush()
 
     def close(self) -> None:
