@@ -125,12 +125,12 @@ def _format_sequences(rows: list[dict], means: dict) -> list[str]:
     width = max(len("sequence"), *(len(r["sequence"]) for r in rows))
     head = "by sequence: "
     pad = " " * len(head)
+    def cells(row: dict) -> str:
+        return " ".join("-".rjust(13) if row[n] != row[n] else f"{row[n]:13.4f}" for n in names)  # NaN: no value
+
     lines = [f"  {head}{'sequence':{width}s} {'frames':>7s} " + " ".join(f"{n:>13s}" for n in names)]
-    for r in rows:
-        cells = " ".join("-".rjust(13) if r[n] != r[n] else f"{r[n]:13.4f}" for n in names)  # NaN: no value
-        lines.append(f"  {pad}{r['sequence']:{width}s} {r['frames']:7d} {cells}")
-    cells = " ".join("-".rjust(13) if means[n] != means[n] else f"{means[n]:13.4f}" for n in names)
-    lines.append(f"  {pad}{'mean':{width}s} {'':7s} {cells}")
+    lines += [f"  {pad}{r['sequence']:{width}s} {r['frames']:7d} {cells(r)}" for r in rows]
+    lines.append(f"  {pad}{'mean':{width}s} {'':7s} {cells(means)}")
     if "reba_mse_sd" in means and means["reba_mse_sd"] == means["reba_mse_sd"]:
         lines.append(f"  {pad}reba_mse over the sequences: {means['reba_mse']:.4f} +- {means['reba_mse_sd']:.4f} "
                      "(mean +- sd, as WACV 2021 reports it)")
