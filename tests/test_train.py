@@ -290,10 +290,15 @@ def test_checkpoint_rebuilds_its_model_with_equal_outputs(tmp_path, tiny, capsys
     assert "its run record lacks 'train_config'" in capsys.readouterr().err
 
 
-def test_resume_continues_exactly_and_seeds_reproduce(tmp_path, tiny):
+def test_resume_continues_exactly_and_seeds_reproduce(tmp_path, tiny, capsys):
     whole = train_synthetic(tmp_path, "whole", epochs=4)
     part = train_synthetic(tmp_path, "part", epochs=2)
     assert len(history(part)) == 2
+    before = (part / "last.pt").read_bytes()
+    assert main(["train", "--model", "tiny", "--dataset", "synthetic", "--out", str(part), "--resume",
+                 "--epochs", "1"]) == 2  # fewer than done: refused, the run untouched
+    assert "has trained 2 epochs already" in capsys.readouterr().err
+    assert (part / "last.pt").read_bytes() == before and len(history(part)) == 2
     assert main(["train", "--model", "tiny", "--dataset", "synthetic", "--out", str(part), "--resume",
                  "--epochs", "4"]) == 0
     a, b = load_checkpoint(whole / "last.pt"), load_checkpoint(part / "last.pt")

@@ -134,6 +134,9 @@ def _resume_from(request: TrainRequest, out: Path) -> tuple[Checkpoint, TrainCon
         if dataclasses.replace(given, epochs=config.epochs, seed=config.seed) != config or table != run["model_table"]:
             raise InputError(f"{request.config_path} differs from the run's own config; --resume continues with the "
                              "run's (only --epochs may change)")
+    if request.epochs is not None and request.epochs < previous.epoch:
+        raise InputError(f"{out} has trained {previous.epoch} epochs already; --resume --epochs {request.epochs} "
+                         f"would end it before its last checkpoint (give at least {previous.epoch})")
     return previous, with_command_line(config, epochs=request.epochs), run["model_table"]
 
 
