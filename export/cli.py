@@ -68,6 +68,8 @@ def _verify(args) -> int:
         print(f"{row['onnx']:<36} {row['precision']:<5} parser {said}")
         if not parser["ran"]:
             print(f"  parser not run: {parser['reason']}")
+        if not parity["ran"]:
+            print(f"  parity {'FAILED' if parity.get('stale') else 'not run'}: {parity['reason']}")
     for engine in report["engines"]:
         print(f"{engine['engine']:<36} engine {'ok' if engine.get('passed') else engine.get('reason', 'FAILED')}")
     print(f"{'passed' if report['passed'] else 'FAILED'}: {report['directory']}/verify.json")

@@ -5,7 +5,8 @@ For every ONNX with a manifest in DIR (what `ergoedge export` and `ergoedge cali
 - the file is the one its manifest describes (sha256);
 - TensorRT's ONNX parser, without a GPU (`export/parser_check.py`): accepted or not, the nodes it lacks, and an
   operator report;
-- parity against the FP32 graph it was made from (found in DIR by the sha256 its manifest records) on the same inputs
+- parity against the FP32 graph it was made from (found in DIR by the sha256 its manifest records; a graph whose
+  FP32 source in DIR has changed since, e.g. exported again from another checkpoint, fails as stale) on the same inputs
   (seeded synthetic workers, normalised as in training) through ONNX Runtime: for a streaming step, `PARITY_FRAMES`
   frames stepped with each graph's own state fed back; for a sequence model, whole sequences. The error is max |x -
   fp32| / (1 + max |fp32|) per output, held to `TOLERANCE[precision]`; activity logits also count the frames whose
@@ -210,10 +211,16 @@ def verify(directory: str | Path, checkpoint: str | Path | None = None) -> dict:
                "matches_manifest": manifest.get("onnx_sha256") == sha_of[path], "parser": _parser(path)}
         if manifest.get("int8_bar_passed") is not None:
             row["calibration_report_passed"] = manifest["int8_bar_passed"]
-        source_sha = (manifest.get("source_onnx") or {}).get("sha256") if isinstance(manifest.get("source_onnx"),
-                                                                                      dict) else None
+        made_from = manifest.get("source_onnx") if isinstance(manifest.get("source_onnx"), dict) else {}
+        source_sha = made_from.get("sha256")
         reference = by_sha.get(source_sha) if source_sha else (path if precision == "fp32" else None)
-        if reference is None:
+        source_now = directory / str(made_from.get("file", "")) if made_from.get("file") else None
+        if reference is None and source_now is not None and source_now in sha_of:
+            # Its FP32 graph was exported again (another checkpoint, perhaps another model) after it was made.
+            row["parity"] = {"ran": False, "stale": True,
+                             "reason": f"made from an earlier {source_now.name}: the one in DIR has changed since "
+                                       f"(calibrate it again)"}
+        elif reference is None:
             row["parity"] = {"ran": False, "reason": "the FP32 graph it was made from is not in DIR"}
         else:
             feed = _inputs(graphs[reference])
@@ -233,6 +240,6 @@ def verify(directory: str | Path, checkpoint: str | Path | None = None) -> dict:
 
 def _row_passed(row: dict) -> bool:
     parser_ok = not row["parser"]["ran"] or row["parser"]["accepted"]
-    parity_ok = not row["parity"]["ran"] or row["parity"]["passed"]
+    parity_ok = row["parity"]["passed"] if row["parity"]["ran"] else not row["parity"].get("stale")
     return row["matches_manifest"] and parser_ok and parity_ok and row.get("torch", {}).get("passed", True) \
         and row.get("calibration_report_passed") is not False

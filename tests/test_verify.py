@@ -121,6 +121,26 @@ def test_a_changed_or_damaged_graph_fails(made, tmp_path, capsys):
     assert row["matches_manifest"] and not row["parity"]["passed"] and not report["passed"]
 
 
+def test_graphs_made_from_an_earlier_export_fail_as_stale(made, tmp_path, capsys):
+    work = tmp_path / "step"
+    shutil.copytree(made["tmp"] / "step", work)
+    # Another checkpoint exported into the same folder: the FP16/INT8 graphs beside it are the old model's.
+    export_streaming(activity_helpers.trained_checkpoint(tmp_path / "other.pt", seed=1), work)
+    report = verify(work)
+    rows = {r["precision"]: r for r in report["models"]}
+    assert rows["fp32"]["parity"]["passed"] and not report["passed"]
+    for precision in ("fp16", "int8"):
+        assert rows[precision]["parity"] == {"ran": False, "stale": True, "reason": (
+            "made from an earlier edge_stream_step.onnx: the one in DIR has changed since (calibrate it again)")}
+    assert main(["verify", str(work)]) == 1
+    assert "parity FAILED: made from an earlier edge_stream_step.onnx" in capsys.readouterr().out
+    # Without its FP32 graph at all (copied alone to a device) parity cannot run, and that alone fails nothing.
+    (work / "edge_stream_step.onnx").unlink()
+    (work / "edge_stream_step.json").unlink()
+    report = verify(work)
+    assert report["passed"] and all(not r["parity"]["ran"] and "stale" not in r["parity"] for r in report["models"])
+
+
 def test_bad_input_is_one_line(made, tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     cases = [(["verify", str(tmp_path / "none")], "no such directory"),
