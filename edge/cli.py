@@ -1,6 +1,7 @@
 """The `ergoedge` command: one entry point, thin subcommands that parse arguments and call one library function.
 
-Errors in the input end with one line on stderr (`ergoedge: error: ...`) and exit code 2; never a traceback.
+Errors in the input end with one line on stderr (`ergoedge: error: ...`) and exit code 2 (3 for a camera that could
+not start or was lost: it may come back, and the service restarts on 3 only); never a traceback.
 An internal error (a bug) is one line too, exit code 1; its traceback goes to the system log or the state
 directory's log file (`edge.crashlog`), or to stderr with ERGOEDGE_DEBUG=1. SIGTERM ends a command the way Ctrl-C
 does, through its cleanup, with exit code 143 (`ergoedge run` stops on either at the end of a frame).
@@ -412,7 +413,7 @@ def _dispatch(argv: list[str] | None) -> int:
         return args.func(args)
     except InputError as exc:
         print(f"ergoedge: error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
     except OSError as exc:
         print(f"ergoedge: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
         return 2

@@ -43,12 +43,16 @@ def run(config: RunConfig, out_dir: str | Path, status=sys.stderr, config_file: 
     """Run until the source ends, `max_seconds` of stream time pass, or SIGINT/SIGTERM. Returns the report (its
     "outputs" say which output failed; the run goes on without it). `config_file`: the file `config` came from,
     which no output may replace."""
+    from runtime.service_notify import ServiceNotifier, notify_service
+
     session = Session(config, out_dir, status, config_file=config_file)
+    progress = lambda: max(session.stepped_at, session.source.alive_at)  # noqa: E731 - frames or the source's wait
     try:
         with _stop_on_signals() as stop, _closing_on(stop, session.source):
-            for frame in session.source:
-                if not session.step(frame) or stop.is_set():
-                    break
+            with notify_service(ServiceNotifier.from_environment(), progress, lambda: session.status_text):
+                for frame in session.source:
+                    if not session.step(frame) or stop.is_set():
+                        break
             session.interrupted = stop.is_set()
             if session.dashboard is not None:
                 session.dashboard.linger(session, stop)  # [dashboard] linger_s: the final state stays up a while
@@ -155,6 +159,8 @@ class Session:
         self.t = 0.0
         self._last_t: float | None = None
         self._last_status = 0.0
+        self.status_text: str | None = None  # the latest status line, for systemd's STATUS= (runtime.service_notify)
+        self.stepped_at = time.monotonic()  # the end of the latest frame's processing, for the watchdog
         self.source = self.view.open_source(config)
         self.started = time.monotonic()
         self._wait_start = time.perf_counter()
@@ -199,6 +205,7 @@ class Session:
         self.clock.add("output", (time.perf_counter() - t_alerts) * 1000)
         self._show_status(people, metrics, fps_now)
         self._wait_start = time.perf_counter()
+        self.stepped_at = time.monotonic()
         return True
 
     def _score(self, bodies: dict, placements: dict, t: float) -> dict[int, dict]:
@@ -312,6 +319,7 @@ class Session:
         risk = f"REBA {worst:.0f} ({_risk_name(worst)})" if worst is not None else "no one in view"
         line = (f"[{self.camera}] t={self.t:7.1f}s  {fps_now:5.1f} fps  people {len(metrics)}  {risk}  "
                 f"alerts active {len(self.active)}")
+        self.status_text = " ".join(line.split())
         self.status.write(f"\r{line}   " if self._status_line else f"{line}\n")
         self.status.flush()
 

@@ -139,6 +139,7 @@ def test_the_status_line_is_drawn_on_a_terminal_only(footage, tmp_path, blazepos
 
 
 def test_sigterm_ends_a_run_while_its_camera_is_down(tmp_path, blazepose_models):
+    """Also as systemd's unit sees it (Type=notify, WatchdogSec): ready, pings through the outage, stopping."""
     import os
     import signal
     import subprocess
@@ -146,12 +147,15 @@ def test_sigterm_ends_a_run_while_its_camera_is_down(tmp_path, blazepose_models)
     import time
 
     from rtsp_server import free_port, start_server, stop_server  # tests/ is on sys.path
+    from test_service_notify import NotifyListener
 
     port = free_port()
     server = start_server(port, width=320, height=240)
+    listener = NotifyListener(tmp_path / "notify")
     env = {**os.environ, "PYTHONPATH": str(REPO), "HOME": str(tmp_path / "home"),
            "XDG_DATA_HOME": str(tmp_path / "data"), "XDG_STATE_HOME": str(tmp_path / "state"),
-           "XDG_CONFIG_HOME": str(tmp_path / "config")}
+           "XDG_CONFIG_HOME": str(tmp_path / "config"), "NOTIFY_SOCKET": str(tmp_path / "notify"),
+           "WATCHDOG_USEC": "1000000"}
     out = tmp_path / "out"
     run_proc = subprocess.Popen([sys.executable, "-m", "edge", "run", "--source", f"rtsp://127.0.0.1:{port}/cam",
                                  "--config", str(DEMO), "--out", str(out), "--events-db", str(tmp_path / "e.db"),
@@ -165,6 +169,7 @@ def test_sigterm_ends_a_run_while_its_camera_is_down(tmp_path, blazepose_models)
             run_proc.kill()
             pytest.fail(f"the run saw no frame: {run_proc.communicate()[1][-2000:]}")
         stop_server(server)  # the camera dies: the source reconnects, by default for ever
+        outage = time.monotonic()
         time.sleep(2.0)
         run_proc.send_signal(signal.SIGTERM)
         stopped = time.monotonic()
@@ -173,6 +178,11 @@ def test_sigterm_ends_a_run_while_its_camera_is_down(tmp_path, blazepose_models)
         if run_proc.poll() is None:
             run_proc.kill()
         stop_server(server)
+        messages = listener.close()
+    assert messages[0][1].startswith("READY=1\nSTATUS=") and messages[-1][1].startswith("STOPPING=1\n")
+    pings = [t for t, text in messages if text.startswith("WATCHDOG=1\n")]
+    assert any(t > outage + 1.0 for t in pings)  # a camera being reconnected is not a hang
+    assert any("fps" in text for _, text in messages)  # the status line, for `systemctl status`
     assert time.monotonic() - stopped < 15.0  # the report written (a second or two) on a loaded machine
     assert run_proc.returncode == 0, err[-2000:]
     report = json.loads((out / "report.json").read_text())

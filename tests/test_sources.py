@@ -20,7 +20,7 @@ from rtsp_server import free_port, start_server, stop_server  # tests/ is on sys
 
 from edge.errors import InputError
 from runtime.video.pipelines import FILE_SINK, LIVE_SINK, quote, source_description
-from runtime.video.source import Frame, GstSource, ReconnectPolicy, SourceError
+from runtime.video.source import CameraUnavailable, Frame, GstSource, ReconnectPolicy, SourceError
 from runtime.video.uri import SourceSpec, parse_source
 
 REPO = Path(__file__).resolve().parents[1]
@@ -325,7 +325,7 @@ def test_broken_file_is_a_one_line_error(gst, clip, tmp_path):
         # Normally the demuxer's or typefind's error; decodebin occasionally swallows it (a GStreamer race while it
         # plugs the demuxer) and then the start timeout ends the wait with its own one-line message.
         assert "from element" in message or "did not start playing within 3 s" in message, message
-        assert isinstance(info.value, InputError)
+        assert isinstance(info.value, InputError) and info.value.exit_code == 2  # a broken file does not mend
 
 
 def test_missing_file_is_an_input_error(gst, tmp_path):
@@ -440,7 +440,7 @@ def test_rtsp_gives_up_after_max_attempts(gst, servers):
         with pytest.raises(SourceError, match=r"gave up after 2 reconnection attempts") as info:
             for _ in range(200):
                 next(source)
-        assert "\n" not in str(info.value)
+        assert "\n" not in str(info.value) and isinstance(info.value, CameraUnavailable)
         stats = source.stats()
     assert stats["gaps"][0]["end"] is None and stats["gaps"][0]["attempts"] == 2
 
@@ -453,7 +453,20 @@ def test_rtsp_without_server_fails_fast(gst):
     assert time.monotonic() - start < 3.0
     message = str(info.value)
     assert message.startswith(f"rtsp://127.0.0.1:{port}/cam: cannot start: ") and "\n" not in message
-    assert "rtspsrc" in message
+    assert "rtspsrc" in message and isinstance(info.value, CameraUnavailable)
+
+
+def test_a_camera_that_is_not_up_exits_3_for_the_service_to_restart(gst, tmp_path):
+    """The unit restarts on anything but 2 (bad input): a camera still booting after a power cut must not stop it."""
+    port = free_port()
+    done = subprocess.run([sys.executable, "-m", "edge", "run", "--source", f"rtsp://127.0.0.1:{port}/cam",
+                           "--out", str(tmp_path / "out"), "--events-db", str(tmp_path / "e.db")],
+                          cwd=REPO, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")})
+    assert done.returncode == 3, done.stderr[-800:]
+    assert done.stderr.startswith(f"ergoedge: error: rtsp://127.0.0.1:{port}/cam: cannot start: ")
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists() and not (tmp_path / "e.db").exists()  # nothing made before a frame
 
 
 def test_native_libraries_loaded_after_gstreamer_still_unwind(blazepose_models):

@@ -106,6 +106,7 @@ class SyncedSources:
                                               reconnect=reconnect)) for name, spec in specs.items()]
         self._cond = threading.Condition()
         self._closing = threading.Event()
+        self.alive_at = time.monotonic()  # as GstSource's: the consumer's loop ran (a stuck camera is left out)
         self._threads: list[threading.Thread] = []
         self._sets = 0
         self._origin: float | None = None
@@ -165,6 +166,7 @@ class SyncedSources:
         """Wait for the next set; None when every file ended or close() was called."""
         with self._cond:
             while not self._closing.is_set():
+                self.alive_at = time.monotonic()
                 self._check_failures()
                 if self.live:
                     self._update_presence(time.monotonic())

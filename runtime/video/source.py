@@ -38,6 +38,13 @@ class SourceError(InputError):
     """
 
 
+class CameraUnavailable(SourceError):
+    """A live source could not start, or was lost and not reconnected: a camera that is off, booting or unplugged,
+    which may come back by itself. The CLI exits with 3 rather than bad input's 2, so that the service restarts on it
+    (jetson/ergo-edge.service: a camera still booting after a power cut must not stop the unit for good)."""
+    exit_code = 3
+
+
 @dataclass(frozen=True)
 class ReconnectPolicy:
     """Exponential backoff between reconnection attempts of a live source.
@@ -116,7 +123,9 @@ class GstSource:
     with the next session's frames. The first session must deliver a frame (a wrong URL fails fast with SourceError
     instead of retrying forever); after that, outages are retried. File sources end at EOS; an error raises
     SourceError. Starting waits at most stall_timeout_s (live) or start_timeout_s (file) for the pipeline to play.
-    close() may be called from another thread to stop a blocked iteration.
+    close() may be called from another thread to stop a blocked iteration. `alive_at` (time.monotonic()) is the last
+    time its loop ran, also while it waits out an outage: a watchdog tells a hang (a teardown stuck in GStreamer) from
+    a camera that is down.
     """
 
     def __init__(self, source: SourceSpec | str, *, jetson: bool | None = None, stall_timeout_s: float = 5.0,
@@ -133,6 +142,7 @@ class GstSource:
         self.start_timeout_s = float(start_timeout_s)
         self.reconnect = reconnect or ReconnectPolicy()
         self._closing = threading.Event()
+        self.alive_at = time.monotonic()
         self._pipeline: Any = None
         self._sink: Any = None
         self._bus: Any = None
@@ -201,6 +211,7 @@ class GstSource:
         self.start()
         waiting_since = time.monotonic()
         while True:
+            self.alive_at = time.monotonic()
             if self._closing.is_set():  # close() from another thread: make sure nothing started since stays up
                 self._teardown()
                 raise StopIteration
@@ -280,7 +291,7 @@ class GstSource:
                 raise SourceError(f"{label}: the pipeline has no appsink named 'sink'")
             result = pipeline.set_state(Gst.State.PLAYING)
             if result == Gst.StateChangeReturn.FAILURE:
-                raise SourceError(f"{label}: cannot start: {self._error_text() or 'state change to PLAYING failed'}")
+                raise self._failure(f"{label}: cannot start: {self._error_text() or 'state change to PLAYING failed'}")
             if result == Gst.StateChangeReturn.ASYNC:
                 self._wait_playing(pipeline)
         except BaseException:
@@ -293,21 +304,34 @@ class GstSource:
         timeout = self.stall_timeout_s if self.spec.live else self.start_timeout_s
         deadline = time.monotonic() + timeout
         while not self._closing.is_set():
+            self.alive_at = time.monotonic()
             result, _state, _pending = pipeline.get_state(50 * Gst.MSECOND)
             if result in (Gst.StateChangeReturn.SUCCESS, Gst.StateChangeReturn.NO_PREROLL):
                 return
             problem = self._poll_bus()
             if result == Gst.StateChangeReturn.FAILURE or (problem is not None and problem[0] == "error"):
                 detail = problem[1] if problem is not None else (self._error_text() or "state change failed")
-                raise SourceError(f"{self.spec.label()}: cannot start: {detail}")
+                raise self._failure(f"{self.spec.label()}: cannot start: {detail}")
             if self._eos:  # e.g. an empty file: let the iterator see the EOS
                 return
             if time.monotonic() > deadline:
                 self._errors += 1
                 # decodebin can swallow a demuxer's error while it is still plugging it (a GStreamer race): then
                 # nothing is reported and this timeout is what ends the wait.
-                raise SourceError(f"{self.spec.label()}: did not start playing within {timeout:g} s "
+                raise self._failure(f"{self.spec.label()}: did not start playing within {timeout:g} s "
                                   f"(no error reported{'' if self.spec.live else '; is it a playable video file?'})")
+
+    def _wait_alive(self, seconds: float) -> bool:
+        """Wait `seconds` (True at once when closed), keeping `alive_at` current."""
+        until = time.monotonic() + seconds
+        while (left := until - time.monotonic()) > 0:
+            self.alive_at = time.monotonic()
+            if self._closing.wait(min(left, 1.0)):
+                return True
+        return self._closing.is_set()
+
+    def _failure(self, message: str) -> SourceError:
+        return CameraUnavailable(message) if self.spec.live else SourceError(message)
 
     def _teardown(self) -> None:
         pipeline, self._pipeline, self._sink, self._bus = self._pipeline, None, None, None
@@ -366,7 +390,7 @@ class GstSource:
             raise SourceError(f"{label}: {detail}")
         if self._frames == 0:
             self.close()
-            raise SourceError(f"{label}: {detail} (before the first frame; not retrying)")
+            raise CameraUnavailable(f"{label}: {detail} (before the first frame; not retrying)")
         if self._gap is None:
             now = time.time()
             self._gap = {"start": self._last_wall, "detected": now, "end": None, "reason": reason,
@@ -385,9 +409,9 @@ class GstSource:
             gap, self._gap = self._gap, None
             self._end_gap(gap)
             self.close()
-            raise SourceError(f"{self.spec.label()}: gave up after {self._failed_attempts} reconnection attempts "
+            raise CameraUnavailable(f"{self.spec.label()}: gave up after {self._failed_attempts} reconnection attempts "
                               f"({gap.get('last_failure', gap['detail'])})")
-        if self._closing.wait(self.reconnect.delay(attempt)):
+        if self._wait_alive(self.reconnect.delay(attempt)):
             return
         self._gap["attempts"] += 1
         try:
