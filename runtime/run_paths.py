@@ -107,8 +107,9 @@ def _resolved(path: str | os.PathLike) -> Path:
 
 def check_run_paths(config: RunConfig, spec: SourceSpec, camera: str, out: Path,
                     config_file: str | os.PathLike | None = None) -> None:
-    """A one-line InputError when a path the run writes or keeps is the same file as another path of the run, or
-    when the recording cannot or must not be made (`check_record_target`). Opens and creates nothing."""
+    """A one-line InputError when a path the run writes or keeps is the same file as another path of the run, when
+    the output folder or a store cannot be created there, or when the recording cannot or must not be made
+    (`check_record_target`). Opens and creates nothing."""
     paths = run_paths(config, spec, camera, out, config_file)
     for i, a in enumerate(paths):
         for b in paths[i + 1:]:
@@ -116,8 +117,24 @@ def check_run_paths(config: RunConfig, spec: SourceSpec, camera: str, out: Path,
                 first, second = sorted((a, b), key=lambda p: -_RANK[p.use])
                 raise InputError(f"{first.what} {first.path} is the same file as {second.what} {second.path}: "
                                  f"the run would destroy it; give each its own file")
+    for path in paths:
+        if path.what in ("the event store", "the MQTT outbox"):
+            _check_creatable(path.what, path.path.expanduser())
+    _check_creatable("the output folder", Path(out))
     if config.output.record:
         check_record_target(Path(config.output.record).expanduser(), out)
+
+
+def _check_creatable(what: str, path: Path) -> None:
+    """`path`'s folder exists or can be made: its nearest existing ancestor is a writable directory (else the run
+    would fail at its first frame, after creating the output folder)."""
+    parent = Path(os.path.abspath(path)).parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError(f"cannot create {what} {path}: {parent} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"cannot create {what} {path}: directory {parent} is not writable")
 
 
 def check_record_target(record: Path, out: Path) -> None:

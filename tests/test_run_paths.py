@@ -208,6 +208,17 @@ def test_a_run_that_cannot_start_leaves_nothing_behind(world, capsys, monkeypatc
     assert _snapshot(world) == before
 
 
+@pytest.mark.parametrize("under", ["--events-db", "--out"])
+def test_a_store_or_the_output_folder_under_a_file_is_refused_before_any_work(world, capsys, under):
+    (world / "notes.txt").write_text("a file, not a folder\n")
+    argv = _argv(world)
+    argv[argv.index(under) + 1] = world / "notes.txt" / "sub" / "x"
+    before = _snapshot(world)
+    message = _one_error(capsys, argv)
+    assert f"{world / 'notes.txt'} is not a directory" in message and "cannot create the " in message
+    assert _snapshot(world) == before  # before: an empty output folder, and "File exists" named no store
+
+
 def test_out_empty_is_refused_not_the_working_directory(world, capsys, monkeypatch, tmp_path):
     monkeypatch.chdir(world)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
