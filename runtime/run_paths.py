@@ -27,6 +27,7 @@ from runtime.video.outputs import check_record_path
 from runtime.video.uri import SourceSpec
 
 SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+SHIFT_REPORT_MARK = "report.pdf"  # what `ergoedge report` writes beside its report.html and a run never does
 _RANK = {"read": 0, "store": 1, "write": 2}  # a message names the path that would do the damage first
 
 
@@ -108,7 +109,7 @@ def _resolved(path: str | os.PathLike) -> Path:
 def check_run_paths(config: RunConfig, spec: SourceSpec, camera: str, out: Path,
                     config_file: str | os.PathLike | None = None) -> None:
     """A one-line InputError when a path the run writes or keeps is the same file as another path of the run, when
-    the output folder or a store cannot be created there, or when the recording cannot or must not be made
+    the output folder or a store cannot be created there, when the output folder holds a shift report, or when the recording cannot or must not be made
     (`check_record_target`). Opens and creates nothing."""
     paths = run_paths(config, spec, camera, out, config_file)
     for i, a in enumerate(paths):
@@ -121,6 +122,9 @@ def check_run_paths(config: RunConfig, spec: SourceSpec, camera: str, out: Path,
         if path.what in ("the event store", "the MQTT outbox"):
             _check_creatable(path.what, path.path.expanduser())
     _check_creatable("the output folder", Path(out))
+    if (Path(out) / SHIFT_REPORT_MARK).exists():  # the run's report.html would replace the shift report's
+        raise InputError(f"{out} holds a shift report (`ergoedge report`: {SHIFT_REPORT_MARK}); give the run an "
+                         "--out folder of its own")
     if config.output.record:
         check_record_target(Path(config.output.record).expanduser(), out)
 

@@ -219,6 +219,18 @@ def test_a_store_or_the_output_folder_under_a_file_is_refused_before_any_work(wo
     assert _snapshot(world) == before  # before: an empty output folder, and "File exists" named no store
 
 
+def test_a_run_into_a_shift_reports_folder_is_refused(world, capsys):
+    shift = world / "shift"
+    shift.mkdir()
+    for name in ("report.html", "report.pdf", "exposure_days.csv"):  # what `ergoedge report` wrote there
+        (shift / name).write_text(name)
+    argv = _argv(world)
+    argv[argv.index("--out") + 1] = shift
+    before = _snapshot(world)
+    assert "holds a shift report" in _one_error(capsys, argv)
+    assert _snapshot(world) == before  # its report.html was replaced by the run's
+
+
 def test_out_empty_is_refused_not_the_working_directory(world, capsys, monkeypatch, tmp_path):
     monkeypatch.chdir(world)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))

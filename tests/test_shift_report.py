@@ -378,3 +378,12 @@ def test_bad_input_is_one_line(filled, tmp_path, monkeypatch, capsys):
     assert code == 0 and err == "" and "report.pdf" in out and (tmp_path / "out" / "exposure_days.csv").is_file()
     with pytest.raises(InputError, match="empty"):
         make_report(ReportSpec(db, "2024-05-01", "2024-05-04"), "")
+    # A run's folder: its report.html would be replaced by the shift report's.
+    (tmp_path / "run").mkdir()
+    for name in ("report.json", "report.html"):
+        (tmp_path / "run" / name).write_text(name)
+    code, out, err = _cli(["--events-db", str(db), "--since", "2024-05-02", "--until", "2024-05-03", "--out",
+                           str(tmp_path / "run")], monkeypatch, capsys)
+    assert code == 2 and "holds a run's report (report.json)" in err and err.count("\n") == 1
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["report.html", "report.json"]
+    assert (tmp_path / "run" / "report.html").read_text() == "report.html"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from edge.errors import InputError
 from edge.paths import atomic_write, output_dir
 from runtime.shift_report.data import ReportSpec, csv_tables, day_series, load_period
 from runtime.shift_report.html import draw_trends, render_html
@@ -13,6 +14,8 @@ from runtime.shift_report.pdf import render_pdf
 def make_report(spec: ReportSpec, out_dir: str | Path) -> dict[str, Path]:
     """Write the report files (module doc) to `out_dir`; returns their paths by kind."""
     out = output_dir(out_dir)
+    if (out / "report.json").exists():  # a run's folder: its report.html would be replaced
+        raise InputError(f"{out} holds a run's report (report.json); give the shift report a folder of its own")
     data = load_period(spec)
     charts = trend_charts(data)
     out.mkdir(parents=True, exist_ok=True)
