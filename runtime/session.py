@@ -32,6 +32,7 @@ import uuid
 from pathlib import Path
 
 from edge.ergonomics.reba import risk_band
+from edge.errors import InputError
 from edge.paths import output_dir
 from runtime.config import RunConfig, privacy_mode
 from runtime.network import log_exposure_warnings
@@ -58,7 +59,10 @@ def run(config: RunConfig, out_dir: str | Path, status=sys.stderr, config_file: 
                 session.dashboard.linger(session, stop)  # [dashboard] linger_s: the final state stays up a while
     finally:
         session.close()
-    return session.write_report()
+    try:
+        return session.write_report()
+    except OSError as exc:  # a full disk, most often: say where (the alerts went to the sinks already)
+        raise InputError(f"cannot write the report in {session.out}: {exc.strerror or exc}") from None
 
 
 @contextlib.contextmanager

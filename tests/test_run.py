@@ -188,3 +188,21 @@ def test_sigterm_ends_a_run_while_its_camera_is_down(tmp_path, blazepose_models)
     report = json.loads((out / "report.json").read_text())
     assert report["frames"] > 0 and report["source_stats"]["gaps"][-1]["end"] is None  # ended inside the outage
     assert report["interrupted"] is True
+
+
+def test_a_full_disk_at_the_report_is_one_line_naming_the_folder(footage, tmp_path, capsys, blazepose_models):
+    import subprocess
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    # A real full disk: a 4 kB tmpfs (mounting needs root; the CI machine runs the suite as root).
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4k", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("mounting a small tmpfs needs root")
+    try:
+        code = main(["run", "--source", str(footage / "pose2sim" / "cam01.mp4"), "--max-seconds", "0.5",
+                     "--out", str(disk / "out"), "--events-db", str(tmp_path / "e.db")])
+        lines = capsys.readouterr().err.strip().splitlines()
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+    assert code == 2 and lines[-1] == f"ergoedge: error: cannot write the report in {disk / 'out'}: " \
+                                      "No space left on device", lines[-3:]
