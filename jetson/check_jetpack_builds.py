@@ -1,6 +1,7 @@
 """Which builds this Python imports, as a Jetson needs them: JetPack's cv2 (with GStreamer) and an onnxruntime with the
 CUDA provider (NVIDIA's onnxruntime-gpu), never PyPI's CPU builds that a venv would put ahead of them; numpy below 2
-(JetPack's cv2 is built against numpy 1.x); pycuda for the TensorRT backend.
+(JetPack's cv2 is built against numpy 1.x); JetPack's tensorrt bindings, not a PyPI wheel; pycuda for the TensorRT
+backend.
 
     /opt/ergo-edge/venv/bin/python jetson/check_jetpack_builds.py
 
@@ -53,6 +54,16 @@ def check() -> list[str]:
         if "CUDAExecutionProvider" not in providers:
             problems.append("onnxruntime without the CUDA provider (PyPI's CPU build?): pip uninstall onnxruntime, "
                             "then install NVIDIA's onnxruntime-gpu wheel for this JetPack")
+    try:
+        trt = importlib.import_module("tensorrt")
+    except ImportError as exc:
+        problems.append(f"tensorrt: not importable ({exc}): apt install python3-libnvinfer (JetPack's TensorRT "
+                        "Python bindings; the venv sees them through its system site packages)")
+    else:
+        print(f"tensorrt {getattr(trt, '__version__', '?')} from {where(trt)}")
+        if where(trt) == "the venv":
+            problems.append("tensorrt from the venv (a PyPI wheel, not built for this JetPack's TensorRT library): "
+                            "pip uninstall tensorrt, so that JetPack's python3-libnvinfer is the one imported")
     try:
         drv = importlib.import_module("pycuda.driver")
     except ImportError as exc:

@@ -29,6 +29,9 @@ apt-get install -y -qq --no-install-recommends python3-venv python3-gi python3-g
   gstreamer1.0-rtsp mosquitto python3-dev build-essential
 id ergoedge >/dev/null 2>&1 || useradd --system --home /var/lib/ergo-edge --shell /usr/sbin/nologin ergoedge
 getent group gpio >/dev/null || groupadd --system gpio
+# The unit adds these groups (SupplementaryGroups); membership gives them to `sudo -u ergoedge` too (doctor,
+# calibrate-scene from a live camera: the camera and GPU device nodes are the video group's).
+usermod -aG video,gpio ergoedge
 
 # System site packages: JetPack's tensorrt, cv2, onnxruntime-gpu, Jetson.GPIO and gi are visible inside the venv.
 # The `jetson` extra builds pycuda against JetPack's CUDA (the TensorRT backend's device memory and streams) and keeps

@@ -111,7 +111,7 @@ def keep_previous_reports(out: Path, keep: int = KEEP_PREVIOUS) -> str | None:
         return None
     try:
         run_id = str(json.loads(current.read_text(encoding="utf-8")).get("run_id") or "")
-    except (ValueError, OSError, AttributeError):
+    except (ValueError, OSError, AttributeError, RecursionError):  # RecursionError: JSON nested too deep to read
         run_id = ""
     if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", run_id):  # a report from before run ids, or a damaged one
         run_id = time.strftime("%Y%m%dT%H%M%SZ-unknown", time.gmtime(current.stat().st_mtime))

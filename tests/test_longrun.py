@@ -260,6 +260,10 @@ def test_a_restart_keeps_the_reports_before_it(tmp_path):
     kept = sorted(p.name for p in out.iterdir())
     assert len(kept) == 30 and kept[0] == "report-20240501T060005Z-abcdef.json"
     assert json.loads((out / kept[-1]).read_text())["n"] == 34
+    # A damaged report (here nested deeper than the JSON reader goes) is kept under its time, not a crash.
+    (out / "report.json").write_text("[" * 100_000 + "]" * 100_000)
+    kept_as = keep_previous_reports(out, keep=40)
+    assert kept_as.endswith("-unknown") and (out / f"report-{kept_as}.json").stat().st_size == 200_000
 
 
 def _clip(footage: Path, path: Path, seconds: float) -> None:

@@ -8,6 +8,7 @@ venv with --system-site-packages they would be imported instead of JetPack's onn
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -129,6 +130,8 @@ def test_the_install_check_flags_pypi_builds_that_would_shadow_jetpack():
     problems = [line for line in run.stdout.splitlines() if line.startswith("problem: ")]
     assert any(p.startswith("problem: cv2 without GStreamer") for p in problems), run.stdout
     assert any(p.startswith("problem: onnxruntime without the CUDA provider") for p in problems), run.stdout
+    if importlib.util.find_spec("tensorrt") is None:  # x86 set-up has TensorRT-RTX's parser, not tensorrt
+        assert any(p.startswith("problem: tensorrt: not importable") for p in problems), run.stdout
 
 
 def test_the_install_check_accepts_jetpack_builds(tmp_path):
@@ -142,6 +145,8 @@ def test_the_install_check_accepts_jetpack_builds(tmp_path):
     (site / "onnxruntime" / "__init__.py").write_text(
         "__version__ = '1.19.0'\ndef get_available_providers():\n"
         "    return ['TensorrtExecutionProvider', 'CUDAExecutionProvider', 'CPUExecutionProvider']\n")
+    (site / "tensorrt").mkdir()  # JetPack's python3-libnvinfer: outside the venv
+    (site / "tensorrt" / "__init__.py").write_text("__version__ = '10.3.0'\n")
     (site / "pycuda").mkdir()
     (site / "pycuda" / "__init__.py").write_text("")
     (site / "pycuda" / "driver.py").write_text("")
@@ -156,3 +161,4 @@ def test_the_install_check_accepts_jetpack_builds(tmp_path):
     else:
         assert run.returncode == 0 and problems == [], run.stdout
     assert "onnxruntime 1.19.0 from" in run.stdout and "CUDAExecutionProvider" in run.stdout
+    assert f"tensorrt 10.3.0 from {tmp_path}" in run.stdout
