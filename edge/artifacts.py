@@ -79,6 +79,8 @@ def _json_file(path: Path, missing: str, hint: str, error: type[InputError]):
         raise error(f"{missing}; {hint}") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise error(f"{path}: unreadable manifest ({exc}); {hint}") from None
+    except RecursionError:
+        raise error(f"{path}: unreadable manifest (JSON nested too deeply); {hint}") from None
 
 
 def read_sidecar(model_file: str | os.PathLike, hint: str) -> dict:

@@ -79,6 +79,9 @@ def test_save_load_round_trip_and_errors(tmp_path):
     (tmp_path / "broken.json").write_text('{"camera": "broken", "up": [0, 0, 0]}')
     with pytest.raises(InputError, match="not a valid scene calibration"):
         load_calibration("broken", tmp_path)
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)  # deeper than the JSON reader goes
+    with pytest.raises(InputError, match="not a valid scene calibration"):
+        load_calibration("deep", tmp_path)
 
 
 def _truth_up(footage):

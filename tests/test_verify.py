@@ -161,6 +161,10 @@ def test_bad_input_is_one_line(made, tmp_path, capsys):
     (engine / "m.engine").write_bytes(b"x")
     (engine / "m.json").write_text("{bad")
     cases.append((["verify", str(engine)], "m.json: unreadable manifest"))
+    deep = tmp_path / "deep"
+    shutil.copytree(made["tmp"] / "step", deep)
+    (deep / "edge_stream_step.json").write_text("[" * 100_000 + "]" * 100_000)  # deeper than the JSON reader goes
+    cases.append((["verify", str(deep)], "unreadable manifest (JSON nested too deeply)"))
     for argv, fragment in cases:
         assert main(argv) == 2
         err = capsys.readouterr().err

@@ -181,7 +181,7 @@ def load_calibration(camera: str, directory: str | os.PathLike | None = None) ->
         up = np.asarray(calibration.up, dtype=np.float64)
         if up.shape != (3,) or not np.isfinite(up).all() or np.linalg.norm(up) < 1e-6:
             raise ValueError("bad up vector")
-    except (ValueError, TypeError, KeyError) as exc:
+    except (ValueError, TypeError, KeyError, RecursionError) as exc:
         raise InputError(f"{path}: not a valid scene calibration ({exc}); run `ergoedge calibrate-scene` again") \
             from None
     return calibration
