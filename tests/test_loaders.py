@@ -211,7 +211,10 @@ def test_tum_kitchen_exported_csv_in_mm(tmp_path):
 # ------------------------------------------------------------------------------------------------------------ KIMORE
 
 
-def make_kimore(root, group, subject, exercise, joints, states, scores):
+def make_kimore(root, group, subject, exercise, joints, states, scores, xlsx=False):
+    """One exercise folder as the release lays it out. The scores as a CSV saved from the spreadsheet, or (`xlsx`)
+    as the release's workbook: its first sheet, the subject ID then TS, PO and CF of exercises 1-5, numbers as
+    numbers (assumed: written here with openpyxl, not a byte copy of a release file, which we could not see)."""
     es = root / group / subject / f"Es{exercise}"
     (es / "Raw").mkdir(parents=True)
     (es / "Label").mkdir()
@@ -220,8 +223,16 @@ def make_kimore(root, group, subject, exercise, joints, states, scores):
     (es / "Raw" / "JointPosition240101.csv").write_text("".join(
         ",".join(f"{v:.6f}" for v in row) + ",\n" for row in values))
     header = ["Subject ID"] + [f"clinical {k} Ex#{e}" for k in ("TS", "PO", "CF") for e in range(1, 6)]
-    row = [subject] + [str(scores[k][e - 1]) for k in ("TS", "PO", "CF") for e in range(1, 6)]
-    (es / "Label" / f"ClinicalAssessment_{subject}.csv").write_text(",".join(header) + "\n" + ",".join(row) + "\n")
+    row = [subject] + [scores[k][e - 1] for k in ("TS", "PO", "CF") for e in range(1, 6)]
+    if xlsx:
+        openpyxl = pytest.importorskip("openpyxl")
+        book = openpyxl.Workbook()
+        book.active.append(header)
+        book.active.append(row)
+        book.save(es / "Label" / f"ClinicalAssessment_{subject}.xlsx")
+    else:
+        (es / "Label" / f"ClinicalAssessment_{subject}.csv").write_text(
+            ",".join(header) + "\n" + ",".join(map(str, row)) + "\n")
     return es
 
 
@@ -231,7 +242,7 @@ def test_kimore_positions_states_and_total_score(tmp_path):
     states[2, 7] = 0.0  # not tracked
     scores = {"TS": [41.5, 38.0, 45.0, 30.0, 44.0], "PO": [13, 12, 14, 10, 15], "CF": [28.5, 26, 31, 20, 29]}
     make_kimore(tmp_path, "CG/Expert", "E_ID1", 1, joints, states, scores)
-    make_kimore(tmp_path, "GPP/Stroke", "S_ID2", 3, joints[:4], states[:4], scores)
+    make_kimore(tmp_path, "GPP/Stroke", "S_ID2", 3, joints[:4], states[:4], scores, xlsx=True)
     seqs = load_kimore(tmp_path)
     assert [(s.metadata["group"], s.metadata["subject"], s.metadata["exercise"]) for s in seqs] == [
         ("CG/Expert", "E_ID1", 1), ("GPP/Stroke", "S_ID2", 3)]
@@ -253,12 +264,36 @@ def test_kimore_errors(tmp_path):
     label.write_text("Subject ID,clinical TS Ex#1\nE_ID1,40\n")
     with pytest.raises(InputError, match="no total score \\(TS\\) column for exercise 2"):
         load_kimore(tmp_path)
-    label.rename(label.with_suffix(".xlsx"))
-    with pytest.raises(InputError, match="xlsx is not supported, save it as CSV"):
+    # A header that names no score is read by position, as the release lays the sheet out.
+    label.write_text("ID," + ",".join(f"c{i}" for i in range(15)) + "\nE_ID1," + ",".join(map(str, range(15))) + "\n")
+    assert load_kimore(tmp_path)[0].quality == 1.0 and load_kimore(tmp_path)[0].metadata["clinical_cf"] == 11.0
+    label.rename(label.with_suffix(".xlsx"))  # a CSV named .xlsx: not a workbook
+    with pytest.raises(InputError, match="ClinicalAssessment_E_ID1.xlsx: not a readable .xlsx workbook"):
+        load_kimore(tmp_path)
+    label.with_suffix(".xlsx").unlink()
+    with pytest.raises(InputError, match="expected one ClinicalAssessment\\*.xlsx or .csv"):
         load_kimore(tmp_path)
     raw = next((es / "Raw").glob("*.csv"))
     raw.write_text("1,2,3,2,\n")
     with pytest.raises(InputError, match="4 values, expected 100"):
+        load_kimore(tmp_path)
+
+
+def test_kimore_leaves_out_exercises_without_positions(tmp_path, caplog):
+    joints = example_lift_sequence(seconds=0.2, fps=30, layout="kinect25", up="y")
+    scores = {"TS": [40.0] * 5, "PO": [10] * 5, "CF": [30] * 5}
+    make_kimore(tmp_path, "CG/Expert", "E_ID1", 1, joints, np.full(joints.shape[:2], 2.0), scores)
+    empty = make_kimore(tmp_path, "CG/Expert", "E_ID1", 2, joints, np.full(joints.shape[:2], 2.0), scores)
+    gone = make_kimore(tmp_path, "CG/Expert", "E_ID1", 3, joints, np.full(joints.shape[:2], 2.0), scores)
+    next((empty / "Raw").glob("*.csv")).write_text("\n")
+    next((gone / "Raw").glob("*.csv")).unlink()
+    with caplog.at_level("WARNING"):
+        seqs = load_kimore(tmp_path)
+    assert [s.metadata["exercise"] for s in seqs] == [1]
+    assert "2 exercise folder(s) without joint positions left out: CG/Expert/E_ID1/Es2, CG/Expert/E_ID1/Es3" in \
+        caplog.text
+    (tmp_path / "CG" / "Expert" / "E_ID1" / "Es1" / "Raw" / "JointPosition240101.csv").unlink()
+    with pytest.raises(InputError, match="no exercise folder holds joint positions"):
         load_kimore(tmp_path)
 
 
