@@ -23,6 +23,15 @@ def where(module) -> str:
     return "the venv" if Path(sys.prefix).resolve() in path.parents else str(path.parent.parent)
 
 
+def _imported(module: str, problems: list[str], fix: str, label: str | None = None):
+    """The module, or None with the problem and its `fix` added to `problems`."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        problems.append(f"{label or module}: not importable ({exc}): {fix}")
+        return None
+
+
 def check() -> list[str]:
     problems = []
     try:
@@ -34,41 +43,29 @@ def check() -> list[str]:
     print(f"numpy {numpy.__version__} from {where(numpy)}")
     if not version_satisfies(numpy.__version__, "<2"):
         problems.append("numpy >= 2: JetPack's cv2 needs numpy 1.x: pip install 'numpy<2' (the jetson extra does)")
-    try:
-        cv2 = importlib.import_module("cv2")
-    except ImportError as exc:
-        problems.append(f"cv2: not importable ({exc}): apt install nvidia-opencv (JetPack's OpenCV)")
-    else:
+    cv2 = _imported("cv2", problems, "apt install nvidia-opencv (JetPack's OpenCV)")
+    if cv2 is not None:
         print(f"cv2 {cv2.__version__} from {where(cv2)}")
         if not re.search(r"GStreamer:\s+YES", cv2.getBuildInformation()):
             problems.append("cv2 without GStreamer (a PyPI wheel?): pip uninstall opencv-python-headless "
                             "opencv-python, so that JetPack's cv2 is the one imported")
-    try:
-        ort = importlib.import_module("onnxruntime")
-    except ImportError as exc:
-        problems.append(f"onnxruntime: not importable ({exc}): install NVIDIA's onnxruntime-gpu wheel for this "
-                        "JetPack (.onnx models need it; .engine models run on TensorRT without it)")
-    else:
+    ort = _imported("onnxruntime", problems, "install NVIDIA's onnxruntime-gpu wheel for this JetPack (.onnx models "
+                    "need it; .engine models run on TensorRT without it)")
+    if ort is not None:
         providers = ort.get_available_providers()
         print(f"onnxruntime {ort.__version__} from {where(ort)}: {', '.join(providers)}")
         if "CUDAExecutionProvider" not in providers:
             problems.append("onnxruntime without the CUDA provider (PyPI's CPU build?): pip uninstall onnxruntime, "
                             "then install NVIDIA's onnxruntime-gpu wheel for this JetPack")
-    try:
-        trt = importlib.import_module("tensorrt")
-    except ImportError as exc:
-        problems.append(f"tensorrt: not importable ({exc}): apt install python3-libnvinfer (JetPack's TensorRT "
-                        "Python bindings; the venv sees them through its system site packages)")
-    else:
+    trt = _imported("tensorrt", problems, "apt install python3-libnvinfer (JetPack's TensorRT Python bindings; the "
+                    "venv sees them through its system site packages)")
+    if trt is not None:
         print(f"tensorrt {getattr(trt, '__version__', '?')} from {where(trt)}")
         if where(trt) == "the venv":
             problems.append("tensorrt from the venv (a PyPI wheel, not built for this JetPack's TensorRT library): "
                             "pip uninstall tensorrt, so that JetPack's python3-libnvinfer is the one imported")
-    try:
-        drv = importlib.import_module("pycuda.driver")
-    except ImportError as exc:
-        problems.append(f"pycuda: not importable ({exc}): pip install '.[jetson]' with /usr/local/cuda/bin on PATH")
-    else:
+    drv = _imported("pycuda.driver", problems, "pip install '.[jetson]' with /usr/local/cuda/bin on PATH", "pycuda")
+    if drv is not None:
         print(f"pycuda from {where(drv)}")
     return problems
 

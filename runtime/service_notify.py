@@ -18,7 +18,6 @@ import contextlib
 import logging
 import os
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -71,23 +70,17 @@ def notify_service(notifier: ServiceNotifier, progress: Callable[[], float], sta
     if notifier.address is None:
         yield
         return
+    from runtime.background import repeating
+
     notifier.send("READY=1", f"STATUS={status() or 'running'}")
-    done = threading.Event()
-    thread = None
-    if notifier.watchdog_s is not None:
-        interval = notifier.watchdog_s
+    interval = notifier.watchdog_s
 
-        def ping():
-            while not done.wait(interval / 4):
-                if time.monotonic() - progress() < interval / 2:
-                    notifier.send("WATCHDOG=1", f"STATUS={status() or 'running'}")
+    def ping() -> None:
+        if time.monotonic() - progress() < interval / 2:
+            notifier.send("WATCHDOG=1", f"STATUS={status() or 'running'}")
 
-        thread = threading.Thread(target=ping, name="service-watchdog", daemon=True)
-        thread.start()
     try:
-        yield
+        with repeating(interval / 4, ping, "service-watchdog") if interval else contextlib.nullcontext():
+            yield
     finally:
-        done.set()
-        if thread is not None:
-            thread.join()
         notifier.send("STOPPING=1", "STATUS=stopping: writing the report")

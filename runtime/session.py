@@ -82,21 +82,16 @@ def _closing_on(stop: threading.Event, source):
     """While the block runs, a helper thread closes `source` once `stop` is set. The loop above looks at `stop` only
     after a frame, and a source waiting for a camera that is down (reconnecting, by default for ever) delivers none:
     closing it ends the wait (`close` is safe from another thread), so SIGTERM ends an outage's run too."""
-    done = threading.Event()
+    from runtime.background import repeating
 
-    def watch():
-        while not done.is_set():
-            if stop.wait(0.2):
-                source.close()
-                return
+    def close_when_stopped() -> bool:
+        if stop.is_set():
+            source.close()
+            return True
+        return False
 
-    thread = threading.Thread(target=watch, name="stop-watch", daemon=True)
-    thread.start()
-    try:
+    with repeating(0.2, close_when_stopped, "stop-watch"):
         yield
-    finally:
-        done.set()
-        thread.join()
 
 
 class Session:
