@@ -109,8 +109,8 @@ def _resolved(path: str | os.PathLike) -> Path:
 def check_run_paths(config: RunConfig, spec: SourceSpec, camera: str, out: Path,
                     config_file: str | os.PathLike | None = None) -> None:
     """A one-line InputError when a path the run writes or keeps is the same file as another path of the run, when
-    the output folder or a store cannot be created there, when the output folder holds a shift report, or when the recording cannot or must not be made
-    (`check_record_target`). Opens and creates nothing."""
+    the output folder or a store cannot be created there, when the output folder holds a shift report, or when the
+    recording cannot or must not be made (`check_record_target`). Opens and creates nothing."""
     paths = run_paths(config, spec, camera, out, config_file)
     for i, a in enumerate(paths):
         for b in paths[i + 1:]:
