@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,6 +86,15 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+@contextlib.contextmanager
+def atomic_paths(paths: Mapping[str, Path]) -> Iterator[dict[str, Path]]:
+    """`atomic_path` for several files that belong together: a temporary name for each (keeping its extension),
+    all renamed into place once the block ends without an exception, none otherwise; so an interrupt never leaves
+    new files beside old ones of an earlier run."""
+    with contextlib.ExitStack() as stack:
+        yield {key: stack.enter_context(atomic_path(path, suffix=Path(path).suffix)) for key, path in paths.items()}
 
 
 def atomic_write(path: str | os.PathLike, data: str | bytes) -> Path:

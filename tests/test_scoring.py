@@ -103,7 +103,7 @@ def test_missing_joints_are_unknown_not_zero():
     assert np.isfinite(c["reba_total"][[0, 1, 2, 4, 5, 7, 8, 9]]).all()
 
 
-def test_example_sequence_summary_and_files(tmp_path):
+def test_example_sequence_summary_and_files(tmp_path, monkeypatch):
     lay = get_layout("blazepose33")
     joints = example_lift_sequence(seconds=40.0, fps=FPS)
     config = ScoreConfig(load_kg=10.0, body=BodyParams(mass_kg=80.0))
@@ -134,4 +134,16 @@ def test_example_sequence_summary_and_files(tmp_path):
     summary = json.loads(paths["summary"].read_text())
     assert summary["run"] == {"command": ["test"]} and summary["config"]["load_kg"] == 10.0
     assert paths["timeline"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # Interrupted while drawing the timeline, scores.csv and summary.json already written: the three files stay the
+    # earlier run's, and nothing else is left in the folder.
+    before = {name: p.read_bytes() for name, p in paths.items()}
+
+    def interrupted(*_args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("edge.scoring.outputs.plot_timeline", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_outputs(result, tmp_path / "out", {"command": ["again"]})
+    assert {name: p.read_bytes() for name, p in paths.items()} == before
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["scores.csv", "summary.json", "timeline.png"]
     assert not list((tmp_path / "out").glob("*.tmp*"))

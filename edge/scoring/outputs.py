@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.paths import output_dir, atomic_path, atomic_write
+from edge.paths import atomic_path, atomic_paths, atomic_write, output_dir
 from edge.ergonomics.l5s1 import COMPRESSION_LIMIT_N
 from edge.ergonomics.reba import risk_bands
 from edge.scoring.offline import ScoreResult
@@ -27,9 +27,10 @@ _INTEGER_PREFIXES = ("reba_", "rula_")
 def write_outputs(result: ScoreResult, out_dir: str | os.PathLike, run_info: dict | None = None) -> dict[str, Path]:
     """Write the three files into `out_dir` (created if needed); returns their paths."""
     paths = _output_paths(out_dir)
-    write_scores_csv(result.columns, paths["scores"])
-    _write_summary(result.summary, run_info, paths["summary"])
-    plot_timeline(result, paths["timeline"])
+    with atomic_paths(paths) as staged:  # the three change together: an interrupt leaves the earlier three
+        write_scores_csv(result.columns, staged["scores"])
+        _write_summary(result.summary, run_info, staged["summary"])
+        plot_timeline(result, staged["timeline"])
     return paths
 
 
@@ -40,14 +41,15 @@ def write_scored_blocks(blocks: Iterable[dict[str, np.ndarray]], summary: Summar
     paths."""
     paths = _output_paths(out_dir)
     timeline = TimelineBins(num_frames)
-    with _csv_writer(paths["scores"]) as write:
-        for columns in blocks:
-            write(columns)
-            summary.add(columns)
-            timeline.add(columns)
-    result = ScoreResult(columns=timeline.columns(), summary=summary.result())
-    _write_summary(result.summary, run_info, paths["summary"])
-    plot_timeline(result, paths["timeline"])
+    with atomic_paths(paths) as staged:  # as in write_outputs
+        with _csv_writer(staged["scores"]) as write:
+            for columns in blocks:
+                write(columns)
+                summary.add(columns)
+                timeline.add(columns)
+        result = ScoreResult(columns=timeline.columns(), summary=summary.result())
+        _write_summary(result.summary, run_info, staged["summary"])
+        plot_timeline(result, staged["timeline"])
     return result.summary, paths
 
 
