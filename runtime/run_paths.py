@@ -118,10 +118,9 @@ def check_run_paths(config: RunConfig, spec: SourceSpec, camera: str, out: Path,
                 first, second = sorted((a, b), key=lambda p: -_RANK[p.use])
                 raise InputError(f"{first.what} {first.path} is the same file as {second.what} {second.path}: "
                                  f"the run would destroy it; give each its own file")
-    for path in paths:
-        if path.what in ("the event store", "the MQTT outbox"):
+    for path in paths:  # the stores' folders (their side files share them) and the output folder's
+        if path.use == "store" or path.path == Path(out):
             _check_creatable(path.what, path.path.expanduser())
-    _check_creatable("the output folder", Path(out))
     if (Path(out) / SHIFT_REPORT_MARK).exists():  # the run's report.html would replace the shift report's
         raise InputError(f"{out} holds a shift report (`ergoedge report`: {SHIFT_REPORT_MARK}); give the run an "
                          "--out folder of its own")
