@@ -14,6 +14,7 @@ from edge.errors import InputError
 
 KIMORE_FPS = 30.0
 log = logging.getLogger(__name__)
+_SCORE_KIND = re.compile(r"(?<![a-z])(TS|PO|CF)(?![a-z])", re.IGNORECASE)  # total, posture, control
 
 
 def _score_rows(path: Path) -> list[list[str]]:
@@ -47,12 +48,11 @@ def _kimore_scores(path: Path, exercise: int) -> dict[str, float]:
     header, values = rows
     columns = {}
     for i, name in enumerate(header):
-        kind = re.search(r"(?<![a-z])(TS|PO|CF)(?![a-z])", name, re.IGNORECASE)
+        kind = _SCORE_KIND.search(name)
         number = re.search(r"(?:ex|es|exercise)\s*#?\s*(\d+)", name, re.IGNORECASE)
         if kind and number and int(number.group(1)) == exercise:
             columns[kind.group(1).upper()] = i
-    if not columns and len(header) >= 16 and not any(
-            re.search(r"(?<![a-z])(TS|PO|CF)(?![a-z])", name, re.IGNORECASE) for name in header):
+    if not columns and len(header) >= 16 and not any(_SCORE_KIND.search(name) for name in header):
         columns = {kind: 1 + 5 * k + exercise - 1 for k, kind in enumerate(("TS", "PO", "CF"))}
     scores = {}
     for kind, i in columns.items():
